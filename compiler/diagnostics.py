@@ -1,0 +1,130 @@
+"""One diagnostic type and one renderer for every message a policy author sees."""
+
+from __future__ import annotations
+
+import difflib
+from enum import Enum
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of a source file; lines and columns are 1-based, offsets 0-based."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    start: int
+    end: int
+
+
+class Severity(str, Enum):
+    """How serious a diagnostic is; only errors stop compilation."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+class Diagnostic(BaseModel):
+    """A coded message about a span of policy source, with a hint for the fix."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+
+    def render(self, sources: dict[str, str] | None = None) -> str:
+        """Render as `path:line:col: error[CODE]: message`, the source line, a caret and the hint."""
+        sources = sources or {}
+        head = f"{self.severity.value}[{self.code}]: {self.message}"
+        if self.span is None:
+            lines = [head]
+        else:
+            lines = [f"{self.span.file}:{self.span.line}:{self.span.col}: {head}"]
+            text = sources.get(self.span.file)
+            if text is None:
+                text = _read_quietly(self.span.file)
+            if text is not None:
+                lines.extend(_caret_lines(text, self.span))
+        if self.hint:
+            lines.append(f"  = hint: {self.hint}")
+        return "\n".join(lines)
+
+
+class CompileError(Exception):
+    """Raised when a policy cannot be compiled; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__(f"{len(self.diagnostics)} diagnostic(s)")
+
+
+def error(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
+    """Build an error diagnostic."""
+    return Diagnostic(code=code, severity=Severity.ERROR, message=message, span=span, hint=hint)
+
+
+def warning(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
+    """Build a warning diagnostic."""
+    return Diagnostic(code=code, severity=Severity.WARNING, message=message, span=span, hint=hint)
+
+
+def note(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
+    """Build a note diagnostic."""
+    return Diagnostic(code=code, severity=Severity.NOTE, message=message, span=span, hint=hint)
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    """Return True when any diagnostic is an error."""
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """Suggest the closest known name, as a hint string, or None."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def render_all(
+    diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None, max_errors: int = 50
+) -> str:
+    """Render diagnostics in order, summarising any past `max_errors` as `... and N more`."""
+    shown = [d.render(sources) for d in diagnostics[:max_errors]]
+    if len(diagnostics) > max_errors:
+        shown.append(f"... and {len(diagnostics) - max_errors} more")
+    return "\n\n".join(shown)
+
+
+def sort_key(d: Diagnostic) -> tuple:
+    """Order diagnostics by file, then position, then code, so output is deterministic."""
+    if d.span is None:
+        return ("", 0, 0, d.code, d.message)
+    return (d.span.file, d.span.line, d.span.col, d.code, d.message)
+
+
+def _read_quietly(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _caret_lines(text: str, span: Span) -> list[str]:
+    source_lines = text.splitlines()
+    if not 1 <= span.line <= len(source_lines):
+        return []
+    line = source_lines[span.line - 1].expandtabs(1)
+    width = span.end_col - span.col if span.end_line == span.line else len(line) - span.col + 1
+    width = max(1, width)
+    gutter = f"{span.line:>4} | "
+    return [gutter + line, " " * (len(gutter) + span.col - 1) + "^" * width]

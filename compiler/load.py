@@ -1,0 +1,149 @@
+"""Read a policy and everything it imports or extends, inside the policy root.
+
+Imports resolve relative to the importing file; `std/…` resolves to the shipped standard
+library. Nothing may resolve outside the root (no `..`, absolute paths or symlinks out),
+and import cycles are reported with the chain that forms them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from compiler import ast
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.parse import parse
+
+STD_DIR = Path(__file__).resolve().parent.parent / "policies" / "std"
+MAX_POLICY_BYTES = 2_000_000
+
+
+class Module(BaseModel):
+    """One parsed policy file and how it was reached."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    text: str
+    sha256: str
+    ast: ast.PolicyAst
+    is_entry: bool
+    via: str | None = None  # "import" or "extends" for dependencies
+
+
+class Program(BaseModel):
+    """The entry policy with its dependencies, dependencies first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    root: str
+    modules: tuple[Module, ...]
+
+    @property
+    def entry(self) -> Module:
+        """The policy the user asked to compile."""
+        return self.modules[-1]
+
+    def sources(self) -> dict[str, str]:
+        """Map every module path to its text, for rendering diagnostics."""
+        return {m.path: m.text for m in self.modules}
+
+
+def read_policy_text(path: Path, span: Span | None = None) -> tuple[str | None, Diagnostic | None]:
+    """Read a policy file as UTF-8, returning a diagnostic instead of raising."""
+    shown = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            return None, error("L004", f"policy file is too large ({size} bytes)", span,
+                               f"policies are limited to {MAX_POLICY_BYTES} bytes")
+        return path.read_text(encoding="utf-8"), None
+    except FileNotFoundError:
+        return None, error("L001", f"policy file not found: {shown}", span,
+                           "paths are relative to the importing file")
+    except IsADirectoryError:
+        return None, error("L001", f"expected a policy file, found a directory: {shown}", span)
+    except UnicodeDecodeError as exc:
+        return None, error("L005", f"policy file is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                           span)
+    except OSError as exc:
+        return None, error("L006", f"cannot read {shown}: {exc.strerror}", span)
+
+
+def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
+    """Parse the entry policy and, transitively, everything it imports or extends.
+
+    Args:
+        entry: Path of the policy to compile.
+        root: Directory imports must stay inside; defaults to the entry's directory.
+
+    Returns:
+        The program, dependencies before dependants.
+
+    Raises:
+        CompileError: With every load and syntax diagnostic found.
+    """
+    entry_path = Path(entry)
+    root_path = Path(root).resolve() if root else entry_path.resolve().parent
+    loader = _Loader(root_path)
+    loader.visit(entry_path, span=None, chain=(), via=None)
+    if loader.diagnostics:
+        raise CompileError(loader.diagnostics)
+    return Program(root=str(root_path), modules=tuple(loader.modules))
+
+
+class _Loader:
+    def __init__(self, root: Path):
+        self.root = root
+        self.modules: list[Module] = []
+        self.seen: set[Path] = set()
+        self.diagnostics: list[Diagnostic] = []
+
+    def visit(self, path: Path, span: Span | None, chain: tuple[Path, ...], via: str | None) -> None:
+        real = path.resolve()
+        if real in chain:
+            cycle = " -> ".join(p.name for p in (*chain[chain.index(real):], real))
+            self.diagnostics.append(error("L003", f"import cycle: {cycle}", span,
+                                          "remove one of the imports in the cycle"))
+            return
+        if real in self.seen:
+            return
+        self.seen.add(real)
+        text, problem = read_policy_text(path, span)
+        if problem:
+            self.diagnostics.append(problem)
+            return
+        shown = str(path)
+        try:
+            tree = parse(text, shown)
+        except CompileError as exc:
+            self.diagnostics.extend(exc.diagnostics)
+            return
+        for item in tree.items:
+            if isinstance(item, (ast.Import, ast.Extends)):
+                target = self.resolve(item.path, path.parent, item.span)
+                if target is not None:
+                    self.visit(target, item.span, (*chain, real), item.kind)
+        self.modules.append(Module(
+            path=shown, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(), ast=tree,
+            is_entry=not chain, via=via,
+        ))
+
+    def resolve(self, written: str, base: Path, span: Span) -> Path | None:
+        if written.startswith("/") or (len(written) > 1 and written[1] == ":"):
+            self.diagnostics.append(error("L002", f"absolute import path {written!r} is not allowed",
+                                          span, "write the path relative to the importing policy"))
+            return None
+        if written.startswith("std/"):
+            candidate, allowed = STD_DIR / written[len("std/"):], STD_DIR.resolve()
+        else:
+            candidate, allowed = base / written, self.root
+        real = candidate.resolve()
+        if not real.is_relative_to(allowed):
+            self.diagnostics.append(error(
+                "L002", f"import {written!r} resolves outside the policy root", span,
+                f"imports must stay inside {allowed} (no `..` or symlinks out)"))
+            return None
+        return candidate

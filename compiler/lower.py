@@ -1,0 +1,176 @@
+"""Lower a checked `LinkedPolicy` into the IR: resolved rules, prompts, pair specs, training."""
+
+from __future__ import annotations
+
+import math
+
+from compiler import ast, ir
+from compiler.link import LinkedPolicy, LinkedRule
+from compiler.passes.check_regex import regex_engine
+from compiler.passes.check_training import setting_value
+from compiler.settings import DEFAULT_GATES, SETTINGS
+from compiler.walk import content_hash, ir_atoms
+
+
+def lower(policy: LinkedPolicy) -> ir.PolicyIR:
+    """Build the IR for a policy that passed every check."""
+    rules = tuple(_lower_rule(linked, policy) for linked in policy.rules)
+    training = _lower_training(policy)
+    return ir.PolicyIR(
+        policy_id=policy.policy_id,
+        version=policy.version,
+        description=policy.description,
+        rules=rules,
+        prompts=tuple(_lower_prompt(source) for source in policy.prompts),
+        pair_specs=allocate_pairs(rules, training.pairs, training.strategies),
+        training=training,
+    )
+
+
+# --- predicates -----------------------------------------------------------------
+
+
+def lower_pred(pred: ast.Pred, policy: LinkedPolicy) -> ir.PredIR:
+    """Lower one AST predicate, resolving `let` names."""
+    span = pred.span
+    if isinstance(pred, ast.And):
+        return ir.AndPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
+    if isinstance(pred, ast.Or):
+        return ir.OrPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
+    if isinstance(pred, ast.Not):
+        return ir.NotPred(span=span, operand=lower_pred(pred.operand, policy))
+    if isinstance(pred, ast.Matches):
+        regex = _resolve(pred.regex, policy)
+        engine, _ = regex_engine(regex.pattern, regex.flags)
+        return ir.RegexPred(span=span, subject=pred.subject, pattern=regex.pattern, flags=regex.flags,
+                            engine=engine)
+    if isinstance(pred, ast.Mentions):
+        terms = _resolve(pred.terms, policy)
+        if isinstance(terms, ast.StringTerm):
+            return ir.KeywordsPred(span=span, subject=pred.subject, terms=(terms.text,))
+        return ir.KeywordsPred(span=span, subject=pred.subject, terms=terms.terms, exact=terms.exact)
+    if isinstance(pred, ast.TextOp):
+        return ir.TextPred(span=span, subject=pred.subject, op=pred.op, text=pred.text)
+    if isinstance(pred, ast.Count):
+        return ir.CountPred(span=span, subject=pred.subject, unit=pred.unit, op=pred.op,
+                            value=int(pred.value), high=None if pred.high is None else int(pred.high))
+    if isinstance(pred, ast.IsJson):
+        return ir.JsonPred(span=span, subject=pred.subject)
+    if isinstance(pred, ast.Pii):
+        return ir.PiiPred(span=span, subject=pred.subject, pii=pred.pii)
+    if isinstance(pred, ast.Refusal):
+        return ir.RefusalPred(span=span, subject=pred.subject)
+    assert isinstance(pred, ast.ScoreCmp), pred.kind  # ScoreBare never passes the checks
+    return _lower_score(pred, policy)
+
+
+def _lower_score(pred: ast.ScoreCmp, policy: LinkedPolicy) -> ir.ScorePred:
+    score = pred.score
+    fields: dict = {"span": pred.span, "subject": score.subject, "fn": score.kind, "op": pred.op,
+                    "threshold": pred.threshold}
+    if isinstance(score, ast.Similarity):
+        fields["exemplars"] = _resolve(score.exemplars, policy).texts
+    elif isinstance(score, ast.Classifier):
+        fields.update(model=score.model, label=score.label)
+    elif isinstance(score, ast.Judge):
+        fields.update(rubric=score.rubric, model=score.model)
+    return ir.ScorePred(**fields)
+
+
+def _resolve(node, policy: LinkedPolicy):
+    if isinstance(node, ast.Name):
+        let = policy.let(node.text)
+        assert let is not None, node.text  # check_names guarantees it
+        return let.value
+    return node
+
+
+# --- rules ------------------------------------------------------------------------
+
+
+def _lower_rule(linked: LinkedRule, policy: LinkedPolicy) -> ir.RuleIR:
+    rule = linked.rule
+    verdict = rule.verdicts[0]
+    check = lower_pred(verdict.pred, policy)
+    when = lower_pred(rule.whens[0], policy) if rule.whens else None
+    unless = tuple(lower_pred(p, policy) for p in rule.unlesses)
+    examples = tuple(_lower_example(e) for e in rule.examples)
+    tags = tuple(t.text for t in rule.tags)
+    because = rule.becauses[0] if rule.becauses else None
+    preds = [check, *([when] if when else []), *unless]
+    fingerprint = ir.Fingerprint(
+        semantic=content_hash({"verdict": verdict.verdict, "check": check.model_dump(mode="json"),
+                               "when": when.model_dump(mode="json") if when else None,
+                               "unless": [u.model_dump(mode="json") for u in unless]}),
+        examples=content_hash([e.model_dump(mode="json") for e in examples]),
+        metadata=content_hash({"severity": rule.severity, "description": rule.description,
+                               "because": because, "tags": list(tags)}),
+    )
+    return ir.RuleIR(
+        id=rule.id.text, module=linked.module, span=rule.span, severity=rule.severity,
+        verdict=verdict.verdict, check=check, when=when, unless=unless,
+        description=rule.description, because=because, tags=tags, examples=examples,
+        authority=linked.authority, precedence=0,
+        runtime_only=any(a.kind == "score" for p in preds for a in ir_atoms(p)),
+        fingerprint=fingerprint,
+    )
+
+
+def _lower_example(example: ast.Example) -> ir.ExampleIR:
+    context = tuple((item.role, item.text) for item in example.items if item.role in ("user", "assistant"))
+    prompt = next((item.text for item in example.items if item.role == "prompt"), "")
+    return ir.ExampleIR(
+        span=example.span, context=context, prompt=prompt,
+        good=tuple(item.text for item in example.items if item.role == "good"),
+        bad=tuple(item.text for item in example.items if item.role == "bad"),
+    )
+
+
+# --- prompts, pairs, training -------------------------------------------------------
+
+
+def _lower_prompt(source: ast.PromptSource) -> ir.PromptSourceIR:
+    if isinstance(source, ast.Template):
+        return ir.TemplateIR(span=source.span, text=source.text,
+                             slots=tuple((s.name.text, s.values) for s in source.slots))
+    if isinstance(source, ast.PromptFile):
+        return ir.PromptFileIR(span=source.span, path=source.path, column=source.column)
+    return ir.LiteralPromptIR(span=source.span, text=source.text)
+
+
+def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[str, ...]) -> tuple[ir.PairSpec, ...]:
+    """Split the pair budget across rules by severity weight (largest remainder).
+
+    Every rule gets at least one pair when the budget allows, and a critical rule never
+    gets less than its weighted share rounded up.
+    """
+    if not rules:
+        return ()
+    total = sum(r.weight for r in rules)
+    exact = {r.id: budget * r.weight / total for r in rules}
+    alloc = {rid: (math.ceil(v) if r.severity == "critical" else math.floor(v))
+             for (rid, v), r in zip(exact.items(), rules)}
+    if budget >= len(rules):
+        alloc = {rid: max(1, n) for rid, n in alloc.items()}
+    order = sorted(rules, key=lambda r: (-(exact[r.id] - math.floor(exact[r.id])), r.precedence, r.id))
+    i = 0
+    while sum(alloc.values()) < budget and order:
+        alloc[order[i % len(order)].id] += 1
+        i += 1
+    return tuple(
+        ir.PairSpec(rule=r.id, severity=r.severity, budget=alloc[r.id], strategies=strategies,
+                    seeds=len(r.examples))
+        for r in rules
+    )
+
+
+def _lower_training(policy: LinkedPolicy) -> ir.TrainingIR:
+    values = {key: spec.default for key, spec in SETTINGS.items()}
+    for setting in policy.settings:
+        values[setting.key.text] = setting_value(setting, SETTINGS[setting.key.text])
+    gates = [ir.GateIR(target=g.target, rule=g.rule.text if g.rule else None, op=g.op,
+                       threshold=g.threshold) for g in policy.gates]
+    given = {g.target for g in gates}
+    gates += [ir.GateIR(target=t, op=op, threshold=th, default=True)
+              for t, op, th in DEFAULT_GATES if t not in given]
+    return ir.TrainingIR(**values, gates=tuple(gates))

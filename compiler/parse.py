@@ -1,0 +1,487 @@
+"""Parse `.policy` text into a `PolicyAst` with Lark (LALR, positions on).
+
+The Transformer only builds nodes. Syntax errors become diagnostics with "expected one of"
+and a keyword suggestion; after an error the failing top-level item is blanked out and the
+rest re-parsed, so one run reports every broken item, not just the first.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from compiler import ast
+from compiler.diagnostics import CompileError, Diagnostic, Span, error
+
+MAX_PARSE_ERRORS = 20
+# Lines that begin a new top-level item; used to resynchronise after a syntax error.
+_ITEM_START = re.compile(
+    r"^(?:override\s+rule|rule|let|import|extends|taxonomy|prompts|training)\b", re.M
+)
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    """Return the shared LALR parser for `policy.lark`."""
+    return Lark.open(
+        "policy.lark",
+        rel_to=__file__,
+        parser="lalr",
+        # The basic lexer sees every keyword and ID at each position, so a misspelt keyword
+        # such as `requires` is one unknown name (with a suggestion), not `require` + `s`.
+        lexer="basic",
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def parse(text: str, path: str) -> ast.PolicyAst:
+    """Parse policy source into an AST.
+
+    Args:
+        text: The policy source.
+        path: The file name used in spans and messages.
+
+    Returns:
+        The policy AST.
+
+    Raises:
+        CompileError: With one diagnostic per syntax error found.
+    """
+    diagnostics: list[Diagnostic] = []
+    current = text
+    while len(diagnostics) < MAX_PARSE_ERRORS:
+        try:
+            tree = parser().parse(current)
+        except UnexpectedInput as exc:
+            diagnostics.append(_syntax_diagnostic(exc, current, path))
+            blanked = _blank_failing_item(current, exc)
+            if blanked is None:
+                break
+            current = blanked
+            continue
+        if diagnostics:
+            break
+        return _ToAst(path).transform(tree)
+    raise CompileError(diagnostics)
+
+
+# --- syntax errors ------------------------------------------------------------
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+        exc = UnexpectedEOF(exc.expected)  # type: ignore[arg-type]
+    if isinstance(exc, UnexpectedEOF):
+        end = len(text)
+        line = text.count("\n", 0, end) + 1
+        col = end - (text.rfind("\n", 0, end) + 1) + 1
+        span = Span(file=path, line=line, col=col, end_line=line, end_col=col + 1, start=end, end=end)
+        expected = _describe_expected(set(exc.expected))
+        return error("P003", "unexpected end of file", span, f"expected {expected}" if expected else None)
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        span = _token_span(tok, path)
+        expected_names = set(exc.expected)
+        hint = _keyword_suggestion(str(tok), expected_names)
+        expected = _describe_expected(expected_names)
+        message = f"unexpected {_describe_token(tok)}"
+        if expected:
+            message += f"; expected {expected}"
+        return error("P001", message, span, hint or _hint_for(expected_names))
+    assert isinstance(exc, UnexpectedCharacters)
+    char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+    span = Span(
+        file=path,
+        line=exc.line,
+        col=exc.column,
+        end_line=exc.line,
+        end_col=exc.column + 1,
+        start=exc.pos_in_stream,
+        end=exc.pos_in_stream + 1,
+    )
+    hint = None
+    if char == "'":
+        hint = 'strings use double quotes: "like this"'
+    elif char == '"':
+        hint = 'a string must close on the same line; write a newline as \\n'
+    elif char == "/":
+        hint = "a regex is written /pattern/flags on one line"
+    return error("P002", f"unexpected character {char!r}", span, hint)
+
+
+def _terminal_text(name: str) -> str:
+    for term in parser().terminals:
+        if term.name == name:
+            if term.pattern.type == "str":
+                return f"`{term.pattern.value}`"
+            return {
+                "ID": "a name",
+                "STRING": 'a "string"',
+                "REGEX": "a /regex/",
+                "NUMBER": "a number",
+                "CMP": "a comparison (>=, <=, >, <)",
+            }.get(name, name)
+    return name
+
+
+def _describe_expected(names: set[str]) -> str:
+    texts = sorted({_terminal_text(n) for n in names if n != "$END"})
+    if not texts:
+        return ""
+    if len(texts) > 12:
+        texts = texts[:12] + ["…"]
+    return "one of " + ", ".join(texts) if len(texts) > 1 else texts[0]
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type in ("ID",):
+        return f"name `{tok}`"
+    if tok.type == "STRING":
+        return f"string {tok}"
+    return f"`{tok}`"
+
+
+def _keyword_suggestion(word: str, expected: set[str]) -> str | None:
+    import difflib
+
+    keywords = [
+        t.pattern.value
+        for t in parser().terminals
+        if t.name in expected and t.pattern.type == "str" and t.pattern.value.isalpha()
+    ]
+    close = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _hint_for(expected: set[str]) -> str | None:
+    if expected == {"COLON"}:
+        return "a rule header ends with a colon: rule my-rule (high):"
+    if expected == {"LPAR"}:
+        return "give the rule a severity: (critical), (high), (medium) or (low)"
+    return None
+
+
+def _token_span(tok: Token, path: str) -> Span:
+    return Span(
+        file=path,
+        line=tok.line or 1,
+        col=tok.column or 1,
+        end_line=tok.end_line or tok.line or 1,
+        end_col=tok.end_column or (tok.column or 1) + 1,
+        start=tok.start_pos or 0,
+        end=tok.end_pos or 0,
+    )
+
+
+def _blank_failing_item(text: str, exc: UnexpectedInput) -> str | None:
+    """Replace the top-level item holding the error with spaces (keeping newlines)."""
+    pos = getattr(exc, "pos_in_stream", None)
+    if pos is None and isinstance(exc, UnexpectedToken):
+        pos = exc.token.start_pos
+    if pos is None or isinstance(exc, UnexpectedEOF):
+        return None
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    begin = max((s for s in starts if s <= pos), default=None)
+    if begin is None:
+        return None  # the header itself is broken: nothing sensible to resume from
+    end = min((s for s in starts if s > pos), default=len(text))
+    blank = re.sub(r"[^\n]", " ", text[begin:end])
+    return text[:begin] + blank + text[end:]
+
+
+# --- tree → AST ---------------------------------------------------------------
+
+
+def unquote(token: str) -> str:
+    """Decode a double-quoted string literal (\\n, \\t, \\", \\\\; other escapes kept)."""
+    body = token[1:-1]
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\", "r": "\r"}.get(nxt, "\\" + nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def split_regex(token: str) -> tuple[str, str]:
+    """Split `/pattern/flags` into pattern (with `\\/` unescaped) and flags."""
+    cut = token.rfind("/")
+    return token[1:cut].replace("\\/", "/"), token[cut + 1 :]
+
+
+_QUANTITY = {"at most": "at_most", "at least": "at_least", "exactly": "exactly",
+             "more than": "more_than", "fewer than": "fewer_than"}
+_UNIT = {"word": "words", "sentence": "sentences", "line": "lines", "bullet": "bullets",
+         "character": "characters"}
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Build AST nodes from the Lark tree; never validates."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def _span(self, meta: Any) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(file=self.path, line=1, col=1, end_line=1, end_col=1, start=0, end=0)
+        return Span(
+            file=self.path,
+            line=meta.line,
+            col=meta.column,
+            end_line=meta.end_line,
+            end_col=meta.end_column,
+            start=meta.start_pos,
+            end=meta.end_pos,
+        )
+
+    def _name(self, tok: Token) -> ast.Name:
+        return ast.Name(text=str(tok), span=_token_span(tok, self.path))
+
+    # header and items
+    def start(self, meta, children):
+        (dsl, policy), *items = children
+        policy_id, version, description = policy
+        return ast.PolicyAst(
+            span=self._span(meta), path=self.path, dsl_version=dsl, policy_id=policy_id,
+            version=version, description=description, items=tuple(items),
+        )
+
+    def header(self, meta, children):
+        return children[0], children[1]
+
+    def dsl_decl(self, meta, children):
+        return float(children[0])
+
+    def policy_decl(self, meta, children):
+        ident, version, description = children
+        return self._name(ident), unquote(version), unquote(description) if description else None
+
+    def import_decl(self, meta, children):
+        return ast.Import(span=self._span(meta), path=unquote(children[0]))
+
+    def extends_decl(self, meta, children):
+        return ast.Extends(span=self._span(meta), path=unquote(children[0]))
+
+    def taxonomy_decl(self, meta, children):
+        return ast.Taxonomy(span=self._span(meta), tags=tuple(self._name(t) for t in children))
+
+    # values
+    def let_decl(self, meta, children):
+        return ast.Let(span=self._span(meta), name=self._name(children[0]), value=children[1])
+
+    def exact(self, meta, children):
+        return True
+
+    def words(self, meta, children):
+        exact, *terms = children
+        return ast.WordsLit(span=self._span(meta), terms=tuple(unquote(t) for t in terms),
+                            exact=bool(exact))
+
+    def exemplars(self, meta, children):
+        return ast.ExemplarsLit(span=self._span(meta), texts=tuple(unquote(t) for t in children))
+
+    def regex(self, meta, children):
+        pattern, flags = split_regex(str(children[0]))
+        return ast.RegexLit(span=self._span(meta), pattern=pattern, flags=flags)
+
+    def name_ref(self, meta, children):
+        return self._name(children[0])
+
+    def string_term(self, meta, children):
+        return ast.StringTerm(span=self._span(meta), text=unquote(children[0]))
+
+    # rules
+    def override(self, meta, children):
+        return True
+
+    def severity(self, meta, children):
+        return str(children[0])
+
+    def verdict(self, meta, children):
+        return str(children[0])
+
+    def rule_decl(self, meta, children):
+        override, ident, severity, description, *clauses = children
+        fields: dict[str, list] = {"whens": [], "unlesses": [], "verdicts": [], "becauses": [],
+                                   "tags": [], "examples": []}
+        for kind, value in clauses:
+            if kind == "tags":
+                fields["tags"].extend(value)
+            else:
+                fields[kind].append(value)
+        return ast.Rule(
+            span=self._span(meta), id=self._name(ident), severity=severity,
+            override=bool(override), description=unquote(description) if description else None,
+            **{k: tuple(v) for k, v in fields.items()},
+        )
+
+    def when_clause(self, meta, children):
+        return "whens", children[0]
+
+    def unless_clause(self, meta, children):
+        return "unlesses", children[0]
+
+    def verdict_clause(self, meta, children):
+        return "verdicts", ast.Verdict(span=self._span(meta), verdict=children[0], pred=children[1])
+
+    def because_clause(self, meta, children):
+        return "becauses", unquote(children[0])
+
+    def tags_clause(self, meta, children):
+        return "tags", [self._name(t) for t in children]
+
+    def example_block(self, meta, children):
+        return "examples", ast.Example(span=self._span(meta), items=tuple(children))
+
+    def example_role(self, meta, children):
+        return str(children[0])
+
+    def example_item(self, meta, children):
+        return ast.ExampleItem(span=self._span(meta), role=children[0], text=unquote(children[1]))
+
+    # predicates
+    def or_pred(self, meta, children):
+        return ast.Or(span=self._span(meta), left=children[0], right=children[1])
+
+    def and_pred(self, meta, children):
+        return ast.And(span=self._span(meta), left=children[0], right=children[1])
+
+    def not_pred(self, meta, children):
+        return ast.Not(span=self._span(meta), operand=children[0])
+
+    def subject(self, meta, children):
+        return "_".join(str(c) for c in children)
+
+    def quantity(self, meta, children):
+        return _QUANTITY[" ".join(str(c) for c in children)]
+
+    def unit(self, meta, children):
+        word = str(children[0])
+        return _UNIT.get(word, word), _token_span(children[0], self.path)
+
+    def pii(self, meta, children):
+        return "_".join(str(c) for c in children)
+
+    def matches(self, meta, children):
+        return ast.Matches(span=self._span(meta), subject=children[0], regex=children[1])
+
+    def mentions(self, meta, children):
+        return ast.Mentions(span=self._span(meta), subject=children[0], terms=children[1])
+
+    def _text_op(self, meta, children, op):
+        return ast.TextOp(span=self._span(meta), subject=children[0], op=op, text=unquote(children[1]))
+
+    def contains(self, meta, children):
+        return self._text_op(meta, children, "contains")
+
+    def starts_with(self, meta, children):
+        return self._text_op(meta, children, "starts_with")
+
+    def ends_with(self, meta, children):
+        return self._text_op(meta, children, "ends_with")
+
+    def count(self, meta, children):
+        subject, op, value, (unit, unit_span) = children
+        return ast.Count(span=self._span(meta), subject=subject, op=op, value=float(value),
+                         unit=unit, unit_span=unit_span)
+
+    def count_between(self, meta, children):
+        subject, low, high, (unit, unit_span) = children
+        return ast.Count(span=self._span(meta), subject=subject, op="between", value=float(low),
+                         high=float(high), unit=unit, unit_span=unit_span)
+
+    def is_json(self, meta, children):
+        return ast.IsJson(span=self._span(meta), subject=children[0])
+
+    def pii_atom(self, meta, children):
+        return ast.Pii(span=self._span(meta), subject=children[0], pii=children[1])
+
+    def refusal(self, meta, children):
+        return ast.Refusal(span=self._span(meta), subject=children[0])
+
+    def score_cmp(self, meta, children):
+        score, op, threshold = children
+        return ast.ScoreCmp(span=self._span(meta), score=score, op=str(op), threshold=float(threshold))
+
+    def score_bare(self, meta, children):
+        return ast.ScoreBare(span=self._span(meta), score=children[0])
+
+    def sentiment(self, meta, children):
+        return ast.Sentiment(span=self._span(meta), subject=children[0])
+
+    def similarity(self, meta, children):
+        return ast.Similarity(span=self._span(meta), subject=children[0], exemplars=children[1])
+
+    def classifier(self, meta, children):
+        subject, model, label = children
+        return ast.Classifier(span=self._span(meta), subject=subject, model=unquote(model),
+                              label=unquote(label))
+
+    def judge(self, meta, children):
+        subject, rubric, model = children
+        return ast.Judge(span=self._span(meta), subject=subject, rubric=unquote(rubric),
+                         model=unquote(model) if model else None)
+
+    # prompts
+    def prompts_decl(self, meta, children):
+        return ast.Prompts(span=self._span(meta), sources=tuple(children))
+
+    def template(self, meta, children):
+        text, *slots = children
+        return ast.Template(span=self._span(meta), text=unquote(text), slots=tuple(slots))
+
+    def slot(self, meta, children):
+        name, *values = children
+        return ast.Slot(span=self._span(meta), name=self._name(name),
+                        values=tuple(unquote(v) for v in values))
+
+    def prompt_file(self, meta, children):
+        path, column = children
+        return ast.PromptFile(span=self._span(meta), path=unquote(path),
+                              column=unquote(column) if column else "prompt")
+
+    def literal_prompt(self, meta, children):
+        return ast.LiteralPrompt(span=self._span(meta), text=unquote(children[0]))
+
+    # training
+    def training_decl(self, meta, children):
+        settings = tuple(c for c in children if isinstance(c, ast.Setting))
+        gates = tuple(c for c in children if isinstance(c, ast.Gate))
+        return ast.Training(span=self._span(meta), settings=settings, gates=gates)
+
+    def setting(self, meta, children):
+        key, (value, value_kind) = children
+        return ast.Setting(span=self._span(meta), key=self._name(key), value=value,
+                           value_kind=value_kind)
+
+    def string_value(self, meta, children):
+        return unquote(children[0]), "string"
+
+    def number_value(self, meta, children):
+        return float(children[0]), "number"
+
+    def name_value(self, meta, children):
+        return str(children[0]), "name"
+
+    def gate_target(self, meta, children):
+        if len(children) == 2:
+            return "rule", self._name(children[1])
+        return str(children[0]), None
+
+    def gate(self, meta, children):
+        (target, rule), op, threshold = children
+        return ast.Gate(span=self._span(meta), target=target, rule=rule, op=str(op),
+                        threshold=float(threshold))

@@ -1,0 +1,54 @@
+"""Check prompt sources: template slots match placeholders; files stay inside the root."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from compiler import ast
+from compiler.diagnostics import Diagnostic, error, warning
+from compiler.link import LinkedPolicy
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_-]*)\}")
+PROMPT_FILE_SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+def check_prompts(policy: LinkedPolicy) -> list[Diagnostic]:
+    """Report unfilled or unused template slots and prompt files outside the policy root."""
+    found: list[Diagnostic] = []
+    root = Path(policy.root)
+    for source in policy.prompts:
+        if isinstance(source, ast.Template):
+            found.extend(_check_template(source))
+        elif isinstance(source, ast.PromptFile):
+            found.extend(_check_file(source, root))
+    return found
+
+
+def _check_template(template: ast.Template) -> list[Diagnostic]:
+    found = []
+    used = set(PLACEHOLDER.findall(template.text))
+    given = {slot.name.text for slot in template.slots}
+    for missing in sorted(used - given):
+        found.append(error("E170", f"template placeholder `{{{missing}}}` has no slot", template.span,
+                           f'add: slot {missing} = "...", "..."'))
+    for slot in template.slots:
+        if slot.name.text not in used:
+            found.append(error("E170", f"slot `{slot.name.text}` is not used in the template",
+                               slot.name.span, f"write {{{slot.name.text}}} in the template text"))
+    return found
+
+
+def _check_file(source: ast.PromptFile, root: Path) -> list[Diagnostic]:
+    if not source.path.endswith(PROMPT_FILE_SUFFIXES):
+        return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span)]
+    if Path(source.path).is_absolute():
+        return [error("E171", "prompt file paths are relative to the policy root", source.span)]
+    real = (root / source.path).resolve()
+    if not real.is_relative_to(root.resolve()):
+        return [error("E171", f"prompt file {source.path!r} is outside the policy root", source.span,
+                      f"keep prompt files inside {root}")]
+    if not real.is_file():
+        return [warning("W172", f"prompt file {source.path!r} does not exist yet", source.span,
+                        "synthesis will fail until it exists")]
+    return []

@@ -1,0 +1,91 @@
+"""Check each rule's shape: one verdict, thresholds on scores, sane counts, examples present."""
+
+from __future__ import annotations
+
+from compiler import ast
+from compiler.diagnostics import Diagnostic, error, warning
+from compiler.link import LinkedPolicy
+from compiler.walk import ast_atoms, rule_preds
+
+SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),
+                "classifier": (0.0, 1.0), "judge": (0.0, 1.0)}
+
+
+def check_rules(policy: LinkedPolicy) -> list[Diagnostic]:
+    """Report malformed rules: verdict count, thresholds, counts, empty terms, examples."""
+    found: list[Diagnostic] = []
+    for linked in policy.rules:
+        rule = linked.rule
+        found.extend(_check_clauses(rule))
+        for pred in rule_preds(rule):
+            for atom in ast_atoms(pred):
+                found.extend(_check_atom(atom))
+        found.extend(_check_examples_shape(rule))
+    return found
+
+
+def _check_clauses(rule: ast.Rule) -> list[Diagnostic]:
+    found = []
+    if not rule.verdicts:
+        found.append(error("E108", f"rule `{rule.id.text}` has no verdict", rule.id.span,
+                           "add one of: require / forbid / prefer / avoid <condition>"))
+    for extra in rule.verdicts[1:]:
+        found.append(error("E108", f"rule `{rule.id.text}` has more than one verdict", extra.span,
+                           "split it into two rules, or combine the conditions with `and`/`or`"))
+    for extra in rule.whens[1:]:
+        found.append(error("E109", f"rule `{rule.id.text}` has more than one `when`", extra.span,
+                           "combine the conditions with `and`"))
+    if len(rule.becauses) > 1:
+        found.append(error("E109", f"rule `{rule.id.text}` has more than one `because`", rule.id.span,
+                           "give one rationale"))
+    return found
+
+
+def _check_atom(atom: ast.Pred) -> list[Diagnostic]:
+    if isinstance(atom, ast.ScoreBare):
+        fn = atom.score.kind
+        if fn == "judge":
+            return [error("E110", "judge rule without a threshold", atom.span,
+                          "compare the judge's score, e.g. judge(response, rubric \"...\") >= 0.7")]
+        return [error("E110", f"{fn}(...) needs a threshold", atom.span,
+                      f"compare it, e.g. {fn}(...) >= 0.5")]
+    if isinstance(atom, ast.ScoreCmp):
+        low, high = SCORE_RANGES[atom.score.kind]
+        if not low <= atom.threshold <= high:
+            return [error("E111", f"threshold {atom.threshold:g} is outside {atom.score.kind}'s "
+                                  f"range [{low:g}, {high:g}]", atom.span)]
+    if isinstance(atom, ast.Count):
+        values = [atom.value] + ([atom.high] if atom.high is not None else [])
+        if any(v < 0 or v != int(v) for v in values):
+            return [error("E112", "counts must be whole numbers of zero or more", atom.span)]
+        if atom.high is not None and atom.high < atom.value:
+            return [error("E112", f"empty range: between {atom.value:g} and {atom.high:g}", atom.span,
+                          "write the smaller number first")]
+    if isinstance(atom, ast.Mentions):
+        terms = atom.terms
+        texts = terms.terms if isinstance(terms, ast.WordsLit) else (
+            (terms.text,) if isinstance(terms, ast.StringTerm) else ())
+        if any(not t.strip() for t in texts):
+            return [error("E113", "empty keyword", atom.span, "remove the empty string")]
+    if isinstance(atom, ast.TextOp) and not atom.text:
+        return [error("E113", f"empty string in `{atom.op.replace('_', ' ')}`", atom.span,
+                      "every text contains the empty string; give some text")]
+    return []
+
+
+def _check_examples_shape(rule: ast.Rule) -> list[Diagnostic]:
+    if not rule.examples:
+        return [warning("W150", f"rule `{rule.id.text}` has no examples", rule.id.span,
+                        "add an example: block with a prompt, a good and a bad response; "
+                        "examples are the rule's tests and seed its training pairs")]
+    found = []
+    for example in rule.examples:
+        roles = [item.role for item in example.items]
+        if roles.count("prompt") != 1:
+            found.append(error("E142", "an example needs exactly one `prompt`", example.span))
+        if "good" not in roles and "bad" not in roles:
+            found.append(error("E142", "an example needs a `good` or a `bad` response", example.span))
+        if "prompt" in roles and any(r in ("user", "assistant") for r in roles[roles.index("prompt"):]):
+            found.append(error("E142", "context turns (`user`, `assistant`) go before the `prompt`",
+                               example.span))
+    return found

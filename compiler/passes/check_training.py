@@ -1,0 +1,78 @@
+"""Check the `training:` settings against their schema and the gates' thresholds."""
+
+from __future__ import annotations
+
+from compiler import ast
+from compiler.diagnostics import Diagnostic, did_you_mean, error
+from compiler.link import LinkedPolicy
+from compiler.settings import SETTINGS, SettingSpec
+
+
+def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
+    """Report unknown settings, values of the wrong type or range, and impossible gates."""
+    found: list[Diagnostic] = []
+    for setting in policy.settings:
+        spec = SETTINGS.get(setting.key.text)
+        if spec is None:
+            found.append(error("E160", f"unknown training setting `{setting.key.text}`",
+                               setting.key.span, did_you_mean(setting.key.text, SETTINGS)
+                               or "see docs/language.md#training for the settings"))
+            continue
+        problem = setting_problem(setting, spec)
+        if problem:
+            found.append(error("E161", f"`{setting.key.text}`: {problem}", setting.span,
+                               f"{setting.key.text} is the {spec.help}"))
+    for gate in policy.gates:
+        if gate.target in ("regression", "drift"):
+            if gate.op not in ("<=", "<") or gate.threshold < 0:
+                found.append(error("E165", f"gate `{gate.target}` is a maximum: write "
+                                           f"`gate {gate.target} <= N` with N >= 0", gate.span))
+        elif not 0.0 <= gate.threshold <= 1.0:
+            found.append(error("E165", f"compliance gates compare rates in [0, 1], got {gate.threshold:g}",
+                               gate.span, "write 0.99 for 99%"))
+    return found
+
+
+def setting_value(setting: ast.Setting, spec: SettingSpec) -> object:
+    """Convert a checked setting to its Python value."""
+    raw = setting.value
+    if spec.type == "bool":
+        return raw == "true"
+    if spec.type == "int":
+        return int(raw)
+    if spec.type == "float":
+        return float(raw)
+    if spec.type == "list":
+        return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+    return str(raw)
+
+
+def setting_problem(setting: ast.Setting, spec: SettingSpec) -> str | None:
+    """Describe what is wrong with a setting's value, or return None."""
+    raw, kind = setting.value, setting.value_kind
+    if spec.type == "bool":
+        return None if kind == "name" and raw in ("true", "false") else "expected true or false"
+    if spec.type in ("int", "float"):
+        if kind != "number":
+            return f"expected a number, got {raw!r}"
+        if spec.type == "int" and float(raw) != int(float(raw)):
+            return f"expected a whole number, got {raw:g}"
+        if spec.low is not None and not spec.low <= float(raw) <= spec.high:
+            return f"{raw:g} is outside [{spec.low:g}, {spec.high:g}]"
+        return None
+    if spec.type == "choice":
+        if str(raw) not in spec.choices:
+            hint = did_you_mean(str(raw), spec.choices)
+            return f"unknown value {raw!r}; expected one of {', '.join(spec.choices)}" + (
+                f" ({hint})" if hint else "")
+        return None
+    if spec.type == "list":
+        if kind != "string":
+            return 'expected a quoted, comma-separated list, e.g. "examples, perturb"'
+        unknown = [p.strip() for p in str(raw).split(",") if p.strip() not in spec.choices]
+        if unknown:
+            return f"unknown {unknown[0]!r}; expected some of {', '.join(spec.choices)}"
+        return None
+    if kind != "string":
+        return f'expected a quoted string, e.g. {setting.key.text} = "..."'
+    return None

@@ -1,0 +1,80 @@
+"""The compiler pipeline: parse → link → check → lower → IR passes → plan → artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from compiler.artifact import CompiledArtifact, build_artifact
+from compiler.diagnostics import CompileError, Diagnostic, has_errors, sort_key
+from compiler.ir import PolicyIR
+from compiler.link import LinkedPolicy, link
+from compiler.load import Program, load_program
+from compiler.lower import lower
+from compiler.passes.check_examples import check_examples
+from compiler.passes.check_names import check_names
+from compiler.passes.check_prompts import check_prompts
+from compiler.passes.check_reachability import check_reachability
+from compiler.passes.check_regex import check_regex
+from compiler.passes.check_rules import check_rules
+from compiler.passes.check_training import check_training
+from compiler.passes.resolve_precedence import resolve_precedence
+from compiler.plan import build_plan
+
+Check = Callable[[LinkedPolicy], list[Diagnostic]]
+IrPass = Callable[[LinkedPolicy, PolicyIR], tuple[PolicyIR, list[Diagnostic]]]
+
+CHECKS: tuple[Check, ...] = (check_names, check_regex, check_rules, check_training, check_prompts)
+IR_PASSES: tuple[IrPass, ...] = (resolve_precedence, check_reachability, check_examples)
+
+
+class Compilation(BaseModel):
+    """The outcome of compiling a policy: an artifact when there were no errors."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    artifact: CompiledArtifact | None
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        """True when the policy compiled."""
+        return self.artifact is not None
+
+
+def compile_policy(path: str | Path, root: str | Path | None = None) -> Compilation:
+    """Compile a policy file; policy errors come back as diagnostics, never as exceptions.
+
+    Args:
+        path: The entry `.policy` file.
+        root: The directory imports and prompt files must stay inside (default: the file's).
+    """
+    sources: dict[str, str] = {}
+    try:
+        program = load_program(path, root)
+        sources = program.sources()
+        return _compile_program(program, sources)
+    except CompileError as exc:
+        return Compilation(artifact=None, diagnostics=tuple(sorted(exc.diagnostics, key=sort_key)),
+                           sources=sources)
+
+
+def _compile_program(program: Program, sources: dict[str, str]) -> Compilation:
+    linked = link(program)
+    found: list[Diagnostic] = []
+    for check in CHECKS:
+        found.extend(check(linked))
+    if has_errors(found):
+        raise CompileError(found)
+    policy_ir = lower(linked)
+    for ir_pass in IR_PASSES:
+        policy_ir, more = ir_pass(linked, policy_ir)
+        found.extend(more)
+    found.sort(key=sort_key)
+    if has_errors(found):
+        return Compilation(artifact=None, diagnostics=tuple(found), sources=sources)
+    artifact = build_artifact(policy_ir, build_plan(policy_ir), linked.modules, tuple(found))
+    return Compilation(artifact=artifact, diagnostics=tuple(found), sources=sources)

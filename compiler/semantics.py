@@ -1,0 +1,272 @@
+"""Reference semantics of the text predicates: the one definition every engine must match.
+
+The runtime's column-at-a-time engine (RE2 over Arrow) is tested against these functions.
+To keep both engines identical, every pattern here is written with explicit ASCII classes,
+and user regexes run with `re.ASCII` (`\\w`, `\\d`, `\\s`, `\\b` are ASCII, as in RE2).
+Model-backed scores are not evaluated here: they come back as unknown (None), and three-valued
+logic decides whether the rule's vote still follows from the text predicates alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Callable, NamedTuple
+
+from compiler import ir
+
+WS = " \\t\\n\\r\\f\\v"
+WORD_PATTERN = f"[^{WS}]+"
+SENTENCE_PATTERN = f"[^.!?{WS}][^.!?]*(?:[.!?]+|$)"
+LINE_PATTERN = "(?m)^[ \\t]*[^ \\t\\r\\n]"
+BULLET_PATTERN = "(?m)^[ \\t]*[-*\u2022][ \\t]+[^ \\t\\r\\n]"
+WORD_CHARS = "A-Za-z0-9_"
+PII_PATTERNS: dict[str, str] = {
+    "email": "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
+    "link": "(?i)(?:https?://|www\\.)[^ \\t\\n\\r\\f\\v<>\"]+",
+    "phone_number": "(?:^|[^0-9])(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}(?:[^0-9]|$)",
+}
+REFUSAL_PATTERN = (
+    "(?i)(?:^|[^A-Za-z])(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
+    "|i (?:can['\u2019]?t|cannot|won['\u2019]t|will not|am unable to|am not able to"
+    "|['\u2019]m unable to|['\u2019]m not able to) (?:help|assist|provide|do that|answer|comply|share|support)"
+    "|as an ai\\b|i must decline|i (?:have to|need to) decline)"
+)
+COUNT_PATTERNS: dict[str, str] = {
+    "words": WORD_PATTERN,
+    "sentences": SENTENCE_PATTERN,
+    "lines": LINE_PATTERN,
+    "bullets": BULLET_PATTERN,
+}
+_FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+class Sample(NamedTuple):
+    """One (conversation, response) row: earlier turns, the last prompt, the response."""
+
+    prompt: str
+    response: str
+    context: tuple[tuple[str, str], ...] = ()
+
+
+def subject_text(sample: Sample, subject: str) -> str:
+    """Return the text a subject names in a sample."""
+    if subject == "prompt":
+        return sample.prompt
+    if subject == "response":
+        return sample.response
+    if subject == "any_prompt":
+        return "\n".join([t for role, t in sample.context if role == "user"] + [sample.prompt])
+    if subject == "any_response":
+        return "\n".join([t for role, t in sample.context if role == "assistant"] + [sample.response])
+    return "\n".join([t for _, t in sample.context] + [sample.prompt, sample.response])
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_user_regex(pattern: str, flags: str) -> re.Pattern[str]:
+    """Compile a policy regex with its flags, in ASCII mode."""
+    bits = re.ASCII
+    for flag in flags:
+        bits |= _FLAG_BITS[flag]
+    return re.compile(pattern, bits)
+
+
+@functools.lru_cache(maxsize=4096)
+def keyword_pattern(terms: tuple[str, ...], exact: bool) -> str:
+    """Build the whole-word pattern for a keyword set (spaces in a phrase match any spacing)."""
+    parts = sorted((_phrase(t) for t in terms if t), key=len, reverse=True)
+    body = "|".join(parts) or "(?!)"
+    prefix = "" if exact else "(?i)"
+    return f"{prefix}(?:^|[^{WORD_CHARS}])(?:{body})(?:[^{WORD_CHARS}]|$)"
+
+
+def _phrase(term: str) -> str:
+    return f"[{WS}]+".join(re.escape(word) for word in term.split())
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.ASCII)
+
+
+def count_units(text: str, unit: str) -> int:
+    """Count words, sentences, non-empty lines, bullet items or characters."""
+    if unit == "characters":
+        return len(text)
+    return len(_compiled(COUNT_PATTERNS[unit]).findall(text))
+
+
+def compare_count(n: int, op: str, value: int, high: int | None) -> bool:
+    """Apply a count predicate's comparison."""
+    if op == "at_most":
+        return n <= value
+    if op == "at_least":
+        return n >= value
+    if op == "exactly":
+        return n == value
+    if op == "more_than":
+        return n > value
+    if op == "fewer_than":
+        return n < value
+    return value <= n <= (high if high is not None else value)
+
+
+def compare_score(score: float, op: str, threshold: float) -> bool:
+    """Apply a score predicate's comparison."""
+    return {">=": score >= threshold, "<=": score <= threshold,
+            ">": score > threshold, "<": score < threshold}[op]
+
+
+def is_json(text: str) -> bool:
+    """True when the whole text (outer whitespace ignored) is a JSON object or array."""
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "[{":
+        return False
+    try:
+        return isinstance(json.loads(stripped), (dict, list))
+    except (ValueError, RecursionError):
+        return False
+
+
+def atom_pattern(pred: ir.PredIR) -> re.Pattern[str] | None:
+    """The compiled search pattern behind a text atom, or None for non-regex atoms."""
+    if isinstance(pred, ir.RegexPred):
+        return compile_user_regex(pred.pattern, pred.flags)
+    if isinstance(pred, ir.KeywordsPred):
+        return _compiled(keyword_pattern(pred.terms, pred.exact))
+    if isinstance(pred, ir.PiiPred):
+        return _compiled(PII_PATTERNS[pred.pii])
+    if isinstance(pred, ir.RefusalPred):
+        return _compiled(REFUSAL_PATTERN)
+    return None
+
+
+ScoreFn = Callable[[ir.ScorePred, Sample], "float | None"]
+
+
+def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None) -> bool | None:
+    """Evaluate a predicate on a sample; None means unknown (a score with no value).
+
+    Args:
+        pred: The predicate.
+        sample: The row.
+        score: Returns a model-backed score, or None when it has no verdict.
+    """
+    if isinstance(pred, ir.AndPred):
+        return _and(evaluate(pred.left, sample, score), lambda: evaluate(pred.right, sample, score))
+    if isinstance(pred, ir.OrPred):
+        return _or(evaluate(pred.left, sample, score), lambda: evaluate(pred.right, sample, score))
+    if isinstance(pred, ir.NotPred):
+        value = evaluate(pred.operand, sample, score)
+        return None if value is None else not value
+    if isinstance(pred, ir.ScorePred):
+        value = score(pred, sample) if score else None
+        return None if value is None else compare_score(value, pred.op, pred.threshold)
+    text = subject_text(sample, pred.subject)
+    return evaluate_text_atom(pred, text)
+
+
+def evaluate_text_atom(pred: ir.PredIR, text: str) -> bool:
+    """Evaluate one text atom (not a score, not a connective) on a text."""
+    pattern = atom_pattern(pred)
+    if pattern is not None:
+        return pattern.search(text) is not None
+    if isinstance(pred, ir.TextPred):
+        if pred.op == "contains":
+            return pred.text in text
+        if pred.op == "starts_with":
+            return text.lstrip().startswith(pred.text)
+        return text.rstrip().endswith(pred.text)
+    if isinstance(pred, ir.CountPred):
+        return compare_count(count_units(text, pred.unit), pred.op, pred.value, pred.high)
+    if isinstance(pred, ir.JsonPred):
+        return is_json(text)
+    raise TypeError(f"not a text atom: {pred.kind}")
+
+
+def match_span(pred: ir.PredIR, text: str) -> tuple[int, int] | None:
+    """Where a text atom matched, for provenance; None when it has no location."""
+    pattern = atom_pattern(pred)
+    if pattern is not None:
+        m = pattern.search(text)
+        if m is None:
+            return None
+        start, end = m.span()
+        # Boundary characters consumed by the ASCII-only patterns are not part of the hit.
+        if not isinstance(pred, ir.RegexPred):
+            while start < end and not text[start].isalnum() and text[start] not in "+(@w":
+                start += 1
+            while end > start and not text[end - 1].isalnum() and text[end - 1] not in ")/":
+                end -= 1
+        return start, end
+    if isinstance(pred, ir.TextPred):
+        if pred.op == "contains":
+            at = text.find(pred.text)
+            return (at, at + len(pred.text)) if at >= 0 else None
+        if pred.op == "starts_with":
+            at = len(text) - len(text.lstrip())
+            return (at, at + len(pred.text)) if text.lstrip().startswith(pred.text) else None
+        stripped = text.rstrip()
+        return (len(stripped) - len(pred.text), len(stripped)) if stripped.endswith(pred.text) else None
+    return None
+
+
+def _and(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
+    if left is False:
+        return False
+    r = right()
+    if r is False:
+        return False
+    return None if left is None or r is None else True
+
+
+def _or(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
+    if left is True:
+        return True
+    r = right()
+    if r is True:
+        return True
+    return None if left is None or r is None else False
+
+
+def verdict_vote(verdict: str, holds: bool) -> int:
+    """Turn whether the checked predicate holds into a vote for a verdict kind."""
+    if verdict == "require":
+        return ir.GOOD if holds else ir.BAD
+    if verdict == "forbid":
+        return ir.BAD if holds else ir.GOOD
+    if verdict == "prefer":
+        return ir.GOOD if holds else ir.ABSTAIN
+    return ir.BAD if holds else ir.ABSTAIN
+
+
+def in_scope(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None) -> bool | None:
+    """Whether a rule applies to a sample (its `when` holds and no `unless` does)."""
+    scope: bool | None = True
+    if rule.when is not None:
+        scope = evaluate(rule.when, sample, score)
+        if scope is False:
+            return False
+    for carve_out in rule.unless:
+        hit = evaluate(carve_out, sample, score)
+        if hit is True:
+            return False
+        if hit is None:
+            scope = None
+    return scope
+
+
+def rule_vote(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None) -> int | None:
+    """A rule's vote on a sample: GOOD, BAD, ABSTAIN, or None when it needs a model score.
+
+    Judges fail closed: the runtime passes a `score` that returns None for "no verdict", and
+    callers turn a None vote from a rule with a judge into BAD.
+    """
+    scope = in_scope(rule, sample, score)
+    if scope is False:
+        return ir.ABSTAIN
+    holds = evaluate(rule.check, sample, score)
+    if scope is None or holds is None:
+        return None
+    return verdict_vote(rule.verdict, holds)

@@ -1,0 +1,54 @@
+"""The `training:` block's settings: names, types, defaults and allowed values."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+METHODS = ("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo")
+STRATEGIES = ("examples", "perturb", "sample", "revise", "contrast", "feedback")
+
+
+class SettingSpec(NamedTuple):
+    """One setting: its type, default, bounds or choices, and what it means."""
+
+    type: str  # "string", "int", "float", "bool", "choice", "list"
+    default: object
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    "base_model": SettingSpec("string", EMBEDDED_MODEL, "Hugging Face id, local path, or embedded:…"),
+    "method": SettingSpec("choice", "auto", "training method", choices=METHODS),
+    "learning_rate": SettingSpec("float", 5e-6, "optimizer learning rate", 0.0, 1.0),
+    "epochs": SettingSpec("float", 1.0, "passes over the pairs", 0.0, 1000.0),
+    "max_steps": SettingSpec("int", -1, "stop after this many steps (-1: use epochs)", -1, 1e9),
+    "batch_size": SettingSpec("int", 4, "per-device batch size", 1, 4096),
+    "grad_accum": SettingSpec("int", 1, "gradient accumulation steps", 1, 4096),
+    "beta": SettingSpec("float", 0.1, "preference strength (DPO/KTO/ORPO beta)", 0.0, 100.0),
+    "lora": SettingSpec("bool", False, "train a LoRA adapter instead of all weights"),
+    "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
+    "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),
+    "max_length": SettingSpec("int", 512, "max tokens per sequence", 16, 131072),
+    "precision": SettingSpec("choice", "auto", "fp32 or bf16; auto picks per device",
+                             choices=("auto", "fp32", "bf16")),
+    "device": SettingSpec("choice", "auto", "where to train", choices=("auto", "cpu", "cuda")),
+    "seed": SettingSpec("int", 42, "random seed for data order and sampling", 0, 2**31 - 1),
+    "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
+    "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),
+    "eval_prompts": SettingSpec("int", 64, "held-out prompts generated for evaluation", 1, 1_000_000),
+    "max_new_tokens": SettingSpec("int", 96, "tokens generated per response", 1, 32768),
+    "length_ratio_max": SettingSpec("float", 2.5, "max chosen/rejected length ratio", 1.0, 100.0),
+    "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
+                              choices=STRATEGIES),
+    "replay": SettingSpec("float", 0.25, "share of earlier cycles' pairs replayed", 0.0, 1.0),
+}
+
+DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (
+    ("critical", ">=", 0.99),
+    ("regression", "<=", 0.02),
+)
+GATE_TARGETS = ("critical", "high", "medium", "low", "overall", "regression", "drift", "rule")

@@ -1,0 +1,226 @@
+"""The `tenet` command line: thin commands over the Python API, with explicit exit codes.
+
+Exit codes: 0 success, 1 policy errors (or `diff` found changes), 2 usage or I/O errors.
+No traceback reaches the user unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from compiler.artifact import ArtifactError, CompiledArtifact, read_artifact, write_artifact
+from compiler.diagnostics import Severity, render_all
+from compiler.diff import diff_artifacts
+from compiler.pipeline import Compilation, compile_policy
+from compiler.plan import describe_stage
+from runtime.console import Console
+
+EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with how tenet was called or with a file it was given (exit 2)."""
+
+
+def main(argv: list[str] | None = None, console: Console | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    console = console or Console()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage
+        return EXIT_OK if exc.code == 0 else EXIT_USAGE
+    try:
+        return args.handler(args, console)
+    except UsageError as exc:
+        console.error(f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        console.error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        if args.debug:
+            console.error(traceback.format_exc())
+        else:
+            console.error(f"error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Define the commands and their options."""
+    parser = argparse.ArgumentParser(prog="tenet", description="Compile policies into aligned models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    check = command("check", cmd_check, "check a policy and print its diagnostics")
+    _policy_args(check)
+    check.add_argument("--format", choices=("text", "json"), default="text")
+
+    comp = command("compile", cmd_compile, "compile a policy into a JSON artifact")
+    _policy_args(comp)
+    comp.add_argument("-o", "--out", required=True, help="artifact path (.json)")
+    comp.add_argument("--format", choices=("text", "json"), default="text")
+
+    plan = command("plan", cmd_plan, "print the training plan's stages")
+    _policy_args(plan)
+
+    diff = command("diff", cmd_diff, "compare two policies or artifacts (exit 1 when they differ)")
+    diff.add_argument("old", help="old .policy or compiled .json")
+    diff.add_argument("new", help="new .policy or compiled .json")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+
+    fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
+    fmt.add_argument("paths", nargs="+", help=".policy files")
+    fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
+    fmt.add_argument("--stdout", action="store_true", help="print instead of rewriting")
+    return parser
+
+
+def _policy_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("policy", help="path to a .policy file")
+    sub.add_argument("--root", help="directory imports must stay inside (default: the policy's)")
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace, console: Console) -> int:
+    """`tenet check POLICY`."""
+    result = compile_policy(args.policy, args.root)
+    _report(result, console, args.format)
+    if result.ok and args.format == "text":
+        ir = result.artifact.ir
+        console.print(f"{args.policy}: ok ({len(ir.rules)} rules, {_count(result, Severity.WARNING)} warnings)")
+    return EXIT_OK if result.ok else EXIT_POLICY
+
+
+def cmd_compile(args: argparse.Namespace, console: Console) -> int:
+    """`tenet compile POLICY -o OUT.json`."""
+    result = compile_policy(args.policy, args.root)
+    _report(result, console, args.format)
+    if not result.ok:
+        return EXIT_POLICY
+    try:
+        write_artifact(result.artifact, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
+    if args.format == "text":
+        console.print(f"wrote {args.out} (policy {result.artifact.policy_id} {result.artifact.version}, "
+                      f"hash {result.artifact.policy_hash[:12]})")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    """`tenet plan POLICY`."""
+    result = compile_policy(args.policy, args.root)
+    _report(result, console, "text")
+    if not result.ok:
+        return EXIT_POLICY
+    artifact = result.artifact
+    console.print(f"plan for {artifact.policy_id} {artifact.version} (plan {artifact.plan_hash[:12]})")
+    for i, stage in enumerate(artifact.plan.stages, 1):
+        console.print(f"  {i}. {describe_stage(stage)}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace, console: Console) -> int:
+    """`tenet diff OLD NEW`."""
+    old, new = _load_any(args.old, console), _load_any(args.new, console)
+    if old is None or new is None:
+        return EXIT_POLICY
+    diff = diff_artifacts(old, new)
+    if args.format == "json":
+        console.print(json.dumps(diff.model_dump(mode="json"), indent=2, sort_keys=True))
+    else:
+        console.print(f"{old.policy_id} {old.version} -> {new.policy_id} {new.version}: {diff.summary()}")
+        for change in diff.rules:
+            fields = f" ({', '.join(change.fields)})" if change.fields else ""
+            console.print(f"  {change.change:<8} {change.rule:<32} {change.category.value}{fields}")
+        for key in diff.training_changed:
+            console.print(f"  training {key}")
+    return EXIT_POLICY if diff.changed else EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
+    """`tenet fmt PATH...`."""
+    from compiler.diagnostics import CompileError
+    from compiler.fmt import format_source
+
+    unformatted = 0
+    for path in args.paths:
+        text = _read_text(path)
+        try:
+            formatted = format_source(text, path)
+        except CompileError as exc:
+            console.error(render_all(exc.diagnostics, {path: text}))
+            return EXIT_POLICY
+        if args.stdout:
+            console.print(formatted.rstrip("\n"))
+        elif formatted != text:
+            unformatted += 1
+            if args.check:
+                console.print(f"would reformat {path}")
+            else:
+                Path(path).write_text(formatted, encoding="utf-8")
+                console.print(f"formatted {path}")
+    return EXIT_POLICY if args.check and unformatted else EXIT_OK
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _report(result: Compilation, console: Console, fmt: str) -> None:
+    if fmt == "json":
+        console.print(json.dumps({"ok": result.ok, "diagnostics": [d.model_dump(mode="json")
+                                                                  for d in result.diagnostics]},
+                                 indent=2, sort_keys=True))
+        return
+    if result.diagnostics:
+        console.error(render_all(list(result.diagnostics), result.sources))
+        errors = _count(result, Severity.ERROR)
+        if errors:
+            console.error(f"\n{errors} error(s), {_count(result, Severity.WARNING)} warning(s)")
+
+
+def _count(result: Compilation, severity: Severity) -> int:
+    return sum(d.severity is severity for d in result.diagnostics)
+
+
+def _load_any(path: str, console: Console) -> CompiledArtifact | None:
+    if path.endswith(".json"):
+        try:
+            return read_artifact(path)
+        except ArtifactError as exc:
+            raise UsageError(str(exc)) from None
+    result = compile_policy(path)
+    if not result.ok:
+        _report(result, console, "text")
+        return None
+    return result.artifact
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()
