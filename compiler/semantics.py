@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 from compiler import ir
 
 WS = " \\t\\n\\r\\f\\v"
+STRIP_CHARS = " \t\n\r\f\v"  # the only characters "outer whitespace" means, in every engine
 WORD_PATTERN = f"[^{WS}]+"
 SENTENCE_PATTERN = f"[^.!?{WS}][^.!?]*(?:[.!?]+|$)"
 LINE_PATTERN = "(?m)^[ \\t]*[^ \\t\\r\\n]"
@@ -25,10 +26,10 @@ WORD_CHARS = "A-Za-z0-9_"
 PII_PATTERNS: dict[str, str] = {
     "email": "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
     "link": "(?i)(?:https?://|www\\.)[^ \\t\\n\\r\\f\\v<>\"]+",
-    "phone_number": "(?:^|[^0-9])(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}(?:[^0-9]|$)",
+    "phone_number": "(?:^|[^0-9])(?P<hit>(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4})(?:[^0-9]|$)",
 }
 REFUSAL_PATTERN = (
-    "(?i)(?:^|[^A-Za-z])(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
+    "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
     "|i (?:can['\u2019]?t|cannot|won['\u2019]t|will not|am unable to|am not able to"
     "|['\u2019]m unable to|['\u2019]m not able to) (?:help|assist|provide|do that|answer|comply|share|support)"
     "|as an ai\\b|i must decline|i (?:have to|need to) decline)"
@@ -74,15 +75,26 @@ def compile_user_regex(pattern: str, flags: str) -> re.Pattern[str]:
 
 @functools.lru_cache(maxsize=4096)
 def keyword_pattern(terms: tuple[str, ...], exact: bool) -> str:
-    """Build the whole-word pattern for a keyword set (spaces in a phrase match any spacing)."""
-    parts = sorted((_phrase(t) for t in terms if t), key=len, reverse=True)
+    """Build the whole-word pattern for a keyword set (spaces in a phrase match any spacing).
+
+    Boundaries are zero-width (`\\b` next to a word character, `\\B` next to another), so a
+    match spans exactly the term, in Python's ASCII mode and in RE2 alike.
+    """
+    parts = sorted((_phrase(t) for t in terms if t.strip()), key=len, reverse=True)
     body = "|".join(parts) or "(?!)"
     prefix = "" if exact else "(?i)"
-    return f"{prefix}(?:^|[^{WORD_CHARS}])(?:{body})(?:[^{WORD_CHARS}]|$)"
+    return f"{prefix}(?:{body})"
 
 
 def _phrase(term: str) -> str:
-    return f"[{WS}]+".join(re.escape(word) for word in term.split())
+    words = term.split()
+    left = "\\b" if _is_word_char(words[0][0]) else "\\B"
+    right = "\\b" if _is_word_char(words[-1][-1]) else "\\B"
+    return left + f"[{WS}]+".join(re.escape(word) for word in words) + right
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == "_")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -120,7 +132,7 @@ def compare_score(score: float, op: str, threshold: float) -> bool:
 
 def is_json(text: str) -> bool:
     """True when the whole text (outer whitespace ignored) is a JSON object or array."""
-    stripped = text.strip()
+    stripped = text.strip(STRIP_CHARS)
     if not stripped or stripped[0] not in "[{":
         return False
     try:
@@ -176,8 +188,8 @@ def evaluate_text_atom(pred: ir.PredIR, text: str) -> bool:
         if pred.op == "contains":
             return pred.text in text
         if pred.op == "starts_with":
-            return text.lstrip().startswith(pred.text)
-        return text.rstrip().endswith(pred.text)
+            return text.lstrip(STRIP_CHARS).startswith(pred.text)
+        return text.rstrip(STRIP_CHARS).endswith(pred.text)
     if isinstance(pred, ir.CountPred):
         return compare_count(count_units(text, pred.unit), pred.op, pred.value, pred.high)
     if isinstance(pred, ir.JsonPred):
@@ -187,29 +199,39 @@ def evaluate_text_atom(pred: ir.PredIR, text: str) -> bool:
 
 def match_span(pred: ir.PredIR, text: str) -> tuple[int, int] | None:
     """Where a text atom matched, for provenance; None when it has no location."""
+    return span_finder(pred)(text)
+
+
+def span_finder(pred: ir.PredIR) -> Callable[[str], "tuple[int, int] | None"]:
+    """A function returning where an atom matches a text (built once, used per row)."""
     pattern = atom_pattern(pred)
     if pattern is not None:
-        m = pattern.search(text)
-        if m is None:
-            return None
-        start, end = m.span()
-        # Boundary characters consumed by the ASCII-only patterns are not part of the hit.
-        if not isinstance(pred, ir.RegexPred):
-            while start < end and not text[start].isalnum() and text[start] not in "+(@w":
-                start += 1
-            while end > start and not text[end - 1].isalnum() and text[end - 1] not in ")/":
-                end -= 1
-        return start, end
+        # Built-in patterns wrap the hit in a `hit` group, leaving out boundary characters.
+        group = "hit" if "hit" in pattern.groupindex and not isinstance(pred, ir.RegexPred) else 0
+        search = pattern.search
+
+        def find_pattern(text: str) -> tuple[int, int] | None:
+            m = search(text)
+            return m.span(group) if m else None
+
+        return find_pattern
     if isinstance(pred, ir.TextPred):
+        needle = pred.text
         if pred.op == "contains":
-            at = text.find(pred.text)
-            return (at, at + len(pred.text)) if at >= 0 else None
+            return lambda text: (lambda at: (at, at + len(needle)) if at >= 0 else None)(text.find(needle))
         if pred.op == "starts_with":
-            at = len(text) - len(text.lstrip())
-            return (at, at + len(pred.text)) if text.lstrip().startswith(pred.text) else None
-        stripped = text.rstrip()
-        return (len(stripped) - len(pred.text), len(stripped)) if stripped.endswith(pred.text) else None
-    return None
+            def find_prefix(text: str) -> tuple[int, int] | None:
+                at = len(text) - len(text.lstrip(STRIP_CHARS))
+                return (at, at + len(needle)) if text.startswith(needle, at) else None
+
+            return find_prefix
+
+        def find_suffix(text: str) -> tuple[int, int] | None:
+            stripped = text.rstrip(STRIP_CHARS)
+            return (len(stripped) - len(needle), len(stripped)) if stripped.endswith(needle) else None
+
+        return find_suffix
+    return lambda text: None
 
 
 def _and(left: bool | None, right: Callable[[], bool | None]) -> bool | None:

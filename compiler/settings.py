@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+EMBEDDED_MODELS = (EMBEDDED_MODEL,)
 METHODS = ("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo")
 STRATEGIES = ("examples", "perturb", "sample", "revise", "contrast", "feedback")
 

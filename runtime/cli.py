@@ -80,6 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", help="new .policy or compiled .json")
     diff.add_argument("--format", choices=("text", "json"), default="text")
 
+    label = command("label", cmd_label, "label a dataset with a policy's rules")
+    label.add_argument("policy", help=".policy file or compiled .json artifact")
+    label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
+    label.add_argument("--out", required=True, help="output Parquet file (or directory with --out-format hf)")
+    label.add_argument("--out-format", choices=("parquet", "hf"), default="parquet")
+    label.add_argument("--columns", help="column mapping, e.g. prompt=question,response=answer,gold=rating")
+    label.add_argument("--batch-rows", type=int, default=65_536)
+    label.add_argument("--no-spans", action="store_true", help="skip matched-span provenance (faster)")
+    label.add_argument("--judge-model", help="model for judge rules that name none (default: base model)")
+
+    explain = command("explain", cmd_explain, "show every rule's vote on one prompt and response")
+    explain.add_argument("policy", help=".policy file or compiled .json artifact")
+    explain.add_argument("--prompt", required=True)
+    explain.add_argument("--response", required=True)
+    explain.add_argument("--judge-model", help="model for judge rules that name none")
+
     fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
     fmt.add_argument("paths", nargs="+", help=".policy files")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
@@ -150,6 +166,76 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
         for key in diff.training_changed:
             console.print(f"  training {key}")
     return EXIT_POLICY if diff.changed else EXIT_OK
+
+
+def cmd_label(args: argparse.Namespace, console: Console) -> int:
+    """`tenet label POLICY DATA --out OUT`."""
+    from runtime.data import ColumnMap, DataError
+    from runtime.label.run import label_dataset
+    from runtime.label.scorers import Scorers
+    from runtime.models import ModelError
+
+    artifact = _load_any(args.policy, console)
+    if artifact is None:
+        return EXIT_POLICY
+    scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
+    progress = _Progress(console, "labeled")
+    try:
+        report = label_dataset(artifact, args.data, args.out, columns=ColumnMap.parse(args.columns),
+                               batch_rows=args.batch_rows, spans=not args.no_spans, scorers=scorers,
+                               out_format=args.out_format, progress=progress)
+    except (DataError, ModelError) as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    progress.done()
+    summary = report.to_dict()
+    console.print(f"labeled {summary['rows']} rows in {summary['seconds']:.1f}s "
+                  f"({summary['rows_per_second'] or 0} rows/s) -> {args.out}")
+    console.print(f"verdicts: {summary['verdicts']['good']} good, {summary['verdicts']['bad']} bad, "
+                  f"{summary['verdicts']['abstain']} abstain")
+    bad = ", ".join(f"{k} {v}" for k, v in summary["bad_by_reason"].items()) or "none"
+    console.print(f"bad rows: {summary['bad_rows']} ({bad}) — kept in the output with their reason")
+    console.print("")
+    console.print(report.analysis.render())
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, console: Console) -> int:
+    """`tenet explain POLICY --prompt P --response R`."""
+    from compiler.semantics import Sample
+    from runtime.label.explain import explain, render
+    from runtime.label.scorers import Scorers
+
+    artifact = _load_any(args.policy, console)
+    if artifact is None:
+        return EXIT_POLICY
+    sample = Sample(prompt=args.prompt, response=args.response)
+    scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
+    from runtime.models import ModelError
+
+    try:
+        explanations, verdict, score = explain(artifact, sample, scorers)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    console.print(render(explanations, verdict, score, sample, color=console.out.isatty()))
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line progress counter on the error stream."""
+
+    def __init__(self, console: Console, verb: str):
+        self.console, self.verb, self.shown = console, verb, False
+
+    def __call__(self, rows: int) -> None:
+        self.console.err.write(f"\r{self.verb} {rows:,} rows")
+        self.console.err.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.console.err.write("\n")
 
 
 def cmd_fmt(args: argparse.Namespace, console: Console) -> int:

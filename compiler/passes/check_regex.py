@@ -59,8 +59,6 @@ def regex_engine(pattern: str, flags: str) -> tuple[str, str]:
     """Return ("re2", "") if RE2 runs the pattern with identical results, else ("python", why)."""
     if "i" in flags and any(ord(ch) > 127 for ch in pattern):
         return "python", "case-insensitive non-ASCII letters"
-    if "\\Z" in pattern:
-        return "python", "`\\Z`"
     try:
         parsed = sre_parse.parse(pattern, re.ASCII)
     except (re.error, RecursionError, OverflowError, ValueError):
@@ -68,7 +66,23 @@ def regex_engine(pattern: str, flags: str) -> tuple[str, str]:
     for op in _walk_ops(parsed):
         if op in _RE2_MISSING and op is not None:
             return "python", _RE2_MISSING[op]
+    if "x" in flags:
+        return "python", "verbose mode (`x`)"
+    for marker, what in (("\\Z", "`\\Z`"), ("(?", "inline flags or special groups"),
+                         ("[:", "POSIX-style classes"), ("{,", "`{,n}` repeats"),
+                         ("\\N{", "named characters"), ("\\u", "`\\u` escapes"),
+                         ("\\U", "`\\U` escapes")):
+        if marker in pattern and not _only_plain_groups(pattern, marker):
+            return "python", what
     return "re2", ""
+
+
+def _only_plain_groups(pattern: str, marker: str) -> bool:
+    """`(?:` and `(?P<` groups are the same in RE2; other `(?` forms are not."""
+    if marker != "(?":
+        return False
+    rest = pattern.replace("(?:", "").replace("(?P<", "")
+    return "(?" not in rest
 
 
 def _walk_ops(parsed) -> Iterator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from compiler import ast
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.link import LinkedPolicy
-from compiler.settings import SETTINGS, SettingSpec
+from compiler.settings import EMBEDDED_MODELS, SETTINGS, SettingSpec
 
 
 def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
@@ -75,4 +75,6 @@ def setting_problem(setting: ast.Setting, spec: SettingSpec) -> str | None:
         return None
     if kind != "string":
         return f'expected a quoted string, e.g. {setting.key.text} = "..."'
+    if str(raw).startswith("embedded:") and raw not in EMBEDDED_MODELS:
+        return f"unknown embedded model {raw!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}"
     return None

