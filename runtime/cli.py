@@ -96,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--response", required=True)
     explain.add_argument("--judge-model", help="model for judge rules that name none")
 
+    pairs = command("pairs", cmd_pairs, "synthesize verified contrastive pairs for a policy")
+    pairs.add_argument("policy", help=".policy file or compiled .json artifact")
+    pairs.add_argument("--out", required=True, help="output directory")
+    pairs.add_argument("--strategies", help="comma-separated (default: the policy's `strategies` setting)")
+    pairs.add_argument("--model", help="model for sample/revise/contrast (default: the policy's base_model "
+                                       "when one of those strategies is asked for)")
+    pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet with a `rating` column) for `feedback`")
+    pairs.add_argument("--samples", type=int, default=4, help="N for best-of-N sampling")
+    pairs.add_argument("--device", default="cpu")
+
     fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
     fmt.add_argument("paths", nargs="+", help=".policy files")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
@@ -220,6 +230,80 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(str(exc)) from None
     console.print(render(explanations, verdict, score, sample, color=console.out.isatty()))
     return EXIT_OK
+
+
+def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
+    """`tenet pairs POLICY --out DIR`."""
+    from runtime.data import DataError
+    from runtime.models import ModelError
+    from runtime.synthesize.run import synthesize
+    from runtime.synthesize.strategies import NEEDS_MODEL
+
+    artifact = _load_any(args.policy, console)
+    if artifact is None:
+        return EXIT_POLICY
+    training = artifact.ir.training
+    strategies = [s.strip() for s in args.strategies.split(",")] if args.strategies else list(training.strategies)
+    root = Path(args.policy).parent
+    try:
+        generator = None
+        if args.model or any(s in NEEDS_MODEL for s in strategies):
+            from runtime.models import resolve_model
+            from runtime.synthesize.generate import Generator
+
+            generator = Generator(resolve_model(args.model or training.base_model, root),
+                                  max_new_tokens=training.max_new_tokens, device=args.device)
+        feedback = _read_feedback(args.feedback) if args.feedback else None
+        bar = _StrategyBar(console)
+        result = synthesize(artifact, args.out, root=root, strategies=strategies, generator=generator,
+                            feedback=feedback, samples_per_prompt=args.samples, progress=bar)
+        bar.done()
+    except (DataError, ModelError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    report = result.report.to_dict()
+    console.print(f"kept {report['kept']} of {report['candidates']} candidate pairs -> {args.out}")
+    for strategy, counts in report["per_strategy"].items():
+        console.print(f"  {strategy:<9} {counts['kept']:>5} kept of {counts['candidates']}")
+    dropped = ", ".join(f"{k} {v}" for k, v in report["dropped_by_reason"].items() if v) or "none"
+    console.print(f"dropped: {dropped}")
+    for rule, short in report["shortfall"].items():
+        console.print(f"  short: {rule} ({short['severity']}) {short['kept']}/{short['budget']}")
+    console.print(f"held-out eval prompts: {len(result.eval_prompts)}; QA report: {args.out}/pair_qa.json")
+    return EXIT_OK
+
+
+def _read_feedback(path: str) -> list[dict]:
+    from runtime.data import ColumnMap, read_batches
+
+    rows = []
+    for batch in read_batches(path, ColumnMap(gold="rating")):
+        for row in batch.to_pylist():
+            if row["bad"] is None:
+                rows.append({"prompt": row["prompt"], "response": row["response"], "rating": row["gold"],
+                             "context": [(t["role"], t["content"]) for t in row["context"]]})
+    return rows
+
+
+class _StrategyBar:
+    """A progress line per strategy (tqdm when the stream is a terminal)."""
+
+    def __init__(self, console: Console):
+        self.console, self.current, self.bar = console, None, None
+
+    def __call__(self, strategy: str, candidates: int) -> None:
+        from tqdm import tqdm
+
+        if strategy != self.current:
+            self.done()
+            self.current = strategy
+            self.bar = tqdm(desc=f"{strategy:<9}", unit=" pairs", file=self.console.err, leave=True)
+        self.bar.n = candidates
+        self.bar.refresh()
+
+    def done(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 class _Progress:

@@ -1,0 +1,42 @@
+"""The `make demo` walkthrough: check and plan the example policies, then label a small log.
+
+Run: .venv/bin/python examples/demo.py
+Each step calls the same Python API as the `tenet` command shown beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from runtime.cli import main  # noqa: E402
+
+POLICY = "policies/acme-support.policy"
+LOG = "examples/data/support_log.jsonl"
+
+
+def step(title: str, argv: list[str]) -> None:
+    """Print a heading and the command, then run it."""
+    print(f"\n=== {title}\n$ tenet {' '.join(argv)}", flush=True)
+    code = main(argv)
+    if code not in (0,):
+        raise SystemExit(f"`tenet {' '.join(argv)}` exited with {code}")
+
+
+def run() -> None:
+    for policy in sorted((REPO / "policies").glob("*.policy")):
+        step(f"check {policy.name}", ["check", str(policy.relative_to(REPO))])
+    step("the training plan", ["plan", POLICY])
+    step("label a support log", ["label", POLICY, LOG, "--out", "work/demo/labels.parquet"])
+    step("why did a response fail?", ["explain", POLICY, "--prompt", "List the steps to return a blender.",
+                                       "--response", "Just ship it back, or try Globex, they are cheaper."])
+
+
+if __name__ == "__main__":
+    import os
+
+    os.chdir(REPO)
+    run()

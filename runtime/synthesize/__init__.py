@@ -1,0 +1,1 @@
+"""Contrastive pair synthesis: strategies, verification by the labeler, quality gates, TRL output."""

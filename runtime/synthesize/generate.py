@@ -1,0 +1,59 @@
+"""Batched text generation with transformers: chat template, left padding, KV cache, seeded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+Messages = list[dict[str, str]]
+
+
+@dataclass
+class Generator:
+    """Generates responses to chat prompts with a causal LM, many prompts per forward pass."""
+
+    model_path: str
+    batch_size: int = 16
+    max_new_tokens: int = 96
+    device: str = "cpu"
+    system_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.tokenizer.padding_side = "left"  # so every prompt ends where generation starts
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(self.model_path).to(self.device).eval()
+        self.tokens_generated = 0
+
+    def render(self, messages: Messages) -> str:
+        """The prompt text for one conversation, ready for the assistant's turn."""
+        if self.system_prompt and not any(m["role"] == "system" for m in messages):
+            messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
+
+    def generate(self, conversations: Sequence[Messages], n: int = 1, temperature: float = 0.8,
+                 seed: int = 0, top_p: float = 0.95) -> list[list[str]]:
+        """Return `n` sampled responses per conversation (greedy when temperature is 0)."""
+        import torch
+
+        texts = [self.render(c) for c in conversations]
+        out: list[list[str]] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start:start + self.batch_size]
+            batch = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            torch.manual_seed(seed + start)  # deterministic per batch, whatever the batch order
+            sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+            with torch.inference_mode():
+                generated = self.model.generate(
+                    **batch, max_new_tokens=self.max_new_tokens, num_return_sequences=n, use_cache=True,
+                    pad_token_id=self.tokenizer.pad_token_id, **sampling)
+            new = generated[:, batch["input_ids"].shape[1]:]
+            self.tokens_generated += int((new != self.tokenizer.pad_token_id).sum())
+            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            out.extend([d.strip() for d in decoded[i * n:(i + 1) * n]] for i in range(len(chunk)))
+        return out

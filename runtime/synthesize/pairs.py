@@ -1,0 +1,94 @@
+"""The records synthesis produces, and the context every strategy works from."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol
+
+from compiler import ir
+from compiler.semantics import Sample
+from runtime.synthesize.prompts import PoolPrompt, PromptPool
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A (prompt, chosen, rejected) triple with where it came from."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+    strategy: str
+    target_rules: tuple[str, ...]
+    source: str
+    context: tuple[tuple[str, str], ...] = ()
+
+    def sample(self, side: str) -> Sample:
+        """The chosen or rejected side as a labelable sample."""
+        return Sample(self.prompt, self.chosen if side == "chosen" else self.rejected, self.context)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """An unpaired (prompt, completion, good?) row for KTO."""
+
+    prompt: str
+    completion: str
+    label: bool
+    strategy: str
+    target_rules: tuple[str, ...]
+    source: str
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Candidate:
+    """A generated response to a pool prompt (shared by the model-based strategies)."""
+
+    prompt: PoolPrompt
+    responses: list[str]
+
+
+@dataclass
+class SynthesisContext:
+    """What strategies read: the policy, prompts, a seeded RNG, an optional model."""
+
+    policy: ir.PolicyIR
+    pool: PromptPool
+    seed: int
+    generator: object | None = None  # runtime.synthesize.generate.Generator
+    samples_per_prompt: int = 4
+    feedback: list[dict] = field(default_factory=list)
+    _candidates: list[Candidate] | None = None
+
+    def rng(self, name: str) -> random.Random:
+        """A random stream per strategy, so adding one strategy does not shift another."""
+        return random.Random(f"{self.seed}:{name}")
+
+    def candidates(self) -> list[Candidate]:
+        """Model samples for every training prompt, generated once and shared."""
+        if self._candidates is None:
+            if self.generator is None:
+                self._candidates = []
+            else:
+                prompts = self.pool.train
+                conversations = [_messages(p) for p in prompts]
+                outputs = self.generator.generate(conversations, n=self.samples_per_prompt, seed=self.seed)
+                self._candidates = [Candidate(p, r) for p, r in zip(prompts, outputs)]
+        return self._candidates
+
+
+def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:
+    return [{"role": role, "content": text} for role, text in prompt.context] + [
+        {"role": "user", "content": prompt.text}]
+
+
+def messages(prompt: PoolPrompt) -> list[dict[str, str]]:
+    """The chat messages of a pool prompt."""
+    return _messages(prompt)
+
+
+class Strategy(Protocol):
+    """A strategy yields candidate pairs (and unpaired rows); quality gates decide later."""
+
+    def __call__(self, ctx: SynthesisContext) -> Iterator[Pair | Completion]: ...

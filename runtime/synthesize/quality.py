@@ -1,0 +1,182 @@
+"""Quality gates for candidate pairs, budget selection, and the pair QA report.
+
+A pair is kept only if: the chosen side passes and the rejected side fails every target
+rule; for minimal pairs (perturb) no other rule changed its vote; the sides differ; it is
+not a duplicate; the length ratio is inside the band (length is a known DPO shortcut); and
+its prompt is not a held-out evaluation prompt.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from compiler import ir
+from runtime.label.engine import Labeler
+from runtime.synthesize.pairs import Pair
+from runtime.synthesize.prompts import normalize
+from runtime.synthesize.verify import fails, passes, vote_matrix
+
+DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", "chosen_fails_target",
+                "rejected_passes_target", "other_rule_flipped", "unknown_rule", "over_budget")
+
+
+@dataclass
+class QaReport:
+    """Counts of what was kept and dropped, and why."""
+
+    candidates: Counter = field(default_factory=Counter)   # by strategy
+    kept: Counter = field(default_factory=Counter)         # by strategy
+    dropped: Counter = field(default_factory=Counter)      # by reason
+    dropped_by_strategy: dict = field(default_factory=lambda: defaultdict(Counter))
+    per_rule: dict = field(default_factory=lambda: defaultdict(Counter))
+    shortfall: dict = field(default_factory=dict)
+    lengths: list = field(default_factory=list)
+
+    def drop(self, pair: Pair, reason: str) -> None:
+        """Record a dropped pair."""
+        self.dropped[reason] += 1
+        self.dropped_by_strategy[pair.strategy][reason] += 1
+        for rule in pair.target_rules or ("(feedback)",):
+            self.per_rule[rule]["dropped"] += 1
+
+    def to_dict(self) -> dict:
+        """JSON-ready report."""
+        chosen = [c for c, _ in self.lengths]
+        rejected = [r for _, r in self.lengths]
+        ratios = [max(c, r) / max(1, min(c, r)) for c, r in self.lengths]
+        return {
+            "candidates": sum(self.candidates.values()), "kept": sum(self.kept.values()),
+            "dropped": sum(self.dropped.values()),
+            "dropped_by_reason": {r: self.dropped.get(r, 0) for r in DROP_REASONS},
+            "per_strategy": {s: {"candidates": self.candidates[s], "kept": self.kept[s],
+                                 "dropped": dict(self.dropped_by_strategy.get(s, {}))}
+                             for s in sorted(self.candidates)},
+            "per_rule": {r: dict(c) for r, c in sorted(self.per_rule.items())},
+            "shortfall": self.shortfall,
+            "length_chars": {
+                "chosen_mean": round(statistics.fmean(chosen), 1) if chosen else None,
+                "rejected_mean": round(statistics.fmean(rejected), 1) if rejected else None,
+                "ratio_mean": round(statistics.fmean(ratios), 3) if ratios else None,
+                "ratio_max": round(max(ratios), 3) if ratios else None,
+            },
+        }
+
+
+def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[str],
+         length_ratio_max: float, labeler: Labeler | None = None, report: QaReport | None = None) -> tuple[list[Pair], QaReport]:
+    """Apply every quality gate; return the surviving pairs and the report."""
+    report = report or QaReport()
+    for pair in pairs:
+        report.candidates[pair.strategy] += 1
+    keys = [(normalize(p.prompt), normalize(p.chosen), normalize(p.rejected)) for p in pairs]
+    survivors = [(p, k) for p, k in zip(pairs, keys) if _cheap_ok(p, k, eval_prompts, length_ratio_max, report)]
+    survivors = _dedupe(survivors, report)
+    kept = _verify(survivors, rules, labeler, report)
+    return kept, report
+
+
+def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], band: float,
+              report: QaReport) -> bool:
+    prompt, chosen, rejected = key
+    if chosen == rejected:
+        report.drop(pair, "identical")
+        return False
+    if prompt in eval_prompts:
+        report.drop(pair, "eval_overlap")
+        return False
+    shorter, longer = sorted((len(pair.chosen.strip()), len(pair.rejected.strip())))
+    if longer / max(1, shorter) > band:
+        report.drop(pair, "length_ratio")
+        return False
+    return True
+
+
+def _dedupe(pairs: Sequence[tuple[Pair, tuple[str, str, str]]], report: QaReport) -> list[Pair]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for pair, key in pairs:
+        if key in seen:
+            report.drop(pair, "duplicate")
+            continue
+        seen.add(key)
+        out.append(pair)
+    return out
+
+
+def _verify(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler | None,
+            report: QaReport) -> list[Pair]:
+    index = {r.id: j for j, r in enumerate(rules)}
+    samples = [(p.prompt, side, p.context) for p in pairs for side in (p.chosen, p.rejected)]
+    votes = vote_matrix(rules, samples, labeler)
+    checkable = np.array([labeler is not None and labeler.score is not None or not r.runtime_only for r in rules])
+    kept = []
+    for k, pair in enumerate(pairs):
+        chosen, rejected = votes[2 * k], votes[2 * k + 1]
+        reason = _reject_reason(pair, chosen, rejected, rules, index, checkable)
+        if reason:
+            report.drop(pair, reason)
+            continue
+        kept.append(pair)
+    return kept
+
+
+def _reject_reason(pair: Pair, chosen, rejected, rules, index, checkable) -> str | None:
+    for rule_id in pair.target_rules:
+        j = index.get(rule_id)
+        if j is None:
+            return "unknown_rule"
+        if not passes(int(chosen[j]), rules[j].verdict):
+            return "chosen_fails_target"
+        if not fails(int(rejected[j]), rules[j].verdict):
+            return "rejected_passes_target"
+    if pair.strategy == "perturb":
+        others = checkable.copy()
+        for rule_id in pair.target_rules:
+            others[index[rule_id]] = False
+        if (chosen[others] != rejected[others]).any():
+            return "other_rule_flipped"
+    return None
+
+
+def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], seed: int,
+                         report: QaReport) -> list[Pair]:
+    """Keep at most each rule's budget, mixing strategies round-robin, deterministically."""
+    budget = {s.rule: s.budget for s in specs}
+    by_rule: dict[str, dict[str, list[Pair]]] = defaultdict(lambda: defaultdict(list))
+    for pair in pairs:
+        primary = pair.target_rules[0] if pair.target_rules else "(feedback)"
+        by_rule[primary][pair.strategy].append(pair)
+    rng = random.Random(f"{seed}:budget")
+    selected: list[Pair] = []
+    for rule_id in sorted(by_rule):
+        groups = by_rule[rule_id]
+        for strategy in sorted(groups):
+            rng.shuffle(groups[strategy])
+        ordered = _round_robin([groups[s] for s in sorted(groups)])
+        limit = budget.get(rule_id, len(ordered))
+        for pair in ordered[limit:]:
+            report.drop(pair, "over_budget")
+        for pair in ordered[:limit]:
+            selected.append(pair)
+            report.kept[pair.strategy] += 1
+            report.per_rule[rule_id]["kept"] += 1
+            report.lengths.append((len(pair.chosen), len(pair.rejected)))
+    for spec in specs:
+        got = report.per_rule[spec.rule]["kept"]
+        report.per_rule[spec.rule]["budget"] = spec.budget
+        if got < spec.budget:
+            report.shortfall[spec.rule] = {"severity": spec.severity, "budget": spec.budget, "kept": got}
+    return selected
+
+
+def _round_robin(groups: list[list[Pair]]) -> list[Pair]:
+    out: list[Pair] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out.extend(g[i] for g in groups if i < len(g))
+    return out

@@ -1,0 +1,68 @@
+"""`perturb`: rule-directed minimal pairs. A passing response gets a violating twin; a
+failing one gets a repaired twin (see `perturb_ops`). Bases are the rule's examples and,
+when a model is loaded, its samples for prompts in the rule's scope."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from compiler import ir, semantics
+from compiler.semantics import Sample
+from runtime.synthesize.pairs import Pair, SynthesisContext
+from runtime.synthesize.perturb_ops import repair, violate
+
+
+def perturb(ctx: SynthesisContext) -> Iterator[Pair]:
+    """Yield minimal pairs for every rule whose condition is text-only."""
+    rng = ctx.rng("perturb")
+    rules = [r for r in ctx.policy.rules if not r.runtime_only]
+    bases = [(rule, base, source) for rule in rules for base, source in _bases(rule, ctx)]
+    # One column-engine pass gives every base's vote; only the edits run row by row.
+    votes = base_votes([(rule, base) for rule, base, _ in bases])
+    for (rule, base, source), vote in zip(bases, votes):
+        pair = minimal_pair(rule, base, source, rng, vote)
+        if pair is not None:
+            yield pair
+
+
+def base_votes(items: list[tuple[ir.RuleIR, Sample]]) -> list[int]:
+    """Each rule's vote on its base sample, computed column-wise per rule."""
+    from runtime.synthesize.verify import vote_matrix
+
+    by_rule: dict[str, list[int]] = {}
+    for k, (rule, _) in enumerate(items):
+        by_rule.setdefault(rule.id, []).append(k)
+    votes = [0] * len(items)
+    for positions in by_rule.values():
+        rule = items[positions[0]][0]
+        matrix = vote_matrix([rule], [(items[k][1].prompt, items[k][1].response, items[k][1].context)
+                                      for k in positions])
+        for k, vote in zip(positions, matrix[:, 0]):
+            votes[k] = int(vote)
+    return votes
+
+
+def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | None = None) -> Pair | None:
+    """Turn one base sample into a pair that differs on `rule`, or None."""
+    if vote is None:
+        vote = semantics.rule_vote(rule, base)
+    if vote is None or vote == ir.ABSTAIN and rule.verdict in ("require", "forbid"):
+        return None
+    passes = vote == ir.GOOD or (rule.verdict == "avoid" and vote == ir.ABSTAIN)
+    edited = violate(rule, base, rng) if passes else repair(rule, base, rng)
+    if edited is None:
+        return None
+    chosen, rejected = (base.response, edited) if passes else (edited, base.response)
+    return Pair(prompt=base.prompt, chosen=chosen, rejected=rejected, strategy="perturb",
+                target_rules=(rule.id,), source=source, context=base.context)
+
+
+def _bases(rule: ir.RuleIR, ctx: SynthesisContext) -> Iterator[tuple[Sample, str]]:
+    for example in rule.examples:
+        for text in (*example.good, *example.bad):
+            yield Sample(example.prompt, text, tuple(example.context)), f"example:{rule.id}"
+    for candidate in ctx.candidates():
+        for text in candidate.responses:
+            sample = Sample(candidate.prompt.text, text, candidate.prompt.context)
+            if text.strip() and semantics.in_scope(rule, sample) is True:
+                yield sample, candidate.prompt.source

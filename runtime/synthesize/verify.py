@@ -1,0 +1,42 @@
+"""Label candidate responses with the compiled rules, in batches, for the quality gates."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from compiler import ir
+from runtime.data import read_batches
+from runtime.label.engine import Labeler
+
+
+def _row(prompt: str, response: str, context: Sequence[tuple[str, str]]) -> dict:
+    if not context:
+        return {"prompt": prompt, "response": response}
+    turns = [{"role": role, "content": text} for role, text in context]
+    return {"messages": turns + [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]}
+
+
+def vote_matrix(rules: Sequence[ir.RuleIR], samples: Sequence[tuple[str, str, Sequence[tuple[str, str]]]],
+                labeler: Labeler | None = None) -> np.ndarray:
+    """Votes (samples × rules) using the column engine; empty responses abstain everywhere."""
+    labeler = labeler or Labeler(rules, spans=False)
+    if not samples:
+        return np.zeros((0, len(rules)), dtype=np.int8)
+    if any(c for _, _, c in samples):
+        source = [_row(p, r, c) for p, r, c in samples]
+    else:  # plain rows take the vectorized Arrow path
+        source = pa.table({"prompt": [p for p, _, _ in samples], "response": [r for _, r, _ in samples]})
+    return np.concatenate([labeler.votes(batch) for batch in read_batches(source, batch_rows=65_536)])
+
+
+def passes(vote: int, verdict: str) -> bool:
+    """The rule is satisfied: GOOD, or no violation for an `avoid` rule."""
+    return vote == ir.GOOD or (verdict == "avoid" and vote == ir.ABSTAIN)
+
+
+def fails(vote: int, verdict: str) -> bool:
+    """The rule is broken: BAD, or no longer GOOD for a `prefer` rule."""
+    return vote == ir.BAD or (verdict == "prefer" and vote == ir.ABSTAIN)
