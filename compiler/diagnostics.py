@@ -120,7 +120,7 @@ def _read_quietly(path: str) -> str | None:
 
 
 def _caret_lines(text: str, span: Span) -> list[str]:
-    source_lines = text.splitlines()
+    source_lines = text.split("\n")  # spans count lines by "\n" only, as the lexer does
     if not 1 <= span.line <= len(source_lines):
         return []
     line = source_lines[span.line - 1].expandtabs(1)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from compiler.artifact import CompiledArtifact
 from compiler.ir import RuleIR
+from compiler.walk import content_hash
 
 
 class ChangeCategory(str, Enum):
@@ -83,6 +84,8 @@ def diff_artifacts(old: CompiledArtifact, new: CompiledArtifact) -> PolicyDiff:
     changes.sort(key=lambda c: (_ORDER.index(c.category), c.rule))
     old_t, new_t = old.ir.training.model_dump(), new.ir.training.model_dump()
     training = tuple(k for k in new_t if old_t.get(k) != new_t[k])
+    if content_hash(list(old.ir.prompts)) != content_hash(list(new.ir.prompts)):
+        training += ("prompts",)
     return PolicyDiff(old_version=old.version, new_version=new.version, rules=tuple(changes),
                       training_changed=training)
 

@@ -59,10 +59,11 @@ def read_policy_text(path: Path, span: Span | None = None) -> tuple[str | None, 
         if size > MAX_POLICY_BYTES:
             return None, error("L004", f"policy file is too large ({size} bytes)", span,
                                f"policies are limited to {MAX_POLICY_BYTES} bytes")
-        return path.read_text(encoding="utf-8"), None
+        # utf-8-sig: a byte-order mark from some editors is not part of the policy.
+        return path.read_text(encoding="utf-8-sig"), None
     except FileNotFoundError:
-        return None, error("L001", f"policy file not found: {shown}", span,
-                           "paths are relative to the importing file")
+        hint = "paths are relative to the importing file" if span is not None else "check the path"
+        return None, error("L001", f"policy file not found: {shown}", span, hint)
     except IsADirectoryError:
         return None, error("L001", f"expected a policy file, found a directory: {shown}", span)
     except UnicodeDecodeError as exc:
@@ -132,6 +133,9 @@ class _Loader:
         ))
 
     def resolve(self, written: str, base: Path, span: Span) -> Path | None:
+        if "\x00" in written:
+            self.diagnostics.append(error("L002", "import path contains a NUL character", span))
+            return None
         if written.startswith("/") or (len(written) > 1 and written[1] == ":"):
             self.diagnostics.append(error("L002", f"absolute import path {written!r} is not allowed",
                                           span, "write the path relative to the importing policy"))

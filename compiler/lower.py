@@ -139,28 +139,35 @@ def _lower_prompt(source: ast.PromptSource) -> ir.PromptSourceIR:
 
 
 def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[str, ...]) -> tuple[ir.PairSpec, ...]:
-    """Split the pair budget across rules by severity weight (largest remainder).
+    """Split the pair budget across rules by severity weight; the parts sum to the budget.
 
-    Every rule gets at least one pair when the budget allows, and a critical rule never
-    gets less than its weighted share rounded up.
+    Shares are floored, then the leftover goes by largest remainder with critical rules
+    first, so a critical rule never gets less than its weighted share rounded up (when the
+    budget allows) and every rule gets at least one pair when there are enough to go round.
     """
     if not rules:
         return ()
     total = sum(r.weight for r in rules)
-    exact = {r.id: budget * r.weight / total for r in rules}
-    alloc = {rid: (math.ceil(v) if r.severity == "critical" else math.floor(v))
-             for (rid, v), r in zip(exact.items(), rules)}
+    exact = [budget * r.weight / total for r in rules]
+    alloc = [math.floor(x) for x in exact]
     if budget >= len(rules):
-        alloc = {rid: max(1, n) for rid, n in alloc.items()}
-    order = sorted(rules, key=lambda r: (-(exact[r.id] - math.floor(exact[r.id])), r.precedence, r.id))
-    i = 0
-    while sum(alloc.values()) < budget and order:
-        alloc[order[i % len(order)].id] += 1
-        i += 1
+        alloc = [max(1, n) for n in alloc]
+    order = sorted(range(len(rules)), key=lambda j: (rules[j].severity != "critical",
+                                                     -(exact[j] - math.floor(exact[j])), rules[j].id))
+    k = 0
+    while sum(alloc) < budget:
+        alloc[order[k % len(order)]] += 1
+        k += 1
+    # Minimum-one pairs can overshoot: take back from the largest non-critical shares.
+    while sum(alloc) > budget:
+        j = max((j for j in range(len(rules)) if alloc[j] > 1 and rules[j].severity != "critical"),
+                key=lambda j: (alloc[j], rules[j].id), default=None)
+        if j is None:
+            break
+        alloc[j] -= 1
     return tuple(
-        ir.PairSpec(rule=r.id, severity=r.severity, budget=alloc[r.id], strategies=strategies,
-                    seeds=len(r.examples))
-        for r in rules
+        ir.PairSpec(rule=r.id, severity=r.severity, budget=alloc[j], strategies=strategies, seeds=len(r.examples))
+        for j, r in enumerate(rules)
     )
 
 

@@ -8,7 +8,7 @@ from typing import Callable
 from pydantic import BaseModel, ConfigDict
 
 from compiler.artifact import CompiledArtifact, build_artifact
-from compiler.diagnostics import CompileError, Diagnostic, has_errors, sort_key
+from compiler.diagnostics import CompileError, Diagnostic, Span, error, has_errors, sort_key
 from compiler.ir import PolicyIR
 from compiler.link import LinkedPolicy, link
 from compiler.load import Program, load_program
@@ -60,6 +60,11 @@ def compile_policy(path: str | Path, root: str | Path | None = None) -> Compilat
     except CompileError as exc:
         return Compilation(artifact=None, diagnostics=tuple(sorted(exc.diagnostics, key=sort_key)),
                            sources=sources)
+    except RecursionError:
+        where = Span(file=str(path), line=1, col=1, end_line=1, end_col=2, start=0, end=1)
+        too_deep = error("P004", "conditions are nested too deeply to compile", where,
+                         "split the condition into several rules or `let` names")
+        return Compilation(artifact=None, diagnostics=(too_deep,), sources=sources)
 
 
 def _compile_program(program: Program, sources: dict[str, str]) -> Compilation:

@@ -121,9 +121,16 @@ def _policy_args(sub: argparse.ArgumentParser) -> None:
 # --- commands ---------------------------------------------------------------------
 
 
+def _compile(args: argparse.Namespace) -> Compilation:
+    """Compile the command's policy; a path that is not a readable file is a usage error."""
+    if not Path(args.policy).is_file():
+        raise UsageError(f"policy file not found: {args.policy}")
+    return compile_policy(args.policy, args.root)
+
+
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     """`tenet check POLICY`."""
-    result = compile_policy(args.policy, args.root)
+    result = _compile(args)
     _report(result, console, args.format)
     if result.ok and args.format == "text":
         ir = result.artifact.ir
@@ -133,7 +140,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     """`tenet compile POLICY -o OUT.json`."""
-    result = compile_policy(args.policy, args.root)
+    result = _compile(args)
     _report(result, console, args.format)
     if not result.ok:
         return EXIT_POLICY
@@ -149,7 +156,7 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """`tenet plan POLICY`."""
-    result = compile_policy(args.policy, args.root)
+    result = _compile(args)
     _report(result, console, "text")
     if not result.ok:
         return EXIT_POLICY
@@ -373,6 +380,8 @@ def _load_any(path: str, console: Console) -> CompiledArtifact | None:
             return read_artifact(path)
         except ArtifactError as exc:
             raise UsageError(str(exc)) from None
+    if not Path(path).is_file():
+        raise UsageError(f"policy file not found: {path}")
     result = compile_policy(path)
     if not result.ok:
         _report(result, console, "text")

@@ -40,6 +40,8 @@ def _check_template(template: ast.Template) -> list[Diagnostic]:
 
 
 def _check_file(source: ast.PromptFile, root: Path) -> list[Diagnostic]:
+    if "\x00" in source.path:
+        return [error("E171", "prompt file path contains a NUL character", source.span)]
     if not source.path.endswith(PROMPT_FILE_SUFFIXES):
         return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span)]
     if Path(source.path).is_absolute():

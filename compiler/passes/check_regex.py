@@ -114,6 +114,15 @@ def _all_regexes(policy: LinkedPolicy) -> Iterator[ast.RegexLit]:
 def _pos_span(regex: ast.RegexLit, pos: int | None) -> Span:
     if pos is None or regex.span.line != regex.span.end_line:
         return regex.span
+    # The pattern had each `\/` unescaped to `/`: count them back in before `pos`.
+    raw = regex.pattern.replace("/", "\\/")
+    seen, at = 0, len(raw)
+    for i in range(len(raw)):
+        if seen == pos:
+            at = i
+            break
+        seen += 0 if raw.startswith("\\/", i) else 1
+    pos = at
     col = regex.span.col + 1 + pos
     return regex.span.model_copy(update={"col": col, "end_col": col + 1,
                                          "start": regex.span.start + 1 + pos,

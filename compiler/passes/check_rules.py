@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from compiler import ast
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.link import LinkedPolicy
 from compiler.walk import ast_atoms, rule_preds
 
+MAX_COUNT = 1_000_000_000
 SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),
                 "classifier": (0.0, 1.0), "judge": (0.0, 1.0)}
 
@@ -21,6 +24,9 @@ def check_rules(policy: LinkedPolicy) -> list[Diagnostic]:
             for atom in ast_atoms(pred):
                 found.extend(_check_atom(atom))
         found.extend(_check_examples_shape(rule))
+    for let in policy.lets:
+        if isinstance(let.value, ast.WordsLit) and any(not t.strip() for t in let.value.terms):
+            found.append(error("E113", "empty keyword", let.value.span, "remove the empty string"))
     return found
 
 
@@ -56,8 +62,8 @@ def _check_atom(atom: ast.Pred) -> list[Diagnostic]:
                                   f"range [{low:g}, {high:g}]", atom.span)]
     if isinstance(atom, ast.Count):
         values = [atom.value] + ([atom.high] if atom.high is not None else [])
-        if any(v < 0 or v != int(v) for v in values):
-            return [error("E112", "counts must be whole numbers of zero or more", atom.span)]
+        if any(not math.isfinite(v) or v < 0 or v > MAX_COUNT or v != int(v) for v in values):
+            return [error("E112", f"counts must be whole numbers from 0 to {MAX_COUNT:,}", atom.span)]
         if atom.high is not None and atom.high < atom.value:
             return [error("E112", f"empty range: between {atom.value:g} and {atom.high:g}", atom.span,
                           "write the smaller number first")]

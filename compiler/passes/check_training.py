@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from compiler import ast
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.link import LinkedPolicy
@@ -21,7 +23,7 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
         problem = setting_problem(setting, spec)
         if problem:
             found.append(error("E161", f"`{setting.key.text}`: {problem}", setting.span,
-                               f"{setting.key.text} is the {spec.help}"))
+                               f"`{setting.key.text}`: {spec.help}"))
     for gate in policy.gates:
         if gate.target in ("regression", "drift"):
             if gate.op not in ("<=", "<") or gate.threshold < 0:
@@ -55,6 +57,8 @@ def setting_problem(setting: ast.Setting, spec: SettingSpec) -> str | None:
     if spec.type in ("int", "float"):
         if kind != "number":
             return f"expected a number, got {raw!r}"
+        if not math.isfinite(float(raw)):
+            return f"expected a finite number, got {raw:g}"
         if spec.type == "int" and float(raw) != int(float(raw)):
             return f"expected a whole number, got {raw:g}"
         if spec.low is not None and not spec.low <= float(raw) <= spec.high:

@@ -1,0 +1,56 @@
+"""Helpers shared by the compiler tests (imported as a plain module from tests/)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from compiler.diagnostics import render_all
+from compiler.pipeline import Compilation, compile_policy
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def rel(path: Path) -> str:
+    """A path relative to the repository root, as the compiler should see it in goldens."""
+    return path.resolve().relative_to(REPO).as_posix()
+
+
+def stable(text: str) -> str:
+    """Replace the checkout location so goldens do not depend on where the repo lives."""
+    return text.replace(str(REPO), "<repo>")
+
+
+def compile_rel(path: Path, root: Path | None = None) -> Compilation:
+    """Compile with a repo-relative path (callers run with cwd = repo root)."""
+    return compile_policy(rel(path), rel(root) if root is not None else None)
+
+
+def rendered(result: Compilation) -> str:
+    """The full rendered diagnostics of a compilation, location-independent."""
+    return stable(render_all(list(result.diagnostics), result.sources))
+
+
+def dumps(data: object) -> str:
+    """Deterministic pretty JSON with a trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_policy(directory: Path, name: str, body: str) -> Path:
+    """Write a policy file (creating parent folders) and return its path."""
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """Run `tenet` in-process; return (exit code, stdout, stderr)."""
+    from runtime.cli import main
+    from runtime.console import Console
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, Console(out=out, err=err))
+    return code, out.getvalue(), err.getvalue()
