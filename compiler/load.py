@@ -8,6 +8,7 @@ and import cycles are reported with the chain that forms them.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -141,7 +142,9 @@ class _Loader:
                                           span, "write the path relative to the importing policy"))
             return None
         if written.startswith("std/"):
-            candidate, allowed = STD_DIR / written[len("std/"):], STD_DIR.resolve()
+            # Shown relative to the working directory, so artifacts do not embed a machine path.
+            candidate = Path(os.path.relpath(STD_DIR / written[len("std/"):]))
+            allowed = STD_DIR.resolve()
         else:
             candidate, allowed = base / written, self.root
         real = candidate.resolve()

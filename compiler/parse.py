@@ -7,8 +7,10 @@ rest re-parsed, so one run reports every broken item, not just the first.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -18,6 +20,7 @@ from compiler import ast
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
 
 MAX_PARSE_ERRORS = 20
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 # Lines that begin a new top-level item; used to resynchronise after a syntax error.
 _ITEM_START = re.compile(
     r"^(?:override\s+rule|rule|let|import|extends|taxonomy|prompts|training)\b", re.M
@@ -70,6 +73,77 @@ def parse(text: str, path: str) -> ast.PolicyAst:
     raise CompileError(diagnostics)
 
 
+# --- comments and tokens (for `tenet fmt`) -------------------------------------------
+# `parse` drops comments (the grammar %ignores them) and keeps no tokens; a tool that rewrites
+# source needs both. The same cached parser runs interactively to hand back its token stream,
+# and comments are read from the gaps between tokens: a gap holds only whitespace and comments,
+# so no `#` inside a string or regex can be mistaken for one. `parse` itself is unchanged.
+
+_COMMENT = re.compile(r"#[^\n]*")  # the COMMENT terminal of policy.lark
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A `# ...` comment as written, with its source span."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ParsedSource:
+    """A parse that keeps what `parse` drops.
+
+    Attributes:
+        policy: The AST, identical to what `parse` returns.
+        comments: Every comment, first to last.
+        tokens: The significant tokens (no whitespace, no comments), first to last.
+    """
+
+    policy: ast.PolicyAst
+    comments: tuple[Comment, ...]
+    tokens: tuple[Token, ...]
+
+
+def parse_with_comments(text: str, path: str) -> ParsedSource:
+    """Parse policy source, keeping its comments and tokens.
+
+    Args:
+        text: The policy source.
+        path: The file name used in spans and messages.
+
+    Returns:
+        The AST with the comments and tokens of the source.
+
+    Raises:
+        CompileError: With one diagnostic per syntax error found, exactly as `parse` raises.
+    """
+    interactive = parser().parse_interactive(text)
+    try:
+        tokens = tuple(interactive.iter_parse())
+        tree = interactive.feed_eof(tokens[-1] if tokens else None)
+    except UnexpectedInput:
+        parse(text, path)  # fails the same way, with error recovery and every diagnostic
+        raise
+    policy = _ToAst(path).transform(tree)
+    return ParsedSource(policy=policy, comments=_comments(text, tokens, path), tokens=tokens)
+
+
+def _comments(text: str, tokens: tuple[Token, ...], path: str) -> tuple[Comment, ...]:
+    """The comments in the gaps before, between and after `tokens`."""
+    bounds = [0] + [b for tok in tokens for b in (tok.start_pos, tok.end_pos)] + [len(text)]
+    line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    found = []
+    for gap_start, gap_end in zip(bounds[::2], bounds[1::2]):
+        for match in _COMMENT.finditer(text, gap_start, gap_end):
+            line = bisect.bisect_right(line_starts, match.start())
+            col = match.start() - line_starts[line - 1] + 1
+            span = Span(file=path, line=line, col=col, end_line=line, end_col=col + len(match.group()),
+                        start=match.start(), end=match.end())
+            found.append(Comment(text=match.group(), span=span))
+    return tuple(found)
+
+
 # --- syntax errors ------------------------------------------------------------
 
 
@@ -88,6 +162,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
         span = _token_span(tok, path)
         expected_names = set(exc.expected)
         hint = _keyword_suggestion(str(tok), expected_names)
+        if hint is None and "ID" in expected_names and tok.type != "ID" and str(tok).isalpha():
+            hint = f"`{tok}` is a word of the policy language and cannot be used as a name; pick another"
         expected = _describe_expected(expected_names)
         message = f"unexpected {_describe_token(tok)}"
         if expected:
@@ -198,12 +274,16 @@ def _blank_failing_item(text: str, exc: UnexpectedInput) -> str | None:
 
 
 def unquote(token: str) -> str:
-    """Decode a double-quoted string literal (\\n, \\t, \\", \\\\; other escapes kept)."""
+    """Decode a double-quoted string literal (\\n, \\t, \\", \\\\, \\uXXXX; other escapes kept)."""
     body = token[1:-1]
     out: list[str] = []
     i = 0
     while i < len(body):
         ch = body[i]
+        if ch == "\\" and body[i + 1:i + 2] == "u" and _HEX4.fullmatch(body[i + 2:i + 6]):
+            out.append(chr(int(body[i + 2:i + 6], 16)))
+            i += 6
+            continue
         if ch == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\", "r": "\r"}.get(nxt, "\\" + nxt))

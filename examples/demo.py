@@ -1,4 +1,4 @@
-"""The `make demo` walkthrough: check and plan the example policies, then label a small log.
+"""The `make demo` walkthrough: check and plan the policies, label a log, synthesize pairs.
 
 Run: .venv/bin/python examples/demo.py
 Each step calls the same Python API as the `tenet` command shown beside it.
@@ -31,6 +31,8 @@ def run() -> None:
         step(f"check {policy.name}", ["check", str(policy.relative_to(REPO))])
     step("the training plan", ["plan", POLICY])
     step("label a support log", ["label", POLICY, LOG, "--out", "work/demo/labels.parquet"])
+    step("synthesize verified training pairs (no model: examples + rule-directed edits)",
+         ["pairs", POLICY, "--out", "work/demo/pairs", "--strategies", "examples,perturb"])
     step("why did a response fail?", ["explain", POLICY, "--prompt", "List the steps to return a blender.",
                                        "--response", "Just ship it back, or try Globex, they are cheaper."])
 

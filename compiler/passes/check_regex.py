@@ -50,8 +50,8 @@ def check_regex(policy: LinkedPolicy) -> list[Diagnostic]:
             continue
         engine, reason = regex_engine(regex.pattern, regex.flags)
         if engine == "python":
-            found.append(note("N122", f"regex uses {reason}, which RE2 cannot run; it runs on "
-                                      "Python `re` with a time limit per row", regex.span))
+            found.append(note("N122", f"regex uses {reason}, which RE2 cannot run identically; it runs "
+                                      "on Python `re`, row by row (slower)", regex.span))
     return found
 
 

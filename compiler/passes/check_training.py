@@ -25,7 +25,9 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
             found.append(error("E161", f"`{setting.key.text}`: {problem}", setting.span,
                                f"`{setting.key.text}`: {spec.help}"))
     for gate in policy.gates:
-        if gate.target in ("regression", "drift"):
+        if not math.isfinite(gate.threshold):
+            found.append(error("E165", f"gate `{gate.target}` needs a finite threshold", gate.span))
+        elif gate.target in ("regression", "drift"):
             if gate.op not in ("<=", "<") or gate.threshold < 0:
                 found.append(error("E165", f"gate `{gate.target}` is a maximum: write "
                                            f"`gate {gate.target} <= N` with N >= 0", gate.span))
