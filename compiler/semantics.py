@@ -30,7 +30,7 @@ PII_PATTERNS: dict[str, str] = {
 }
 REFUSAL_PATTERN = (
     "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
-    "|i (?:can['\u2019]?t|cannot|won['\u2019]t|will not|am unable to|am not able to"
+    "|i(?: can['\u2019]?t| cannot| won['\u2019]t| will not| am unable to| am not able to"
     "|['\u2019]m unable to|['\u2019]m not able to) (?:help|assist|provide|do that|answer|comply|share|support)"
     "|as an ai\\b|i must decline|i (?:have to|need to) decline)"
 )

@@ -110,3 +110,15 @@ def test_std_import_resolves_from_anywhere(tmp_path: Path) -> None:
     assert result.ok, render_all(list(result.diagnostics), result.sources)
     assert result.artifact.ir.rules
     assert all(r.authority == BASE_AUTHORITY for r in result.artifact.ir.rules)
+
+
+def test_shipped_policies_are_in_canonical_format() -> None:
+    """`tenet fmt --check` passes on every shipped policy."""
+    from compiler.fmt import format_source
+
+    paths = sorted((REPO / "policies").rglob("*.policy"))
+    if not paths:
+        pytest.skip("no shipped policies yet")
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert format_source(text, str(path)) == text, f"run `tenet fmt {path}`"
