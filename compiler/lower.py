@@ -139,36 +139,57 @@ def _lower_prompt(source: ast.PromptSource) -> ir.PromptSourceIR:
 
 
 def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[str, ...]) -> tuple[ir.PairSpec, ...]:
-    """Split the pair budget across rules by severity weight; the parts sum to the budget.
+    """Split the pair budget across rules by severity weight.
 
-    Shares are floored, then the leftover goes by largest remainder with critical rules
-    first, so a critical rule never gets less than its weighted share rounded up (when the
-    budget allows) and every rule gets at least one pair when there are enough to go round.
+    In order of priority: the parts sum to the budget; a critical rule gets at least its
+    weighted share rounded up (when the critical shares fit); every rule gets at least one
+    pair when the budget allows; the rest goes by largest remainder, critical rules first.
     """
     if not rules:
         return ()
+    n = len(rules)
     total = sum(r.weight for r in rules)
     exact = [budget * r.weight / total for r in rules]
-    alloc = [math.floor(x) for x in exact]
-    if budget >= len(rules):
-        alloc = [max(1, n) for n in alloc]
-    order = sorted(range(len(rules)), key=lambda j: (rules[j].severity != "critical",
-                                                     -(exact[j] - math.floor(exact[j])), rules[j].id))
-    k = 0
-    while sum(alloc) < budget:
-        alloc[order[k % len(order)]] += 1
-        k += 1
-    # Minimum-one pairs can overshoot: take back from the largest non-critical shares.
-    while sum(alloc) > budget:
-        j = max((j for j in range(len(rules)) if alloc[j] > 1 and rules[j].severity != "critical"),
-                key=lambda j: (alloc[j], rules[j].id), default=None)
-        if j is None:
-            break
-        alloc[j] -= 1
+    critical = [r.severity == "critical" for r in rules]
+    floor_ = [math.floor(x) for x in exact]
+    # The epsilon keeps float noise (2.0000000001) from rounding a whole share up.
+    guaranteed = [math.ceil(x - 1e-9) if c else 0 for x, c in zip(exact, critical)]
+    if sum(guaranteed) > budget:
+        guaranteed = [0] * n
+    alloc = [max(f, g) for f, g in zip(floor_, guaranteed)]
+    _trim(alloc, budget, critical, guaranteed)
+    if budget >= n:
+        for j in range(n):
+            if alloc[j] == 0:
+                donor = _donor(alloc, critical, guaranteed)
+                if donor is None:
+                    break
+                alloc[donor] -= 1
+                alloc[j] = 1
+    while sum(alloc) < budget:  # the rule furthest below its share next; critical wins ties
+        j = max(range(n), key=lambda j: (exact[j] - alloc[j], critical[j], -j))
+        alloc[j] += 1
     return tuple(
         ir.PairSpec(rule=r.id, severity=r.severity, budget=alloc[j], strategies=strategies, seeds=len(r.examples))
         for j, r in enumerate(rules)
     )
+
+
+def _trim(alloc: list[int], budget: int, critical: list[bool], guaranteed: list[int]) -> None:
+    """Take pairs back, from the largest non-critical shares first, until the sum fits."""
+    while sum(alloc) > budget:
+        donor = _donor(alloc, critical, guaranteed, floor=0)
+        if donor is None:
+            return
+        alloc[donor] -= 1
+
+
+def _donor(alloc: list[int], critical: list[bool], guaranteed: list[int], floor: int = 1) -> int | None:
+    """The rule that can best spare a pair without breaking a guarantee."""
+    candidates = [j for j in range(len(alloc)) if not critical[j] and alloc[j] > floor]
+    if not candidates:
+        candidates = [j for j in range(len(alloc)) if critical[j] and alloc[j] > max(floor, guaranteed[j])]
+    return max(candidates, key=lambda j: (alloc[j], -j)) if candidates else None
 
 
 def _lower_training(policy: LinkedPolicy) -> ir.TrainingIR:

@@ -9,6 +9,7 @@ assistant response.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -321,13 +322,23 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def gold_label(value: Any) -> int:
-    """Map thumbs / booleans / 1–5 Likert ratings / words to GOOD (1), BAD (0) or unknown (-1)."""
+_POSITIVE = re.compile(r"(?i)\b(great|good|helpful|perfect|thanks|love|excellent|correct)\b")
+_NEGATIVE = re.compile(r"(?i)\b(bad|wrong|useless|rude|unhelpful|terrible|incorrect|awful)\b")
+
+
+def gold_label(value: Any, likert: bool = False) -> int:
+    """Map a human rating to GOOD (1), BAD (0) or unknown (-1).
+
+    Thumbs (`up`/`down`, 👍/👎), booleans, 0/1 (or, with `likert`, 1–5 where 4–5 are good,
+    1–2 bad and 3 unknown), and free-text comments by their positive or negative words.
+    """
     if value is None:
         return -1
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (int, float)):
+        if likert and 1 <= value <= 5:
+            return 1 if value >= 4 else 0 if value <= 2 else -1
         if value in (0, 1):
             return int(value)
         if 1 <= value <= 5:
@@ -340,11 +351,33 @@ def gold_label(value: Any) -> int:
         if word in ("down", "bad", "no", "false", "thumbs_down", "👎", "0", "rejected"):
             return 0
         try:
-            return gold_label(float(word))
+            return gold_label(float(word), likert)
         except ValueError:
-            return -1
+            pass
+        positive, negative = bool(_POSITIVE.search(word)), bool(_NEGATIVE.search(word))
+        return 1 if positive and not negative else 0 if negative and not positive else -1
     return -1
 
 
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def is_likert(values: list[Any]) -> bool:
+    """True when numeric ratings go beyond 0/1, so 1 means the worst score, not thumbs up."""
+    numbers = [n for n in map(_numeric, values) if n is not None]
+    return any(1 < n <= 5 for n in numbers)
+
+
 def _gold_column(values: list[Any]) -> pa.Array:
-    return pa.array([gold_label(v) for v in values], pa.int8())
+    likert = is_likert(values)
+    return pa.array([gold_label(v, likert) for v in values], pa.int8())

@@ -53,7 +53,8 @@ class Labeler:
         index = {rid: j for j, rid in enumerate(self._ids)}
         for j, rule in enumerate(self.rules):
             for winner in rule.shadowed_by:
-                matrix[matrix[:, index[winner]] != ir.ABSTAIN, j] = ir.ABSTAIN
+                if winner in index:  # a subset of the rules may be labeled on its own
+                    matrix[matrix[:, index[winner]] != ir.ABSTAIN, j] = ir.ABSTAIN
         return matrix
 
     def label(self, table: pa.Table) -> tuple[pa.Table, np.ndarray]:

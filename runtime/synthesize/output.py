@@ -41,6 +41,8 @@ def unpaired_rows(pairs: Sequence[Pair], completions: Sequence[Completion], arti
     """Unpaired `prompt/completion/label` rows (KTO): both sides of every pair, plus feedback."""
     rows = []
     for p in pairs:
+        if p.strategy == "feedback":  # its two sides are already among the feedback rows
+            continue
         for text, label in ((p.chosen, True), (p.rejected, False)):
             rows.append({"prompt": _prompt_messages(p.prompt, p.context), "completion": _assistant(text),
                          "label": label, "pair_id": pair_id(p), "strategy": p.strategy,
@@ -66,5 +68,8 @@ def write_parquet(rows: list[dict], path: Path, columns: Sequence[str]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     datasets.disable_progress_bars()  # the CLI shows its own progress
     dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({c: [] for c in columns})
-    dataset.to_parquet(str(tmp))
-    os.replace(tmp, path)
+    try:
+        dataset.to_parquet(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

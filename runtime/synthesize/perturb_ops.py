@@ -27,14 +27,24 @@ EDITABLE_SUBJECTS = ("response", "any_response", "conversation")
 
 def violate(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
     """Return an edited response on which the rule fails (BAD; not GOOD for `prefer`)."""
-    want = rule.verdict in ("forbid", "avoid")
-    return make(rule.check, sample, want, rng)
+    edited = make(rule.check, sample, rule.verdict in ("forbid", "avoid"), rng)
+    return edited if edited is not None and _vote_is(rule, sample, edited, failing=True) else None
 
 
 def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
     """Return an edited response on which the rule passes (GOOD; not BAD for `avoid`)."""
-    want = rule.verdict in ("require", "prefer")
-    return make(rule.check, sample, want, rng)
+    edited = make(rule.check, sample, rule.verdict in ("require", "prefer"), rng)
+    return edited if edited is not None and _vote_is(rule, sample, edited, failing=False) else None
+
+
+def _vote_is(rule: ir.RuleIR, sample: Sample, edited: str, failing: bool) -> bool:
+    # The edit may also move the sample out of the rule's scope (`when`/`unless` on the response).
+    vote = semantics.rule_vote(rule, sample._replace(response=edited))
+    if failing:
+        return vote == ir.BAD or (rule.verdict == "prefer" and vote == ir.ABSTAIN and
+                                  semantics.in_scope(rule, sample._replace(response=edited)) is True)
+    return vote == ir.GOOD or (rule.verdict == "avoid" and vote == ir.ABSTAIN and
+                               semantics.in_scope(rule, sample._replace(response=edited)) is True)
 
 
 def make(pred: ir.PredIR, sample: Sample, want: bool, rng: random.Random) -> str | None:
@@ -47,7 +57,11 @@ def make(pred: ir.PredIR, sample: Sample, want: bool, rng: random.Random) -> str
     if isinstance(pred, ir.NotPred):
         return make(pred.operand, sample, not want, rng)
     if isinstance(pred, (ir.AndPred, ir.OrPred)):
-        return _make_connective(pred, sample, want, rng)
+        edited = _make_connective(pred, sample, want, rng)
+        # The second side's edit can undo the first's: check the whole condition again.
+        if edited is None or semantics.evaluate(pred, sample._replace(response=edited)) is not want:
+            return None
+        return edited
     if isinstance(pred, ir.ScorePred) or pred.subject not in EDITABLE_SUBJECTS:
         return None
     edited = _edit_atom(pred, sample.response, want, rng)

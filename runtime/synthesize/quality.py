@@ -37,6 +37,7 @@ class QaReport:
     per_rule: dict = field(default_factory=lambda: defaultdict(Counter))
     shortfall: dict = field(default_factory=dict)
     lengths: list = field(default_factory=list)
+    unpaired_dropped: Counter = field(default_factory=Counter)  # feedback rows, by reason
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -59,6 +60,7 @@ class QaReport:
                              for s in sorted(self.candidates)},
             "per_rule": {r: dict(c) for r, c in sorted(self.per_rule.items())},
             "shortfall": self.shortfall,
+            "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "length_chars": {
                 "chosen_mean": round(statistics.fmean(chosen), 1) if chosen else None,
                 "rejected_mean": round(statistics.fmean(rejected), 1) if rejected else None,

@@ -13,7 +13,7 @@ from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
 from runtime.synthesize import output
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
-from runtime.synthesize.prompts import build_pool
+from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
 
@@ -76,6 +76,10 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         report.candidates.setdefault(name, 0)
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report)
+    held_out = pool.eval_texts
+    leaked = [c for c in completions if normalize(c.prompt) in held_out]
+    completions = [c for c in completions if normalize(c.prompt) not in held_out]
+    report.unpaired_dropped["eval_overlap"] += len(leaked)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
                              tokens_generated=getattr(generator, "tokens_generated", 0))
     if out_dir is not None:

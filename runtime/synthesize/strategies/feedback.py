@@ -3,32 +3,24 @@ unpaired KTO rows and, where one prompt has both a liked and a disliked answer, 
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Any, Iterator
 
-from runtime.data import gold_label
+from runtime.data import gold_label, is_likert
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.prompts import normalize
 
-_POSITIVE = re.compile(r"(?i)\b(great|good|helpful|perfect|thanks|love|excellent|correct)\b")
-_NEGATIVE = re.compile(r"(?i)\b(bad|wrong|useless|rude|unhelpful|terrible|incorrect|awful)\b")
-
-
-def rating_label(value: Any) -> int:
-    """GOOD (1), BAD (0) or unknown (-1) from a thumb, a 1–5 rating, or a free-text comment."""
-    label = gold_label(value)
-    if label != -1 or not isinstance(value, str):
-        return label
-    positive, negative = bool(_POSITIVE.search(value)), bool(_NEGATIVE.search(value))
-    return 1 if positive and not negative else 0 if negative and not positive else -1
+def rating_label(value: Any, likert: bool = False) -> int:
+    """GOOD (1), BAD (0) or unknown (-1) from a thumb, a 0/1 or 1–5 rating, or a free-text comment."""
+    return gold_label(value, likert)
 
 
 def feedback(ctx: SynthesisContext) -> Iterator[Pair | Completion]:
     """Yield KTO rows for every rated response and DPO pairs per prompt."""
     by_prompt: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    likert = is_likert([row.get("rating") for row in ctx.feedback])
     for row in ctx.feedback:
-        label = rating_label(row.get("rating"))
+        label = rating_label(row.get("rating"), likert)
         if label == -1 or not row.get("prompt") or not row.get("response"):
             continue
         context = tuple(row.get("context") or ())

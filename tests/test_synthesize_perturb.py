@@ -1,0 +1,467 @@
+"""Rule-directed edits (`perturb_ops.violate` / `repair`) and the `perturb` strategy.
+
+The reference is `compiler.semantics.rule_vote`:
+
+- for every text predicate kind on the response (`tests/fixtures/synthesize/atoms.policy`
+  has one `require` rule per atom; the other verdicts are derived with `model_copy`) and
+  every verdict, whenever `violate` returns text the rule votes BAD on it (for `prefer`:
+  not GOOD), and whenever `repair` returns text it votes GOOD (for `avoid`: not BAD);
+- violate/repair do not silently give up: on a corpus of realistic responses they succeed
+  on at least 80% of the inputs that need an edit, for every atom and verdict;
+- boolean combinations (`combos.policy`) keep the same contract;
+- minimal pairs that pass `quality.gate` change no other rule's vote, and an edit that
+  flips a second rule is dropped as `other_rule_flipped`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import functools  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from compiler import ir, semantics  # noqa: E402
+from compiler.pipeline import compile_policy  # noqa: E402
+from compiler.semantics import Sample  # noqa: E402
+from runtime.synthesize import perturb_ops  # noqa: E402
+from runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
+from runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
+from runtime.synthesize.prompts import build_pool  # noqa: E402
+from runtime.synthesize.quality import gate  # noqa: E402
+from runtime.synthesize.regex_sample import sample_match  # noqa: E402
+from runtime.synthesize.strategies.perturb import minimal_pair, perturb  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
+VERDICTS = ("require", "forbid", "prefer", "avoid")
+PROPERTY = settings(max_examples=200, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+@functools.cache
+def compiled(name: str):
+    result = compile_policy(str(FIXTURES / name))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.artifact
+
+
+@functools.cache
+def rule(policy: str, rule_id: str, verdict: str = "require") -> ir.RuleIR:
+    base = next(r for r in compiled(policy).ir.rules if r.id == rule_id)
+    return base.model_copy(update={"verdict": verdict})
+
+
+@functools.cache
+def atom_ids() -> list[str]:
+    return [r.id for r in compiled("atoms.policy").ir.rules]
+
+
+def violated(verdict: str, vote: int | None) -> bool:
+    """What `violate` promises: BAD, or (for `prefer`) no longer GOOD."""
+    return vote != ir.GOOD if verdict == "prefer" else vote == ir.BAD
+
+
+def repaired(verdict: str, vote: int | None) -> bool:
+    """What `repair` promises: GOOD, or (for `avoid`) no longer BAD."""
+    return vote != ir.BAD if verdict == "avoid" else vote == ir.GOOD
+
+
+# --- generated responses ---------------------------------------------------------------------
+
+# Fragments that make the atoms of the fixtures hold often (and some near misses).
+FRAGMENTS = [
+    "Sure", "sure", "Sure!", "Thanks", "Thanks!", "Best regards", "refund", "Refund", "money back",
+    "Money Back", "money back guarantee", "money  back\nguarantee", "RivalCo", "globex", "Globex.",
+    "customer service", "customer  service", "ACME", "acme", "C++", "c++", "order #12345", "ORDER #99",
+    "done", "done.", "123", "4567", "7", "abc", "help@acme.example", "a.b@mail.example.org",
+    "https://acme.example/x", "www.acme.com", "555-123-4567", "(555) 123-4567", "+1 555 123 4567",
+    "I'm sorry, but I can't help with that.", "I cannot assist", "As an AI", "I must decline",
+    '{"a": 1}', "[1, 2]", "{", "Hello world.", "We can help.", "Your order ships today.",
+    "Is it broken?", "Great!", "Wow!!", "the", "a", "blender", "warranty", ",", "...", "-", "*",
+]
+SEPARATORS = [" ", " ", " ", "", ", ", ". ", "! ", "? ", "  ", "\t"]
+BULLETS = ["", "", "", "- ", "* ", "  - ", "\u2022 ", "-", "*\t"]
+ALPHABET = "abcXYZ019 -*.!?,:;@/#()[]{}\"'\n\t\u00e9\u2022\u2019"
+
+
+# Tokens joined as drawn: fragments, separators, line breaks that open bullet items, and (weighted
+# up) the needles and shapes that make each atom of the fixtures hold.
+PLANTS = ["C++", "Thanks", "money back guarantee", "ACME", "order #12345", "RivalCo", "refund", "done.",
+          "help@acme.example", "https://acme.example/x", "555-123-4567", "I'm sorry, but I can't help with that.",
+          "\n- one\n- two", "\n- one\n- two\n- three", "\n* a\n* b\n\u2022 c\n- d", "\nline\nline\nline",
+          "One. Two! Three?", "w w w w w w w w"]
+TOKENS = FRAGMENTS + SEPARATORS + ["\n", "\n", "\n", "\n", "\n- ", "\n- ", "\n- ", "\n* ", "\n  - ",
+                                   "\n\u2022 ", "\n*\t", "\r\n", "\n\n", "- ", "!", "."] + PLANTS * 3
+HEADS = ["", "", "", "Sure", "Sure, ", "  Sure! ", "- ", "{"]
+TAILS = ["", "", "", "!", " Best regards", "\nBest regards!", " done.", "done", "\n", "}"]
+token_text = st.tuples(st.sampled_from(HEADS), st.lists(st.sampled_from(TOKENS), max_size=24),
+                       st.sampled_from(TAILS)).map(lambda t: t[0] + "".join(t[1]) + t[2])
+# Texts right around the character bounds (20, 60, 80) of the fixture.
+sized_text = st.tuples(st.sampled_from([18, 19, 20, 21, 58, 59, 60, 61, 62, 79, 80, 81]),
+                       st.sampled_from(["We can help. ", "- item\n", "x", "Sure! ", "a b "])).map(
+    lambda t: (t[1] * 80)[:t[0]])
+json_text = st.lists(st.sampled_from(FRAGMENTS), max_size=4).flatmap(
+    lambda items: st.sampled_from([json.dumps(items), json.dumps({"answer": items}), " " + json.dumps(items) + "\n"]))
+responses = st.one_of(token_text, token_text, token_text, token_text, token_text, json_text, sized_text,
+                      st.text(alphabet=ALPHABET, max_size=30))
+
+
+def check_contract(r: ir.RuleIR, sample: Sample, rng: random.Random) -> None:
+    """The violate/repair contract for one rule (one verdict) on one sample."""
+    before = semantics.rule_vote(r, sample)
+    edited = violate(r, sample, rng)
+    if edited is not None:
+        vote = semantics.rule_vote(r, sample._replace(response=edited))
+        assert violated(r.verdict, vote), ("violate", r.id, r.verdict, sample.response, edited, vote)
+        if violated(r.verdict, before):
+            assert edited == sample.response, "an edit where none was needed"
+    edited = repair(r, sample, rng)
+    if edited is not None:
+        vote = semantics.rule_vote(r, sample._replace(response=edited))
+        assert repaired(r.verdict, vote), ("repair", r.id, r.verdict, sample.response, edited, vote)
+        if repaired(r.verdict, before):
+            assert edited == sample.response, "an edit where none was needed"
+
+
+# --- the atoms fixture covers every predicate kind ----------------------------------------
+
+
+def test_atoms_fixture_covers_every_text_predicate_kind():
+    atoms = [r.check for r in compiled("atoms.policy").ir.rules]
+    assert {a.kind for a in atoms} == set(ir.TEXT_KINDS)
+    assert all(a.subject == "response" for a in atoms)
+    counts = [a for a in atoms if a.kind == "count"]
+    assert {(a.unit, a.op) for a in counts} == {
+        (u, o) for u in ("words", "sentences", "lines", "bullets", "characters")
+        for o in ("at_most", "at_least", "exactly", "more_than", "fewer_than", "between")}
+    assert {a.pii for a in atoms if a.kind == "pii"} == {"email", "link", "phone_number"}
+    assert {a.op for a in atoms if a.kind == "text"} == {"contains", "starts_with", "ends_with"}
+    regexes = {a.pattern: a.flags for a in atoms if a.kind == "regex"}
+    assert regexes["^\\s*[-*]\\s+"] == "m" and "i" in regexes["\\b(refund|money back)\\b"]
+    keywords = [a for a in atoms if a.kind == "keywords"]
+    assert {a.exact for a in keywords} == {True, False}
+    assert any(" " in t for a in keywords for t in a.terms)
+
+
+# --- property: the contract holds for every atom and verdict ---------------------------------
+
+
+def atom_family(r: ir.RuleIR) -> str:
+    """regex, keywords, text:<op>, count:<unit>, json, pii:<kind>, refusal."""
+    a = r.check
+    return {"text": f"text:{getattr(a, 'op', '')}", "count": f"count:{getattr(a, 'unit', '')}",
+            "pii": f"pii:{getattr(a, 'pii', '')}"}.get(a.kind, a.kind)
+
+
+@functools.cache
+def atom_families() -> dict[str, list[str]]:
+    families: dict[str, list[str]] = {}
+    for r in compiled("atoms.policy").ir.rules:
+        families.setdefault(atom_family(r), []).append(r.id)
+    return families
+
+
+# One generated response is checked against every atom and every verdict, so each (atom,
+# verdict) sees all 200 examples while Hypothesis' own overhead is paid once per example.
+@PROPERTY
+@given(text=responses, seed=st.integers(0, 2**16))
+def test_violate_and_repair_keep_their_contract_on_every_atom(text, seed):
+    sample = Sample("Can you help me?", text)
+    for rule_id in atom_ids():
+        for verdict in VERDICTS:
+            check_contract(rule("atoms.policy", rule_id, verdict), sample, random.Random(seed))
+
+
+# --- success rates: violate/repair must not silently give up ----------------------------------
+
+
+# Bare "-" / "*" words make lines like "- * item" whose bullet survives one marker removal.
+REALISTIC = [f for f in FRAGMENTS if f not in ("-", "*")]
+
+
+def _corpus() -> list[str]:
+    """Realistic responses plus texts built around every bound and anchor of the fixture."""
+    rng = random.Random(1234)
+    texts = []
+    for _ in range(120):
+        lines = []
+        for _ in range(rng.randint(0, 5)):
+            words = [rng.choice(REALISTIC) for _ in range(rng.randint(1, 6))]
+            lines.append(rng.choice(BULLETS) + " ".join(words))
+        texts.append("\n".join(lines))
+    for k in range(0, 15):  # three shapes at every count the bounds of the fixture care about
+        texts += [" ".join(["word"] * k), "\n".join(["Sure!"] * k), " ".join(["a-b,"] * k)]          # words
+        texts += [" ".join(["We can help."] * k), " ".join(["Why?"] * k), "Intro " + "! ".join(["ok"] * k)]
+        texts += ["\n".join(["A line of text"] * k), "\n\n".join(["x"] * k), "\n".join(["  indented"] * k)]
+        texts += ["Intro\n" + "\n".join(["- point"] * k), "\n".join(["* item"] * k) + "\nOutro",
+                  "\n".join(["\u2022 dot"] * k)]                                                      # bullets
+    for n in (*range(17, 24), *range(57, 64), *range(77, 84)):                                       # characters
+        texts += ["x" * n, ("ab " * n)[:n], ("Hello world. " * 9)[:n], ("- item\n" * 12)[:n], ("1," * n)[:n]]
+    texts += [json.dumps({"answer": t}) for t in texts[:20]]
+    for line in texts[1:13]:  # anchored text: starts/ends with the fixture's needles
+        texts += [f"Sure, {line}", f"{line} done.", f"{line}\nBest regards", f"{line}!"]
+    return texts
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize("family", sorted(atom_families()))
+def test_violate_and_repair_succeed_on_most_inputs_that_need_an_edit(family):
+    failures = []
+    for rule_id in atom_families()[family]:
+        for verdict in VERDICTS:
+            r = rule("atoms.policy", rule_id, verdict)
+            for name, edit, done in (("violate", violate, violated), ("repair", repair, repaired)):
+                need = ok = 0
+                for k, text in enumerate(CORPUS):
+                    sample = Sample("Can you help me?", text)
+                    if done(verdict, semantics.rule_vote(r, sample)):
+                        continue
+                    need += 1
+                    result = edit(r, sample, random.Random(k))
+                    if result is not None:
+                        assert done(verdict, semantics.rule_vote(r, sample._replace(response=result)))
+                        ok += 1
+                assert need >= 5, f"corpus too thin for {rule_id}/{verdict}/{name}: {need}"
+                if ok / need < 0.8:
+                    failures.append(f"{rule_id} {verdict}/{name}: {ok}/{need}")
+    assert not failures, f"gives up too often: {failures}"
+
+
+# --- regex samples ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pattern,flags", [
+    ("^\\s*[-*]\\s+", "m"), ("\\b(refund|money back)\\b", "i"), ("\\b[0-9]{3}\\b", ""), ("\\d+", ""),
+    ("order #[0-9]{4,}", "i"), ("done\\.?$", ""), ("[^a-z]{2}x", ""), ("(ab|cd)\\1", ""),
+    ("\\bORD-[0-9]{6}\\b", ""), ("colou?r", "i"), ("(?:https?://|www\\.)\\S+", "i"),
+])
+def test_sample_match_returns_a_string_the_pattern_matches(pattern, flags):
+    text = sample_match(pattern, flags)
+    assert text is not None
+    assert semantics.compile_user_regex(pattern, flags).search(text)
+
+
+def test_sample_match_gives_none_rather_than_a_wrong_string():
+    assert sample_match("(?!a)a") is None  # no string matches
+    assert sample_match("[") is None       # not a regex
+
+
+# --- boolean combinations -------------------------------------------------------------------
+
+INDEPENDENT = ["and-independent", "or-pii", "not-refusal", "nested", "not-and", "not-or"]
+INTERACTING = ["and-count", "or-count", "and-bullets-lines", "ends-or-link"]
+
+
+def test_combos_fixture_uses_every_connective():
+    kinds = set()
+
+    def walk(p):
+        kinds.add(p.kind)
+        for child in (getattr(p, "left", None), getattr(p, "right", None), getattr(p, "operand", None)):
+            if child is not None:
+                walk(child)
+
+    for r in compiled("combos.policy").ir.rules:
+        walk(r.check)
+    assert {"and", "or", "not"} <= kinds
+    assert sorted(INDEPENDENT + INTERACTING) == sorted(r.id for r in compiled("combos.policy").ir.rules)
+
+
+@PROPERTY
+@given(text=responses, seed=st.integers(0, 2**16))
+def test_violate_and_repair_keep_their_contract_on_boolean_combinations(text, seed):
+    sample = Sample("Can you help me?", text)
+    for rule_id in INDEPENDENT:
+        for verdict in VERDICTS:
+            check_contract(rule("combos.policy", rule_id, verdict), sample, random.Random(seed))
+
+
+@pytest.mark.parametrize("rule_id", INDEPENDENT)
+def test_violate_and_repair_succeed_on_most_combination_inputs(rule_id):
+    for verdict in VERDICTS:
+        r = rule("combos.policy", rule_id, verdict)
+        for edit, done in ((violate, violated), (repair, repaired)):
+            needed = [t for t in CORPUS if not done(verdict, semantics.rule_vote(r, Sample("q", t)))]
+            ok = sum(edit(r, Sample("q", t), random.Random(k)) is not None for k, t in enumerate(needed))
+            assert not needed or ok / len(needed) >= 0.8, (rule_id, verdict, edit.__name__, ok, len(needed))
+
+
+CONNECTIVE_BUG = ("BUG: perturb_ops._make_connective makes the two sides of `a and b` (to hold) or "
+                  "`a or b` (to fail) one after the other and never re-checks the whole condition, so "
+                  "the second edit can undo the first and violate/repair return a text with the wrong vote")
+
+
+@pytest.mark.parametrize("rule_id,verdict,op,text", [
+    # "Thanks" is appended, then the 6 words are truncated to 5, dropping it again: vote BAD.
+    ("and-count", "require", "repair", "one two three four five six"),
+    ("and-count", "prefer", "repair", "one two three four five six"),
+    # Padded to 4 words ("abc abc happy to"), then both "abc" removed: 2 words, so `fewer than 3`
+    # holds again and the rule still votes GOOD.
+    ("or-count", "require", "violate", "abc abc"),
+    ("or-count", "prefer", "violate", "abc abc"),
+    # Two bullets already; truncating to 3 lines keeps only the prose lines: 0 bullets.
+    ("and-bullets-lines", "require", "repair", "a\nb\nc\n- d\n- e"),
+    # The "!" that makes the left side hold belongs to the link; removing the link removes it: "See".
+    ("ends-or-link", "require", "repair", "See https://acme.example/x!"),
+])
+def test_edits_of_one_side_do_not_undo_the_other(rule_id, verdict, op, text):
+    r = rule("combos.policy", rule_id, verdict)
+    sample = Sample("Can you help me?", text)
+    edit, done = (violate, violated) if op == "violate" else (repair, repaired)
+    edited = edit(r, sample, random.Random(0))
+    assert edited is None or done(verdict, semantics.rule_vote(r, sample._replace(response=edited))), edited
+
+
+# --- scopes: an edit of the check must not move the sample out of the rule's scope ------------
+
+
+def test_edits_respect_a_prompt_scope():
+    r = next(x for x in compiled("minimal.policy").ir.rules if x.id == "bullets-for-lists")
+    in_scope = Sample("List the steps.", "First do this, then that.")
+    edited = repair(r, in_scope, random.Random(0))
+    assert edited is not None and semantics.rule_vote(r, in_scope._replace(response=edited)) == ir.GOOD
+    edited = violate(r, in_scope._replace(response=edited), random.Random(0))
+    assert edited is not None and semantics.rule_vote(r, in_scope._replace(response=edited)) == ir.BAD
+
+
+def test_repair_result_is_good_not_out_of_scope():
+    base = next(x for x in compiled("minimal.policy").ir.rules if x.id == "no-competitors")
+    when = ir.CountPred(span=base.span, subject="response", unit="words", op="at_least", value=5)
+    r = base.model_copy(update={"when": when})
+    sample = Sample("Where can I buy a blender?", "Try Globex for more options.")
+    assert semantics.rule_vote(r, sample) == ir.BAD
+    edited = repair(r, sample, random.Random(0))
+    assert edited is None or semantics.rule_vote(r, sample._replace(response=edited)) == ir.GOOD
+
+
+# --- minimal pairs through the perturb strategy and the quality gate --------------------------
+
+
+class CannedGenerator:
+    """A stand-in for `Generator` that returns given responses (cycled) for every prompt."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self.tokens_generated = 0
+
+    def generate(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
+        out, k = [], 0
+        for _ in conversations:
+            row = []
+            for _ in range(n):
+                row.append(self.texts[k % len(self.texts)] if self.texts else "")
+                k += 1
+            out.append(row)
+        return out
+
+
+def perturb_context(policy_name: str, generator=None) -> SynthesisContext:
+    policy = compiled(policy_name).ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    return SynthesisContext(policy=policy, pool=pool, seed=policy.training.seed, generator=generator,
+                            samples_per_prompt=2)
+
+
+def assert_minimal(pairs: list[Pair], rules) -> None:
+    by_id = {r.id: r for r in rules}
+    for pair in pairs:
+        assert pair.strategy == "perturb" and len(pair.target_rules) == 1
+        target = by_id[pair.target_rules[0]]
+        chosen, rejected = pair.sample("chosen"), pair.sample("rejected")
+        assert repaired(target.verdict, semantics.rule_vote(target, chosen))
+        assert violated(target.verdict, semantics.rule_vote(target, rejected))
+        for other in rules:
+            if other.id != target.id:
+                assert semantics.rule_vote(other, chosen) == semantics.rule_vote(other, rejected), (
+                    pair, other.id)
+
+
+def test_perturb_pairs_that_pass_the_gate_flip_only_their_target_rule():
+    ctx = perturb_context("minimal.policy")
+    rules = ctx.policy.rules
+    candidates = list(perturb(ctx))
+    assert {p.target_rules[0] for p in candidates} == {r.id for r in rules}  # one twin per example side
+    kept, report = gate(candidates, rules, ctx.pool.eval_texts, 100.0)
+    assert kept and len(kept) < len(candidates)
+    assert_minimal(kept, rules)
+    assert report.dropped["other_rule_flipped"] >= 1
+
+
+def test_an_edit_that_flips_a_second_rule_is_dropped_as_other_rule_flipped():
+    ctx = perturb_context("minimal.policy")
+    rules = {r.id: r for r in ctx.policy.rules}
+    base = Sample("How do I reach support?", "Please use the help page.")  # exactly five words
+    pair = minimal_pair(rules["no-email"], base, "example:no-email", random.Random(0))
+    assert pair is not None and pair.chosen == base.response
+    assert "help@acme.example" in pair.rejected
+    # The inserted address is a sixth word: `five-words-max` goes from GOOD to BAD as well.
+    assert semantics.rule_vote(rules["five-words-max"], pair.sample("chosen")) == ir.GOOD
+    assert semantics.rule_vote(rules["five-words-max"], pair.sample("rejected")) == ir.BAD
+    kept, report = gate([pair], ctx.policy.rules, set(), 100.0)
+    assert kept == []
+    assert report.dropped == {"other_rule_flipped": 1}
+    assert report.dropped_by_strategy["perturb"] == {"other_rule_flipped": 1}
+    assert report.per_rule["no-email"]["dropped"] == 1
+    # The same two texts from a strategy that makes no minimality claim are kept.
+    kept, _ = gate([Pair(**{**pair.__dict__, "strategy": "examples"})], ctx.policy.rules, set(), 100.0)
+    assert len(kept) == 1
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(responses, min_size=1, max_size=6))
+def test_perturb_on_model_samples_gives_minimal_pairs_after_the_gate(texts):
+    ctx = perturb_context("minimal.policy", CannedGenerator(texts))
+    candidates = list(perturb(ctx))
+    assert all(p.strategy == "perturb" for p in candidates)
+    kept, report = gate(candidates, ctx.policy.rules, ctx.pool.eval_texts, 100.0)
+    assert_minimal(kept, ctx.policy.rules)
+    assert sum(report.dropped.values()) + len(kept) == len(candidates)
+
+
+def test_perturb_runs_on_a_policy_with_a_shadowed_rule(tmp_path):
+    policy = tmp_path / "shadow.policy"
+    policy.write_text('''dsl 1
+policy shadow version "1"
+
+rule no-refund-talk (high):
+  forbid response mentions "refund"
+  example:
+    prompt "Can I get my money?"
+    good   "We can help with that."
+    bad    "Sure, a refund is on its way."
+
+rule offer-refund (low):
+  require response mentions "refund"
+  example:
+    prompt "Can I get my money back?"
+    good   "A refund is possible."
+    bad    "No."
+''', encoding="utf-8")
+    result = compile_policy(str(policy))
+    assert result.ok and result.artifact.ir.rules[1].shadowed_by == ("no-refund-talk",)
+    policy_ir = result.artifact.ir
+    ctx = SynthesisContext(policy=policy_ir, pool=build_pool(policy_ir, tmp_path, 0.0, 1), seed=1)
+    pairs = list(perturb(ctx))
+    assert pairs and all(p.strategy == "perturb" for p in pairs)
+
+
+def test_perturb_skips_rules_it_cannot_edit():
+    """Prompt-only conditions and model scores give no pair rather than a wrong one."""
+    r = next(x for x in compiled("minimal.policy").ir.rules if x.id == "no-email")
+    prompt_rule = r.model_copy(update={"check": r.check.model_copy(update={"subject": "prompt"})})
+    sample = Sample("Mail help@acme.example please", "Sure.")
+    assert semantics.rule_vote(prompt_rule, sample) == ir.BAD
+    assert repair(prompt_rule, sample, random.Random(0)) is None
+    score = ir.ScorePred(span=r.span, subject="response", fn="sentiment", op=">=", threshold=0.5)
+    score_rule = r.model_copy(update={"check": score, "verdict": "require"})
+    assert violate(score_rule, sample, random.Random(0)) is None
+    assert perturb_ops.make(score, sample, True, random.Random(0)) is None

@@ -1,0 +1,330 @@
+"""The model-based strategies (sample, revise, contrast) with the tiny random Llama of
+`tests/tiny_models.py`, the feedback strategy, and determinism of `synthesize` end to end.
+
+The tiny model samples random words from a ~90-word vocabulary, so the rules of
+`tests/fixtures/synthesize/strategies.policy` ("hello", more than six words, rude words)
+split its samples often. Generation runs single-threaded: on a 2-core machine torch's
+default thread pool makes these tiny forward passes several times slower.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import functools  # noqa: E402
+import hashlib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from compiler import ir, semantics  # noqa: E402
+from compiler.pipeline import compile_policy  # noqa: E402
+from compiler.semantics import Sample  # noqa: E402
+from runtime.synthesize.pairs import Completion, Pair, SynthesisContext  # noqa: E402
+from runtime.synthesize.prompts import build_pool  # noqa: E402
+from runtime.synthesize.run import synthesize  # noqa: E402
+from runtime.synthesize.strategies import contrast, feedback, revise, sample  # noqa: E402
+from runtime.synthesize.strategies.feedback import rating_label  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
+OUTPUT_FILES = ("pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json")
+
+
+@functools.cache
+def artifact():
+    result = compile_policy(str(FIXTURES / "strategies.policy"))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.artifact
+
+
+def with_seed(seed: int):
+    a = artifact()
+    training = a.ir.training.model_copy(update={"seed": seed})
+    return a.model_copy(update={"ir": a.ir.model_copy(update={"training": training})})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> Path:
+    from tiny_models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def make_generator(path: Path):
+    from runtime.synthesize.generate import Generator
+
+    return Generator(str(path), max_new_tokens=artifact().ir.training.max_new_tokens)
+
+
+@pytest.fixture(scope="module")
+def generator(llama):
+    return make_generator(llama)
+
+
+@pytest.fixture(scope="module")
+def ctx(generator) -> SynthesisContext:
+    """A context whose model samples are generated once and shared by the tests."""
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    return SynthesisContext(policy=policy, pool=pool, seed=policy.training.seed, generator=generator,
+                            samples_per_prompt=4)
+
+
+def rules_by_id():
+    return {r.id: r for r in artifact().ir.rules}
+
+
+def score(response: str, prompt) -> float:
+    """The compliance score `sample` ranks by: weighted GOOD minus weighted BAD votes."""
+    total = 0.0
+    for r in artifact().ir.rules:
+        vote = semantics.rule_vote(r, Sample(prompt.text, response, prompt.context))
+        total += r.weight if vote == ir.GOOD else -r.weight if vote == ir.BAD else 0.0
+    return total
+
+
+def assert_pair_fields(pairs: list[Pair], strategy: str, ctx: SynthesisContext) -> None:
+    train = {p.text: p for p in ctx.pool.train}
+    for p in pairs:
+        assert isinstance(p, Pair) and p.strategy == strategy
+        assert p.target_rules and set(p.target_rules) <= set(rules_by_id())
+        assert p.prompt in train, "model strategies work on training prompts only"
+        assert p.source == train[p.prompt].source and p.context == train[p.prompt].context
+        assert p.chosen.strip() and p.rejected.strip() and p.chosen.strip() != p.rejected.strip()
+
+
+# --- generation: left padding, batching, seeds ------------------------------------------------
+
+
+def conversation(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def test_greedy_output_does_not_depend_on_padding_or_batch_size(llama):
+    from runtime.synthesize.generate import Generator
+
+    short, long = conversation("hello"), conversation("please answer the question about the weather today")
+    gen = Generator(str(llama), max_new_tokens=6)
+    alone = gen.generate([short], temperature=0.0)
+    padded = gen.generate([long, short, long], temperature=0.0)  # `short` is left-padded here
+    assert [padded[1]] == alone and padded[0] == padded[2]
+    one_by_one = Generator(str(llama), max_new_tokens=6, batch_size=1)
+    assert one_by_one.generate([long, short, long], temperature=0.0) == padded
+    assert gen.tokens_generated > 0 and all(len(row) == 1 for row in padded)
+
+
+def test_sampling_is_seeded(generator):
+    convs = [conversation("hello"), conversation("what is the weather today")]
+    first = generator.generate(convs, n=3, seed=5)
+    assert generator.generate(convs, n=3, seed=5) == first
+    assert generator.generate(convs, n=3, seed=6) != first
+    assert [len(row) for row in first] == [3, 3]
+
+
+# --- sample: best-of-N ------------------------------------------------------------------------
+
+
+def test_candidates_are_n_samples_per_training_prompt(ctx):
+    candidates = ctx.candidates()
+    assert [c.prompt for c in candidates] == ctx.pool.train
+    assert all(len(c.responses) == 4 for c in candidates)
+    assert ctx.candidates() is candidates  # generated once, shared by the strategies
+    assert len({r for c in candidates for r in c.responses}) > len(candidates)  # sampling varies
+
+
+def test_sample_pairs_best_against_worst(ctx):
+    pairs = list(sample(ctx))
+    assert pairs
+    assert_pair_fields(pairs, "sample", ctx)
+    by_prompt = {c.prompt.text: c for c in ctx.candidates()}
+    for p in pairs:
+        candidate = by_prompt[p.prompt]
+        assert p.chosen in candidate.responses and p.rejected in candidate.responses
+        scores = [score(r, candidate.prompt) for r in candidate.responses]
+        assert score(p.chosen, candidate.prompt) == max(scores) > min(scores) == score(p.rejected, candidate.prompt)
+        for rule_id in p.target_rules:  # every target is broken by rejected and not by chosen
+            r = rules_by_id()[rule_id]
+            assert semantics.rule_vote(r, p.sample("rejected")) == ir.BAD
+            assert semantics.rule_vote(r, p.sample("chosen")) != ir.BAD
+
+
+def test_sample_drops_ties_when_every_sample_is_identical(tmp_path):
+    from tiny_models import build_constant_llama
+
+    gen = make_generator(build_constant_llama(tmp_path / "constant", "hello"))
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    ctx = SynthesisContext(policy=policy, pool=pool, seed=1, generator=gen, samples_per_prompt=3)
+    candidates = ctx.candidates()
+    assert candidates and all(len(set(c.responses)) == 1 and "hello" in c.responses[0] for c in candidates)
+    assert list(sample(ctx)) == []
+
+
+class CannedGenerator:
+    """Returns the given responses for every prompt (n at a time)."""
+
+    tokens_generated = 0
+
+    def __init__(self, responses: list[str]):
+        self.responses = responses
+
+    def generate(self, conversations, n=1, **_):
+        return [self.responses[:n] for _ in conversations]
+
+
+def test_sample_drops_ties_between_different_but_equally_good_samples():
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    tied = SynthesisContext(policy=policy, pool=pool, seed=1, samples_per_prompt=2,
+                            generator=CannedGenerator(["thanks for asking", "sure , it is safe"]))
+    assert list(sample(tied)) == []
+    split = SynthesisContext(policy=policy, pool=pool, seed=1, samples_per_prompt=2,
+                             generator=CannedGenerator(["thanks for asking", "hello , it is safe"]))
+    pairs = list(sample(split))
+    assert len(pairs) == len(pool.train)
+    assert {(p.chosen, p.rejected, p.target_rules) for p in pairs} == {
+        ("thanks for asking", "hello , it is safe", ("no-hello",))}
+
+
+# --- revise and contrast ----------------------------------------------------------------------
+
+
+def test_revise_rewrites_responses_that_break_a_rule(ctx):
+    pairs = list(revise(ctx))
+    assert pairs
+    assert_pair_fields(pairs, "revise", ctx)
+    sampled = {(c.prompt.text, r) for c in ctx.candidates() for r in c.responses}
+    for p in pairs:
+        assert len(p.target_rules) == 1
+        assert (p.prompt, p.rejected) in sampled  # the original sample is the rejected side
+        assert semantics.rule_vote(rules_by_id()[p.target_rules[0]], p.sample("rejected")) == ir.BAD
+
+
+def test_contrast_pairs_complying_with_violating_answers(ctx):
+    pairs = list(contrast(ctx))
+    assert pairs
+    assert_pair_fields(pairs, "contrast", ctx)
+    assert all(len(p.target_rules) == 1 for p in pairs)
+    assert len(pairs) <= len(ctx.pool.train) * len(artifact().ir.rules)
+    assert {p.target_rules[0] for p in pairs} == set(rules_by_id())
+
+
+def test_model_strategies_need_a_model():
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    bare = SynthesisContext(policy=policy, pool=pool, seed=1)
+    assert bare.candidates() == []
+    assert [list(s(bare)) for s in (sample, revise, contrast)] == [[], [], []]
+    report = synthesize(artifact(), None, root=FIXTURES, strategies=["sample", "revise", "contrast"]).report
+    assert report.to_dict()["per_strategy"] == {
+        s: {"candidates": 0, "kept": 0, "dropped": {}} for s in ("contrast", "revise", "sample")}
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+FEEDBACK = [
+    {"prompt": "Can I return it?", "response": "Yes, within 30 days.", "rating": "up"},
+    {"prompt": "Can I return it?", "response": "No.", "rating": "down"},
+    {"prompt": "Is it safe?", "response": "Yes, it is certified.", "rating": 5},
+    {"prompt": "Is it safe?", "response": "Who knows.", "rating": 2},
+    {"prompt": "Where is my order?", "response": "It ships today.", "rating": "great answer"},
+    {"prompt": "Where is my order?", "response": "Figure it out yourself.", "rating": "wrong and rude"},
+    {"prompt": "Where is my order?", "response": "Maybe.", "rating": "meh"},          # unknown: skipped
+    {"prompt": "Is it safe?", "response": "Perhaps.", "rating": 3},                    # neutral: skipped
+    {"prompt": "Is it safe?", "response": "", "rating": "up"},                         # no response: skipped
+]
+
+
+@pytest.mark.parametrize("rating,label", [
+    ("up", 1), ("down", 0), (5, 1), (4, 1), (2, 0), (1, 1), (3, -1), ("great answer", 1),
+    ("wrong and rude", 0), ("great but wrong", -1), ("meh", -1), (None, -1), (True, 1), (False, 0),
+])
+def test_rating_labels(rating, label):
+    # A bare 1 is a thumbs-up (0/1 labels), not a 1-star Likert rating.
+    assert rating_label(rating) == label
+
+
+def test_feedback_becomes_unpaired_rows_and_dpo_pairs():
+    ctx = SynthesisContext(policy=artifact().ir, pool=build_pool(artifact().ir, FIXTURES, 0.0, 1), seed=1,
+                           feedback=FEEDBACK)
+    items = list(feedback(ctx))
+    rows = [x for x in items if isinstance(x, Completion)]
+    pairs = [x for x in items if isinstance(x, Pair)]
+    assert [(r.completion, r.label) for r in rows] == [
+        ("Yes, within 30 days.", True), ("No.", False), ("Yes, it is certified.", True), ("Who knows.", False),
+        ("It ships today.", True), ("Figure it out yourself.", False)]
+    assert all(r.strategy == "feedback" and r.source == "feedback" and r.target_rules == () for r in rows)
+    assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [
+        ("Can I return it?", "Yes, within 30 days.", "No."),
+        ("Is it safe?", "Yes, it is certified.", "Who knows."),
+        ("Where is my order?", "It ships today.", "Figure it out yourself.")]
+    assert all(p.strategy == "feedback" and p.target_rules == () for p in pairs)
+
+
+# --- the whole run with the model: fields, determinism ----------------------------------------
+
+
+def digests(directory: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((directory / name).read_bytes()).hexdigest() for name in OUTPUT_FILES}
+
+
+@pytest.fixture(scope="module")
+def first_run(llama, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run-a")
+    result = synthesize(artifact(), out, root=FIXTURES, generator=make_generator(llama), feedback=FEEDBACK[:2])
+    return out, result
+
+
+def test_synthesize_with_the_model_records_strategy_rules_and_policy(first_run):
+    import pyarrow.parquet as pq
+
+    out, result = first_run
+    assert result.tokens_generated > 0
+    strategies = {p.strategy for p in result.pairs}
+    assert {"sample", "revise", "contrast", "perturb"} <= strategies
+    table = pq.read_table(out / "pairs.parquet").to_pylist()
+    assert len(table) == len(result.pairs)
+    a = artifact()
+    for row, p in zip(table, result.pairs):
+        assert (row["strategy"], tuple(row["target_rules"]), row["source"]) == (p.strategy, p.target_rules, p.source)
+        assert (row["policy_id"], row["policy_version"], row["policy_hash"]) == (a.policy_id, a.version, a.policy_hash)
+    budgets = {s.rule: s.budget for s in a.ir.pair_specs}
+    for rule_id, budget in budgets.items():
+        assert sum(p.target_rules[0] == rule_id for p in result.pairs) <= budget
+
+
+def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):
+    out, _ = first_run
+    again = tmp_path / "run-b"
+    synthesize(artifact(), again, root=FIXTURES, generator=make_generator(llama), feedback=FEEDBACK[:2])
+    assert digests(again) == digests(out)
+
+
+def test_another_seed_changes_the_sampled_outputs(first_run, llama, tmp_path):
+    out, result = first_run
+    other = synthesize(with_seed(8), tmp_path / "seed-8", root=FIXTURES, generator=make_generator(llama),
+                       feedback=FEEDBACK[:2])
+    sampled = {(p.chosen, p.rejected) for p in result.pairs if p.strategy == "sample"}
+    resampled = {(p.chosen, p.rejected) for p in other.pairs if p.strategy == "sample"}
+    assert sampled != resampled
+    assert digests(tmp_path / "seed-8")["pairs.parquet"] != digests(out)["pairs.parquet"]
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, 0.0, 1)
+    gen = make_generator(llama)
+    first = SynthesisContext(policy=policy, pool=pool, seed=1, generator=gen, samples_per_prompt=2).candidates()
+    second = SynthesisContext(policy=policy, pool=pool, seed=2, generator=gen, samples_per_prompt=2).candidates()
+    same = SynthesisContext(policy=policy, pool=pool, seed=1, generator=gen, samples_per_prompt=2).candidates()
+    assert [c.responses for c in first] == [c.responses for c in same]
+    assert [c.responses for c in first] != [c.responses for c in second]
