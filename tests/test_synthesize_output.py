@@ -112,7 +112,9 @@ def test_unpaired_rows_are_kto_data(written):
     data = load(out / "unpaired.parquet")
     assert {"prompt", "completion", "label"} <= set(data.column_names)
     assert data.features["label"].dtype == "bool"
-    assert len(data) == 2 * len(result.pairs) + len(result.completions) == 2 * len(result.pairs) + 3
+    # Feedback pairs are not unpaired again: their two sides are already feedback rows.
+    paired = [p for p in result.pairs if p.strategy != "feedback"]
+    assert len(data) == 2 * len(paired) + len(result.completions) == 2 * len(paired) + 3
     assert all(is_conversational(row) for row in data)
     labels = {(row["completion"][0]["content"], row["label"]) for row in data}
     for pair in result.pairs:
