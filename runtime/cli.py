@@ -213,6 +213,9 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
                   f"{summary['verdicts']['abstain']} abstain")
     bad = ", ".join(f"{k} {v}" for k, v in summary["bad_by_reason"].items()) or "none"
     console.print(f"bad rows: {summary['bad_rows']} ({bad}) — kept in the output with their reason")
+    for rule, rows in summary["regex_timeouts"].items():
+        console.print(f"warning: rule {rule}: its regex overran the time bound on {rows} rows, "
+                      "which abstain; simplify the pattern so RE2 can run it")
     console.print("")
     console.print(report.analysis.render())
     return EXIT_OK

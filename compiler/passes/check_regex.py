@@ -51,7 +51,7 @@ def check_regex(policy: LinkedPolicy) -> list[Diagnostic]:
         engine, reason = regex_engine(regex.pattern, regex.flags)
         if engine == "python":
             found.append(note("N122", f"regex uses {reason}, which RE2 cannot run identically; it runs "
-                                      "on Python `re`, row by row (slower)", regex.span))
+                                      "on Python `re` under a time bound (slower)", regex.span))
     return found
 
 

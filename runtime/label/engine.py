@@ -41,6 +41,7 @@ class Labeler:
         self.score = score
         self.spans = spans
         self._ids = [r.id for r in self.rules]
+        self.timeouts: dict[str, int] = {}  # rule id -> rows left unlabeled by a regex time-out
 
     def votes(self, table: pa.Table) -> np.ndarray:
         """Return the vote matrix (rows × rules, int8) for one normalized batch."""
@@ -48,7 +49,13 @@ class Labeler:
         bad = pc.is_valid(table.column("bad")).to_numpy(zero_copy_only=False)
         matrix = np.empty((table.num_rows, len(self.rules)), dtype=np.int8)
         for j, rule in enumerate(self.rules):
+            cols.timed_out.clear()
             matrix[:, j] = self._rule_votes(rule, cols)
+            if cols.timed_out:
+                # A search that overran its time bound gives no verdict: abstain and report.
+                stuck = np.logical_or.reduce(list(cols.timed_out.values())) & ~bad
+                matrix[stuck, j] = ir.ABSTAIN
+                self.timeouts[rule.id] = self.timeouts.get(rule.id, 0) + int(stuck.sum())
         matrix[bad, :] = ir.ABSTAIN
         index = {rid: j for j, rid in enumerate(self._ids)}
         for j, rule in enumerate(self.rules):

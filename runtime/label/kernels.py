@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from compiler import ir, semantics
+from runtime.label.bounded import bounded_search
 
 # RE2 folds these two letters into ASCII 'k' and 's' under (?i); Python's ASCII mode does not.
 _FOLD_SPECIAL = "[\u212a\u017f]"
@@ -31,6 +32,7 @@ class Columns:
         self._lists: dict[str, list[str]] = {}
         self._special: dict[str, np.ndarray] = {}
         self.atom_hits: dict[int, np.ndarray] = {}  # id(atom) -> where it held, for provenance
+        self.timed_out: dict[tuple[str, str], np.ndarray] = {}  # fallback searches that overran
         contexts = table.column("context")
         self.has_context = bool(pc.max(pc.list_value_length(contexts)).as_py() or 0)
 
@@ -97,14 +99,18 @@ def _translate_dollar(pattern: str) -> str:
 
 
 def python_search(pattern, texts: Sequence[str]) -> list[bool]:
-    """Search with a compiled Python pattern, row by row (the fallback engine)."""
+    """Search with a compiled Python pattern, row by row (trusted, linear-time patterns)."""
     search = pattern.search
     return [search(t) is not None for t in texts]
 
 
 def search_column(cols: Columns, subject: str, pattern: str, flags: str, case_insensitive: bool,
-                  engine: str) -> pa.Array:
-    """Regex search over a subject column with RE2, or Python where RE2 would differ."""
+                  engine: str, trusted: bool = False) -> pa.Array:
+    """Regex search over a subject column with RE2, or Python where RE2 would differ.
+
+    Policy-written patterns on Python `re` run under a time bound; `trusted` built-in
+    patterns (keywords, PII, refusals) cannot backtrack badly and run in-process.
+    """
     compiled = semantics.compile_user_regex(pattern, flags)
     if engine == "re2":
         try:
@@ -117,11 +123,28 @@ def search_column(cols: Columns, subject: str, pattern: str, flags: str, case_in
                 if special.any():
                     values = result.to_numpy(zero_copy_only=False).copy()
                     texts = cols.texts(subject)
-                    for i in np.flatnonzero(special):
-                        values[i] = compiled.search(texts[i]) is not None
+                    rows = np.flatnonzero(special)
+                    found = _search(compiled, [texts[i] for i in rows], trusted)
+                    values[rows] = [bool(f) for f in found]
+                    _note_timeouts(cols, subject, pattern, rows, found)
                     result = pa.array(values, pa.bool_())
             return result
-    return pa.array(python_search(compiled, cols.texts(subject)), pa.bool_())
+    texts = cols.texts(subject)
+    found = _search(compiled, texts, trusted)
+    _note_timeouts(cols, subject, pattern, np.arange(len(texts)), found)
+    return pa.array([bool(f) for f in found], pa.bool_())
+
+
+def _search(compiled, texts: Sequence[str], trusted: bool) -> list[bool | None]:
+    return python_search(compiled, texts) if trusted else bounded_search(compiled, texts)
+
+
+def _note_timeouts(cols: Columns, subject: str, pattern: str, rows: np.ndarray, found: list) -> None:
+    stuck = [i for i, f in zip(rows, found) if f is None]
+    if stuck:
+        mask = cols.timed_out.get((subject, pattern), np.zeros(cols.table.num_rows, dtype=bool))
+        mask[stuck] = True
+        cols.timed_out[subject, pattern] = mask
 
 
 def evaluate(pred: ir.PredIR, cols: Columns, score: ScoreBatch | None) -> pa.Array:
@@ -152,12 +175,12 @@ def _text_atom(pred: ir.PredIR, cols: Columns) -> pa.Array:
         pattern = semantics.keyword_pattern(pred.terms, pred.exact)
         ascii_terms = all(t.isascii() for t in pred.terms)
         engine = "re2" if pred.exact or ascii_terms else "python"
-        return search_column(cols, subject, pattern, "", not pred.exact, engine)
+        return search_column(cols, subject, pattern, "", not pred.exact, engine, trusted=True)
     if isinstance(pred, ir.PiiPred):
         pattern = semantics.PII_PATTERNS[pred.pii]
-        return search_column(cols, subject, pattern, "", pattern.startswith("(?i)"), "re2")
+        return search_column(cols, subject, pattern, "", pattern.startswith("(?i)"), "re2", trusted=True)
     if isinstance(pred, ir.RefusalPred):
-        return search_column(cols, subject, semantics.REFUSAL_PATTERN, "", True, "re2")
+        return search_column(cols, subject, semantics.REFUSAL_PATTERN, "", True, "re2", trusted=True)
     if isinstance(pred, ir.TextPred):
         return _text_op(pred, cols.array(subject))
     if isinstance(pred, ir.CountPred):

@@ -31,6 +31,7 @@ class LabelReport:
     verdicts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     analysis: RuleAnalysis | None = None
+    regex_timeouts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -43,6 +44,7 @@ class LabelReport:
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self.seconds) if self.seconds else None,
             "rules": self.analysis.table() if self.analysis else [],
+            "regex_timeouts": dict(sorted(self.regex_timeouts.items())),
         }
 
 
@@ -87,6 +89,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
         if writer is not None:
             writer.close()
     report.seconds = time.perf_counter() - start
+    report.regex_timeouts = dict(labeler.timeouts)
     if out_path is not None and tmp_path is not None:
         _finish(tmp_path, out_path, out_format, rules, artifact)
         _write_report(report, out_path)
