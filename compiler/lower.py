@@ -143,7 +143,7 @@ def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[
 
     In order of priority: the parts sum to the budget; a critical rule gets at least its
     weighted share rounded up (when the critical shares fit); every rule gets at least one
-    pair when the budget allows; the rest goes by largest remainder, critical rules first.
+    pair when the budget allows; the rest goes to the rule furthest below its share.
     """
     if not rules:
         return ()
@@ -151,20 +151,14 @@ def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[
     total = sum(r.weight for r in rules)
     exact = [budget * r.weight / total for r in rules]
     critical = [r.severity == "critical" for r in rules]
-    floor_ = [math.floor(x) for x in exact]
     # The epsilon keeps float noise (2.0000000001) from rounding a whole share up.
     guaranteed = [math.ceil(x - 1e-9) if c else 0 for x, c in zip(exact, critical)]
     if sum(guaranteed) > budget:
         guaranteed = [0] * n
-    alloc = [max(f, g) for f, g in zip(floor_, guaranteed)]
-    _trim(alloc, budget, critical, guaranteed)
+    alloc = list(guaranteed)
     if budget >= n:
         for j in range(n):
-            if alloc[j] == 0:
-                donor = _donor(alloc, critical, guaranteed)
-                if donor is None:
-                    break
-                alloc[donor] -= 1
+            if alloc[j] == 0 and sum(alloc) < budget:
                 alloc[j] = 1
     while sum(alloc) < budget:  # the rule furthest below its share next; critical wins ties
         j = max(range(n), key=lambda j: (exact[j] - alloc[j], critical[j], -j))
@@ -173,23 +167,6 @@ def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[
         ir.PairSpec(rule=r.id, severity=r.severity, budget=alloc[j], strategies=strategies, seeds=len(r.examples))
         for j, r in enumerate(rules)
     )
-
-
-def _trim(alloc: list[int], budget: int, critical: list[bool], guaranteed: list[int]) -> None:
-    """Take pairs back, from the largest non-critical shares first, until the sum fits."""
-    while sum(alloc) > budget:
-        donor = _donor(alloc, critical, guaranteed, floor=0)
-        if donor is None:
-            return
-        alloc[donor] -= 1
-
-
-def _donor(alloc: list[int], critical: list[bool], guaranteed: list[int], floor: int = 1) -> int | None:
-    """The rule that can best spare a pair without breaking a guarantee."""
-    candidates = [j for j in range(len(alloc)) if not critical[j] and alloc[j] > floor]
-    if not candidates:
-        candidates = [j for j in range(len(alloc)) if critical[j] and alloc[j] > max(floor, guaranteed[j])]
-    return max(candidates, key=lambda j: (alloc[j], -j)) if candidates else None
 
 
 def _lower_training(policy: LinkedPolicy) -> ir.TrainingIR:

@@ -200,12 +200,13 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
     try:
         report = label_dataset(artifact, args.data, args.out, columns=ColumnMap.parse(args.columns),
                                batch_rows=args.batch_rows, spans=not args.no_spans, scorers=scorers,
-                               out_format=args.out_format, progress=progress)
+                               out_format=args.out_format, progress=progress, root=Path(args.policy).parent)
     except (DataError, ModelError) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    progress.done()
+    finally:
+        progress.done()
     summary = report.to_dict()
     console.print(f"labeled {summary['rows']} rows in {summary['seconds']:.1f}s "
                   f"({summary['rows_per_second'] or 0} rows/s) -> {args.out}")
@@ -330,6 +331,7 @@ class _Progress:
     def done(self) -> None:
         if self.shown:
             self.console.err.write("\n")
+            self.shown = False
 
 
 def cmd_fmt(args: argparse.Namespace, console: Console) -> int:

@@ -67,8 +67,11 @@ def read_batches(source: Any, columns: ColumnMap = ColumnMap(), batch_rows: int 
         DataError: When the source cannot be opened or lacks the needed columns.
     """
     offset = 0
+    # The rating scale is one fact about the whole column, not about each batch.
+    likert = is_likert(_gold_values(source, columns.gold)) if columns.gold else False
     for raw in _raw_batches(source, batch_rows):
-        table = normalize(raw, columns, offset, max_chars)
+        # Later batches with missing fields are bad rows, not a bad file: check columns once.
+        table = normalize(raw, columns, offset, max_chars, check_columns=offset == 0, likert=likert)
         offset += table.num_rows
         yield table
 
@@ -114,7 +117,8 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
-def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
+def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
+    """Stream a CSV as text columns; malformed rows come out as bad rows, never dropped."""
     import pyarrow.csv as pacsv
 
     with path.open("rb") as handle:
@@ -122,24 +126,42 @@ def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
     if not header.strip():
         return
     names = next(iter(__import__("csv").reader([header])))
+    skipped: list[Any] = []
+
+    def on_invalid(row) -> str:
+        skipped.append(_Malformed("malformed_row"))  # wrong number of fields
+        return "skip"
+
     try:
+        # Binary first: one invalid UTF-8 cell must make one bad row, not a bad file.
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
                                                  strings_can_be_null=False),
         )
+        for batch in reader:
+            for start in range(0, batch.num_rows, batch_rows):
+                yield _decode_csv(pa.Table.from_batches([batch.slice(start, batch_rows)]))
+            if skipped:
+                yield list(skipped)
+                skipped.clear()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"cannot read CSV file {path}: {exc}") from None
-    pending: list[pa.RecordBatch] = []
-    for batch in reader:
-        pending.append(batch)
-        if sum(b.num_rows for b in pending) >= batch_rows:
-            yield pa.Table.from_batches(pending)
-            pending = []
-    if pending:
-        yield pa.Table.from_batches(pending)
+
+
+def _decode_csv(table: pa.Table) -> pa.Table | list[Any]:
+    try:
+        return table.cast(pa.schema([(f.name, pa.string()) for f in table.schema]))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        rows = []
+        for row in table.to_pylist():
+            try:
+                rows.append({k: v.decode("utf-8") for k, v in row.items()})
+            except UnicodeDecodeError:
+                rows.append(_Malformed("invalid_text"))
+        return rows
 
 
 def _jsonl_batches(path: Path, batch_rows: int) -> Iterator[list[Any]]:
@@ -180,6 +202,8 @@ def _hf_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         raise DataError("reading a saved Hugging Face dataset needs the `datasets` package") from None
     try:
         dataset = datasets.load_from_disk(str(path))
+    except IndexError:  # a dataset saved with no rows has no shards to open
+        return
     except (FileNotFoundError, ValueError) as exc:
         raise DataError(f"{path} is not a saved Hugging Face dataset: {exc}") from None
     if isinstance(dataset, datasets.DatasetDict):
@@ -192,15 +216,17 @@ def _hf_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
 # --- normalization ----------------------------------------------------------------
 
 
-def normalize(raw: pa.Table | list[Any], columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+def normalize(raw: pa.Table | list[Any], columns: ColumnMap, offset: int, max_chars: int,
+              check_columns: bool = True, likert: bool | None = None) -> pa.Table:
     """Turn one raw batch into the normalized schema, marking bad rows with a reason."""
     if isinstance(raw, pa.Table) and _is_plain_text(raw, columns):
-        return _normalize_plain_arrow(raw, columns, offset, max_chars)
+        return _normalize_plain_arrow(raw, columns, offset, max_chars, likert)
     rows = raw.to_pylist() if isinstance(raw, pa.Table) else raw
-    if rows and not any(isinstance(r, dict) for r in rows):
-        raise DataError("rows are not objects with named fields")
-    _require_columns(rows, columns)
-    return _normalize_rows(rows, columns, offset, max_chars)
+    if check_columns:
+        if rows and not any(isinstance(r, dict) for r in rows):
+            raise DataError("rows are not objects with named fields")
+        _require_columns(rows, columns)
+    return _normalize_rows(rows, columns, offset, max_chars, likert)
 
 
 def _is_plain_text(table: pa.Table, columns: ColumnMap) -> bool:
@@ -227,7 +253,8 @@ def _require_columns(rows: list[Any], columns: ColumnMap) -> None:
         raise DataError(_missing_message(sorted(seen), columns))
 
 
-def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max_chars: int,
+                           likert: bool | None = None) -> pa.Table:
     prompt = table.column(columns.prompt).cast(pa.string())
     response = table.column(columns.response).cast(pa.string())
     missing = pc.or_(pc.is_null(prompt), pc.is_null(response))
@@ -239,7 +266,7 @@ def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max
                      pc.if_else(empty, "empty", pc.if_else(oversized, "oversized", pa.scalar(None, pa.string()))))
     n = table.num_rows
     gold = _gold_column(table.column(columns.gold).to_pylist() if columns.gold and columns.gold in table.column_names
-                        else [None] * n)
+                        else [None] * n, likert)
     return pa.table({
         "row": pa.array(range(offset, offset + n), pa.int64()),
         "prompt": prompt, "response": response,
@@ -248,7 +275,8 @@ def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max
     }, schema=SCHEMA)
 
 
-def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars: int) -> pa.Table:
+def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars: int,
+                    likert: bool | None = None) -> pa.Table:
     prompts, responses, contexts, golds, bads = [], [], [], [], []
     for row in rows:
         prompt, response, context, bad = _normalize_row(row, columns, max_chars)
@@ -261,7 +289,7 @@ def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars:
     return pa.table({
         "row": pa.array(range(offset, offset + n), pa.int64()),
         "prompt": pa.array(prompts, pa.string()), "response": pa.array(responses, pa.string()),
-        "context": pa.array(contexts, pa.list_(TURN)), "gold": _gold_column(golds),
+        "context": pa.array(contexts, pa.list_(TURN)), "gold": _gold_column(golds, likert),
         "bad": pa.array(bads, pa.string()),
     }, schema=SCHEMA)
 
@@ -284,7 +312,8 @@ def _normalize_row(row: Any, columns: ColumnMap, max_chars: int) -> tuple[str, s
                 return "", "", [], "bad_messages"
             prompt, response, context = parsed
     if prompt is None or response is None:
-        return "", "", [], "missing_field"
+        return (prompt if isinstance(prompt, str) else "", response if isinstance(response, str) else "",
+                [], "missing_field")
     if not isinstance(prompt, str) or not isinstance(response, str):
         return "", "", [], "non_text"
     if not _encodable(prompt) or not _encodable(response) or not all(_encodable(t["content"]) for t in context):
@@ -292,7 +321,7 @@ def _normalize_row(row: Any, columns: ColumnMap, max_chars: int) -> tuple[str, s
     if not response.strip(" \t\n\r\f\v"):
         return prompt, response, context, "empty"
     if len(prompt) + len(response) + sum(len(t["content"]) for t in context) > max_chars:
-        return "", "", [], "oversized"
+        return prompt, response, context, "oversized"
     return prompt, response, context, None
 
 
@@ -378,6 +407,21 @@ def is_likert(values: list[Any]) -> bool:
     return any(1 < n <= 5 for n in numbers)
 
 
-def _gold_column(values: list[Any]) -> pa.Array:
-    likert = is_likert(values)
+def _gold_column(values: list[Any], likert: bool | None = None) -> pa.Array:
+    likert = is_likert(values) if likert is None else likert
     return pa.array([gold_label(v, likert) for v in values], pa.int8())
+
+
+def _gold_values(source: Any, column: str) -> list[Any]:
+    """Every value of the gold column, read once before labeling to fix the rating scale."""
+    values: list[Any] = []
+    try:
+        for raw in _raw_batches(source, DEFAULT_BATCH_ROWS):
+            if isinstance(raw, pa.Table):
+                if column in raw.column_names:
+                    values.extend(raw.column(column).to_pylist())
+            else:
+                values.extend(r.get(column) for r in raw if isinstance(r, dict))
+    except DataError:
+        return []  # the real read reports it
+    return values

@@ -68,7 +68,20 @@ def resolve_model(name: str, root: str | Path | None = None) -> str:
             return str(candidate.resolve())
     if name.startswith((".", "/")) or name.count("/") != 1:
         raise ModelError(f"model path {name!r} does not exist")
-    return name  # a hub id: transformers uses its local cache, or the hub if the user allows it
+    if not _in_hub_cache(name) and os.environ.get("TENET_ALLOW_DOWNLOADS") != "1":
+        where = Path(root or ".") / name
+        raise ModelError(f"model {name!r} is not a local directory ({where} does not exist) and is not in the "
+                         "Hugging Face cache; tenet downloads nothing by default. Give a path, download the model "
+                         "first, or set TENET_ALLOW_DOWNLOADS=1 to let transformers fetch it")
+    return name  # a cached hub id
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - installed with transformers
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def ensure_embedded(name: str) -> Path:

@@ -234,9 +234,6 @@ def test_judge_scores_decide_votes(monkeypatch):
         "judged-by-text-first": GOOD}  # "please" but the judge says 0.2 < 0.5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the judge prompt ends with 'Score:' and only the continuation is parsed, so a judge "
-    "answering ' 7' (the natural continuation) gives no verdict and fails closed"))
 def test_judge_that_continues_the_primed_score_is_parsed(tmp_path, constant_llama_7, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     scorers = Scorers(root=judge_root(tmp_path, constant_llama_7))
@@ -291,9 +288,6 @@ def test_kernel_cases(tmp_path, body, response, vote, span):
     assert one_vote(tmp_path, body, response) == (vote, span)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `lines` and `bullets` counts use Arrow's count_substring_regex, which re-anchors (?m)^ at "
-    "every resumed search: 'hello world' counts 11 lines, '- - x' 2 bullets"))
 @pytest.mark.parametrize("body, response", [
     ('rule r (low):\n  require response has exactly 1 lines\n', "hello world"),
     ('rule r (low):\n  require response has exactly 2 lines\n', "first line\n\n  second line\n"),
@@ -305,19 +299,12 @@ def test_line_and_bullet_counts(tmp_path, body, response):
     assert one_vote(tmp_path, body, response)[0] == GOOD
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: RE2's \\s has no vertical tab (\\x0b) but Python's ASCII \\s does, so the column engine and "
-    "the reference disagree on user regexes with \\s"))
 def test_backslash_s_matches_vertical_tab_like_the_reference(tmp_path):
     body = 'rule r (low):\n  forbid response matches /a\\sb/\n'
     assert semantics.rule_vote(compile_text(tmp_path, body)[0], semantics.Sample("p", "a\x0bb")) == BAD
     assert one_vote(tmp_path, body, "a\x0bb")[0] == BAD
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: RE2 span offsets come from find_substring_regex, which matches bytes (Latin-1): on "
-    "non-ASCII text `.`, negated or non-ASCII classes (e.g. the refusal pattern's ['’]) find nothing,"
-    " so a rule that voted gets no span"))
 @pytest.mark.parametrize("body, response, span", [
     ('rule r (low):\n  forbid response matches /a.b/\n', "x aéb", {"start": 2, "end": 5}),
     ('rule r (low):\n  forbid response matches /^\\s*[-*•]\\s+/m\n', "• item", {"start": 0, "end": 2}),
@@ -327,9 +314,6 @@ def test_spans_on_non_ascii_text(tmp_path, body, response, span):
     assert one_vote(tmp_path, body, response) == (BAD, span)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the RE2 rewrite of a trailing `$` is `(?:\\n?\\z)`, which consumes the final newline, so the "
-    "span includes it (Python's `$` is zero-width)"))
 def test_dollar_span_excludes_the_final_newline(tmp_path):
     body = 'rule r (low):\n  forbid response matches /done$/\n'
     assert semantics.match_span(compile_text(tmp_path, body)[0].check, "all done\n") == (4, 8)

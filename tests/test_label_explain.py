@@ -142,10 +142,6 @@ def test_explain_missing_judge_model_is_a_usage_error(tmp_path):
     assert code == 2 and stderr.startswith("error:") and "Traceback" not in stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a missing model directory written `dir/name` (here models/judge, relative to the policy) is"
-    " taken for a hub id; offline the error is transformers' 'couldn't connect to huggingface.co' and"
-    " never names the model"))
 def test_missing_judge_model_error_names_the_model(tmp_path):
     policy = tmp_path / "judge.policy"
     policy.write_text((REPO / JUDGE).read_text(encoding="utf-8"), encoding="utf-8")
@@ -153,9 +149,6 @@ def test_missing_judge_model_error_names_the_model(tmp_path):
     assert code == 2 and "models/judge" in stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: explain's reason ignores an unknown scope: a rule whose `when` is a judge with no verdict "
-    "votes BAD (fail closed) but is explained as 'condition holds'"))
 def test_explain_reason_for_a_judge_in_the_scope():
     artifact = compile_policy(JUDGE).artifact
 

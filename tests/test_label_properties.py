@@ -255,11 +255,6 @@ def test_column_engine_matches_reference_votes_and_spans(data, batch_rows):
         check_against_reference(table, samples, rules, batch_rows, skip_known_bugs=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the column engine counts lines/bullets wrongly (Arrow's count_substring_regex re-anchors "
-    "`^` at every resumed search: 'ab' has 2 lines) and RE2 spans are wrong on non-ASCII text "
-    "(find_substring_regex offsets are byte-wise/Latin-1) and include the newline a trailing `$` "
-    "stands before"))
 @FIRST_FAILURE
 @given(data=row_lists(WITH_VTAB), batch_rows=st.integers(4, 8))
 def test_column_engine_matches_reference_everywhere(data, batch_rows):

@@ -157,9 +157,6 @@ def test_label_dataset_hf_output_is_loadable(tmp_path):
     assert not list(tmp_path.glob(".labels*"))                          # no staging leftovers
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: --out-format hf drops the `tenet.provenance` schema metadata (rule fingerprints, sources, "
-    "policy hash): datasets.Dataset(pq.read_table(tmp)) keeps only its own metadata"))
 def test_label_dataset_hf_output_keeps_provenance(tmp_path):
     out = tmp_path / "labels"
     label_dataset(artifact(), write_data(tmp_path), out, out_format="hf")
@@ -169,9 +166,6 @@ def test_label_dataset_hf_output_keeps_provenance(tmp_path):
         assert rule.fingerprint.semantic.encode() in saved
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: when labeling fails midway the temp file `.NAME.PID.tmp` is left beside the output (the "
-    "writer is closed but the file never removed)"))
 def test_failed_run_leaves_no_temp_file(tmp_path, monkeypatch):
     real_label = Labeler.label
     calls = []
@@ -201,9 +195,6 @@ def test_label_dataset_in_memory_without_output():
     assert report.to_dict()["bad_rows"] == 0 and report.to_dict()["bad_by_reason"] == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with no input rows label_dataset writes no output file at all, although _finish says it "
-    "should 'still write an empty, typed output'"))
 def test_empty_input_still_writes_an_empty_typed_output(tmp_path):
     (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
     out = tmp_path / "labels.parquet"
@@ -403,9 +394,6 @@ def test_cli_label_with_a_classifier_rule(tmp_path, tiny_classifier):
     assert table.column("vote.polite").to_pylist() == [GOOD, BAD, GOOD, BAD]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: label_dataset (and explain) create Scorers without the policy root, so a model path "
-    "relative to the policy resolves against the working directory (and then as a hub id)"))
 def test_label_dataset_resolves_models_relative_to_the_policy(tmp_path, tiny_classifier, monkeypatch):
     policy = classifier_policy(tmp_path, tiny_classifier)
     artifact_ = compile_policy(str(policy)).artifact

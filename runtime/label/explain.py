@@ -29,12 +29,14 @@ class RuleExplanation:
     source_line: str | None
 
 
-def explain(artifact: CompiledArtifact, sample: semantics.Sample,
-            scorers: Scorers | None = None) -> tuple[list[RuleExplanation], int, float | None]:
+def explain(artifact: CompiledArtifact, sample: semantics.Sample, scorers: Scorers | None = None,
+            root: str | Path | None = None) -> tuple[list[RuleExplanation], int, float | None]:
     """Vote every rule on one sample; return explanations in precedence order, verdict, score."""
     rules = artifact.ir.rules
     if scorers is None and any(r.runtime_only for r in rules):
-        scorers = Scorers(judge_model=artifact.ir.training.base_model)
+        from runtime.label.run import policy_folder
+
+        scorers = Scorers(root=root or policy_folder(artifact), judge_model=artifact.ir.training.base_model)
     table = pa.table({
         "row": [0], "prompt": [sample.prompt], "response": [sample.response],
         "context": [[{"role": r, "content": c} for r, c in sample.context]], "gold": [-1], "bad": [None],
@@ -94,7 +96,7 @@ def _reason(rule: ir.RuleIR, sample: semantics.Sample, vote: int) -> str:
             return f"shadowed by {', '.join(rule.shadowed_by)}"
         return "soft rule: its condition did not decide"
     holds = semantics.evaluate(rule.check, sample)
-    if holds is None:
+    if holds is None or scope is None:
         return "decided by a model score" + (" (no verdict counts as BAD)" if vote == ir.BAD else "")
     return f"condition {'holds' if holds else 'does not hold'}"
 

@@ -71,27 +71,39 @@ class Columns:
                 for p, r, c in zip(prompts, responses, contexts)]
 
 
-def re2_pattern(pattern: str, flags: str) -> str:
-    """Rewrite a policy regex for RE2: inline flags, and Python's non-multiline `$`."""
-    body = pattern if "m" in flags else _translate_dollar(pattern)
+def re2_pattern(pattern: str, flags: str) -> str | None:
+    """Rewrite a policy regex for RE2 (inline flags, Python's `$` and `\\s`), or None if it can't be."""
+    body = _translate(pattern, dollar="m" not in flags)
+    if body is None:
+        return None
     inline = "".join(f for f in flags if f in "ims")
     return f"(?{inline}){body}" if inline else body
 
 
-def _translate_dollar(pattern: str) -> str:
+_SPACE = "\\t\\n\\x0b\\f\\r "  # Python's ASCII \s; RE2's \s lacks the vertical tab
+
+
+def _translate(pattern: str, dollar: bool) -> str | None:
     # Python's `$` also matches before a final newline; RE2's matches only at the very end.
     out, i, in_class = [], 0, False
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\" and i + 1 < len(pattern):
-            out.append(pattern[i:i + 2])
+            escape = pattern[i:i + 2]
+            if escape == "\\s":
+                escape = _SPACE if in_class else f"[{_SPACE}]"
+            elif escape == "\\S":
+                if in_class:
+                    return None  # a negated class inside a class has no RE2 spelling here
+                escape = f"[^{_SPACE}]"
+            out.append(escape)
             i += 2
             continue
         if in_class:
             in_class = ch != "]" or out[-1] == "["
         elif ch == "[":
             in_class = True
-        elif ch == "$":
+        elif ch == "$" and dollar:
             ch = "(?:\\n?\\z)"
         out.append(ch)
         i += 1
@@ -112,23 +124,26 @@ def search_column(cols: Columns, subject: str, pattern: str, flags: str, case_in
     patterns (keywords, PII, refusals) cannot backtrack badly and run in-process.
     """
     compiled = semantics.compile_user_regex(pattern, flags)
+    result = None
     if engine == "re2":
         try:
-            result = pc.match_substring_regex(cols.array(subject), re2_pattern(pattern, flags))
+            translated = re2_pattern(pattern, flags)
+            if translated is not None:
+                result = pc.match_substring_regex(cols.array(subject), translated)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             result = None  # RE2 rejected it: run the reference engine instead
-        if result is not None:
-            if case_insensitive:
-                special = cols.fold_special(subject)
-                if special.any():
-                    values = result.to_numpy(zero_copy_only=False).copy()
-                    texts = cols.texts(subject)
-                    rows = np.flatnonzero(special)
-                    found = _search(compiled, [texts[i] for i in rows], trusted)
-                    values[rows] = [bool(f) for f in found]
-                    _note_timeouts(cols, subject, pattern, rows, found)
-                    result = pa.array(values, pa.bool_())
-            return result
+    if result is not None:
+        if case_insensitive:
+            special = cols.fold_special(subject)
+            if special.any():
+                values = result.to_numpy(zero_copy_only=False).copy()
+                texts = cols.texts(subject)
+                rows = np.flatnonzero(special)
+                found = _search(compiled, [texts[i] for i in rows], trusted)
+                values[rows] = [bool(f) for f in found]
+                _note_timeouts(cols, subject, pattern, rows, found)
+                result = pa.array(values, pa.bool_())
+        return result
     texts = cols.texts(subject)
     found = _search(compiled, texts, trusted)
     _note_timeouts(cols, subject, pattern, np.arange(len(texts)), found)
@@ -197,12 +212,25 @@ def _text_op(pred: ir.TextPred, arr: pa.Array) -> pa.Array:
     return pc.ends_with(pc.utf8_rtrim(arr, characters=semantics.STRIP_CHARS), pred.text)
 
 
+# Line-anchored units are counted line by line: Arrow's count_substring_regex would
+# re-anchor `^` at every position where it resumes searching.
+_PER_LINE = {"lines": "^[ \\t]*[^ \\t\\r\\n]", "bullets": "^[ \\t]*[-*\u2022][ \\t]+[^ \\t\\r\\n]"}
+
+
+def count_column(unit: str, arr: pa.Array) -> np.ndarray:
+    """Per-row counts of a unit, identical to `semantics.count_units`."""
+    if unit == "characters":
+        return pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    if unit in _PER_LINE:
+        lines = pc.split_pattern(arr, "\n")
+        hits = pc.match_substring_regex(pc.list_flatten(lines), _PER_LINE[unit]).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(lines).to_numpy(zero_copy_only=False)
+        return np.bincount(parents[hits], minlength=len(arr))
+    return pc.count_substring_regex(arr, semantics.COUNT_PATTERNS[unit]).to_numpy(zero_copy_only=False)
+
+
 def _count(pred: ir.CountPred, arr: pa.Array) -> pa.Array:
-    if pred.unit == "characters":
-        counts = pc.utf8_length(arr)
-    else:
-        counts = pc.count_substring_regex(arr, semantics.COUNT_PATTERNS[pred.unit])
-    n = counts.to_numpy(zero_copy_only=False)
+    n = count_column(pred.unit, arr)
     high = pred.high if pred.high is not None else pred.value
     result = {
         "at_most": n <= pred.value, "at_least": n >= pred.value, "exactly": n == pred.value,
@@ -236,9 +264,12 @@ def _span_pattern(pred: ir.PredIR) -> tuple[str, bool] | None:
     """An RE2 pattern whose `tenet_hit` group is exactly the span Python reports, and
     whether it is case-insensitive; None when only Python can locate the hit."""
     if isinstance(pred, ir.RegexPred):
-        if pred.engine != "re2":
+        # A rewritten `$` would put the final newline inside the span: locate those in Python.
+        if pred.engine != "re2" or ("$" in pred.pattern and "m" not in pred.flags):
             return None
-        body = pred.pattern if "m" in pred.flags else _translate_dollar(pred.pattern)
+        body = _translate(pred.pattern, dollar=False)
+        if body is None:
+            return None
         flags = "".join(f for f in pred.flags if f in "ims")
     elif isinstance(pred, ir.KeywordsPred):
         if not (pred.exact or all(t.isascii() for t in pred.terms)):
@@ -273,14 +304,11 @@ def spans_for_rows(pred: ir.PredIR, cols: Columns, rows: np.ndarray) -> list[tup
     out: list[tuple[int, int] | None] = []
     for k, i in enumerate(rows):
         start = int(starts[k])
-        if special[k]:
+        if special[k] or not ascii_rows[k]:
+            # These span kernels match bytes, not characters: non-ASCII rows go to Python.
             out.append(find(texts[i]))
         elif start < 0:
             out.append(None)
-        elif ascii_rows[k]:
+        else:
             out.append((start, start + int(lengths[k])))
-        else:  # Arrow reports UTF-8 byte offsets; convert to characters
-            raw = texts[i].encode("utf-8")
-            begin = len(raw[:start].decode("utf-8", errors="ignore"))
-            out.append((begin, begin + len(raw[start:start + int(lengths[k])].decode("utf-8", errors="ignore"))))
     return out

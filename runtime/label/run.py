@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from compiler.artifact import CompiledArtifact
-from runtime.data import ColumnMap, read_batches
+from runtime.data import SCHEMA, ColumnMap, read_batches
 from runtime.label.analysis import RuleAnalysis
 from runtime.label.engine import Labeler, rules_metadata
 from runtime.label.scorers import Scorers
@@ -51,7 +51,7 @@ class LabelReport:
 def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None = None, *,
                   columns: ColumnMap = ColumnMap(), batch_rows: int = 65_536, spans: bool = True,
                   scorers: Scorers | None = None, out_format: str = "parquet",
-                  progress: Callable[[int], None] | None = None) -> LabelReport:
+                  progress: Callable[[int], None] | None = None, root: str | Path | None = None) -> LabelReport:
     """Label every row of `data` with the artifact's rules.
 
     Args:
@@ -64,10 +64,11 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
         scorers: Model-backed scores; created on demand when a rule needs one.
         out_format: "parquet" or "hf" (a Hugging Face dataset saved to disk).
         progress: Called with the number of rows done after each batch.
+        root: The policy's folder, against which model paths in rules resolve.
     """
     rules = artifact.ir.rules
     if scorers is None and any(r.runtime_only for r in rules):
-        scorers = Scorers(judge_model=artifact.ir.training.base_model)
+        scorers = Scorers(root=root or policy_folder(artifact), judge_model=artifact.ir.training.base_model)
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]))
     writer: pq.ParquetWriter | None = None
@@ -75,7 +76,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     tmp_path = _tmp_path(out_path, out_format)
     start = time.perf_counter()
     try:
-        for batch in read_batches(data, columns, batch_rows):
+        for batch in _with_empty(read_batches(data, columns, batch_rows)):
             labeled, matrix = labeler.label(batch)
             _account(report, labeled, matrix, batch)
             if tmp_path is not None:
@@ -85,6 +86,13 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
                 writer.write_table(labeled)
             if progress:
                 progress(report.rows)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+            writer = None
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)  # a failed run leaves no half-written file behind
+        raise
     finally:
         if writer is not None:
             writer.close()
@@ -94,6 +102,21 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
         _finish(tmp_path, out_path, out_format, rules, artifact)
         _write_report(report, out_path)
     return report
+
+
+def policy_folder(artifact: CompiledArtifact) -> Path:
+    """The folder of the compiled entry policy, where its model paths are relative to."""
+    return Path(artifact.sources[-1].path).parent if artifact.sources else Path(".")
+
+
+def _with_empty(batches):
+    """Yield the batches, or one empty batch when there are none, so the output is always typed."""
+    empty = True
+    for batch in batches:
+        empty = False
+        yield batch
+    if empty:
+        yield SCHEMA.empty_table()
 
 
 def _account(report: LabelReport, labeled: pa.Table, matrix: np.ndarray, batch: pa.Table) -> None:
@@ -116,16 +139,18 @@ def _tmp_path(out: Path | None, out_format: str) -> Path | None:
 
 def _finish(tmp: Path, out: Path, out_format: str, rules, artifact: CompiledArtifact) -> None:
     """Move the finished file into place atomically (or convert it to a HF dataset)."""
-    if not tmp.exists():  # no rows at all: still write an empty, typed output
-        return
     if out_format == "parquet":
         os.replace(tmp, out)
         return
     import datasets
 
-    dataset = datasets.Dataset(pq.read_table(tmp))
+    table = pq.read_table(tmp)
+    dataset = datasets.Dataset(table)
     staging = out.with_name(f".{out.name}.staging")
     dataset.save_to_disk(str(staging))
+    # A saved HF dataset keeps no Arrow schema metadata: write the provenance beside it.
+    provenance = rules_metadata(rules, artifact.policy_hash)[b"tenet.provenance"].decode()
+    (staging / "tenet_provenance.json").write_text(provenance, encoding="utf-8")
     if out.exists():
         import shutil
 

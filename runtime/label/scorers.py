@@ -98,7 +98,8 @@ class Scorers:
                 generated = model.generate(**batch, max_new_tokens=8, do_sample=False,
                                            pad_token_id=tokenizer.pad_token_id)
             answers = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-            out.extend(parse_judge_score(a) for a in answers)
+            # The prompt ends with "Score:", so the answer is read together with it.
+            out.extend(parse_judge_score("Score:" + a) for a in answers)
         return out
 
     def _get(self, kind: str, path: str, loader: Callable[[str], object]):
