@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 from compiler.pipeline import compile_policy  # noqa: E402
 from compiler.semantics import Sample  # noqa: E402
 from runtime.label.engine import Labeler  # noqa: E402
+from runtime.synthesize.prompts import normalize  # noqa: E402
 from runtime.synthesize.quality import gate  # noqa: E402
 from runtime.synthesize.strategies.perturb import base_votes, minimal_pair  # noqa: E402
 
@@ -37,6 +38,7 @@ def perturb_rate(n_bases: int, repeats: int) -> tuple[float, int, int]:
     labeler = Labeler(rules, spans=False)
     times, kept, made = [], 0, 0
     for _ in range(repeats):
+        normalize.cache_clear()  # every repeat starts cold, like a real run
         rng = random.Random(0)
         start = time.perf_counter()
         items = [(rules[i % len(rules)], base) for i, base in enumerate(bases)]

@@ -33,6 +33,9 @@ def run() -> None:
     step("label a support log", ["label", POLICY, LOG, "--out", "work/demo/labels.parquet"])
     step("synthesize verified training pairs (no model: examples + rule-directed edits)",
          ["pairs", POLICY, "--out", "work/demo/pairs", "--strategies", "examples,perturb"])
+    step("on-policy pairs from the embedded model (SmolLM2-135M-Instruct, best-of-3 on 12 prompts)",
+         ["pairs", POLICY, "--out", "work/demo/pairs-sampled", "--strategies", "sample,perturb",
+          "--max-prompts", "12", "--samples", "3"])
     step("why did a response fail?", ["explain", POLICY, "--prompt", "List the steps to return a blender.",
                                        "--response", "Just ship it back, or try Globex, they are cheaper."])
 

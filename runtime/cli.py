@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", help="new .policy or compiled .json")
     diff.add_argument("--format", choices=("text", "json"), default="text")
 
+    command("schema", cmd_schema, "print the JSON Schema of the compiled artifact")
+
     label = command("label", cmd_label, "label a dataset with a policy's rules")
     label.add_argument("policy", help=".policy file or compiled .json artifact")
     label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "when one of those strategies is asked for)")
     pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet with a `rating` column) for `feedback`")
     pairs.add_argument("--samples", type=int, default=4, help="N for best-of-N sampling")
+    pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", default="cpu")
 
     fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
@@ -183,6 +186,14 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
         for key in diff.training_changed:
             console.print(f"  training {key}")
     return EXIT_POLICY if diff.changed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace, console: Console) -> int:
+    """`tenet schema`."""
+    from compiler.artifact import json_schema
+
+    console.print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return EXIT_OK
 
 
 def cmd_label(args: argparse.Namespace, console: Console) -> int:
@@ -267,7 +278,8 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
         feedback = _read_feedback(args.feedback) if args.feedback else None
         bar = _StrategyBar(console)
         result = synthesize(artifact, args.out, root=root, strategies=strategies, generator=generator,
-                            feedback=feedback, samples_per_prompt=args.samples, progress=bar)
+                            feedback=feedback, samples_per_prompt=args.samples, progress=bar,
+                            max_model_prompts=args.max_prompts)
         bar.done()
     except (DataError, ModelError, ValueError) as exc:
         raise UsageError(str(exc)) from None

@@ -59,19 +59,27 @@ class SynthesisContext:
     generator: object | None = None  # runtime.synthesize.generate.Generator
     samples_per_prompt: int = 4
     feedback: list[dict] = field(default_factory=list)
+    max_model_prompts: int | None = None
     _candidates: list[Candidate] | None = None
 
     def rng(self, name: str) -> random.Random:
         """A random stream per strategy, so adding one strategy does not shift another."""
         return random.Random(f"{self.seed}:{name}")
 
+    def model_prompts(self) -> list[PoolPrompt]:
+        """The training prompts the model answers (all, or a seeded sample of `max_model_prompts`)."""
+        prompts = list(self.pool.train)
+        if self.max_model_prompts is not None and len(prompts) > self.max_model_prompts:
+            prompts = self.rng("model-prompts").sample(prompts, self.max_model_prompts)
+        return prompts
+
     def candidates(self) -> list[Candidate]:
-        """Model samples for every training prompt, generated once and shared."""
+        """Model samples for the model prompts, generated once and shared."""
         if self._candidates is None:
             if self.generator is None:
                 self._candidates = []
             else:
-                prompts = self.pool.train
+                prompts = self.model_prompts()
                 conversations = [_messages(p) for p in prompts]
                 outputs = self.generator.generate(conversations, n=self.samples_per_prompt, seed=self.seed)
                 self._candidates = [Candidate(p, r) for p, r in zip(prompts, outputs)]

@@ -25,19 +25,24 @@ FILLER_SENTENCE = "Happy to help with anything else."
 EDITABLE_SUBJECTS = ("response", "any_response", "conversation")
 
 
-def violate(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
-    """Return an edited response on which the rule fails (BAD; not GOOD for `prefer`)."""
-    edited = make(rule.check, sample, rule.verdict in ("forbid", "avoid"), rng)
+def violate(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | None = None) -> str | None:
+    """Return an edited response on which the rule fails (BAD; not GOOD for `prefer`).
+
+    `holds` (whether the rule's condition holds on `sample`, if already known) saves work.
+    """
+    edited = make(rule.check, sample, rule.verdict in ("forbid", "avoid"), rng, holds)
     return edited if edited is not None and _vote_is(rule, sample, edited, failing=True) else None
 
 
-def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
+def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | None = None) -> str | None:
     """Return an edited response on which the rule passes (GOOD; not BAD for `avoid`)."""
-    edited = make(rule.check, sample, rule.verdict in ("require", "prefer"), rng)
+    edited = make(rule.check, sample, rule.verdict in ("require", "prefer"), rng, holds)
     return edited if edited is not None and _vote_is(rule, sample, edited, failing=False) else None
 
 
 def _vote_is(rule: ir.RuleIR, sample: Sample, edited: str, failing: bool) -> bool:
+    if rule.when is None and not rule.unless:
+        return True  # no scope to leave: `make` already verified the condition
     # The edit may also move the sample out of the rule's scope (`when`/`unless` on the response).
     vote = semantics.rule_vote(rule, sample._replace(response=edited))
     if failing:
@@ -47,9 +52,11 @@ def _vote_is(rule: ir.RuleIR, sample: Sample, edited: str, failing: bool) -> boo
                                semantics.in_scope(rule, sample._replace(response=edited)) is True)
 
 
-def make(pred: ir.PredIR, sample: Sample, want: bool, rng: random.Random) -> str | None:
+def make(pred: ir.PredIR, sample: Sample, want: bool, rng: random.Random,
+         current: bool | None = None) -> str | None:
     """Edit the response so that `pred` evaluates to `want`; None if no edit can."""
-    current = semantics.evaluate(pred, sample)
+    if current is None:
+        current = semantics.evaluate(pred, sample)
     if current is want:
         return sample.response
     if current is None:

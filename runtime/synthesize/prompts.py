@@ -6,6 +6,7 @@ their text, so the split does not depend on the order sources are read in.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class PromptPool:
         return {normalize(p.text) for p in self.eval}
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize(text: str) -> str:
     """Case- and whitespace-insensitive form used to compare prompts."""
     return " ".join(text.lower().split())

@@ -116,11 +116,15 @@ def _verify(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler 
     index = {r.id: j for j, r in enumerate(rules)}
     samples = [(p.prompt, side, p.context) for p in pairs for side in (p.chosen, p.rejected)]
     votes = vote_matrix(rules, samples, labeler)
+    chosen_votes, rejected_votes = votes[0::2], votes[1::2]
     checkable = np.array([labeler is not None and labeler.score is not None or not r.runtime_only for r in rules])
+    # Rules (that can be checked here) whose vote differs between the two sides, per pair.
+    flips = ((chosen_votes != rejected_votes) & checkable).tolist()
+    chosen_rows, rejected_rows = chosen_votes.tolist(), rejected_votes.tolist()
+    verdicts = [r.verdict for r in rules]
     kept = []
     for k, pair in enumerate(pairs):
-        chosen, rejected = votes[2 * k], votes[2 * k + 1]
-        reason = _reject_reason(pair, chosen, rejected, rules, index, checkable)
+        reason = _reject_reason(pair, chosen_rows[k], rejected_rows[k], flips[k], verdicts, index)
         if reason:
             report.drop(pair, reason)
             continue
@@ -128,21 +132,20 @@ def _verify(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler 
     return kept
 
 
-def _reject_reason(pair: Pair, chosen, rejected, rules, index, checkable) -> str | None:
+def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: list[bool],
+                   verdicts: list[str], index: dict[str, int]) -> str | None:
+    targets = []
     for rule_id in pair.target_rules:
         j = index.get(rule_id)
         if j is None:
             return "unknown_rule"
-        if not passes(int(chosen[j]), rules[j].verdict):
+        if not passes(chosen[j], verdicts[j]):
             return "chosen_fails_target"
-        if not fails(int(rejected[j]), rules[j].verdict):
+        if not fails(rejected[j], verdicts[j]):
             return "rejected_passes_target"
-    if pair.strategy == "perturb":
-        others = checkable.copy()
-        for rule_id in pair.target_rules:
-            others[index[rule_id]] = False
-        if (chosen[others] != rejected[others]).any():
-            return "other_rule_flipped"
+        targets.append(j)
+    if pair.strategy == "perturb" and sum(flips) > sum(flips[j] for j in targets):
+        return "other_rule_flipped"
     return None
 
 

@@ -8,6 +8,7 @@ only means no pair, never a wrong one.
 
 from __future__ import annotations
 
+import functools
 import re
 
 try:
@@ -24,6 +25,7 @@ _CATEGORY = {
 _CANDIDATES = "aeZ1 -.x*,:!?"
 
 
+@functools.lru_cache(maxsize=1024)
 def sample_match(pattern: str, flags: str = "") -> str | None:
     """Return a string the pattern (in ASCII mode) matches, or None if none is found."""
     bits = re.ASCII | (re.IGNORECASE if "i" in flags else 0) | (re.MULTILINE if "m" in flags else 0)

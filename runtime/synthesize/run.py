@@ -34,7 +34,8 @@ class SynthesisResult:
 def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: str | Path = ".",
                strategies: Sequence[str] | None = None, generator=None, scorers: Scorers | None = None,
                feedback: list[dict] | None = None, samples_per_prompt: int = 4,
-               progress: Callable[[str, int], None] | None = None) -> SynthesisResult:
+               progress: Callable[[str, int], None] | None = None,
+               max_model_prompts: int | None = None) -> SynthesisResult:
     """Run the strategies, gate and select pairs, and write the datasets and QA report.
 
     Args:
@@ -47,6 +48,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         feedback: Logged rows with a `rating` for the feedback strategy.
         samples_per_prompt: N for best-of-N sampling.
         progress: Called with (strategy, candidates so far).
+        max_model_prompts: Cap on the training prompts the model answers (a seeded choice).
     """
     policy = artifact.ir
     training = policy.training
@@ -56,7 +58,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         raise ValueError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     pool = build_pool(policy, root, training.eval_split, training.seed)
     ctx = SynthesisContext(policy=policy, pool=pool, seed=training.seed, generator=generator,
-                           samples_per_prompt=samples_per_prompt, feedback=feedback or [])
+                           samples_per_prompt=samples_per_prompt, feedback=feedback or [],
+                           max_model_prompts=max_model_prompts)
     candidates: list[Pair] = []
     completions: list[Completion] = []
     for name in names:

@@ -19,7 +19,7 @@ def contrast(ctx: SynthesisContext) -> Iterator[Pair]:
         return
     jobs = []
     for rule in ctx.policy.rules:
-        for prompt in ctx.pool.train:
+        for prompt in ctx.model_prompts():
             if semantics.in_scope(rule, semantics.Sample(prompt.text, "", prompt.context)) is not False:
                 jobs.append((rule, prompt))
     requests = []

@@ -49,7 +49,9 @@ def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | No
     if vote is None or vote == ir.ABSTAIN and rule.verdict in ("require", "forbid"):
         return None
     passes = vote == ir.GOOD or (rule.verdict == "avoid" and vote == ir.ABSTAIN)
-    edited = violate(rule, base, rng) if passes else repair(rule, base, rng)
+    # In scope, the vote tells whether the condition holds: no need to evaluate it again.
+    holds = None if vote == ir.ABSTAIN else (vote == ir.GOOD) == (rule.verdict in ("require", "prefer"))
+    edited = violate(rule, base, rng, holds) if passes else repair(rule, base, rng, holds)
     if edited is None:
         return None
     chosen, rejected = (base.response, edited) if passes else (edited, base.response)
