@@ -79,9 +79,7 @@ FRAGMENTS = [
     "hello", "h e l l o", "?", "!", ".", "...", "!!", "\n", "\n\n", "\r\n", "\t", "\f", " ", "  ",
     "中文", "😀", "é", "ü", "\u2019", "\u212a", "\u017f", "\u0131", "\u0130", "ß",
 ]
-# The vertical tab is left out where RE2 runs user regexes: RE2's `\s` lacks it (a bug pinned by
-# test_label_engine's xfail); the full-property and forced-fallback tests use it.
-ALPHABET = string.ascii_letters + string.digits + string.punctuation + " \t\n\r\f" + \
+ALPHABET = string.ascii_letters + string.digits + string.punctuation + " \t\n\r\f\v" + \
     "éü中😀\u212a\u017f\u2019\u0131\u0130ßÜ"
 
 # Fragments and single characters, joined: cheap to draw, and they make predicates fire.
@@ -140,14 +138,8 @@ def engine_run(rules, data, batch_rows, score=None) -> tuple[np.ndarray, pa.Tabl
     return votes, pa.concat_tables([table for table, _ in labeled]), pa.concat_tables(batches)
 
 
-def check_against_reference(data, samples, rules, batch_rows, score=None, ref_score=None,
-                            skip_known_bugs=False):
-    """Label `data` with the column engine and compare every vote and span with the reference.
-
-    With `skip_known_bugs`, the comparisons that hit the runtime bugs pinned by the xfail
-    tests are left out (see `known_bug_vote` / `known_bug_span`), so everything else stays
-    guarded while those bugs are open.
-    """
+def check_against_reference(data, samples, rules, batch_rows, score=None, ref_score=None):
+    """Label `data` with the column engine and compare every vote and span with the reference."""
     votes, labeled, normalized = engine_run(rules, data, batch_rows, score)
     assert normalized.num_rows == len(samples)
     bad = normalized.column("bad").to_pylist()
@@ -163,7 +155,7 @@ def check_against_reference(data, samples, rules, batch_rows, score=None, ref_sc
         for j, rule in enumerate(rules):
             vote = semantics.rule_vote(rule, sample, ref_score)
             expected[i, j] = ir.ABSTAIN if bad[i] else (ir.BAD if vote is None else vote)
-    compared = np.array([not (skip_known_bugs and known_bug_vote(r)) for r in rules], dtype=bool)
+    compared = np.ones(len(rules), dtype=bool)
     mismatches = [(i, rules[j].id, int(votes[i, j]), int(expected[i, j]), samples[i])
                   for i, j in zip(*np.nonzero(votes != expected)) if compared[j]]
     assert not mismatches, mismatches[:3]
@@ -175,32 +167,15 @@ def check_against_reference(data, samples, rules, batch_rows, score=None, ref_sc
         spans = labeled.column(span_column(rule.id)).to_pylist()
         for i, sample in enumerate(samples):
             atom, want = expected_span(rule, sample, int(expected[i, j]))
-            if skip_known_bugs and known_bug_span(atom, sample):
-                continue
             assert spans[i] == want, (rule.id, i, sample, spans[i], want)
     return votes, labeled
-
-
-def known_bug_vote(rule: ir.RuleIR) -> bool:
-    """Rules counting lines or bullets: Arrow's count_substring_regex re-anchors `^` (xfail'd)."""
-    return any(a.kind == "count" and a.unit in ("lines", "bullets")
-               for p in (rule.check, rule.when, *rule.unless) if p is not None for a in ir_atoms(p))
-
-
-def known_bug_span(atom, sample: semantics.Sample) -> bool:
-    """Spans RE2 locates on non-ASCII text (byte-wise find_substring_regex) or where a `$` may
-    stand before a newline (the `$` rewrite consumes it); both pinned by xfail tests."""
-    if atom is None or kernels._span_pattern(atom) is None:
-        return False
-    text = semantics.subject_text(sample, atom.subject)
-    return not text.isascii() or (atom.kind == "regex" and "$" in atom.pattern and "\n" in text)
 
 
 # --- the properties ---------------------------------------------------------------------------
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QUICK = settings(PROPERTY, max_examples=100)
-# The xfail'd full property fails on almost every example; report the first one unshrunk.
+# Report the first failing example unshrunk: shrinking these rows is slow and adds nothing.
 FIRST_FAILURE = settings(PROPERTY, max_examples=100, phases=[Phase.generate])
 
 
@@ -247,12 +222,12 @@ def test_column_engine_matches_reference_votes_and_spans(data, batch_rows):
     """Every vote and span of every rule, on every row, as the reference says (known bugs aside)."""
     rules = artifact("predicates.policy").ir.rules
     rows_in, samples = _split(data)
-    check_against_reference(rows_in, samples, rules, batch_rows, skip_known_bugs=True)
+    check_against_reference(rows_in, samples, rules, batch_rows)
     if all("messages" not in r and isinstance(r["prompt"], str) for r in rows_in):
         # plain string columns take the all-Arrow normalization path
         table = pa.Table.from_pylist(rows_in, schema=pa.schema([("prompt", pa.string()),
                                                                 ("response", pa.string())]))
-        check_against_reference(table, samples, rules, batch_rows, skip_known_bugs=True)
+        check_against_reference(table, samples, rules, batch_rows)
 
 
 @FIRST_FAILURE
@@ -282,12 +257,10 @@ def test_python_fallback_gives_identical_votes_and_spans(data):
             mock.patch.object(kernels, "_span_pattern", return_value=("(?<=x)y", False)), \
             mock.patch.object(kernels, "python_search", side_effect=counting_search):
         # identical to the reference (and so to the RE2 engine, tested above); Python locates
-        # every span, so only the count bug (not on a regex-search path) is left out
-        forced, forced_labeled = check_against_reference(rows_in, samples, rules, 8, skip_known_bugs=True)
+        # every span
+        forced, forced_labeled = check_against_reference(rows_in, samples, rules, 8)
         for j, rule in enumerate(rules):
             for i, sample in enumerate(samples):
-                if known_bug_vote(rule):
-                    continue
                 _, want = expected_span(rule, sample, int(forced[i, j]))
                 assert forced_labeled.column(span_column(rule.id))[i].as_py() == want
     # built-in patterns (keywords, pii, refusal) ran on in-process Python `re`, policy regexes on
