@@ -45,7 +45,10 @@ class Labeler:
 
     def votes(self, table: pa.Table) -> np.ndarray:
         """Return the vote matrix (rows × rules, int8) for one normalized batch."""
-        cols = self._cols = Columns(table)
+        return self._votes(Columns(table))
+
+    def _votes(self, cols: Columns) -> np.ndarray:
+        table = cols.table
         bad = pc.is_valid(table.column("bad")).to_numpy(zero_copy_only=False)
         matrix = np.empty((table.num_rows, len(self.rules)), dtype=np.int8)
         for j, rule in enumerate(self.rules):
@@ -70,13 +73,14 @@ class Labeler:
         Returns:
             The labeled table and its vote matrix (rows × rules).
         """
-        matrix = self.votes(table)
+        cols = Columns(table)  # shared with the span search, which reuses where atoms held
+        matrix = self._votes(cols)
         verdict, score = aggregate(matrix, self.rules)
         columns: dict[str, pa.Array] = {name: table.column(name) for name in table.column_names}
         for j, rule in enumerate(self.rules):
             columns[vote_column(rule.id)] = pa.array(matrix[:, j], pa.int8())
             if self.spans:
-                columns[span_column(rule.id)] = pa.array(self._spans(rule, self._cols, matrix[:, j]), SPAN_TYPE)
+                columns[span_column(rule.id)] = pa.array(self._spans(rule, cols, matrix[:, j]), SPAN_TYPE)
         columns["verdict"] = pa.array(verdict, pa.int8())
         columns["score"] = pa.array(score, pa.float64(), mask=np.isnan(score))
         return pa.table(columns), matrix
