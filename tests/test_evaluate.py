@@ -1,0 +1,91 @@
+"""Evaluation and gates: compliance arithmetic, drift, and every gate target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler import ir
+from compiler.diagnostics import Span
+from runtime.evaluate import Compliance, compliance, kl_drift
+from runtime.gates import check_gates
+
+SPAN = Span(file="x", line=1, col=1, end_line=1, end_col=1, start=0, end=0)
+
+
+def rule(rule_id: str, severity: str) -> ir.RuleIR:
+    check = ir.TextPred(span=SPAN, subject="response", op="contains", text="x")
+    fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")
+    return ir.RuleIR(id=rule_id, module="m", span=SPAN, severity=severity, verdict="forbid", check=check,
+                     authority=1, precedence=0, fingerprint=fp)
+
+
+RULES = (rule("a", "critical"), rule("b", "high"), rule("c", "high"))
+
+
+def test_compliance_counts_good_over_good_and_bad():
+    matrix = np.array([[1, 0, -1], [1, 1, -1], [0, 1, -1], [1, -1, -1]], dtype=np.int8)
+    result = compliance(RULES, matrix)
+    assert result.per_rule == {"a": 0.75, "b": 2 / 3, "c": None}
+    assert result.per_severity == {"critical": 0.75, "high": 2 / 3, "medium": None, "low": None}
+    assert result.overall == 5 / 7
+    assert result.votes["c"] == {"good": 0, "bad": 0, "abstain": 4}
+
+
+def gate(target: str, op: str, threshold: float, rule_id: str | None = None) -> ir.GateIR:
+    return ir.GateIR(target=target, rule=rule_id, op=op, threshold=threshold)
+
+
+def test_gates_pass_and_fail_on_each_target():
+    before = Compliance({"a": 1.0, "b": 0.5, "c": None}, {"critical": 1.0, "high": 0.5}, 0.8)
+    after = Compliance({"a": 0.95, "b": 0.9, "c": None}, {"critical": 0.95, "high": 0.9}, 0.92)
+    results = check_gates([gate("critical", ">=", 0.99), gate("high", ">=", 0.9), gate("overall", ">=", 0.9),
+                           gate("regression", "<=", 0.02), gate("drift", "<=", 0.5), gate("rule", ">=", 0.8, "b"),
+                           gate("rule", ">=", 0.8, "c")], before, after, drift=0.1)
+    assert [r.passed for r in results] == [False, True, True, False, True, True, True]
+    assert results[3].value == pytest.approx(0.05) and "(a)" in results[3].detail
+    assert "no votes" in results[6].detail
+
+
+def test_drift_gate_fails_closed_when_unmeasured():
+    c = Compliance({}, {}, None)
+    (result,) = check_gates([gate("drift", "<=", 0.5)], c, c, drift=None)
+    assert not result.passed
+
+
+def test_kl_drift_is_zero_for_the_same_model_and_positive_after_a_change(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tiny_models import build_tiny_llama
+
+    path = build_tiny_llama(tmp_path / "m")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    base = AutoModelForCausalLM.from_pretrained(path).eval()
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    texts = ["hello world", "thanks for the help"]
+    assert kl_drift(model, base, tokenizer, texts) == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    assert kl_drift(model, base, tokenizer, texts) > 0
+
+
+def test_evaluate_model_generates_and_labels(tmp_path):
+    import torch
+
+    from runtime.evaluate import evaluate_model
+    from runtime.synthesize.generate import Generator
+    from tiny_models import build_constant_llama
+
+    torch.set_num_threads(1)
+    path = build_constant_llama(tmp_path / "c", "hello")
+    generator = Generator(str(path), max_new_tokens=3)
+    prompts = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "thanks"}]]
+    only_hello = ir.TextPred(span=SPAN, subject="response", op="contains", text="hello")
+    fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")
+    says_hello = ir.RuleIR(id="says-hello", module="m", span=SPAN, severity="high", verdict="require",
+                           check=only_hello, authority=1, precedence=0, fingerprint=fp)
+    result = evaluate_model(generator, [says_hello], prompts)
+    assert [a for _, a in result.samples] and all("hello" in a for _, a in result.samples)
+    assert result.per_rule == {"says-hello": 1.0} and result.per_severity["high"] == 1.0
