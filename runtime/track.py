@@ -1,0 +1,166 @@
+"""MLflow tracking: one experiment per policy, a parent run per update cycle, a nested run
+per stage, datasets with our own sha256 digests, a registry with a `champion` alias, and a
+promotion log of our own (MLflow keeps no history of alias moves).
+
+The default store is an absolute `sqlite:///…/mlflow.db` in the work folder; a
+`MLFLOW_TRACKING_URI` in the environment wins. Runs are never left RUNNING: SIGTERM marks
+the cycle KILLED, an exception marks it FAILED, and `sweep_stale_runs` marks runs whose
+process died (SIGKILL) KILLED at the next start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+HEARTBEAT_TAG, PID_TAG, HOST_TAG = "tenet.heartbeat", "tenet.pid", "tenet.host"
+PROMOTION_LOG = "tenet.promotion_log"
+
+
+def tracking_uri(work_dir: str | Path) -> str:
+    """`MLFLOW_TRACKING_URI` if set, else an absolute SQLite store in the work folder."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    path = Path(work_dir).resolve() / "mlflow.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes (MLflow's own dataset digest samples rows and drops list columns)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Tracker:
+    """A thin layer over MLflow's client for one policy's experiment."""
+
+    def __init__(self, policy_id: str, work_dir: str | Path):
+        import mlflow
+
+        self.mlflow = mlflow
+        self.uri = tracking_uri(work_dir)
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        self.client = mlflow.MlflowClient(self.uri)
+        self.experiment_name = f"tenet/{policy_id}"
+        existing = self.client.get_experiment_by_name(self.experiment_name)
+        self.experiment_id = existing.experiment_id if existing else self.client.create_experiment(
+            self.experiment_name, artifact_location=str((Path(work_dir).resolve() / "mlartifacts").as_uri()))
+
+    @contextmanager
+    def cycle(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
+        """Open the parent run of an update cycle; FAILED on error, KILLED on SIGTERM."""
+        run = self.mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
+                                    tags={**tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+                                          HEARTBEAT_TAG: str(time.time())})
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum, frame):  # Python's default skips atexit: mark the run first
+            self.mlflow.end_run(status="KILLED")
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            self.mlflow.log_params({k: _param(v) for k, v in params.items()})
+            yield run.info.run_id
+        except BaseException:
+            if self.mlflow.active_run() is not None:
+                self.mlflow.end_run(status="FAILED")
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if self.mlflow.active_run() is not None:
+                self.mlflow.end_run(status="FINISHED")
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[str]:
+        """A nested run for one plan stage."""
+        tags = {"tenet.stage": name, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
+                HEARTBEAT_TAG: str(time.time())}
+        with self.mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+            yield run.info.run_id
+
+    def heartbeat(self, run_id: str) -> None:
+        """Record that the cycle's process is alive (for the stale-run sweep)."""
+        self.client.set_tag(run_id, HEARTBEAT_TAG, str(time.time()))
+
+    def log_dataset(self, path: str | Path, name: str, context: str) -> str:
+        """Log a file as a run input with its sha256 as digest; returns the full digest."""
+        import pandas as pd
+
+        full = file_sha256(path)
+        frame = pd.DataFrame({"path": [str(path)], "sha256": [full]})
+        dataset = self.mlflow.data.from_pandas(frame, source=str(Path(path).resolve()), name=name, digest=full[:32])
+        self.mlflow.log_input(dataset, context=context)
+        self.mlflow.log_param(f"data.{name}.sha256", full)
+        return full
+
+    def register(self, run_id: str, model_dir: str | Path, name: str, tags: dict[str, str]) -> str:
+        """Register the trained model directory (logged as run artifacts) as a new version."""
+        self.client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+        try:
+            self.client.get_registered_model(name)
+        except self.mlflow.exceptions.MlflowException:
+            self.client.create_registered_model(name)
+        version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
+        return version.version
+
+    def promote(self, name: str, version: str, alias: str, actor: str, reason: str) -> None:
+        """Move the alias and append the move to the promotion log (a registered-model tag)."""
+        previous = None
+        try:
+            previous = self.client.get_model_version_by_alias(name, alias).version
+        except self.mlflow.exceptions.MlflowException:
+            pass
+        self.client.set_registered_model_alias(name, alias, version)
+        log = self.promotion_log(name)
+        log.append({"time": time.time(), "alias": alias, "version": version, "previous": previous,
+                    "actor": actor, "reason": reason})
+        self.client.set_registered_model_tag(name, PROMOTION_LOG, json.dumps(log))
+
+    def promotion_log(self, name: str) -> list[dict]:
+        """Every alias move recorded by `promote`, oldest first."""
+        model = self.client.get_registered_model(name)
+        return json.loads(model.tags.get(PROMOTION_LOG, "[]"))
+
+    def sweep_stale_runs(self, stale_after_s: float = 600.0) -> list[str]:
+        """Mark RUNNING runs whose process is gone (or silent for too long) as KILLED."""
+        killed = []
+        runs = self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'")
+        for run in runs:
+            tags = run.data.tags
+            same_host = tags.get(HOST_TAG) == socket.gethostname()
+            pid = int(tags.get(PID_TAG, "0") or 0)
+            alive = same_host and pid > 0 and _pid_alive(pid) and pid != os.getpid()
+            silent = time.time() - float(tags.get(HEARTBEAT_TAG, "0") or 0) > stale_after_s
+            if (same_host and not alive and pid != os.getpid()) or (not same_host and silent):
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                killed.append(run.info.run_id)
+        return killed
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:6000]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,144 @@
+"""What every training method shares: settings from the plan, device and precision, datasets.
+
+Methods take a `TrainJob` and return a `TrainResult`; they never read the policy or the
+artifact themselves, so each can be tested with a tiny model and a handful of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+UNPAIRED_COLUMNS = ("prompt", "completion", "label")
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One training run: which model, which data, where to write, with which settings.
+
+    `hyperparameters` holds the plan's train-stage values (learning_rate, epochs, max_steps,
+    batch_size, grad_accum, beta, lora, lora_r, lora_alpha, max_length, precision, device,
+    seed, replay).
+    """
+
+    method: str
+    model_path: str
+    pairs_path: str | None
+    unpaired_path: str | None
+    output_dir: str
+    hyperparameters: dict[str, Any]
+    report_to: tuple[str, ...] = ()
+    callbacks: tuple[Any, ...] = ()
+    resume_from: str | None = None
+    reward_functions: tuple[Callable[..., list[float]], ...] = ()
+    prompts_path: str | None = None  # prompt-only data for online methods (grpo, rlhf)
+
+
+@dataclass
+class TrainResult:
+    """What a method produced and how the run went."""
+
+    output_dir: str
+    global_step: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_tokens: int = 0
+    seconds: float = 0.0
+
+
+def device_and_precision(device: str, precision: str) -> dict[str, Any]:
+    """TrainingArguments for an explicit device and precision.
+
+    TRL configs default to bf16=True, which fails on a CPU without `use_cpu`; tenet always
+    chooses: on CPU fp32 (or bf16 autocast when asked), on CUDA bf16 unless fp32 is asked.
+    """
+    import torch
+
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        return {"use_cpu": False, "bf16": precision != "fp32", "fp16": False}
+    return {"use_cpu": True, "bf16": precision == "bf16", "fp16": False}
+
+
+def base_arguments(job: TrainJob) -> dict[str, Any]:
+    """The TrainingArguments fields every TRL config shares, from the job's settings."""
+    hp = job.hyperparameters
+    args = {
+        "output_dir": job.output_dir,
+        "learning_rate": float(hp["learning_rate"]),
+        "num_train_epochs": float(hp["epochs"]),
+        "max_steps": int(hp["max_steps"]),
+        "per_device_train_batch_size": int(hp["batch_size"]),
+        "gradient_accumulation_steps": int(hp["grad_accum"]),
+        "seed": int(hp["seed"]),
+        "data_seed": int(hp["seed"]),
+        "logging_steps": 1,
+        "report_to": list(job.report_to),
+        # Checkpoints every few steps so an interrupted run resumes; keep two in case the
+        # newest one was cut off mid-write.
+        "save_strategy": "steps",
+        "save_steps": int(hp.get("save_steps", 50)),
+        "save_total_limit": 2,
+        "gradient_checkpointing": False,  # ~20% faster; these models fit without it
+        "disable_tqdm": True,
+    }
+    args.update(device_and_precision(str(hp["device"]), str(hp["precision"])))
+    return args
+
+
+def lora_config(job: TrainJob):
+    """A PEFT LoRA config when the plan asks for LoRA, else None."""
+    hp = job.hyperparameters
+    if not hp.get("lora"):
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=int(hp["lora_r"]), lora_alpha=int(hp["lora_alpha"]), lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def load_dataset_columns(path: str | None, columns: tuple[str, ...]):
+    """A Hugging Face dataset from a Parquet file, keeping only the columns a trainer reads."""
+    if path is None or not Path(path).exists():
+        raise FileNotFoundError(f"training data not found: {path}")
+    import datasets
+
+    dataset = datasets.load_dataset("parquet", data_files=str(path), split="train")
+    return dataset.select_columns(list(columns))
+
+
+def load_model_and_tokenizer(job: TrainJob):
+    """The policy model (float32, as TRL loads it by path) and its tokenizer, from `job.model_path`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(job.model_path)
+    return model, tokenizer
+
+
+def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
+    """Train (resuming from `job.resume_from` when set), save to `<output_dir>/final`, summarise.
+
+    Metrics are the last per-step log entry merged with the end-of-run summary (`train_loss`,
+    `train_runtime`, ...); `train_tokens` is the trainer's cumulative `num_tokens` when it logs one.
+    """
+    import time
+
+    start = time.monotonic()
+    trainer.train(resume_from_checkpoint=job.resume_from)
+    seconds = time.monotonic() - start
+    final = str(Path(job.output_dir) / "final")
+    trainer.save_model(final)  # a PEFT model saves just its adapter
+    tokenizer.save_pretrained(final)
+    metrics: dict[str, float] = {}
+    train_tokens = 0
+    for entry in trainer.state.log_history:
+        numeric = {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics.update(numeric)
+        if "num_tokens" in numeric:
+            train_tokens = int(numeric["num_tokens"])
+    return TrainResult(output_dir=final, global_step=int(trainer.state.global_step), metrics=metrics,
+                       train_tokens=train_tokens, seconds=seconds)
