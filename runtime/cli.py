@@ -109,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", default="cpu")
 
+    cat = command("compile-and-train", cmd_compile_and_train,
+                  "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)")
+    _policy_args(cat)
+    cat.add_argument("--method", choices=("dpo", "kto", "orpo", "cft", "rlhf", "grpo"))
+    cat.add_argument("--base-model", help="Hugging Face id, local path or embedded:… (default: the plan's)")
+    cat.add_argument("--max-steps", type=int)
+    cat.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    cat.add_argument("--work-dir", default="work")
+    cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
+    cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
+
     fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
     fmt.add_argument("paths", nargs="+", help=".policy files")
     fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
@@ -293,6 +304,41 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
         console.print(f"  short: {rule} ({short['severity']}) {short['kept']}/{short['budget']}")
     console.print(f"held-out eval prompts: {len(result.eval_prompts)}; QA report: {args.out}/pair_qa.json")
     return EXIT_OK
+
+
+def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
+    """`tenet compile-and-train POLICY`."""
+    from runtime.cycle import CycleOptions, run_cycle
+    from runtime.data import DataError
+    from runtime.models import ModelError
+
+    result = _compile(args)
+    _report(result, console, "text")
+    if not result.ok:
+        return EXIT_POLICY
+    options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
+                           max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
+                           model_prompts=args.model_prompts)
+    try:
+        cycle = run_cycle(result.artifact, options, progress=lambda stage: console.error(f"[stage] {stage}"))
+    except (DataError, ModelError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    console.print(f"{'rule':<32} {'severity':<9} {'before':>7} {'after':>7}")
+    for rule in result.artifact.ir.rules:
+        b, a = cycle.before.per_rule.get(rule.id), cycle.after.per_rule.get(rule.id)
+        if b is None and a is None:
+            continue
+        console.print(f"{rule.id:<32} {rule.severity:<9} {_pct(b):>7} {_pct(a):>7}")
+    for gate in cycle.gates:
+        console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
+    console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
+    console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
+                  f"{cycle.tracking_uri}")
+    return EXIT_OK
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def _read_feedback(path: str) -> list[dict]:

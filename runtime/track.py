@@ -89,7 +89,7 @@ class Tracker:
         """A nested run for one plan stage."""
         tags = {"tenet.stage": name, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
                 HEARTBEAT_TAG: str(time.time())}
-        with self.mlflow.start_run(run_name=name, nested=True, tags=tags) as run:
+        with self.mlflow.start_run(run_name=name, nested=True, tags=tags, experiment_id=self.experiment_id) as run:
             yield run.info.run_id
 
     def heartbeat(self, run_id: str) -> None:

@@ -1,0 +1,235 @@
+"""Run one update cycle: the plan's stages in order, each a nested MLflow run.
+
+label → synthesize → evaluate (base) → train → evaluate (trained) → gate → register.
+Every stage reads and writes files in the cycle's work folder, so a stage's inputs are on
+disk and digested in MLflow; a model that fails a gate is registered but never promoted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from compiler.artifact import CompiledArtifact, to_json
+from compiler.plan import TrainStage, describe_stage
+from runtime.evaluate import Compliance
+from runtime.gates import GateResult
+
+METHOD_MODULES = {"dpo": "runtime.train.dpo", "kto": "runtime.train.kto", "orpo": "runtime.train.orpo",
+                  "cft": "runtime.train.cft", "grpo": "runtime.train.grpo", "rlhf": "runtime.train.rlhf"}
+
+
+@dataclass
+class CycleOptions:
+    """What the caller may override for one cycle."""
+
+    work_dir: str = "work"
+    base_model: str | None = None
+    method: str | None = None
+    max_steps: int | None = None
+    device: str | None = None
+    eval_prompts: int | None = None
+    model_prompts: int | None = 24
+    samples_per_prompt: int = 3
+
+
+@dataclass
+class CycleResult:
+    """The outcome of a cycle: compliance before and after, gates, and where it is recorded."""
+
+    run_id: str
+    before: Compliance
+    after: Compliance
+    gates: list[GateResult]
+    promoted: bool
+    model_version: str | None
+    drift: float | None
+    tracking_uri: str
+    stages: list[str] = field(default_factory=list)
+
+
+def train_stage(artifact: CompiledArtifact) -> TrainStage:
+    """The plan's train stage."""
+    return next(s for s in artifact.plan.stages if isinstance(s, TrainStage))
+
+
+def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
+              progress: Callable[[str], None] = lambda stage: None) -> CycleResult:
+    """Run every stage of the artifact's plan and record it in MLflow."""
+    from runtime.evaluate import evaluate_model, kl_drift
+    from runtime.gates import check_gates
+    from runtime.label.engine import Labeler
+    from runtime.models import resolve_model
+    from runtime.synthesize.generate import Generator
+    from runtime.synthesize.run import synthesize
+    from runtime.track import Tracker
+
+    ir, stage = artifact.ir, train_stage(artifact)
+    hp = dict(stage.hyperparameters)
+    if options.max_steps is not None:
+        hp["max_steps"] = options.max_steps
+    if options.device is not None:
+        hp["device"] = options.device
+    method = options.method or stage.method
+    base_name = options.base_model or stage.base_model
+    root = Path(artifact.sources[-1].path).parent
+    work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
+    work.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(ir.policy_id, options.work_dir)
+    tracker.sweep_stale_runs()
+    params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
+              "plan.hash": artifact.plan_hash, "plan.base_model": base_name, "plan.method": method,
+              **{f"plan.{k}": v for k, v in hp.items()}}
+    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, {"tenet.compiler": artifact.compiler_version}) as run_id:
+        _log_policy(tracker, artifact, work)
+        labeler = Labeler(ir.rules, spans=False)
+        base_path = resolve_model(base_name, root)
+        generator = Generator(base_path, max_new_tokens=ir.training.max_new_tokens,
+                              device="cuda" if hp["device"] == "cuda" else "cpu")
+
+        progress("label")
+        with tracker.stage("label"):
+            _label_examples(artifact, work, tracker)
+
+        progress("synthesize")
+        with tracker.stage("synthesize"):
+            synth = synthesize(artifact, work / "pairs", root=root, generator=generator,
+                               samples_per_prompt=options.samples_per_prompt,
+                               max_model_prompts=options.model_prompts)
+            for name in ("pairs", "unpaired", "eval_prompts"):
+                tracker.log_dataset(work / "pairs" / f"{name}.parquet", name, "training" if name != "eval_prompts" else "evaluation")
+            tracker.mlflow.log_artifact(str(work / "pairs" / "pair_qa.json"), "reports")
+            tracker.mlflow.log_metric("pairs.kept", len(synth.pairs))
+
+        prompts = [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
+                   for p in synth.eval_prompts][: options.eval_prompts or ir.training.eval_prompts]
+        progress("evaluate-before")
+        with tracker.stage("evaluate-before"):
+            before = evaluate_model(generator, ir.rules, prompts, labeler, seed=ir.training.seed)
+            _log_compliance(tracker, "before", before)
+
+        progress("train")
+        with tracker.stage("train"):
+            job = _job(method, base_path, work, hp, ir, synth)
+            result = importlib.import_module(METHOD_MODULES[method]).train(job)
+            tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+
+        progress("evaluate-after")
+        with tracker.stage("evaluate-after"):
+            trained = Generator(result.output_dir, max_new_tokens=ir.training.max_new_tokens, device=generator.device)
+            after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed)
+            _log_compliance(tracker, "after", after)
+            neutral = [a for _, a in before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
+            drift = kl_drift(trained.model, generator.model, trained.tokenizer, neutral)
+            tracker.mlflow.log_metric("drift.kl", drift)
+
+        progress("gate")
+        with tracker.stage("gate"):
+            gates = check_gates(ir.training.gates, before, after, drift)
+            passed = all(g.passed for g in gates)
+            for g in gates:
+                tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
+                                          float(g.passed))
+            tracker.mlflow.set_tag("tenet.gates", "passed" if passed else "failed")
+            report = _compliance_report(ir.rules, before, after, gates, work)
+            tracker.mlflow.log_artifact(str(report), "reports")
+
+        progress("register")
+        with tracker.stage("register"):
+            version = tracker.register(run_id, result.output_dir, ir.policy_id,
+                                       {"policy.version": ir.version, "policy.hash": artifact.policy_hash,
+                                        "gates": "passed" if passed else "failed"})
+            if passed:
+                tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
+                                reason=f"all {len(gates)} gates passed")
+    return CycleResult(run_id=run_id, before=before, after=after, gates=gates, promoted=passed,
+                       model_version=version, drift=drift, tracking_uri=tracker.uri,
+                       stages=[describe_stage(s) for s in artifact.plan.stages])
+
+
+def _job(method, base_path, work, hp, ir, synth):
+    from runtime.train.common import TrainJob
+
+    rewards = ()
+    if method == "grpo":
+        from runtime.train.rewards import rule_rewards
+
+        rewards = tuple(rule_rewards(ir.rules))
+    return TrainJob(method=method, model_path=base_path, pairs_path=str(work / "pairs" / "pairs.parquet"),
+                    unpaired_path=str(work / "pairs" / "unpaired.parquet"), output_dir=str(work / "train"),
+                    hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards,
+                    prompts_path=str(work / "pairs" / "eval_prompts.parquet") if method in ("grpo", "rlhf") else None)
+
+
+def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
+    (work / "artifact.json").write_text(to_json(artifact), encoding="utf-8")
+    tracker.mlflow.log_artifact(str(work / "artifact.json"), "policy")
+    for source in artifact.sources:
+        if Path(source.path).is_file():
+            tracker.mlflow.log_artifact(source.path, "policy/sources")
+    plan = "\n".join(describe_stage(s) for s in artifact.plan.stages)
+    tracker.mlflow.log_text(plan, "policy/plan.txt")
+
+
+def _label_examples(artifact: CompiledArtifact, work: Path, tracker) -> None:
+    from runtime.label.run import label_dataset
+
+    rows = [{"prompt": ex.prompt, "response": text, "rating": int(role == "good")}
+            for r in artifact.ir.rules for ex in r.examples
+            for role, texts in (("good", ex.good), ("bad", ex.bad)) for text in texts]
+    out = work / "label" / "examples.parquet"
+    from runtime.data import ColumnMap
+
+    label_dataset(artifact, rows, out, columns=ColumnMap(gold="rating"), spans=True)
+    for name in ("examples.report.json", "examples.rule_analysis.csv", "examples.rule_analysis.json"):
+        tracker.mlflow.log_artifact(str(out.parent / name), "reports")
+
+
+def _log_compliance(tracker, phase: str, result: Compliance) -> None:
+    metrics = {f"{phase}.rule.{rid}": v for rid, v in result.per_rule.items() if v is not None}
+    metrics.update({f"{phase}.severity.{s}": v for s, v in result.per_severity.items() if v is not None})
+    if result.overall is not None:
+        metrics[f"{phase}.overall"] = result.overall
+    tracker.mlflow.log_metrics(metrics)
+    tracker.mlflow.log_dict({"per_rule": result.per_rule, "per_severity": result.per_severity,
+                             "overall": result.overall, "votes": result.votes,
+                             "samples": result.samples[:50]}, f"reports/compliance_{phase}.json")
+
+
+def _compliance_report(rules, before: Compliance, after: Compliance, gates, work: Path) -> Path:
+    """A per-rule before/after table (CSV) and bar chart (PNG); returns the folder."""
+    folder = work / "report"
+    folder.mkdir(exist_ok=True)
+    lines = ["rule,severity,before,after"]
+    for r in rules:
+        b, a = before.per_rule.get(r.id), after.per_rule.get(r.id)
+        lines.append(f"{r.id},{r.severity},{'' if b is None else round(b, 4)},{'' if a is None else round(a, 4)}")
+    (folder / "compliance.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "gates.json").write_text(json.dumps([{"gate": g.gate.model_dump(), "value": g.value,
+                                                    "passed": g.passed, "detail": g.detail} for g in gates],
+                                                  indent=2), encoding="utf-8")
+    _plot(rules, before, after, folder / "compliance.png")
+    return folder
+
+
+def _plot(rules, before: Compliance, after: Compliance, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    voted = [r.id for r in rules if before.per_rule.get(r.id) is not None or after.per_rule.get(r.id) is not None]
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(voted) + 2), 4))
+    xs = range(len(voted))
+    ax.bar([x - 0.2 for x in xs], [before.per_rule.get(r) or 0 for r in voted], 0.4, label="before")
+    ax.bar([x + 0.2 for x in xs], [after.per_rule.get(r) or 0 for r in voted], 0.4, label="after")
+    ax.set_xticks(list(xs), voted, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("compliance")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,31 @@
+"""DPO on conversational `prompt/chosen/rejected` pairs with TRL's DPOTrainer.
+
+Reference log-probs are precomputed once before training by default (the plan's default); the
+reference is then the initial model, also on resume. With `precompute_ref_log_probs=False` and no
+LoRA the reference is loaded explicitly from `job.model_path` (TRL would otherwise re-load it from
+`model.config._name_or_path`); with LoRA TRL uses the adapter-disabled base.
+"""
+
+from __future__ import annotations
+
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
+                                  load_dataset_columns, load_model_and_tokenizer, run_and_save)
+
+
+def train(job: TrainJob) -> TrainResult:
+    from transformers import AutoModelForCausalLM
+    from trl import DPOConfig, DPOTrainer
+
+    hp = job.hyperparameters
+    precompute = bool(hp.get("precompute_ref_log_probs", True))
+    args = DPOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+                     precompute_ref_log_probs=precompute)
+    model, tokenizer = load_model_and_tokenizer(job)
+    peft = lora_config(job)
+    ref_model = None
+    if not precompute and peft is None:
+        ref_model = AutoModelForCausalLM.from_pretrained(job.model_path)
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args,
+                         train_dataset=load_dataset_columns(job.pairs_path, PAIR_COLUMNS),
+                         processing_class=tokenizer, peft_config=peft, callbacks=list(job.callbacks))
+    return run_and_save(trainer, tokenizer, job)

@@ -1,0 +1,67 @@
+"""GRPO: online training with the compiled rules (or a reward model) as reward functions.
+
+The train set is prompt-only conversational rows (`prompt`: a message list; the synthesized
+eval_prompts.parquet has that shape). Generation uses transformers `generate` (no vLLM), so
+small models train on CPU. Hyperparameters read beyond `base_arguments`:
+`num_generations` (4), `max_new_tokens` (64, the completion length), `beta` (0.0: no
+reference model), `temperature` (1.0), `reward_weights` (None: functions summed), `loss_type`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runtime.train.common import TrainJob, TrainResult, base_arguments, load_dataset_columns, lora_config
+
+
+def grpo_config(job: TrainJob):
+    """The GRPOConfig for a job."""
+    from trl import GRPOConfig
+
+    hp = job.hyperparameters
+    extra = {}
+    if hp.get("reward_weights") is not None:
+        extra["reward_weights"] = [float(w) for w in hp["reward_weights"]]
+    if hp.get("loss_type"):
+        extra["loss_type"] = str(hp["loss_type"])
+    return GRPOConfig(
+        **base_arguments(job),
+        num_generations=int(hp.get("num_generations", 4)),
+        max_completion_length=int(hp.get("max_new_tokens", 64)),
+        beta=float(hp.get("beta", 0.0)),
+        temperature=float(hp.get("temperature", 1.0)),
+        **extra,
+    )
+
+
+def train(job: TrainJob) -> TrainResult:
+    """Train `job.model_path` with GRPO on `job.prompts_path`; the model lands in `output_dir/final`."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    if not job.reward_functions:
+        raise ValueError("grpo needs at least one reward function (the compiled rules or a reward model)")
+    dataset = load_dataset_columns(job.prompts_path, ("prompt",))
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(job.model_path)
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=list(job.reward_functions), args=grpo_config(job), train_dataset=dataset,
+        processing_class=tokenizer, callbacks=list(job.callbacks) or None, peft_config=lora_config(job),
+    )
+    start = time.monotonic()
+    output = trainer.train(resume_from_checkpoint=job.resume_from)
+    seconds = time.monotonic() - start
+    final = Path(job.output_dir) / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    metrics: dict[str, float] = {}
+    tokens = 0
+    for entry in trainer.state.log_history:  # the last logged value of each key
+        metrics.update({k: float(v) for k, v in entry.items() if isinstance(v, (int, float))})
+        tokens = int(entry.get("num_tokens", tokens))
+    metrics.update({k: float(v) for k, v in output.metrics.items() if isinstance(v, (int, float))})
+    return TrainResult(output_dir=str(final), global_step=int(trainer.state.global_step), metrics=metrics,
+                       train_tokens=tokens, seconds=seconds)

@@ -1,0 +1,23 @@
+"""KTO on unpaired `prompt/completion/label` rows with TRL's KTOTrainer.
+
+KTO's KL term pairs each completion with another one from the same batch and samples the data
+sequentially, so the dataset order is part of the run: it is shuffled here with the job's seed.
+With the default `kto` loss the batch size must be > 1 (TRL raises otherwise).
+"""
+
+from __future__ import annotations
+
+from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
+                                  load_dataset_columns, load_model_and_tokenizer, run_and_save)
+
+
+def train(job: TrainJob) -> TrainResult:
+    from trl import KTOConfig, KTOTrainer
+
+    hp = job.hyperparameters
+    args = KTOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]))
+    dataset = load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS).shuffle(seed=int(hp["seed"]))
+    model, tokenizer = load_model_and_tokenizer(job)
+    trainer = KTOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=lora_config(job), callbacks=list(job.callbacks))
+    return run_and_save(trainer, tokenizer, job)

@@ -1,0 +1,25 @@
+"""ORPO on conversational pairs with TRL's experimental ORPOTrainer (no reference model).
+
+`beta` is the paper's lambda (weight of the odds-ratio term next to the NLL on chosen).
+"""
+
+from __future__ import annotations
+
+import os
+
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
+                                  load_dataset_columns, load_model_and_tokenizer, run_and_save)
+
+
+def train(job: TrainJob) -> TrainResult:
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    hp = job.hyperparameters
+    args = ORPOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+                      remove_unused_columns=False)  # its collator needs the raw columns; TRL warns otherwise
+    model, tokenizer = load_model_and_tokenizer(job)
+    trainer = ORPOTrainer(model=model, args=args,
+                          train_dataset=load_dataset_columns(job.pairs_path, PAIR_COLUMNS),
+                          processing_class=tokenizer, peft_config=lora_config(job), callbacks=list(job.callbacks))
+    return run_and_save(trainer, tokenizer, job)

@@ -1,0 +1,131 @@
+"""Each training method runs a few steps on a tiny random Llama, offline, on CPU.
+
+Checks: the step count, the saved model (or LoRA adapter) loads, and the weights moved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tiny_models"]
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from runtime.train.common import TrainJob  # noqa: E402
+
+PROMPTS = ["hello , can you help ?", "please reset the password", "the weather today ?", "thanks for the answer"]
+GOOD = ["sure , I help you .", "yes , I love to help .", "sorry , no . thanks", "good answer , thanks !"]
+BAD = ["I hate you .", "no , you awful rude .", "that is bad and toxic .", "awful question !"]
+PROVENANCE = {"strategy": "contrast", "target_rules": ["be-polite"], "source": "test",
+              "policy_id": "polite", "policy_version": "1.0.0", "policy_hash": "abc123"}
+
+
+def _rows():
+    for i in range(12):
+        prompt = [{"role": "system", "content": "you are polite"}] if i % 3 == 0 else []
+        prompt.append({"role": "user", "content": PROMPTS[i % 4]})
+        yield prompt, [{"role": "assistant", "content": GOOD[i % 4]}], [{"role": "assistant", "content": BAD[(i + 1) % 4]}], i
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    import datasets
+
+    directory = tmp_path_factory.mktemp("train-data")
+    pairs, unpaired = [], []
+    for prompt, chosen, rejected, i in _rows():
+        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected, "pair_id": f"p{i}", **PROVENANCE})
+        for completion, label in ((chosen, True), (rejected, False)):
+            unpaired.append({"prompt": prompt, "completion": completion, "label": label, "pair_id": f"p{i}",
+                             **PROVENANCE})
+    datasets.Dataset.from_list(pairs).to_parquet(str(directory / "pairs.parquet"))
+    datasets.Dataset.from_list(unpaired).to_parquet(str(directory / "unpaired.parquet"))
+    return directory
+
+
+def _job(method, model, data_dir, out, **overrides) -> TrainJob:
+    hp = {"learning_rate": 1e-2, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "beta": 0.1,
+          "lora": False, "lora_r": 4, "lora_alpha": 8, "max_length": 64, "precision": "fp32", "device": "cpu",
+          "seed": 7, "replay": 0.0}
+    hp.update(overrides.pop("hp", {}))
+    return TrainJob(method=method, model_path=str(model), pairs_path=str(data_dir / "pairs.parquet"),
+                    unpaired_path=str(data_dir / "unpaired.parquet"), output_dir=str(out), hyperparameters=hp,
+                    **overrides)
+
+
+def _weight(model) -> torch.Tensor:
+    return model.get_submodule("model.layers.0.self_attn.q_proj").weight.detach().clone()
+
+
+def _assert_trained(result, base_path, steps, lora=False):
+    from transformers import AutoModelForCausalLM
+
+    assert result.global_step == steps
+    final = Path(result.output_dir)
+    base = AutoModelForCausalLM.from_pretrained(str(base_path))
+    if lora:
+        from peft import PeftModel
+
+        assert (final / "adapter_config.json").exists()
+        trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_path)),
+                                            str(final)).merge_and_unload()
+    else:
+        assert (final / "config.json").exists()
+        trained = AutoModelForCausalLM.from_pretrained(str(final))
+    assert (final / "tokenizer_config.json").exists()
+    assert not torch.allclose(_weight(base), _weight(trained)), "weights did not change"
+    assert result.metrics.get("train_loss") is not None
+    assert result.seconds > 0
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto", "orpo", "cft"])
+def test_method_trains(method, tiny_llama, data_dir, tmp_path):
+    import importlib
+
+    module = importlib.import_module(f"runtime.train.{method}")
+    result = module.train(_job(method, tiny_llama, data_dir, tmp_path / method))
+    _assert_trained(result, tiny_llama, 2)
+    if method in ("dpo", "kto", "cft"):
+        assert result.train_tokens > 0
+    if method == "cft":
+        assert "unlikelihood" in result.metrics
+
+
+def test_dpo_lora(tiny_llama, data_dir, tmp_path):
+    from runtime.train import dpo
+
+    result = dpo.train(_job("dpo", tiny_llama, data_dir, tmp_path / "lora", hp={"lora": True}))
+    _assert_trained(result, tiny_llama, 2, lora=True)
+
+
+def test_dpo_resume(tiny_llama, data_dir, tmp_path):
+    from runtime.train import dpo
+
+    from transformers import TrainerCallback
+
+    class CountSteps(TrainerCallback):
+        steps = 0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            CountSteps.steps += 1
+
+    out = tmp_path / "resume"
+    first = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1}))
+    assert first.global_step == 2 and (out / "checkpoint-2").is_dir()
+    resumed = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1, "max_steps": 3},
+                             resume_from=str(out / "checkpoint-2"), callbacks=(CountSteps(),)))
+    assert resumed.global_step == 3
+    assert CountSteps.steps == 1, "the resumed run should only take the missing step"
+    _assert_trained(resumed, tiny_llama, 3)
+
+
+def test_unlikelihood_term():
+    from runtime.train.cft import unlikelihood
+
+    logps = torch.log(torch.tensor([[0.5, 0.9, 0.2]]))
+    mask = torch.tensor([[1, 1, 0]])
+    expected = -(torch.log(torch.tensor(0.5)) + torch.log(torch.tensor(0.1))) / 2
+    assert torch.allclose(unlikelihood(logps, mask), expected)
