@@ -151,16 +151,19 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
 
 
 def _job(method, base_path, work, hp, ir, synth):
-    from runtime.train.common import TrainJob
+    from runtime.train.common import TrainJob, last_valid_checkpoint
 
     rewards = ()
     if method == "grpo":
         from runtime.train.rewards import rule_rewards
 
         rewards = tuple(rule_rewards(ir.rules))
+    # A cycle of the same policy that was interrupted left checkpoints here: continue from the
+    # newest complete one instead of starting over.
+    resume = last_valid_checkpoint(work / "train")
     return TrainJob(method=method, model_path=base_path, pairs_path=str(work / "pairs" / "pairs.parquet"),
                     unpaired_path=str(work / "pairs" / "unpaired.parquet"), output_dir=str(work / "train"),
-                    hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards,
+                    hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards, resume_from=resume,
                     prompts_path=str(work / "pairs" / "eval_prompts.parquet") if method in ("grpo", "rlhf") else None)
 
 

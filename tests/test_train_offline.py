@@ -115,6 +115,9 @@ def test_dpo_resume(tiny_llama, data_dir, tmp_path):
     out = tmp_path / "resume"
     first = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1}))
     assert first.global_step == 2 and (out / "checkpoint-2").is_dir()
+    from runtime.train.common import last_valid_checkpoint
+
+    assert last_valid_checkpoint(out) == str(out / "checkpoint-2")  # a real checkpoint counts as complete
     resumed = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1, "max_steps": 3},
                              resume_from=str(out / "checkpoint-2"), callbacks=(CountSteps(),)))
     assert resumed.global_step == 3
@@ -129,3 +132,33 @@ def test_unlikelihood_term():
     mask = torch.tensor([[1, 1, 0]])
     expected = -(torch.log(torch.tensor(0.5)) + torch.log(torch.tensor(0.1))) / 2
     assert torch.allclose(unlikelihood(logps, mask), expected)
+
+
+def test_last_valid_checkpoint_skips_incomplete_ones(tmp_path):
+    import json as _json
+
+    from runtime.train.common import last_valid_checkpoint
+
+    def checkpoint(step: int, *, weights=True, optimizer=True, state=True, sentinel=False):
+        path = tmp_path / f"checkpoint-{step}"
+        path.mkdir()
+        if weights:
+            (path / "model.safetensors").write_bytes(b"w")
+        if optimizer:
+            (path / "optimizer.pt").write_bytes(b"o")
+            (path / "scheduler.pt").write_bytes(b"s")
+        if state:
+            (path / "trainer_state.json").write_text(_json.dumps({"global_step": step}))
+        if sentinel:
+            (path / "checkpoint-is-incomplete.txt").write_text("")
+        return path
+
+    assert last_valid_checkpoint(tmp_path / "missing") is None
+    good = checkpoint(10)
+    checkpoint(20, optimizer=False)      # killed before the optimizer was written
+    checkpoint(30, state=False)          # killed before trainer_state.json
+    checkpoint(40, sentinel=True)        # a just-in-time save that never finished
+    (tmp_path / "checkpoint-50").mkdir()  # an empty folder
+    assert last_valid_checkpoint(tmp_path) == str(good)
+    checkpoint(60)
+    assert last_valid_checkpoint(tmp_path) == str(tmp_path / "checkpoint-60")

@@ -142,3 +142,38 @@ def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
             train_tokens = int(numeric["num_tokens"])
     return TrainResult(output_dir=final, global_step=int(trainer.state.global_step), metrics=metrics,
                        train_tokens=train_tokens, seconds=seconds)
+
+
+_WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def last_valid_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest `checkpoint-N` that is complete, or None.
+
+    transformers writes checkpoints in place and `resume_from_checkpoint=True` takes the
+    highest N without checking it; a run killed mid-save leaves a partial folder. A valid
+    one has weights, optimizer and scheduler state, a readable `trainer_state.json`, and no
+    `checkpoint-is-incomplete.txt` sentinel.
+    """
+    import json
+    import re
+
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return None
+    steps = sorted(((int(m.group(1)), p) for p in folder.iterdir()
+                    if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name))), reverse=True)
+    for _, path in steps:
+        if (path / "checkpoint-is-incomplete.txt").exists():
+            continue
+        if not any((path / w).exists() for w in _WEIGHTS):
+            continue
+        if not (path / "optimizer.pt").exists() or not (path / "scheduler.pt").exists():
+            continue
+        try:
+            state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and "global_step" in state:
+            return str(path)
+    return None
