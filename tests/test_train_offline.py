@@ -162,3 +162,48 @@ def test_last_valid_checkpoint_skips_incomplete_ones(tmp_path):
     assert last_valid_checkpoint(tmp_path) == str(good)
     checkpoint(60)
     assert last_valid_checkpoint(tmp_path) == str(tmp_path / "checkpoint-60")
+
+
+ACCELERATE_SCRIPT = """
+import json, sys
+sys.path.insert(0, {repo!r})
+from runtime.train import dpo
+from runtime.train.common import TrainJob
+hp = {{"learning_rate": 1e-2, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "beta": 0.1,
+      "lora": False, "lora_r": 4, "lora_alpha": 8, "max_length": 64, "precision": "fp32", "device": "cpu",
+      "seed": 7, "replay": 0.0}}
+job = TrainJob(method="dpo", model_path={model!r}, pairs_path={pairs!r}, unpaired_path=None,
+               output_dir={out!r}, hyperparameters=hp)
+result = dpo.train(job)
+import torch.distributed as dist
+rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+print(json.dumps({{"rank": rank, "world": world, "step": result.global_step}}), flush=True)
+"""
+
+
+def test_dpo_runs_unchanged_under_accelerate_launch(tiny_llama, data_dir, tmp_path):
+    """The same method module, launched as 2 CPU processes by `accelerate launch`.
+
+    On a machine without GPUs, `--multi_gpu` makes accelerate start the processes with
+    torchrun, and they train on CPU over the gloo backend (`--cpu` would mean one process).
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    script = tmp_path / "train_dpo.py"
+    script.write_text(ACCELERATE_SCRIPT.format(repo=repo, model=str(tiny_llama),
+                                               pairs=str(data_dir / "pairs.parquet"), out=str(tmp_path / "out")))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    done = subprocess.run([*launcher, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{\"rank\"")]
+    assert sorted(r["rank"] for r in reports) == [0, 1], done.stdout[-2000:]
+    assert {r["world"] for r in reports} == {2}
+    assert all(r["step"] == 2 for r in reports)
+    assert (tmp_path / "out" / "final").is_dir()
