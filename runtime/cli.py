@@ -319,10 +319,23 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
                            model_prompts=args.model_prompts)
+    from tqdm import tqdm
+
+    stages = tqdm(total=len(result.artifact.plan.stages), unit="stage", file=console.err,
+                  bar_format="{desc:<24} {bar:20} {n_fmt}/{total_fmt} stages [{elapsed}]")
+
+    def progress(stage: str) -> None:
+        if stages.desc:
+            stages.update(1)
+        stages.set_description_str(stage)
+        console.err.write(f"\n[stage] {stage}\n")
+
     try:
-        cycle = run_cycle(result.artifact, options, progress=lambda stage: console.error(f"[stage] {stage}"))
+        cycle = run_cycle(result.artifact, options, progress=progress)
     except (DataError, ModelError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
+    finally:
+        stages.close()
     console.print(f"{'rule':<32} {'severity':<9} {'before':>7} {'after':>7}")
     for rule in result.artifact.ir.rules:
         b, a = cycle.before.per_rule.get(rule.id), cycle.after.per_rule.get(rule.id)
