@@ -207,3 +207,16 @@ def test_dpo_runs_unchanged_under_accelerate_launch(tiny_llama, data_dir, tmp_pa
     assert {r["world"] for r in reports} == {2}
     assert all(r["step"] == 2 for r in reports)
     assert (tmp_path / "out" / "final").is_dir()
+
+
+def test_rows_for_steps_keeps_only_what_the_step_cap_reaches():
+    import datasets
+
+    from runtime.train.common import rows_for_steps
+
+    data = datasets.Dataset.from_dict({"x": list(range(100))})
+    hp = {"max_steps": 3, "batch_size": 4, "grad_accum": 2, "seed": 1}
+    picked = rows_for_steps(data, hp)
+    assert len(picked) == 24 and picked["x"] == rows_for_steps(data, hp)["x"]  # seeded
+    assert len(rows_for_steps(data, {**hp, "max_steps": -1})) == 100
+    assert len(rows_for_steps(data, {**hp, "max_steps": 50})) == 100

@@ -98,6 +98,21 @@ def lora_config(job: TrainJob):
                       target_modules="all-linear", task_type="CAUSAL_LM")
 
 
+def rows_for_steps(dataset, hyperparameters: dict[str, Any]):
+    """Only the rows `max_steps` will reach (a seeded sample), so nothing unused is prepared.
+
+    TRL tokenizes the whole dataset and, for DPO, computes reference log-probs for every row
+    before the first step; with a step cap most of that work would be thrown away.
+    """
+    max_steps = int(hyperparameters.get("max_steps", -1))
+    if max_steps <= 0:
+        return dataset
+    needed = max_steps * int(hyperparameters["batch_size"]) * int(hyperparameters.get("grad_accum", 1))
+    if needed >= len(dataset):
+        return dataset
+    return dataset.shuffle(seed=int(hyperparameters["seed"])).select(range(needed))
+
+
 def load_dataset_columns(path: str | None, columns: tuple[str, ...]):
     """A Hugging Face dataset from a Parquet file, keeping only the columns a trainer reads."""
     if path is None or not Path(path).exists():
