@@ -142,6 +142,13 @@ def _compile(args: argparse.Namespace) -> Compilation:
     return compile_policy(args.policy, args.root)
 
 
+def _compiled(args: argparse.Namespace, console: Console) -> CompiledArtifact | None:
+    """Compile the command's policy and print its diagnostics; None when it has errors."""
+    result = _compile(args)
+    _report(result, console, "text")
+    return result.artifact
+
+
 def cmd_check(args: argparse.Namespace, console: Console) -> int:
     """`tenet check POLICY`."""
     result = _compile(args)
@@ -170,11 +177,9 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """`tenet plan POLICY`."""
-    result = _compile(args)
-    _report(result, console, "text")
-    if not result.ok:
+    artifact = _compiled(args, console)
+    if artifact is None:
         return EXIT_POLICY
-    artifact = result.artifact
     console.print(f"plan for {artifact.policy_id} {artifact.version} (plan {artifact.plan_hash[:12]})")
     for i, stage in enumerate(artifact.plan.stages, 1):
         console.print(f"  {i}. {describe_stage(stage)}")
@@ -312,16 +317,15 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     from runtime.data import DataError
     from runtime.models import ModelError
 
-    result = _compile(args)
-    _report(result, console, "text")
-    if not result.ok:
+    artifact = _compiled(args, console)
+    if artifact is None:
         return EXIT_POLICY
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
                            model_prompts=args.model_prompts)
     from tqdm import tqdm
 
-    stages = tqdm(total=len(result.artifact.plan.stages), unit="stage", file=console.err,
+    stages = tqdm(total=len(artifact.plan.stages), unit="stage", file=console.err,
                   bar_format="{desc:<24} {bar:20} {n_fmt}/{total_fmt} stages [{elapsed}]")
 
     def progress(stage: str) -> None:
@@ -331,13 +335,13 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         console.err.write(f"\n[stage] {stage}\n")
 
     try:
-        cycle = run_cycle(result.artifact, options, progress=progress)
+        cycle = run_cycle(artifact, options, progress=progress)
     except (DataError, ModelError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     finally:
         stages.close()
     console.print(f"{'rule':<32} {'severity':<9} {'before':>7} {'after':>7}")
-    for rule in result.artifact.ir.rules:
+    for rule in artifact.ir.rules:
         b, a = cycle.before.per_rule.get(rule.id), cycle.after.per_rule.get(rule.id)
         if b is None and a is None:
             continue
