@@ -34,6 +34,11 @@ class CycleOptions:
     eval_prompts: int | None = None
     model_prompts: int | None = 24
     samples_per_prompt: int = 3
+    from_base: bool = False  # train from the plan's base model even when a champion exists
+
+
+class NothingToTrain(Exception):
+    """The policy's rules are what the champion was trained on: a cycle would change nothing."""
 
 
 @dataclass
@@ -49,6 +54,9 @@ class CycleResult:
     drift: float | None
     tracking_uri: str
     stages: list[str] = field(default_factory=list)
+    diff_summary: str = "fresh"
+    parent_run: str | None = None
+    unchanged: frozenset[str] = frozenset()
 
 
 def train_stage(artifact: CompiledArtifact) -> TrainStage:
@@ -58,10 +66,19 @@ def train_stage(artifact: CompiledArtifact) -> TrainStage:
 
 def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
               progress: Callable[[str], None] = lambda stage: None) -> CycleResult:
-    """Run every stage of the artifact's plan and record it in MLflow."""
+    """Run every stage of the artifact's plan and record it in MLflow.
+
+    When the policy has a champion, the cycle is an update: it diffs against the champion's
+    artifact, reuses cached candidates and generations for unchanged rules, evaluates the
+    champion as "before", trains from it (unless `from_base`) on the changed rules' pairs plus
+    a replay share of the rest, and gates on no unchanged rule regressing.
+    """
+    from runtime.cache import Cache
     from runtime.evaluate import evaluate_model, kl_drift
     from runtime.gates import check_gates
     from runtime.label.engine import Labeler
+    from runtime.label.scorers import Scorers
+    from runtime.lineage import MODEL_PATH_TAG, changes, find_parent, git_commit, start_model
     from runtime.models import resolve_model
     from runtime.synthesize.generate import Generator
     from runtime.synthesize.run import synthesize
@@ -78,17 +95,37 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     root = Path(artifact.sources[-1].path).parent
     work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
     work.mkdir(parents=True, exist_ok=True)
+    cache = Cache(Path(options.work_dir) / "cache")
     tracker = Tracker(ir.policy_id, options.work_dir)
     tracker.sweep_stale_runs()
+    parent = find_parent(tracker, ir.policy_id)
+    delta = changes(parent, artifact)
+    if parent is not None and not delta.changed and not delta.removed and not options.from_base:
+        raise NothingToTrain(f"no rule changed since champion version {parent.version} (run {parent.run_id}); "
+                             "nothing to retrain. Use --from-base to train again from the base model.")
     params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
               "plan.hash": artifact.plan_hash, "plan.base_model": base_name, "plan.method": method,
               **{f"plan.{k}": v for k, v in hp.items()}}
-    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, {"tenet.compiler": artifact.compiler_version}) as run_id:
+    tags = {"tenet.compiler": artifact.compiler_version, "tenet.policy.id": ir.policy_id,
+            "tenet.policy.version": ir.version, "tenet.policy.hash": artifact.policy_hash,
+            "tenet.diff.summary": delta.summary(), "tenet.git.commit": git_commit(root),
+            **({"tenet.diff.parent_run": parent.run_id, "tenet.diff.parent_version": parent.version}
+               if parent else {})}
+    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, tags) as run_id:
         _log_policy(tracker, artifact, work)
-        labeler = Labeler(ir.rules, spans=False)
+        tracker.mlflow.log_dict(delta.records(), "policy/diff.json")
+        # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
+        # on them would fail closed.
+        scorers = Scorers(root=root, judge_model=base_name) if any(r.runtime_only for r in ir.rules) else None
+        labeler = Labeler(ir.rules, score=scorers, spans=False)
         base_path = resolve_model(base_name, root)
-        generator = Generator(base_path, max_new_tokens=ir.training.max_new_tokens,
-                              device="cuda" if hp["device"] == "cuda" else "cpu")
+        device = "cuda" if hp["device"] == "cuda" else "cpu"
+        # Pairs always come from the base model's samples, so an update cycle finds them cached.
+        generator = Generator(base_path, max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache)
+        incumbent = generator if parent is None else Generator(parent.model_dir, max_new_tokens=ir.training.max_new_tokens,
+                                                               device=device, cache=cache)
+        continuing = parent is not None and not options.from_base
+        tracker.mlflow.set_tag("tenet.cycle.start", f"champion v{parent.version}" if continuing else "base")
 
         progress("label")
         with tracker.stage("label"):
@@ -98,37 +135,48 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         with tracker.stage("synthesize"):
             synth = synthesize(artifact, work / "pairs", root=root, generator=generator,
                                samples_per_prompt=options.samples_per_prompt,
-                               max_model_prompts=options.model_prompts)
+                               max_model_prompts=options.model_prompts, scorers=scorers, cache=cache)
             for name in ("pairs", "unpaired", "eval_prompts"):
                 tracker.log_dataset(work / "pairs" / f"{name}.parquet", name, "training" if name != "eval_prompts" else "evaluation")
             tracker.mlflow.log_artifact(str(work / "pairs" / "pair_qa.json"), "reports")
-            tracker.mlflow.log_metric("pairs.kept", len(synth.pairs))
+            tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs),
+                                        "pairs.reused_rules": len(synth.report.reused_rules)})
 
         prompts = [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
                    for p in synth.eval_prompts][: options.eval_prompts or ir.training.eval_prompts]
         progress("evaluate-before")
         with tracker.stage("evaluate-before"):
-            before = evaluate_model(generator, ir.rules, prompts, labeler, seed=ir.training.seed)
+            before = evaluate_model(incumbent, ir.rules, prompts, labeler, seed=ir.training.seed)
             _log_compliance(tracker, "before", before)
 
         progress("train")
         with tracker.stage("train"):
-            job = _job(method, base_path, work, hp, ir, synth)
+            start = start_model(parent, cache.root) if continuing else base_path
+            data = work / "pairs"
+            if continuing:
+                data, hp = _update_data(work, delta.changed, hp, ir.training.seed)
+                tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
+            tracker.mlflow.log_param("train.start_model", start)
+            job = _job(method, start, work, hp, ir, data)
             result = importlib.import_module(METHOD_MODULES[method]).train(job)
             tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
 
         progress("evaluate-after")
         with tracker.stage("evaluate-after"):
-            trained = Generator(result.output_dir, max_new_tokens=ir.training.max_new_tokens, device=generator.device)
+            trained = Generator(result.output_dir, max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache)
             after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed)
             _log_compliance(tracker, "after", after)
             neutral = [a for _, a in before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
             drift = kl_drift(trained.model, generator.model, trained.tokenizer, neutral)
             tracker.mlflow.log_metric("drift.kl", drift)
+        for name, value in (("cache.hits", cache.hits), ("cache.misses", cache.misses)):
+            tracker.client.log_metric(run_id, name, value)
 
         progress("gate")
         with tracker.stage("gate"):
-            gates = check_gates(ir.training.gates, before, after, drift)
+            # An update may move the rules it retrains; every other rule must hold.
+            gates = check_gates(ir.training.gates, before, after, drift,
+                                regression_rules=delta.unchanged if parent is not None else None)
             passed = all(g.passed for g in gates)
             for g in gates:
                 tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
@@ -145,12 +193,44 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             if passed:
                 tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
                                 reason=f"all {len(gates)} gates passed")
+        tracker.client.set_tag(run_id, "tenet.model.version", str(version))
+        tracker.client.set_tag(run_id, "tenet.promoted", str(passed).lower())
+        tracker.client.set_tag(run_id, MODEL_PATH_TAG, str(Path(result.output_dir).resolve()))
     return CycleResult(run_id=run_id, before=before, after=after, gates=gates, promoted=passed,
                        model_version=version, drift=drift, tracking_uri=tracker.uri,
-                       stages=[describe_stage(s) for s in artifact.plan.stages])
+                       stages=[describe_stage(s) for s in artifact.plan.stages], diff_summary=delta.summary(),
+                       parent_run=parent.run_id if parent else None, unchanged=delta.unchanged)
 
 
-def _job(method, base_path, work, hp, ir, synth):
+def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tuple[Path, dict]:
+    """The changed rules' pairs plus a replay share of the rest, and the step cap scaled to them.
+
+    `replay` is the share of the unchanged rules' pairs trained on again, so the model keeps
+    what it learned; the step cap shrinks with the data so an edit to one rule costs a
+    fraction of a fresh cycle.
+    """
+    import math
+
+    import pandas as pd
+
+    folder = work / "update"
+    folder.mkdir(exist_ok=True)
+    pairs = pd.read_parquet(work / "pairs" / "pairs.parquet")
+    new = pairs["target_rules"].map(lambda t: len(t) > 0 and t[0] in changed)
+    old = pairs[~new]
+    replay = old.sample(n=math.ceil(float(hp.get("replay", 0.0)) * len(old)), random_state=seed) if len(old) else old
+    subset = pd.concat([pairs[new], replay]).sample(frac=1.0, random_state=seed)
+    subset.to_parquet(folder / "pairs.parquet", index=False)
+    unpaired = pd.read_parquet(work / "pairs" / "unpaired.parquet")
+    keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
+    unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
+    hp = dict(hp)
+    if int(hp.get("max_steps", -1)) > 0 and len(pairs):
+        hp["max_steps"] = max(1, math.ceil(int(hp["max_steps"]) * len(subset) / len(pairs)))
+    return folder, hp
+
+
+def _job(method, start_path, work, hp, ir, data: Path):
     from runtime.train.common import TrainJob, last_valid_checkpoint
 
     rewards = ()
@@ -161,10 +241,27 @@ def _job(method, base_path, work, hp, ir, synth):
     # A cycle of the same policy that was interrupted left checkpoints here: continue from the
     # newest complete one instead of starting over.
     resume = last_valid_checkpoint(work / "train")
-    return TrainJob(method=method, model_path=base_path, pairs_path=str(work / "pairs" / "pairs.parquet"),
-                    unpaired_path=str(work / "pairs" / "unpaired.parquet"), output_dir=str(work / "train"),
+    return TrainJob(method=method, model_path=start_path, pairs_path=str(data / "pairs.parquet"),
+                    unpaired_path=str(data / "unpaired.parquet"), output_dir=str(work / "train"),
                     hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards, resume_from=resume,
-                    prompts_path=str(work / "pairs" / "eval_prompts.parquet") if method in ("grpo", "rlhf") else None)
+                    prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None)
+
+
+def _train_prompts(data: Path) -> str:
+    """The distinct training prompts of the pairs, for the online methods (never the held-out ones)."""
+    import pandas as pd
+
+    pairs = pd.read_parquet(data / "pairs.parquet", columns=["prompt"])
+    seen, rows = set(), []
+    for prompt in pairs["prompt"]:
+        turns = [{"role": m["role"], "content": m["content"]} for m in prompt]
+        key = repr(turns)
+        if key not in seen:
+            seen.add(key)
+            rows.append({"prompt": turns})
+    path = data / "train_prompts.parquet"
+    pd.DataFrame(rows).to_parquet(path, index=False)
+    return str(path)
 
 
 def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:

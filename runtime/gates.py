@@ -4,7 +4,7 @@ the policy's thresholds. A model that fails any gate is recorded, never promoted
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 from compiler import ir
 from compiler.semantics import compare_score
@@ -22,15 +22,21 @@ class GateResult:
 
 
 def check_gates(gates: Sequence[ir.GateIR], before: Compliance, after: Compliance,
-                drift: float | None) -> list[GateResult]:
-    """Evaluate every gate; a gate whose value cannot be measured passes only if nothing to judge."""
-    return [_check(g, before, after, drift) for g in gates]
+                drift: float | None, regression_rules: Collection[str] | None = None) -> list[GateResult]:
+    """Evaluate every gate; a gate whose value cannot be measured passes only if nothing to judge.
+
+    `regression_rules` limits the regression gate to those rules (an update cycle's unchanged
+    rules); None checks every rule.
+    """
+    return [_check(g, before, after, drift, regression_rules) for g in gates]
 
 
-def _check(gate: ir.GateIR, before: Compliance, after: Compliance, drift: float | None) -> GateResult:
+def _check(gate: ir.GateIR, before: Compliance, after: Compliance, drift: float | None,
+           regression_rules: Collection[str] | None = None) -> GateResult:
     if gate.target == "regression":
         drops = {rid: before.per_rule[rid] - after.per_rule[rid] for rid in after.per_rule
-                 if before.per_rule.get(rid) is not None and after.per_rule[rid] is not None}
+                 if before.per_rule.get(rid) is not None and after.per_rule[rid] is not None
+                 and (regression_rules is None or rid in regression_rules)}
         worst = max(drops.items(), key=lambda kv: kv[1], default=(None, 0.0))
         value = max(0.0, worst[1])
         detail = f"largest drop {value:.3f}" + (f" ({worst[0]})" if worst[0] and value > 0 else "")

@@ -50,6 +50,7 @@ class Tracker:
         import mlflow
 
         self.mlflow = mlflow
+        self.work_dir = Path(work_dir)
         self.uri = tracking_uri(work_dir)
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)

@@ -156,9 +156,11 @@ def test_qa_report_counts_every_stage():
         report.candidates.setdefault(name, 0)
     kept, report = gate(candidates, rules(), EVAL, 2.5, report=report)
     assert kept == by_rule
+    # Budget 4 in all; no-competitors has one pair for its 2, and its spare pair goes to the
+    # first rule (by id) with pairs left over, five-words-max, so only no-email drops one.
     specs = [ir.PairSpec(rule="no-email", severity="high", budget=1, strategies=("examples",), seeds=1),
-             ir.PairSpec(rule="no-competitors", severity="critical", budget=3, strategies=("examples",), seeds=1),
-             ir.PairSpec(rule="five-words-max", severity="medium", budget=2, strategies=("examples",), seeds=1)]
+             ir.PairSpec(rule="no-competitors", severity="critical", budget=2, strategies=("examples",), seeds=1),
+             ir.PairSpec(rule="five-words-max", severity="medium", budget=1, strategies=("examples",), seeds=1)]
     selected = select_within_budget(kept, specs, seed=5, report=report)
     assert len(selected) == 4
     qa = report.to_dict()
@@ -175,10 +177,10 @@ def test_qa_report_counts_every_stage():
         "sample": {"candidates": 2, "kept": 2, "dropped": {}},
     }
     assert qa["per_rule"]["no-email"] == {"dropped": 8, "kept": 1, "budget": 1}
-    assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 3}
-    assert qa["per_rule"]["five-words-max"] == {"kept": 2, "budget": 2}
+    assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2}
+    assert qa["per_rule"]["five-words-max"] == {"kept": 2, "budget": 1}
     assert qa["per_rule"]["no-such-rule"] == {"dropped": 1}
-    assert qa["shortfall"] == {"no-competitors": {"severity": "critical", "budget": 3, "kept": 1}}
+    assert qa["shortfall"] == {"no-competitors": {"severity": "critical", "budget": 2, "kept": 1}}
     lengths = [(len(p.chosen), len(p.rejected)) for p in selected]
     ratios = [max(c, r) / min(c, r) for c, r in lengths]
     assert qa["length_chars"] == {
@@ -206,19 +208,21 @@ def pool_of(rule_id: str, strategy: str, n: int) -> list[Pair]:
     return [pair(f"{strategy} good {k}", f"{strategy} bad {k}", target=rule_id, strategy=strategy) for k in range(n)]
 
 
-def test_selection_respects_budgets_and_mixes_strategies_round_robin():
+def test_selection_fills_budgets_mixes_strategies_and_passes_on_unused_budget():
     pairs = pool_of("a", "examples", 5) + pool_of("a", "perturb", 5) + pool_of("a", "sample", 1) + \
         pool_of("b", "perturb", 2)
     report = QaReport()
     selected = select_within_budget(pairs, [spec("a", 5), spec("b", 4)], seed=1, report=report)
     chosen_a = [p for p in selected if p.target_rules == ("a",)]
-    assert len(chosen_a) == 5
-    # Round-robin over sorted strategies: examples, perturb, sample, examples, perturb.
-    assert [p.strategy for p in chosen_a] == ["examples", "perturb", "sample", "examples", "perturb"]
-    assert report.dropped == Counter({"over_budget": 6})
-    assert report.per_rule["a"] == Counter({"kept": 5, "dropped": 6, "budget": 5})
+    # Round-robin over sorted strategies: examples, perturb, sample, examples, perturb; then
+    # the two pairs b could not use go to a, continuing the same order.
+    assert [p.strategy for p in chosen_a] == ["examples", "perturb", "sample", "examples", "perturb",
+                                              "examples", "perturb"]
+    assert len(selected) == 9  # the whole budget
+    assert report.dropped == Counter({"over_budget": 4})
+    assert report.per_rule["a"] == Counter({"kept": 7, "dropped": 4, "budget": 5})
     assert report.shortfall == {"b": {"severity": "high", "budget": 4, "kept": 2}}
-    assert report.kept == Counter({"examples": 2, "perturb": 4, "sample": 1})
+    assert report.kept == Counter({"examples": 3, "perturb": 5, "sample": 1})
 
 
 def test_selection_is_deterministic_for_a_seed_and_shuffles_within_a_strategy():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 Messages = list[dict[str, str]]
 
@@ -17,6 +17,7 @@ class Generator:
     max_new_tokens: int = 96
     device: str = "cpu"
     system_prompt: str | None = None
+    cache: Any = None  # a runtime.cache.Cache: answers are reused per conversation and settings
 
     def __post_init__(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -27,6 +28,7 @@ class Generator:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(self.model_path).to(self.device).eval()
         self.tokens_generated = 0
+        self._fingerprint: str | None = None
 
     def render(self, messages: Messages) -> str:
         """The prompt text for one conversation, ready for the assistant's turn."""
@@ -38,7 +40,29 @@ class Generator:
 
     def generate(self, conversations: Sequence[Messages], n: int = 1, temperature: float = 0.8,
                  seed: int = 0, top_p: float = 0.95) -> list[list[str]]:
-        """Return `n` sampled responses per conversation (greedy when temperature is 0)."""
+        """Return `n` sampled responses per conversation (greedy when temperature is 0).
+
+        With a cache, each conversation's answers are looked up by the model's content
+        fingerprint and every generation setting; only the misses are generated.
+        """
+        if self.cache is None:
+            return self._generate(conversations, n, temperature, seed, top_p)
+        from runtime.cache import key_of, model_fingerprint
+
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.model_path)
+        keys = [key_of("generation", self._fingerprint, c, n, temperature, seed, top_p, self.max_new_tokens,
+                       self.system_prompt) for c in conversations]
+        found = [self.cache.get("generations", k) for k in keys]
+        missing = [i for i, f in enumerate(found) if f is None]
+        fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p)
+        for i, answers in zip(missing, fresh):
+            self.cache.put("generations", keys[i], answers)
+            found[i] = answers
+        return found
+
+    def _generate(self, conversations: Sequence[Messages], n: int, temperature: float, seed: int,
+                  top_p: float) -> list[list[str]]:
         import torch
 
         texts = [self.render(c) for c in conversations]

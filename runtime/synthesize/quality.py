@@ -38,6 +38,7 @@ class QaReport:
     shortfall: dict = field(default_factory=dict)
     lengths: list = field(default_factory=list)
     unpaired_dropped: Counter = field(default_factory=Counter)  # feedback rows, by reason
+    reused_rules: list = field(default_factory=list)  # rules whose candidates came from the cache
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -61,6 +62,7 @@ class QaReport:
             "per_rule": {r: dict(c) for r, c in sorted(self.per_rule.items())},
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
+            "reused_rules": list(self.reused_rules),
             "length_chars": {
                 "chosen_mean": round(statistics.fmean(chosen), 1) if chosen else None,
                 "rejected_mean": round(statistics.fmean(rejected), 1) if rejected else None,
@@ -151,23 +153,35 @@ def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: li
 
 def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], seed: int,
                          report: QaReport) -> list[Pair]:
-    """Keep at most each rule's budget, mixing strategies round-robin, deterministically."""
+    """Keep each rule's budget, mixing strategies round-robin, deterministically.
+
+    Budget a rule cannot fill (too few verified pairs) goes to the rules that have more,
+    one pair each in turn, so the total reaches the policy's budget whenever enough pairs
+    passed the gates; the shortfall is still reported per rule.
+    """
     budget = {s.rule: s.budget for s in specs}
     by_rule: dict[str, dict[str, list[Pair]]] = defaultdict(lambda: defaultdict(list))
     for pair in pairs:
         primary = pair.target_rules[0] if pair.target_rules else "(feedback)"
         by_rule[primary][pair.strategy].append(pair)
     rng = random.Random(f"{seed}:budget")
-    selected: list[Pair] = []
+    taken: dict[str, list[Pair]] = {}
+    overflow: dict[str, list[Pair]] = {}
     for rule_id in sorted(by_rule):
         groups = by_rule[rule_id]
         for strategy in sorted(groups):
             rng.shuffle(groups[strategy])
         ordered = _round_robin([groups[s] for s in sorted(groups)])
         limit = budget.get(rule_id, len(ordered))
-        for pair in ordered[limit:]:
+        taken[rule_id], overflow[rule_id] = ordered[:limit], ordered[limit:]
+    spare = sum(budget.values()) - sum(len(t) for t in taken.values()) if budget else 0
+    for rule_id in _round_robin([[r] * len(overflow[r]) for r in sorted(overflow)])[:max(0, spare)]:
+        taken[rule_id].append(overflow[rule_id].pop(0))
+    selected: list[Pair] = []
+    for rule_id in sorted(taken):
+        for pair in overflow[rule_id]:
             report.drop(pair, "over_budget")
-        for pair in ordered[:limit]:
+        for pair in taken[rule_id]:
             selected.append(pair)
             report.kept[pair.strategy] += 1
             report.per_rule[rule_id]["kept"] += 1

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 from compiler.artifact import CompiledArtifact
 from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
-from runtime.synthesize import output
+from runtime.synthesize import output, reuse
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
@@ -35,7 +35,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                strategies: Sequence[str] | None = None, generator=None, scorers: Scorers | None = None,
                feedback: list[dict] | None = None, samples_per_prompt: int = 4,
                progress: Callable[[str, int], None] | None = None,
-               max_model_prompts: int | None = None) -> SynthesisResult:
+               max_model_prompts: int | None = None, cache=None) -> SynthesisResult:
     """Run the strategies, gate and select pairs, and write the datasets and QA report.
 
     Args:
@@ -49,6 +49,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         samples_per_prompt: N for best-of-N sampling.
         progress: Called with (strategy, candidates so far).
         max_model_prompts: Cap on the training prompts the model answers (a seeded choice).
+        cache: A `runtime.cache.Cache`: rules whose candidates are cached skip the strategies.
     """
     policy = artifact.ir
     training = policy.training
@@ -57,20 +58,21 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if unknown:
         raise ValueError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     pool = build_pool(policy, root, training.eval_split, training.seed)
-    ctx = SynthesisContext(policy=policy, pool=pool, seed=training.seed, generator=generator,
-                           samples_per_prompt=samples_per_prompt, feedback=feedback or [],
-                           max_model_prompts=max_model_prompts)
-    candidates: list[Pair] = []
-    completions: list[Completion] = []
-    for name in names:
-        if name in NEEDS_MODEL and generator is None:
-            continue
-        for item in STRATEGIES[name](ctx):
-            (completions if isinstance(item, Completion) else candidates).append(item)
-            if progress and len(candidates) % 256 == 0:
-                progress(name, len(candidates))
-        if progress:
-            progress(name, len(candidates))
+    reused: dict[str, list] = {}
+    if cache is not None:
+        keys = reuse.rule_keys(policy, pool, names, _reuse_settings(generator, samples_per_prompt,
+                                                                    max_model_prompts, feedback))
+        reused = reuse.load(cache, keys)
+    todo = tuple(r for r in policy.rules if r.id not in reused)
+    ctx = SynthesisContext(policy=policy.model_copy(update={"rules": todo}), pool=pool, seed=training.seed,
+                           generator=generator, samples_per_prompt=samples_per_prompt,
+                           feedback=feedback or [], max_model_prompts=max_model_prompts)
+    fresh = _run_strategies(ctx, names, progress) if todo or reuse.POLICY_GROUP not in reused else []
+    if cache is not None:
+        reuse.store(cache, keys, [r.id for r in todo] + [g for g in [reuse.POLICY_GROUP] if g not in reused], fresh)
+    items = [item for group in reused.values() for item in group] + fresh
+    candidates = [item for item in items if isinstance(item, Pair)]
+    completions = [item for item in items if isinstance(item, Completion)]
     if scorers is None and any(r.runtime_only for r in policy.rules):
         scorers = Scorers(root=root, judge_model=training.base_model)
     labeler = Labeler(policy.rules, score=scorers, spans=False)
@@ -83,11 +85,42 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     leaked = [c for c in completions if normalize(c.prompt) in held_out]
     completions = [c for c in completions if normalize(c.prompt) not in held_out]
     report.unpaired_dropped["eval_overlap"] += len(leaked)
+    report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
                              tokens_generated=getattr(generator, "tokens_generated", 0))
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
+
+
+def _run_strategies(ctx: SynthesisContext, names: Sequence[str],
+                    progress: Callable[[str, int], None] | None) -> list[Pair | Completion]:
+    """Every candidate pair and unpaired row the strategies yield, in strategy order."""
+    items: list[Pair | Completion] = []
+    pairs = 0
+    for name in names:
+        if name in NEEDS_MODEL and ctx.generator is None:
+            continue
+        for item in STRATEGIES[name](ctx):
+            items.append(item)
+            pairs += isinstance(item, Pair)
+            if progress and pairs % 256 == 0:
+                progress(name, pairs)
+        if progress:
+            progress(name, pairs)
+    return items
+
+
+def _reuse_settings(generator, samples_per_prompt: int, max_model_prompts: int | None,
+                    feedback: list[dict] | None) -> dict:
+    """What besides the rules and prompts decides the strategies' output."""
+    from runtime.cache import key_of, model_fingerprint
+
+    sampler = None
+    if generator is not None:
+        sampler = [model_fingerprint(generator.model_path), generator.max_new_tokens, generator.system_prompt]
+    return {"sampler": sampler, "samples_per_prompt": samples_per_prompt, "max_model_prompts": max_model_prompts,
+            "feedback": key_of(feedback or [])}
 
 
 def write(result: SynthesisResult, artifact: CompiledArtifact, out_dir: Path, strategies: Sequence[str]) -> None:

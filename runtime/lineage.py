@@ -1,0 +1,135 @@
+"""Where an update cycle starts: the last promoted cycle, what changed since, and its model.
+
+The champion (the registered version behind the `champion` alias) names the cycle run that
+trained it; that run holds the compiled artifact it was trained on, so the new policy is
+diffed against exactly what the deployed model learned. A LoRA champion is merged into its
+base once, into the cache, so the next cycle trains a fresh adapter on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.artifact import CompiledArtifact, read_artifact
+from compiler.diff import ChangeCategory, PolicyDiff, diff_artifacts
+
+MODEL_PATH_TAG = "tenet.model.path"  # the trained model's folder on the machine that trained it
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The last promoted cycle of a policy."""
+
+    run_id: str
+    version: str
+    artifact: CompiledArtifact
+    model_dir: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The diff against the parent, split into rules to retrain and rules that must hold."""
+
+    diff: PolicyDiff | None
+    changed: frozenset[str]    # added, or what they check or their examples changed
+    unchanged: frozenset[str]  # in both versions with at most metadata changes
+    removed: frozenset[str]
+
+    def summary(self) -> str:
+        """`fresh` for a first cycle, else the diff's one-line summary."""
+        return "fresh" if self.diff is None else self.diff.summary()
+
+    def records(self) -> list[dict]:
+        """The diff as JSON-ready rows: rule, kind, detail."""
+        if self.diff is None:
+            return []
+        return [{"rule": c.rule, "kind": c.category.value,
+                 "detail": c.change + (f": {', '.join(c.fields)}" if c.fields else "")} for c in self.diff.rules]
+
+
+def find_parent(tracker, policy_id: str, alias: str = "champion") -> Parent | None:
+    """The cycle behind the policy's champion, or None when nothing was promoted yet."""
+    client, mlflow = tracker.client, tracker.mlflow
+    try:
+        version = client.get_model_version_by_alias(policy_id, alias)
+    except mlflow.exceptions.MlflowException:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="policy/artifact.json",
+                                                   dst_path=tmp, tracking_uri=tracker.uri)
+        artifact = read_artifact(path)
+    run = client.get_run(version.run_id)
+    model_dir = run.data.tags.get(MODEL_PATH_TAG, "")
+    if not (model_dir and Path(model_dir).is_dir()):  # trained elsewhere: fetch the logged model
+        model_dir = str(Path(tracker.work_dir) / "cache" / "champions" / version.run_id)
+        if not Path(model_dir).is_dir():
+            mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="model", dst_path=model_dir + ".tmp",
+                                                tracking_uri=tracker.uri)
+            os.replace(Path(model_dir + ".tmp") / "model", model_dir)
+            shutil.rmtree(model_dir + ".tmp", ignore_errors=True)
+    return Parent(run_id=version.run_id, version=str(version.version), artifact=artifact, model_dir=model_dir)
+
+
+def changes(parent: Parent | None, artifact: CompiledArtifact) -> Changes:
+    """Which rules to retrain and which must not regress, against the parent's artifact."""
+    ids = frozenset(r.id for r in artifact.ir.rules)
+    if parent is None:
+        return Changes(None, ids, frozenset(), frozenset())
+    diff = diff_artifacts(parent.artifact, artifact)
+    retrain = {c.rule for c in diff.rules if c.change != "removed" and c.category is not ChangeCategory.METADATA}
+    removed = frozenset(c.rule for c in diff.rules if c.change == "removed")
+    return Changes(diff, frozenset(retrain), ids - retrain, removed)
+
+
+def start_model(parent: Parent, cache_root: str | Path) -> str:
+    """A full checkpoint of the champion: itself, or its LoRA adapter merged into its base (cached)."""
+    folder = Path(parent.model_dir)
+    if not (folder / "adapter_config.json").exists():
+        return str(folder)
+    from runtime.cache import model_fingerprint
+
+    target = Path(cache_root) / "merged" / model_fingerprint(folder)[:24]
+    if (target / "config.json").exists():
+        return str(target)
+    _ensure_base(folder)
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    merged = AutoPeftModelForCausalLM.from_pretrained(str(folder)).merge_and_unload()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    merged.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(folder)).save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)  # atomic: another cycle merging the same adapter wrote the same model
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(target)
+
+
+def _ensure_base(adapter: Path) -> None:
+    base = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if base and not Path(base).exists() and "/" in base and Path(base).is_absolute():
+        raise FileNotFoundError(f"the champion's base model {base} is not on this machine; "
+                                "run with --from-base to train from the plan's base model")
+
+
+def git_commit(folder: str | Path) -> str:
+    """The git commit of the policy's folder (`+dirty` when it has changes), or `none`."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--", "."))
+    except (OSError, subprocess.SubprocessError):
+        return "none"
+    return commit + ("+dirty" if dirty else "")

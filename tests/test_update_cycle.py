@@ -1,0 +1,155 @@
+"""Update cycles on a tiny random model: diff against the champion, reuse, continue, gate.
+
+v1 trains from the base and is promoted (lenient gates); v2 tightens one rule, so its cycle
+diffs against v1's champion, reuses the unchanged rule's candidates and the cached model
+samples, evaluates the champion as "before", trains from it on the changed rule's pairs plus
+replay, and checks regression on the unchanged rule only. Running v2 again changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import main
+from runtime.console import Console
+
+pytest_plugins = ["tiny_models"]
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cycle"
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(args, Console(out=out, err=err))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cycles(tmp_path_factory):
+    import torch
+
+    from tiny_models import build_tiny_llama
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("update")
+    model = build_tiny_llama(tmp / "llama")
+    common = ["--base-model", str(model), "--max-steps", "4", "--work-dir", str(tmp / "work")]
+    first = _run(["compile-and-train", str(FIXTURES / "update-v1.policy"), *common])
+    second = _run(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common])
+    again = _run(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common])
+    return {"first": first, "second": second, "again": again, "tmp": tmp, "common": common}
+
+
+def _tracker(tmp: Path):
+    from runtime.track import Tracker
+
+    return Tracker("tiny-update", tmp / "work")
+
+
+def _cycle_runs(tmp: Path):
+    tracker = _tracker(tmp)
+    runs = tracker.client.search_runs([tracker.experiment_id], order_by=["attributes.start_time ASC"])
+    return tracker, [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+def test_first_cycle_is_fresh_and_promoted(cycles, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, out, err = cycles["first"]
+    assert code == 0, err
+    assert "promoted to champion" in out
+    _, parents = _cycle_runs(cycles["tmp"])
+    tags = parents[0].data.tags
+    assert tags["tenet.diff.summary"] == "fresh" and "tenet.diff.parent_run" not in tags
+    assert tags["tenet.cycle.start"] == "base" and tags["tenet.promoted"] == "true"
+    assert tags["tenet.model.version"] == "1" and tags["tenet.git.commit"]
+
+
+def test_second_cycle_diffs_against_the_champion_and_continues_from_it(cycles, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, out, err = cycles["second"]
+    assert code == 0, err
+    tracker, parents = _cycle_runs(cycles["tmp"])
+    assert len(parents) == 2
+    first, second = parents
+    tags = second.data.tags
+    assert tags["tenet.diff.parent_run"] == first.info.run_id
+    assert tags["tenet.diff.summary"] == "+0 -0 ~1 rules (1 breaking)"
+    assert tags["tenet.cycle.start"] == "champion v1"
+    assert f"update of champion run {first.info.run_id}" in out
+    diff = json.loads(Path(tracker.mlflow.artifacts.download_artifacts(
+        run_id=second.info.run_id, artifact_path="policy/diff.json", dst_path=str(cycles["tmp"] / "dl"))).read_text())
+    assert diff == [{"rule": "short", "kind": "breaking", "detail": "changed: condition"}]
+    runs = tracker.client.search_runs([tracker.experiment_id],
+                                      f"tags.mlflow.parentRunId = '{second.info.run_id}'")
+    train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
+    assert train.data.params["train.start_model"].endswith("train/final")  # the champion, not the base
+    assert "data.update-pairs.sha256" in train.data.params
+
+
+def test_second_cycle_reuses_the_unchanged_rules_candidates_and_samples(cycles, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    tracker, (first, second) = _cycle_runs(cycles["tmp"])[0], _cycle_runs(cycles["tmp"])[1]
+    runs = tracker.client.search_runs([tracker.experiment_id])
+    synth = {r.data.tags["mlflow.parentRunId"]: r for r in runs if r.data.tags.get("tenet.stage") == "synthesize"}
+    assert synth[first.info.run_id].data.metrics["pairs.reused_rules"] == 0
+    assert synth[second.info.run_id].data.metrics["pairs.reused_rules"] == 1  # no-bad
+    # The base model's samples and the champion's answers on the held-out prompts were cached.
+    assert second.data.metrics["cache.hits"] > 0
+    qa = json.loads(next((cycles["tmp"] / "work" / "tiny-update").glob("*/pairs/pair_qa.json")).read_text())
+    assert "reused_rules" in qa
+
+
+def test_update_trains_on_the_changed_rule_plus_replay(cycles):
+    import pandas as pd
+
+    work = cycles["tmp"] / "work" / "tiny-update"
+    update = next(work.glob("*/update/pairs.parquet"))
+    rows = pd.read_parquet(update)
+    everything = pd.read_parquet(update.parent.parent / "pairs" / "pairs.parquet")
+    targets = rows["target_rules"].map(lambda t: t[0])
+    assert (targets == "short").sum() == (everything["target_rules"].map(lambda t: t[0]) == "short").sum()
+    assert 0 < (targets == "no-bad").sum() < (everything["target_rules"].map(lambda t: t[0]) == "no-bad").sum()
+
+
+def test_regression_gate_checks_only_unchanged_rules(cycles, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    work = cycles["tmp"] / "work" / "tiny-update"
+    gates_files = sorted(work.glob("*/report/gates.json"), key=lambda p: p.stat().st_mtime)
+    regression = next(g for g in json.loads(gates_files[-1].read_text()) if g["gate"]["target"] == "regression")
+    assert "(short)" not in regression["detail"]
+
+
+def test_unchanged_policy_has_nothing_to_train(cycles):
+    code, out, _ = cycles["again"]
+    assert code == 0
+    assert "no rule changed since champion version 2" in out and "--from-base" in out
+
+
+def test_gate_limits_regression_to_given_rules():
+    from compiler import ir
+    from runtime.evaluate import Compliance
+    from runtime.gates import check_gates
+
+    gate = ir.GateIR(target="regression", op="<=", threshold=0.02)
+    before = Compliance({"a": 1.0, "b": 1.0}, {}, None)
+    after = Compliance({"a": 0.5, "b": 1.0}, {}, None)
+    assert not check_gates([gate], before, after, None)[0].passed
+    assert check_gates([gate], before, after, None, regression_rules={"b"})[0].passed
+
+
+def test_rule_keys_follow_the_rule_unless_a_strategy_compares_rules():
+    from compiler.pipeline import compile_policy
+    from runtime.synthesize.prompts import build_pool
+    from runtime.synthesize.reuse import rule_keys
+
+    v1, v2 = (compile_policy(str(FIXTURES / f"update-v{n}.policy")).artifact.ir for n in (1, 2))
+    pool = build_pool(v1, FIXTURES, 0.2, 42)
+    per_rule = [rule_keys(p, pool, ["examples", "perturb"], {}) for p in (v1, v2)]
+    assert per_rule[0]["no-bad"] == per_rule[1]["no-bad"] and per_rule[0]["short"] != per_rule[1]["short"]
+    cross = [rule_keys(p, pool, ["examples", "sample"], {}) for p in (v1, v2)]
+    assert cross[0]["no-bad"] != cross[1]["no-bad"]
+    assert rule_keys(v1, pool, ["examples", "perturb"], {"sampler": "x"})["no-bad"] != per_rule[0]["no-bad"]
