@@ -1,0 +1,675 @@
+"""Read a policy's update cycles back from MLflow: `tenet audit` and the data of `tenet report`.
+
+Every read goes through `MlflowClient`, so the same code serves the work folder's SQLite
+store and a remote tracking server (with proxied artifacts or not); nothing here writes to
+the store. A cycle's metrics, datasets and artifacts are gathered from its parent run *and*
+its nested stage runs, because `runtime/cycle.py` logs most of them while a stage run is
+the active one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+from urllib.parse import urlparse
+
+from runtime.evaluate import SEVERITIES
+from runtime.track import PROMOTION_LOG
+
+PARENT_TAG, STAGE_TAG, GATES_TAG = "mlflow.parentRunId", "tenet.stage", "tenet.gates"
+DIFF_SUMMARY_TAG, DIFF_PARENT_TAG = "tenet.diff.summary", "tenet.diff.parent_run"
+MODEL_VERSION_TAG, PROMOTED_TAG = "tenet.model.version", "tenet.promoted"
+GIT_COMMIT_TAG, POLICY_VERSION_TAG = "tenet.git.commit", "tenet.policy.version"
+CONTEXT_TAG = "mlflow.data.context"
+CHAMPION = "champion"
+MISSING = "-"
+
+
+class AuditError(Exception):
+    """A user-facing problem (unknown policy, model, run or rule), with a hint on what to do."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+    def __str__(self) -> str:
+        return self.message + (f"\nhint: {self.hint}" if self.hint else "")
+
+
+# --- read models -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A run input: the dataset MLflow recorded, with our full sha256 when the run has it."""
+
+    name: str
+    digest: str
+    sha256: str | None
+    context: str | None
+    source: str | None
+    run_id: str
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One nested stage run of a cycle."""
+
+    name: str
+    run_id: str
+    status: str
+    started: str | None
+    ended: str | None
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One update cycle: the parent run, its stage runs, and what the registry says about it."""
+
+    run_id: str
+    name: str
+    status: str
+    started: str | None
+    ended: str | None
+    policy_id: str
+    policy_version: str | None
+    policy_hash: str | None
+    plan_hash: str | None
+    diff_summary: str | None
+    diff_parent_run: str | None
+    model_version: str | None
+    promoted: bool | None
+    git_commit: str | None
+    gates: str | None
+    metrics: dict[str, float]
+    params: dict[str, str]
+    stages: tuple[Stage, ...]
+    datasets: tuple[Dataset, ...]
+
+    def value(self, phase: str, kind: str, key: str | None = None) -> float | None:
+        """A compliance metric, e.g. `value("after", "rule", "no-bad")` or `value("before", "overall")`."""
+        return self.metrics.get(f"{phase}.{kind}" + (f".{key}" if key else ""))
+
+    def rule_ids(self) -> list[str]:
+        """The rules with a compliance value in either phase, in first-logged order."""
+        ids: dict[str, None] = {}
+        for name in self.metrics:
+            for phase in ("before", "after"):
+                if name.startswith(f"{phase}.rule."):
+                    ids.setdefault(name[len(f"{phase}.rule."):])
+        return list(ids)
+
+    def run_ids(self) -> list[str]:
+        """The parent run first, then every stage run in order."""
+        return [self.run_id, *(s.run_id for s in self.stages)]
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    """One rule change of the cycle's policy against the champion's (from `policy/diff.json`)."""
+
+    rule: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A compliance metric before and after training (`key` is e.g. `rule.no-bad` or `overall`)."""
+
+    key: str
+    before: float | None
+    after: float | None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a registered model version came from, end to end."""
+
+    model: str
+    version: str
+    aliases: tuple[str, ...]
+    source: str | None
+    version_tags: dict[str, str]
+    registered: str | None
+    promotions: tuple[dict, ...]
+    cycle: Cycle
+    policy_files: tuple[str, ...]
+    plan: str | None
+    diff: tuple[DiffEntry, ...] | None
+    comparisons: tuple[Comparison, ...]
+
+
+@dataclass(frozen=True)
+class RulePoint:
+    """One rule's compliance in one cycle."""
+
+    run_id: str
+    started: str | None
+    policy_version: str | None
+    before: float | None
+    after: float | None
+    change: str | None
+    gates: str | None
+    model_version: str | None
+    promoted: bool | None
+
+
+@dataclass(frozen=True)
+class _Registry:
+    """What the model registry knows about a policy's runs (a fallback for older cycles' tags)."""
+
+    versions_by_run: dict[str, str]
+    promoted: frozenset[str]
+
+
+# --- the store -------------------------------------------------------------------
+
+
+def resolve_tracking_uri(explicit: str | None, work_dir: str | Path) -> str:
+    """The store to read: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else the work folder's SQLite.
+
+    Below the explicit flag this is `runtime.track.tracking_uri`, minus its `mkdir`: a read
+    must not leave an empty work folder (or store) behind.
+    """
+    if explicit:
+        return explicit
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path(work_dir).resolve() / 'mlflow.db'}"
+
+
+def display_uri(uri: str) -> str:
+    """The URI without user:password, for messages and reports."""
+    parsed = urlparse(uri)
+    if parsed.password is None and parsed.username is None:
+        return uri
+    host = parsed.hostname or ""
+    netloc = host + (f":{parsed.port}" if parsed.port else "")
+    return parsed._replace(netloc=netloc).geturl()
+
+
+class CycleStore:
+    """Reads the cycles recorded for tenet policies in one tracking store."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self._client = None
+        self._listings: dict[tuple[str, str], set[str]] = {}
+
+    @property
+    def client(self):
+        """The MLflow client, created on first use (after the store is known to exist)."""
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._check_reachable()
+            self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._client
+
+    def _check_reachable(self) -> None:
+        """Fail fast with a clear message instead of creating a store or retrying for minutes."""
+        parsed = urlparse(self.uri)
+        if parsed.scheme == "sqlite":
+            path = self.uri[len("sqlite:///"):] if self.uri.startswith("sqlite:///") else parsed.path
+            if path and path != ":memory:" and not Path(path).is_file():
+                raise AuditError(f"no tracking store at {self.uri}",
+                                 "run `tenet compile-and-train POLICY --work-dir DIR` first, or pass "
+                                 "--work-dir, --tracking-uri or MLFLOW_TRACKING_URI for the store that "
+                                 "recorded the cycles")
+        elif parsed.scheme in ("http", "https"):
+            import requests
+
+            try:
+                requests.get(self.uri.rstrip("/") + "/health", timeout=10)
+            except requests.RequestException as exc:
+                raise AuditError(f"cannot reach the tracking server {display_uri(self.uri)}: "
+                                 f"{type(exc).__name__}",
+                                 "check that `mlflow server` is running there") from None
+
+    # -- cycles --
+
+    def cycles(self, policy_id: str) -> list[Cycle]:
+        """Every cycle of the policy, oldest first (newest last)."""
+        experiment_id = self._experiment_id(policy_id)
+        runs = self._search(experiment_id)
+        children: dict[str, list] = {}
+        for run in runs:
+            parent = run.data.tags.get(PARENT_TAG)
+            if parent:
+                children.setdefault(parent, []).append(run)
+        parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+        if not parents:
+            raise self._no_cycles(policy_id)
+        registry = self._registry(policy_id)
+        parents.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        return [_cycle(policy_id, p, children.get(p.info.run_id, []), registry) for p in parents]
+
+    def cycle(self, policy_id: str, run_ref: str | None = None) -> Cycle:
+        """One cycle by full or abbreviated run id; the newest when `run_ref` is None."""
+        cycles = self.cycles(policy_id)
+        if run_ref is None:
+            return cycles[-1]
+        matches = [c for c in cycles if c.run_id.startswith(run_ref)]
+        if len(matches) == 1:
+            return matches[0]
+        shown = ", ".join(c.run_id[:8] for c in cycles[-5:])
+        if not matches:
+            raise AuditError(f"no cycle of policy {policy_id} has run id {run_ref}",
+                             f"recent cycles: {shown}; `tenet audit {policy_id}` lists them all")
+        raise AuditError(f"run id prefix {run_ref} matches {len(matches)} cycles of {policy_id}",
+                         "give more characters of the run id")
+
+    def _experiment_id(self, policy_id: str) -> str:
+        experiment = self.client.get_experiment_by_name(f"tenet/{policy_id}")
+        if experiment is None or experiment.lifecycle_stage != "active":
+            raise self._no_cycles(policy_id)
+        return experiment.experiment_id
+
+    def _no_cycles(self, policy_id: str) -> AuditError:
+        known = self.policies()
+        hint = (f"policies recorded there: {', '.join(known)}" if known else
+                "run `tenet compile-and-train POLICY` first, or point --work-dir, --tracking-uri or "
+                "MLFLOW_TRACKING_URI at the store that recorded the cycles")
+        return AuditError(f"no cycles recorded for policy {policy_id} in {display_uri(self.uri)}", hint)
+
+    def policies(self) -> list[str]:
+        """The policy ids with an experiment in this store."""
+        experiments = self.client.search_experiments(filter_string="name LIKE 'tenet/%'")
+        return sorted(e.name[len("tenet/"):] for e in experiments)
+
+    def _search(self, experiment_id: str) -> list:
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs([experiment_id], max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _registry(self, name: str) -> _Registry:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self.client.search_model_versions(f"name='{_quote(name)}'")
+            model = self.client.get_registered_model(name) if versions else None
+        except MlflowException:  # no registered model yet: every cycle failed before `register`
+            return _Registry({}, frozenset())
+        by_run: dict[str, str] = {}
+        for v in versions:  # version numbers are str over REST but int from a SQL store
+            if v.run_id and int(v.version) > int(by_run.get(v.run_id, "0")):
+                by_run[v.run_id] = str(v.version)
+        promoted = set()
+        if model is not None:
+            promoted |= {e["version"] for e in _promotion_log(model) if e.get("alias") == CHAMPION}
+            if CHAMPION in (model.aliases or {}):
+                promoted.add(str(model.aliases[CHAMPION]))
+        return _Registry(by_run, frozenset(promoted))
+
+    # -- artifacts --
+
+    def artifact_paths(self, run_id: str, folder: str = "") -> list[str]:
+        """Every file under `folder` of a run's artifacts (recursive), sorted."""
+        paths = []
+        for info in self.client.list_artifacts(run_id, folder or None):
+            paths.extend(self.artifact_paths(run_id, info.path) if info.is_dir else [info.path])
+        return sorted(paths)
+
+    def has_artifact(self, run_id: str, path: str) -> bool:
+        """Whether the run has this artifact file (one listing per folder, cached)."""
+        folder = path.rsplit("/", 1)[0] if "/" in path else ""
+        key = (run_id, folder)
+        if key not in self._listings:
+            self._listings[key] = {i.path for i in self.client.list_artifacts(run_id, folder or None)
+                                   if not i.is_dir}
+        return path in self._listings[key]
+
+    def read_text(self, run_id: str, path: str) -> str | None:
+        """An artifact's text, or None when the run has no such file."""
+        if not self.has_artifact(run_id, path):
+            return None
+        with tempfile.TemporaryDirectory(prefix="tenet-audit-") as tmp, _quiet_downloads():
+            local = self.client.download_artifacts(run_id, path, tmp)
+            return Path(local).read_text(encoding="utf-8")
+
+    def find_text(self, cycle: Cycle, path: str) -> str | None:
+        """An artifact's text from the cycle's parent run or, failing that, its first stage that has it."""
+        for run_id in cycle.run_ids():
+            text = self.read_text(run_id, path)
+            if text is not None:
+                return text
+        return None
+
+    def find_json(self, cycle: Cycle, path: str) -> Any:
+        """A JSON artifact of the cycle, parsed; None when absent or not JSON."""
+        text = self.find_text(cycle, path)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None
+
+    def diff(self, cycle: Cycle) -> tuple[DiffEntry, ...] | None:
+        """The cycle's policy diff against the champion's, or None when none was recorded."""
+        data = self.find_json(cycle, "policy/diff.json")
+        if not isinstance(data, list):
+            return None
+        return tuple(DiffEntry(rule=str(e.get("rule", "")),
+                               kind=str(e.get("kind") or e.get("category") or ""),
+                               detail=str(e.get("detail", ""))) for e in data if isinstance(e, dict))
+
+    # -- lineage and rule history --
+
+    def lineage(self, policy_id: str, model_ref: str) -> Lineage:
+        """The full lineage of a registered model version (`NAME/VERSION` or `NAME@ALIAS`)."""
+        from mlflow.exceptions import MlflowException
+
+        name, version, alias = parse_model_ref(model_ref, policy_id)
+        try:
+            mv = (self.client.get_model_version(name, version) if version else
+                  self.client.get_model_version_by_alias(name, alias))
+        except MlflowException:
+            raise AuditError(f"no registered model version {model_ref} in {display_uri(self.uri)}",
+                             self._versions_hint(name)) from None
+        cycle = self._cycle_of(policy_id, mv)
+        number = str(mv.version)  # str over REST, int from a SQL store
+        model = self.client.get_registered_model(name)
+        aliases = tuple(sorted(a for a, v in (model.aliases or {}).items() if str(v) == number))
+        promotions = tuple(e for e in _promotion_log(model) if number in (e["version"], e["previous"]))
+        return Lineage(
+            model=name, version=number, aliases=aliases, source=mv.source, version_tags=dict(mv.tags or {}),
+            registered=_iso(mv.creation_timestamp), promotions=promotions, cycle=cycle,
+            policy_files=tuple(self.artifact_paths(cycle.run_id, "policy")),
+            plan=self.find_text(cycle, "policy/plan.txt"), diff=self.diff(cycle),
+            comparisons=comparisons(cycle))
+
+    def _cycle_of(self, policy_id: str, mv) -> Cycle:
+        cycles = {c.run_id: c for c in self.cycles(policy_id)}
+        if mv.run_id not in cycles:
+            raise AuditError(f"model {mv.name}/{mv.version} was not trained by a cycle of policy {policy_id}",
+                             f"its run is {mv.run_id or 'unknown'}; audit the policy that trained it")
+        return cycles[mv.run_id]
+
+    def _versions_hint(self, name: str) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name='{_quote(name)}'")
+            versions = sorted(int(v.version) for v in found)
+        except MlflowException:
+            versions = []
+        if not versions:
+            return f"no version of model {name} is registered; a cycle registers one in its `register` stage"
+        return f"registered versions of {name}: {', '.join(map(str, versions))}; aliases: NAME@{CHAMPION}"
+
+    def rule_history(self, policy_id: str, rule_id: str) -> list[RulePoint]:
+        """One rule's compliance before and after training in every cycle, oldest first."""
+        cycles = self.cycles(policy_id)
+        if not any(rule_id in c.rule_ids() for c in cycles):
+            known = sorted({r for c in cycles for r in c.rule_ids()})
+            raise AuditError(f"no compliance recorded for rule {rule_id} of policy {policy_id}",
+                             f"rules with compliance: {', '.join(known[:20])}" if known else
+                             "no cycle got as far as evaluating; see `tenet audit " + policy_id + "`")
+        return [RulePoint(run_id=c.run_id, started=c.started, policy_version=c.policy_version,
+                          before=c.value("before", "rule", rule_id), after=c.value("after", "rule", rule_id),
+                          change=self._rule_change(c, rule_id), gates=c.gates, model_version=c.model_version,
+                          promoted=c.promoted) for c in cycles]
+
+    def _rule_change(self, cycle: Cycle, rule_id: str) -> str | None:
+        # Only cycles that say they diffed have a diff.json worth downloading.
+        if cycle.diff_summary in (None, "fresh"):
+            return None
+        kinds = [e.kind for e in self.diff(cycle) or () if e.rule == rule_id]
+        return ", ".join(kinds) or None
+
+
+# --- building read models ----------------------------------------------------------
+
+
+def _cycle(policy_id: str, run, children: Sequence, registry: _Registry) -> Cycle:
+    """Assemble a cycle from its parent run, its stage runs and the registry."""
+    tags, params = run.data.tags, run.data.params
+    stages = sorted(children, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+    metrics: dict[str, float] = {}
+    for stage in stages:
+        metrics.update(stage.data.metrics)
+    metrics.update(run.data.metrics)  # a value on the parent run is the cycle's own word
+    gates = tags.get(GATES_TAG) or next((s.data.tags[GATES_TAG] for s in stages if GATES_TAG in s.data.tags),
+                                        None)
+    version = tags.get(MODEL_VERSION_TAG) or registry.versions_by_run.get(run.info.run_id)
+    promoted = _bool(tags.get(PROMOTED_TAG))
+    if promoted is None and version is not None:
+        promoted = version in registry.promoted
+    return Cycle(
+        run_id=run.info.run_id, name=run.info.run_name or "", status=run.info.status,
+        started=_iso(run.info.start_time), ended=_iso(run.info.end_time), policy_id=policy_id,
+        policy_version=tags.get(POLICY_VERSION_TAG) or params.get("policy.version"),
+        policy_hash=params.get("policy.hash"), plan_hash=params.get("plan.hash"),
+        diff_summary=tags.get(DIFF_SUMMARY_TAG), diff_parent_run=tags.get(DIFF_PARENT_TAG),
+        model_version=version, promoted=promoted, git_commit=tags.get(GIT_COMMIT_TAG), gates=gates,
+        metrics=metrics, params=dict(params),
+        stages=tuple(_stage(s) for s in stages),
+        datasets=tuple(d for r in (run, *stages) for d in _datasets(r)))
+
+
+def _stage(run) -> Stage:
+    return Stage(name=run.data.tags.get(STAGE_TAG) or run.info.run_name or "", run_id=run.info.run_id,
+                 status=run.info.status, started=_iso(run.info.start_time), ended=_iso(run.info.end_time),
+                 metrics=dict(run.data.metrics))
+
+
+def _datasets(run) -> list[Dataset]:
+    inputs = getattr(run, "inputs", None)
+    found = []
+    for item in getattr(inputs, "dataset_inputs", None) or ():
+        ds = item.dataset
+        context = next((t.value for t in item.tags or () if t.key == CONTEXT_TAG), None)
+        found.append(Dataset(name=ds.name, digest=ds.digest,
+                             sha256=run.data.params.get(f"data.{ds.name}.sha256"), context=context,
+                             source=_source_uri(ds.source), run_id=run.info.run_id,
+                             stage=run.data.tags.get(STAGE_TAG)))
+    return found
+
+
+def comparisons(cycle: Cycle) -> tuple[Comparison, ...]:
+    """Every compliance metric before and after: rules, then severities, then overall."""
+    rows = [Comparison(f"rule.{r}", cycle.value("before", "rule", r), cycle.value("after", "rule", r))
+            for r in cycle.rule_ids()]
+    for s in SEVERITIES:
+        before, after = cycle.value("before", "severity", s), cycle.value("after", "severity", s)
+        if before is not None or after is not None:
+            rows.append(Comparison(f"severity.{s}", before, after))
+    rows.append(Comparison("overall", cycle.value("before", "overall"), cycle.value("after", "overall")))
+    return tuple(rows)
+
+
+def parse_model_ref(ref: str, policy_id: str) -> tuple[str, str | None, str | None]:
+    """`NAME/VERSION`, `NAME@ALIAS`, or a bare `VERSION` / `@ALIAS` of the policy's own model."""
+    if "@" in ref:
+        name, alias = ref.rsplit("@", 1)
+        if alias:
+            return name or policy_id, None, alias
+    else:
+        name, _, version = ref.rpartition("/")
+        if version.isdigit():
+            return name or policy_id, version, None
+    raise AuditError(f"cannot read model reference {ref!r}",
+                     f"write NAME/VERSION or NAME@ALIAS, e.g. {policy_id}/3 or {policy_id}@{CHAMPION}")
+
+
+def _promotion_log(model) -> list[dict]:
+    """The registered model's promotion log, version numbers as strings (None stays None)."""
+    try:
+        log = json.loads(model.tags.get(PROMOTION_LOG, "[]"))
+    except ValueError:
+        return []
+    return [{**e, "version": _str(e.get("version")), "previous": _str(e.get("previous"))}
+            for e in log if isinstance(e, dict)]
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _source_uri(source: str | None) -> str | None:
+    # MLflow stores a dataset's source as JSON, e.g. {"uri": "/work/…/pairs.parquet"}.
+    if not source:
+        return None
+    try:
+        data = json.loads(source)
+    except ValueError:
+        return source
+    return str(data.get("uri") or data.get("url") or source) if isinstance(data, dict) else source
+
+
+def _iso(ms: int | None) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bool(text: str | None) -> bool | None:
+    return None if text is None else text.strip().lower() == "true"
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+@contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """Hide MLflow's download progress bars, which would interleave with our output."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    previous = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+
+# --- rendering ---------------------------------------------------------------------
+
+
+def pct(value: float | None) -> str:
+    """A rate as a whole percentage, or `-`."""
+    return MISSING if value is None else f"{100 * value:.0f}%"
+
+
+def arrow(before: float | None, after: float | None) -> str:
+    """`before→after` in whole percent, e.g. `80→95%`; `-` when neither was measured."""
+    if before is None and after is None:
+        return MISSING
+    b = MISSING if before is None else f"{100 * before:.0f}"
+    return f"{b}→{pct(after)}"
+
+
+def short_date(iso: str | None) -> str:
+    """`2026-11-27 03:01` from an ISO UTC timestamp."""
+    return iso[:16].replace("T", " ") if iso else MISSING
+
+
+def yes_no(value: bool | None) -> str:
+    """`yes`, `no` or `-`."""
+    return MISSING if value is None else ("yes" if value else "no")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain left-aligned text table, two spaces between columns."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (headers, *rows)]
+    return "\n".join(lines)
+
+
+def render_cycles(cycles: Sequence[Cycle]) -> str:
+    """The cycle table: one line per cycle, newest last."""
+    headers = ["date (UTC)", "run", "status", "version", "diff", "model", *SEVERITIES, "gates", "promoted"]
+    rows = [[short_date(c.started), c.run_id[:8], c.status.lower(), c.policy_version or MISSING,
+             c.diff_summary or MISSING, c.model_version or MISSING,
+             *(arrow(c.value("before", "severity", s), c.value("after", "severity", s)) for s in SEVERITIES),
+             c.gates or MISSING, yes_no(c.promoted)] for c in cycles]
+    return table(headers, rows)
+
+
+def render_rule_history(policy_id: str, rule_id: str, points: Sequence[RulePoint]) -> str:
+    """One rule's compliance across cycles."""
+    rows = [[short_date(p.started), p.run_id[:8], p.policy_version or MISSING, pct(p.before), pct(p.after),
+             _delta(p.before, p.after), p.change or MISSING, p.gates or MISSING, p.model_version or MISSING,
+             yes_no(p.promoted)] for p in points]
+    head = f"rule {rule_id} of policy {policy_id}: compliance before → after training, newest last"
+    return head + "\n" + table(["date (UTC)", "run", "version", "before", "after", "change", "rule diff",
+                                 "gates", "model", "promoted"], rows)
+
+
+def render_lineage(lineage: Lineage) -> str:
+    """A model version's lineage as text sections."""
+    c = lineage.cycle
+    aliases = f" (aliases: {', '.join(lineage.aliases)})" if lineage.aliases else ""
+    lines = [f"model {lineage.model}/{lineage.version}{aliases}, registered {short_date(lineage.registered)}",
+             f"  source: {lineage.source or MISSING}"]
+    lines += [f"  tag {k} = {v}" for k, v in sorted(lineage.version_tags.items())]
+    lines += [f"  promotion {short_date(_iso(int(float(e.get('time', 0)) * 1000)))}: {e.get('alias')} "
+              f"{e.get('previous') or MISSING} -> {e.get('version')} by {e.get('actor')}: {e.get('reason')}"
+              for e in lineage.promotions]
+    lines += ["", f"cycle run {c.run_id} ({c.name}), {c.status.lower()}, {short_date(c.started)} → "
+                  f"{short_date(c.ended)}",
+              f"  policy {c.policy_id} version {c.policy_version or MISSING}, "
+              f"hash {c.policy_hash or MISSING}",
+              f"  plan hash {c.plan_hash or MISSING}, git commit {c.git_commit or MISSING}",
+              f"  diff: {c.diff_summary or MISSING} (against run {c.diff_parent_run or MISSING})"]
+    lines += [f"    {e.kind:<12} {e.rule}: {e.detail}" for e in lineage.diff or ()]
+    lines += ["", "policy files (artifacts of the cycle run):", *(f"  {p}" for p in lineage.policy_files)]
+    lines += ["", "datasets:", *(_dataset_line(d) for d in c.datasets)] if c.datasets else ["", "datasets: -"]
+    lines += ["", "plan:", *(f"  {line}" for line in (lineage.plan or MISSING).splitlines())]
+    lines += ["", table(["metric", "before", "after"], [[m.key, pct(m.before), pct(m.after)]
+                                                          for m in lineage.comparisons])]
+    extra = {k: v for k, v in sorted(c.metrics.items()) if k.startswith(("drift.", "gate.", "pairs."))}
+    lines += ["", "other metrics:", *(f"  {k} = {v:g}" for k, v in extra.items())] if extra else []
+    lines += ["", f"gates: {c.gates or MISSING}, promoted: {yes_no(c.promoted)}", "", "stage runs:"]
+    lines += [f"  {s.name:<16} {s.run_id}  {s.status.lower():<9} {_duration(s.started, s.ended)}"
+              for s in c.stages]
+    return "\n".join(lines)
+
+
+def _dataset_line(d: Dataset) -> str:
+    digest = f"sha256 {d.sha256}" if d.sha256 else f"digest {d.digest}"
+    where = f"stage {d.stage or MISSING}, {d.source or MISSING}"
+    return f"  {d.name:<14} {d.context or MISSING:<10} {digest}  ({where})"
+
+
+def _delta(before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return MISSING
+    return f"{100 * (after - before):+.0f} pts"
+
+
+def _duration(started: str | None, ended: str | None) -> str:
+    if not started or not ended:
+        return MISSING
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    seconds = (datetime.strptime(ended, fmt) - datetime.strptime(started, fmt)).total_seconds()
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
+
+
+def to_json(value: Any) -> str:
+    """Pretty, stable JSON of read models (dataclasses anywhere inside dicts and lists)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
