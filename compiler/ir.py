@@ -266,6 +266,7 @@ class TrainingIR(BaseModel):
     batch_size: int
     grad_accum: int
     beta: float
+    sft_weight: float
     lora: bool
     lora_r: int
     lora_alpha: int

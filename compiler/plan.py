@@ -87,7 +87,7 @@ class TrainingPlan(BaseModel):
 
 
 _HYPERPARAMETERS = ("learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
-                    "lora", "lora_r", "lora_alpha", "max_length", "precision", "device", "seed",
+                    "sft_weight", "lora", "lora_r", "lora_alpha", "max_length", "precision", "device", "seed",
                     "replay")
 
 

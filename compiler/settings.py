@@ -30,6 +30,8 @@ SETTINGS: dict[str, SettingSpec] = {
     "batch_size": SettingSpec("int", 4, "per-device batch size", 1, 4096),
     "grad_accum": SettingSpec("int", 1, "gradient accumulation steps", 1, 4096),
     "beta": SettingSpec("float", 0.1, "preference strength (DPO/KTO/ORPO beta)", 0.0, 100.0),
+    "sft_weight": SettingSpec("float", 0.0, "weight of a likelihood term on the chosen side added to DPO",
+                              0.0, 100.0),
     "lora": SettingSpec("bool", False, "train a LoRA adapter instead of all weights"),
     "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
     "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),

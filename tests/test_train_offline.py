@@ -101,6 +101,16 @@ def test_dpo_lora(tiny_llama, data_dir, tmp_path):
     _assert_trained(result, tiny_llama, 2, lora=True)
 
 
+def test_dpo_with_a_likelihood_term_on_chosen(tiny_llama, data_dir, tmp_path):
+    """`sft_weight` adds TRL's `sft` loss to the sigmoid loss; the chosen side's NLL is then logged."""
+    from runtime.train import dpo
+
+    result = dpo.train(_job("dpo", tiny_llama, data_dir, tmp_path / "rpo", hp={"sft_weight": 1.0}))
+    _assert_trained(result, tiny_llama, 2)
+    plain = dpo.train(_job("dpo", tiny_llama, data_dir, tmp_path / "plain"))
+    assert result.metrics["loss"] != plain.metrics["loss"]  # the extra term changes the loss
+
+
 def test_dpo_resume(tiny_llama, data_dir, tmp_path):
     from runtime.train import dpo
 

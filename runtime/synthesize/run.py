@@ -13,6 +13,7 @@ from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
 from runtime.synthesize import output, reuse
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
+from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
@@ -71,7 +72,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if cache is not None:
         reuse.store(cache, keys, [r.id for r in todo] + [g for g in [reuse.POLICY_GROUP] if g not in reused], fresh)
     items = [item for group in reused.values() for item in group] + fresh
-    candidates = [item for item in items if isinstance(item, Pair)]
+    candidates = polish_all([item for item in items if isinstance(item, Pair)], policy.rules, training.seed)
     completions = [item for item in items if isinstance(item, Completion)]
     if scorers is None and any(r.runtime_only for r in policy.rules):
         scorers = Scorers(root=root, judge_model=training.base_model)

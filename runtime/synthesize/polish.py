@@ -1,0 +1,49 @@
+"""Make a perturb pair's two sides obey every other rule they can be edited to obey.
+
+A minimal pair teaches its target rule; but if both sides break another rule (a model sample
+that is too long, say), training on the chosen side still teaches that violation. Polishing
+applies the same repair for each such rule to both sides, so the chosen side is as compliant
+as edits can make it and the pair still differs only on its target. Pairs whose sides cannot
+both be repaired keep that rule as it is; the quality gates verify the result as usual.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Sequence
+
+from compiler import ir, semantics
+from runtime.synthesize.pairs import Pair
+from runtime.synthesize.perturb_ops import repair
+
+POLISHED_STRATEGIES = ("perturb",)
+
+
+def polish_all(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], seed: int) -> list[Pair]:
+    """Polish every pair from an edit strategy; other pairs (authored examples, samples) stay."""
+    editable = [r for r in rules if not r.runtime_only]
+    return [polish(p, editable, random.Random(f"{seed}:polish:{k}")) if p.strategy in POLISHED_STRATEGIES else p
+            for k, p in enumerate(pairs)]
+
+
+def polish(pair: Pair, rules: Sequence[ir.RuleIR], rng: random.Random) -> Pair:
+    """Repair, on both sides, each non-target rule that the chosen side breaks."""
+    for rule in rules:
+        if rule.id in pair.target_rules:
+            continue
+        chosen = pair.sample("chosen")
+        if not _fails(rule, chosen):
+            continue
+        fixed_chosen = repair(rule, chosen, rng)
+        rejected = pair.sample("rejected")
+        fixed_rejected = repair(rule, rejected, rng) if _fails(rule, rejected) else rejected.response
+        if fixed_chosen is None or fixed_rejected is None or fixed_chosen == fixed_rejected:
+            continue
+        pair = replace(pair, chosen=fixed_chosen, rejected=fixed_rejected)
+    return pair
+
+
+def _fails(rule: ir.RuleIR, sample) -> bool:
+    vote = semantics.rule_vote(rule, sample)
+    return vote == ir.BAD
