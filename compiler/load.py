@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -56,12 +57,23 @@ def read_policy_text(path: Path, span: Span | None = None) -> tuple[str | None, 
     """Read a policy file as UTF-8, returning a diagnostic instead of raising."""
     shown = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_POLICY_BYTES:
+        # Non-blocking, so a FIFO named like a policy cannot stall the compiler on open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                return None, error("L001", f"expected a policy file, found a directory: {shown}", span)
+            if not stat.S_ISREG(mode):
+                return None, error("L001", f"expected a policy file, found a device, pipe or socket: {shown}",
+                                   span)
+            # Read one byte past the limit rather than trust the size the file system reports.
+            data = handle.read(MAX_POLICY_BYTES + 1)
+        if len(data) > MAX_POLICY_BYTES:
+            size = max(os.stat(path).st_size, len(data))
             return None, error("L004", f"policy file is too large ({size} bytes)", span,
                                f"policies are limited to {MAX_POLICY_BYTES} bytes")
         # utf-8-sig: a byte-order mark from some editors is not part of the policy.
-        return path.read_text(encoding="utf-8-sig"), None
+        return data.decode("utf-8-sig"), None
     except FileNotFoundError:
         hint = "paths are relative to the importing file" if span is not None else "check the path"
         return None, error("L001", f"policy file not found: {shown}", span, hint)
@@ -70,8 +82,16 @@ def read_policy_text(path: Path, span: Span | None = None) -> tuple[str | None, 
     except UnicodeDecodeError as exc:
         return None, error("L005", f"policy file is not valid UTF-8 ({exc.reason} at byte {exc.start})",
                            span)
-    except OSError as exc:
-        return None, error("L006", f"cannot read {shown}: {exc.strerror}", span)
+    except (OSError, ValueError) as exc:  # ValueError: a path the OS cannot even name
+        return None, error("L006", f"cannot read {shown}: {getattr(exc, 'strerror', None) or exc}", span)
+
+
+def real_path(path: Path) -> Path | None:
+    """The path with every symlink resolved, or None when that loops or the OS refuses."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return None
 
 
 def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
@@ -88,7 +108,9 @@ def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
         CompileError: With every load and syntax diagnostic found.
     """
     entry_path = Path(entry)
-    root_path = Path(root).resolve() if root else entry_path.resolve().parent
+    # A symlink loop is reported by `visit`; here it must only not stop us choosing a root.
+    base = Path(root) if root else (real_path(entry_path) or entry_path.absolute()).parent
+    root_path = real_path(base) or base.absolute()
     loader = _Loader(root_path)
     loader.visit(entry_path, span=None, chain=(), via=None)
     if loader.diagnostics:
@@ -104,7 +126,10 @@ class _Loader:
         self.diagnostics: list[Diagnostic] = []
 
     def visit(self, path: Path, span: Span | None, chain: tuple[Path, ...], via: str | None) -> None:
-        real = path.resolve()
+        real = real_path(path)
+        if real is None:
+            self.diagnostics.append(_symlink_loop(path, span))
+            return
         if real in chain:
             cycle = " -> ".join(p.name for p in (*chain[chain.index(real):], real))
             self.diagnostics.append(error("L003", f"import cycle: {cycle}", span,
@@ -147,10 +172,18 @@ class _Loader:
             allowed = STD_DIR.resolve()
         else:
             candidate, allowed = base / written, self.root
-        real = candidate.resolve()
+        real = real_path(candidate)
+        if real is None:
+            self.diagnostics.append(_symlink_loop(candidate, span))
+            return None
         if not real.is_relative_to(allowed):
             self.diagnostics.append(error(
                 "L002", f"import {written!r} resolves outside the policy root", span,
                 f"imports must stay inside {allowed} (no `..` or symlinks out)"))
             return None
         return candidate
+
+
+def _symlink_loop(path: Path, span: Span | None) -> Diagnostic:
+    return error("L006", f"cannot read {path}: too many levels of symbolic links", span,
+                 "a symbolic link on this path points back at itself")

@@ -30,6 +30,9 @@ SCHEMA = pa.schema([
 ])
 DEFAULT_BATCH_ROWS = 65_536
 DEFAULT_MAX_CHARS = 200_000
+# One JSONL line or CSV row may be this large; a larger one is a bad row (JSONL) or a clear
+# error (CSV), never an unbounded read into memory.
+MAX_RECORD_BYTES = 64 << 20
 
 
 class DataError(Exception):
@@ -113,30 +116,37 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         raise DataError(f"cannot read Parquet file {path}: {exc}") from None
     if reader.metadata.num_rows == 0:
         return
-    for batch in reader.iter_batches(batch_size=batch_rows):
-        yield pa.Table.from_batches([batch])
+    done = 0
+    try:
+        for batch in reader.iter_batches(batch_size=batch_rows):
+            done += batch.num_rows
+            yield pa.Table.from_batches([batch])
+    except (pa.ArrowInvalid, OSError) as exc:
+        # The footer was fine but a page is not: the rows cannot be counted, let alone kept.
+        raise DataError(f"cannot read Parquet file {path}: corrupt data after row {done} of "
+                        f"{reader.metadata.num_rows}: {exc}") from None
 
 
 def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
     """Stream a CSV as text columns; malformed rows come out as bad rows, never dropped."""
     import pyarrow.csv as pacsv
 
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8", errors="replace")
-    if not header.strip():
+    names = _csv_header(path)
+    if names is None:
         return
-    names = next(iter(__import__("csv").reader([header])))
     skipped: list[Any] = []
 
     def on_invalid(row) -> str:
         skipped.append(_Malformed("malformed_row"))  # wrong number of fields
         return "skip"
 
+    # A row may not straddle two blocks: a file that fits in one block never splits a row.
+    block_size = min(max(path.stat().st_size + 1, 1 << 22), MAX_RECORD_BYTES)
     try:
         # Binary first: one invalid UTF-8 cell must make one bad row, not a bad file.
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            read_options=pacsv.ReadOptions(block_size=block_size),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.binary() for n in names},
                                                  strings_can_be_null=False),
@@ -148,7 +158,36 @@ def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
                 yield list(skipped)
                 skipped.clear()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"cannot read CSV file {path}: {exc}") from None
+        hint = f" (a row is larger than {MAX_RECORD_BYTES >> 20} MB)" if "straddl" in str(exc) else ""
+        raise DataError(f"cannot read CSV file {path}{hint}: {exc}") from None
+    if skipped:  # ragged rows after the last block, or in a file with no well-formed row
+        yield list(skipped)
+
+
+def _csv_header(path: Path) -> list[str] | None:
+    """The column names, from the first non-blank line; None when the file has none."""
+    import csv
+
+    try:
+        with path.open("rb") as handle:
+            # Bounded reads: a file with no newline must not be read whole to find its header.
+            while (header := handle.readline(MAX_RECORD_BYTES + 1)) and not header.strip():
+                pass
+    except OSError as exc:
+        raise DataError(f"cannot read CSV file {path}: {exc.strerror or exc}") from None
+    if len(header) > MAX_RECORD_BYTES:
+        raise DataError(f"cannot read CSV file {path}: its header line is longer than {MAX_RECORD_BYTES >> 20} MB")
+    if not header.strip():
+        return None
+    try:
+        text = header.decode("utf-8-sig")  # a byte-order mark is not part of the first name
+    except UnicodeDecodeError:
+        raise DataError(f"cannot read CSV file {path}: its header line is not valid UTF-8") from None
+    names = next(iter(csv.reader([text])))
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"cannot read CSV file {path}: the header repeats {', '.join(map(repr, repeated))}")
+    return names
 
 
 def _decode_csv(table: pa.Table) -> pa.Table | list[Any]:
@@ -166,16 +205,33 @@ def _decode_csv(table: pa.Table) -> pa.Table | list[Any]:
 
 def _jsonl_batches(path: Path, batch_rows: int) -> Iterator[list[Any]]:
     rows: list[Any] = []
-    with path.open("rb") as handle:
-        for raw in handle:
-            if not raw.strip():
-                continue
-            rows.append(_parse_json_line(raw))
-            if len(rows) >= batch_rows:
-                yield rows
-                rows = []
+    try:
+        with path.open("rb") as handle:
+            for raw in _lines(handle):
+                if isinstance(raw, bytes) and not raw.strip():
+                    continue
+                rows.append(_parse_json_line(raw) if isinstance(raw, bytes) else raw)
+                if len(rows) >= batch_rows:
+                    yield rows
+                    rows = []
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
     if rows:
         yield rows
+
+
+def _lines(handle) -> Iterator[bytes | _Malformed]:
+    """The file's lines; a line over `MAX_RECORD_BYTES` is skipped unread, as an oversized row."""
+    first = True
+    while raw := handle.readline(MAX_RECORD_BYTES + 1):
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(1 << 20)
+            yield _Malformed("oversized")
+        else:
+            # A byte-order mark from some editors is not part of the first row.
+            yield raw.removeprefix(b"\xef\xbb\xbf") if first else raw
+        first = False
 
 
 class _Malformed:
@@ -223,7 +279,9 @@ def normalize(raw: pa.Table | list[Any], columns: ColumnMap, offset: int, max_ch
         return _normalize_plain_arrow(raw, columns, offset, max_chars, likert)
     rows = raw.to_pylist() if isinstance(raw, pa.Table) else raw
     if check_columns:
-        if rows and not any(isinstance(r, dict) for r in rows):
+        # Lines a file reader could not parse are bad rows; only an in-memory list of
+        # non-objects (e.g. plain strings) is not data at all.
+        if rows and not any(isinstance(r, (dict, _Malformed)) for r in rows):
             raise DataError("rows are not objects with named fields")
         _require_columns(rows, columns)
     return _normalize_rows(rows, columns, offset, max_chars, likert)

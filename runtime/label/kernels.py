@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from compiler import ir, semantics
+from runtime.label import bounded
 from runtime.label.bounded import bounded_search
 
 # RE2 folds these two letters into ASCII 'k' and 's' under (?i); Python's ASCII mode does not.
@@ -24,10 +25,16 @@ ScoreBatch = Callable[[ir.ScorePred, list[str]], list["float | None"]]
 
 
 class Columns:
-    """The subject texts of one normalized batch, built on first use."""
+    """The subject texts of one normalized batch, built on first use.
 
-    def __init__(self, table: pa.Table):
-        self.table = table
+    Bad rows (oversized, malformed, ...) abstain whatever their text says, so their texts
+    are blanked here: a 10 MB row must not cost a regex search. `regex_stuck` counts, per
+    fallback pattern, the rows that got no verdict so far in the run (see `_search`).
+    """
+
+    def __init__(self, table: pa.Table, regex_stuck: dict[tuple[str, int], int] | None = None):
+        self.table = _blank_bad_rows(table)
+        self.regex_stuck = regex_stuck if regex_stuck is not None else {}
         self._arrays: dict[str, pa.Array] = {}
         self._lists: dict[str, list[str]] = {}
         self._special: dict[str, np.ndarray] = {}
@@ -69,6 +76,18 @@ class Columns:
         contexts = self.table.column("context").to_pylist()
         return [semantics.subject_text(semantics.Sample(p, r, tuple((t["role"], t["content"]) for t in c)), subject)
                 for p, r, c in zip(prompts, responses, contexts)]
+
+
+def _blank_bad_rows(table: pa.Table) -> pa.Table:
+    """The batch with empty texts (and no context) on rows that have a bad-row reason."""
+    bad = pc.is_valid(table.column("bad"))
+    if not pc.any(bad).as_py():
+        return table
+    for name in ("prompt", "response", "context"):
+        column = table.column(name)
+        empty = pa.scalar([] if name == "context" else "", column.type)
+        table = table.set_column(table.schema.get_field_index(name), name, pc.if_else(bad, empty, column))
+    return table
 
 
 def re2_pattern(pattern: str, flags: str) -> str | None:
@@ -139,19 +158,28 @@ def search_column(cols: Columns, subject: str, pattern: str, flags: str, case_in
                 values = result.to_numpy(zero_copy_only=False).copy()
                 texts = cols.texts(subject)
                 rows = np.flatnonzero(special)
-                found = _search(compiled, [texts[i] for i in rows], trusted)
+                found = _search(cols, compiled, [texts[i] for i in rows], trusted)
                 values[rows] = [bool(f) for f in found]
                 _note_timeouts(cols, subject, pattern, rows, found)
                 result = pa.array(values, pa.bool_())
         return result
     texts = cols.texts(subject)
-    found = _search(compiled, texts, trusted)
+    found = _search(cols, compiled, texts, trusted)
     _note_timeouts(cols, subject, pattern, np.arange(len(texts)), found)
     return pa.array([bool(f) for f in found], pa.bool_())
 
 
-def _search(compiled, texts: Sequence[str], trusted: bool) -> list[bool | None]:
-    return python_search(compiled, texts) if trusted else bounded_search(compiled, texts)
+def _search(cols: Columns, compiled, texts: Sequence[str], trusted: bool) -> list[bool | None]:
+    if trusted:
+        return python_search(compiled, texts)
+    key = (compiled.pattern, compiled.flags)
+    left = bounded.MAX_STUCK_ROWS - cols.regex_stuck.get(key, 0)
+    if left <= 0:
+        # Given up earlier in the run: a hostile pattern is paid for once, not once a batch.
+        return [None] * len(texts)
+    found = bounded_search(compiled, texts, max_stuck=left)
+    cols.regex_stuck[key] = cols.regex_stuck.get(key, 0) + sum(f is None for f in found)
+    return found
 
 
 def _note_timeouts(cols: Columns, subject: str, pattern: str, rows: np.ndarray, found: list) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from compiler import ir
-from runtime.models import resolve_model, similarity_model_path
+from runtime.models import ModelError, resolve_model, similarity_model_path
 
 JUDGE_SYSTEM = ("You grade an assistant's response against a rubric. "
                 "Reply with exactly 'Score: N', where N is a whole number from 0 to 10.")
@@ -105,7 +105,12 @@ class Scorers:
     def _get(self, kind: str, path: str, loader: Callable[[str], object]):
         key = (kind, path)
         if key not in self._loaded:
-            self._loaded[key] = loader(path)
+            try:
+                self._loaded[key] = loader(path)
+            except Exception as exc:  # noqa: BLE001 - transformers, safetensors, torch: each its own
+                # A missing or broken file is the model's problem: say which model, in one line.
+                detail = (str(exc).strip().splitlines() or [""])[0]
+                raise ModelError(f"cannot load the model at {path}: {type(exc).__name__}: {detail}") from exc
         return self._loaded[key]
 
 
