@@ -280,6 +280,7 @@ class TrainingIR(BaseModel):
     max_new_tokens: int
     length_ratio_max: float
     strategies: tuple[str, ...]
+    save_steps: int
     replay: float
     gates: tuple[GateIR, ...]
 

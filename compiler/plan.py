@@ -88,7 +88,7 @@ class TrainingPlan(BaseModel):
 
 _HYPERPARAMETERS = ("learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
                     "sft_weight", "lora", "lora_r", "lora_alpha", "max_length", "precision", "device", "seed",
-                    "replay")
+                    "save_steps", "replay")
 
 
 def resolve_method(training: ir.TrainingIR) -> str:

@@ -47,6 +47,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "length_ratio_max": SettingSpec("float", 2.5, "max chosen/rejected length ratio", 1.0, 100.0),
     "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
                               choices=STRATEGIES),
+    "save_steps": SettingSpec("int", 50, "save a resumable checkpoint every this many steps", 1, 1e9),
     "replay": SettingSpec("float", 0.25, "share of earlier cycles' pairs replayed", 0.0, 1.0),
 }
 

@@ -180,12 +180,9 @@ def resolve_tracking_uri(explicit: str | None, work_dir: str | Path) -> str:
     Below the explicit flag this is `runtime.track.tracking_uri`, minus its `mkdir`: a read
     must not leave an empty work folder (or store) behind.
     """
-    if explicit:
-        return explicit
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{Path(work_dir).resolve() / 'mlflow.db'}"
+    from runtime.track import tracking_uri
+
+    return explicit or tracking_uri(work_dir, create=False)
 
 
 def display_uri(uri: str) -> str:

@@ -44,8 +44,13 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         console.error("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        from runtime.errors import describe_failure
+
         if args.debug:
             console.error(traceback.format_exc())
+        elif (os_problem := describe_failure(exc)) is not None:
+            # Disk full, read-only, permissions: the user's to fix, so no traceback hint.
+            console.error(f"error: {os_problem}")
         else:
             console.error(f"error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
         return EXIT_USAGE
@@ -119,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--work-dir", default="work")
     cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
     cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
+    cat.add_argument("--from-base", action="store_true",
+                     help="train from the plan's base model even when the policy has a champion")
+
+    audit = command("audit", cmd_audit, "list a policy's update cycles, a model's lineage or a rule's history")
+    _store_args(audit)
+    which = audit.add_mutually_exclusive_group()
+    which.add_argument("--model", help="lineage of a registered version: NAME/VERSION or NAME@champion")
+    which.add_argument("--rule", help="one rule's compliance before -> after across cycles")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
+
+    report = command("report", cmd_report, "write one cycle as a self-contained HTML report")
+    _store_args(report)
+    report.add_argument("--run", help="cycle run id or a unique prefix (default: the newest cycle)")
+    report.add_argument("--out", required=True, help="output .html file")
 
     fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
     fmt.add_argument("paths", nargs="+", help=".policy files")
@@ -313,7 +332,8 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     """`tenet compile-and-train POLICY`."""
-    from runtime.cycle import CycleOptions, run_cycle
+    from runtime.audit import display_uri
+    from runtime.cycle import CycleOptions, NothingToTrain, run_cycle
     from runtime.data import DataError
     from runtime.models import ModelError
 
@@ -322,7 +342,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         return EXIT_POLICY
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
-                           model_prompts=args.model_prompts)
+                           model_prompts=args.model_prompts, from_base=args.from_base)
     from tqdm import tqdm
 
     stages = tqdm(total=len(artifact.plan.stages), unit="stage", file=console.err,
@@ -335,11 +355,17 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         console.err.write(f"\n[stage] {stage}\n")
 
     try:
-        cycle = run_cycle(artifact, options, progress=progress)
+        cycle = run_cycle(artifact, options, progress=progress, notify=lambda m: console.err.write(m + "\n"))
+    except NothingToTrain as exc:
+        console.print(str(exc))
+        return EXIT_OK
     except (DataError, ModelError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     finally:
         stages.close()
+    if cycle.parent_run:
+        console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
+                      f"{len(cycle.unchanged)} unchanged rules must not regress")
     console.print(f"{'rule':<32} {'severity':<9} {'before':>7} {'after':>7}")
     for rule in artifact.ir.rules:
         b, a = cycle.before.per_rule.get(rule.id), cycle.after.per_rule.get(rule.id)
@@ -350,7 +376,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
     console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
-                  f"{cycle.tracking_uri}")
+                  f"{display_uri(cycle.tracking_uri)}")
     return EXIT_OK
 
 
@@ -407,6 +433,73 @@ class _Progress:
         if self.shown:
             self.console.err.write("\n")
             self.shown = False
+
+
+def _store_args(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("policy", help="policy id (its experiment is tenet/<id>), or its .policy / .json file")
+    sub.add_argument("--work-dir", default="work", help="work folder whose mlflow.db to read")
+    sub.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else --work-dir)")
+
+
+def _audit_store(args: argparse.Namespace, console: Console):
+    """The policy id the command names, and a reader over the tracking store it resolves to."""
+    from runtime.audit import CycleStore, resolve_tracking_uri
+
+    policy_id = args.policy
+    if args.policy.endswith((".policy", ".json")) and Path(args.policy).is_file():
+        artifact = _load_any(args.policy, console)
+        if artifact is None:
+            raise UsageError(f"cannot read the policy id of {args.policy}: it has errors")
+        policy_id = artifact.policy_id
+    return policy_id, CycleStore(resolve_tracking_uri(args.tracking_uri, args.work_dir))
+
+
+def _from_store(store, read: Callable[[], object]):
+    """Run `read`, turning tracking-store problems into one clean line (exit 2), not a traceback."""
+    from mlflow.exceptions import MlflowException
+
+    from runtime.audit import AuditError, display_uri
+
+    try:
+        return read()
+    except AuditError as exc:
+        raise UsageError(str(exc)) from None
+    except MlflowException as exc:
+        raise UsageError(f"tracking store {display_uri(store.uri)}: {exc.message}") from None
+
+
+def cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    """`tenet audit POLICY [--model REF | --rule ID]`."""
+    from runtime import audit
+
+    policy_id, store = _audit_store(args, console)
+    if args.model:
+        lineage = _from_store(store, lambda: store.lineage(policy_id, args.model))
+        text, data = audit.render_lineage(lineage), lineage
+    elif args.rule:
+        points = _from_store(store, lambda: store.rule_history(policy_id, args.rule))
+        text = audit.render_rule_history(policy_id, args.rule, points)
+        data = {"policy": policy_id, "rule": args.rule, "cycles": points}
+    else:
+        cycles = _from_store(store, lambda: store.cycles(policy_id))
+        text, data = audit.render_cycles(cycles), {"policy": policy_id, "cycles": cycles}
+    console.print(audit.to_json(data) if args.format == "json" else text)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    """`tenet report POLICY [--run RUN_ID] --out report.html`."""
+    from runtime.report import collect, write_report
+
+    policy_id, store = _audit_store(args, console)
+    data = _from_store(store, lambda: collect(store, policy_id, args.run))
+    try:
+        path = write_report(data, args.out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    console.print(f"wrote {path} (policy {policy_id} {data.cycle.policy_version or '-'}, run "
+                  f"{data.cycle.run_id[:8]}, {len(data.rules)} rules, gates {data.cycle.gates or '-'})")
+    return EXIT_OK
 
 
 def cmd_fmt(args: argparse.Namespace, console: Console) -> int:

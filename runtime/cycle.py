@@ -65,7 +65,19 @@ def train_stage(artifact: CompiledArtifact) -> TrainStage:
 
 
 def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
-              progress: Callable[[str], None] = lambda stage: None) -> CycleResult:
+              progress: Callable[[str], None] = lambda stage: None,
+              notify: Callable[[str], None] = lambda message: None) -> CycleResult:
+    """Run one cycle of the policy, after any other cycle of it in this work folder finishes."""
+    from runtime.locks import exclusive
+
+    lock = Path(options.work_dir) / artifact.ir.policy_id / ".cycle.lock"
+    with exclusive(lock, on_wait=lambda pid: notify(f"another cycle of {artifact.ir.policy_id} is running "
+                                                     f"(process {pid}); waiting for it to finish")):
+        return _run_cycle(artifact, options, progress)
+
+
+def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
+               progress: Callable[[str], None]) -> CycleResult:
     """Run every stage of the artifact's plan and record it in MLflow.
 
     When the policy has a champion, the cycle is an update: it diffs against the champion's
@@ -96,6 +108,7 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
     work.mkdir(parents=True, exist_ok=True)
     cache = Cache(Path(options.work_dir) / "cache")
+    base_path = resolve_model(base_name, root)  # a missing model fails before any run is opened
     tracker = Tracker(ir.policy_id, options.work_dir)
     tracker.sweep_stale_runs()
     parent = find_parent(tracker, ir.policy_id)
@@ -118,7 +131,6 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         # on them would fail closed.
         scorers = Scorers(root=root, judge_model=base_name) if any(r.runtime_only for r in ir.rules) else None
         labeler = Labeler(ir.rules, score=scorers, spans=False)
-        base_path = resolve_model(base_name, root)
         device = "cuda" if hp["device"] == "cuda" else "cpu"
         # Pairs always come from the base model's samples, so an update cycle finds them cached.
         generator = Generator(base_path, max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache)

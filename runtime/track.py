@@ -24,13 +24,25 @@ HEARTBEAT_TAG, PID_TAG, HOST_TAG = "tenet.heartbeat", "tenet.pid", "tenet.host"
 PROMOTION_LOG = "tenet.promotion_log"
 
 
-def tracking_uri(work_dir: str | Path) -> str:
-    """`MLFLOW_TRACKING_URI` if set, else an absolute SQLite store in the work folder."""
+# `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; a later Tracker in the same
+# process (another work folder) must not mistake that for the user's choice.
+_SET_BY_TENET: set[str] = set()
+
+
+def user_tracking_uri() -> str | None:
+    """`MLFLOW_TRACKING_URI` as the user set it (None if unset, or only set by tenet itself)."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
+    return env if env and env not in _SET_BY_TENET else None
+
+
+def tracking_uri(work_dir: str | Path, create: bool = True) -> str:
+    """`MLFLOW_TRACKING_URI` if the user set it, else an absolute SQLite store in the work folder."""
+    env = user_tracking_uri()
     if env:
         return env
     path = Path(work_dir).resolve() / "mlflow.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
 
@@ -52,13 +64,20 @@ class Tracker:
         self.mlflow = mlflow
         self.work_dir = Path(work_dir)
         self.uri = tracking_uri(work_dir)
+        if self.uri != user_tracking_uri():
+            _SET_BY_TENET.add(self.uri)
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
-        self.client = mlflow.MlflowClient(self.uri)
         self.experiment_name = f"tenet/{policy_id}"
-        existing = self.client.get_experiment_by_name(self.experiment_name)
-        self.experiment_id = existing.experiment_id if existing else self.client.create_experiment(
-            self.experiment_name, artifact_location=str((Path(work_dir).resolve() / "mlartifacts").as_uri()))
+        # Two cycles starting at once would both create a new SQLite store's tables, or the
+        # same experiment, and one would fail: the first use of the store is serialized.
+        from runtime.locks import exclusive
+
+        with exclusive(Path(work_dir) / ".mlflow.lock"):
+            self.client = mlflow.MlflowClient(self.uri)
+            existing = self.client.get_experiment_by_name(self.experiment_name)
+            self.experiment_id = existing.experiment_id if existing else self.client.create_experiment(
+                self.experiment_name, artifact_location=str((Path(work_dir).resolve() / "mlartifacts").as_uri()))
 
     @contextmanager
     def cycle(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:

@@ -71,9 +71,10 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
         EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=64),
         TrainStage(method="kto", requested_method="kto", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                    hyperparameters=(("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
-                                    ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0), ("lora", True),
-                                    ("lora_r", 8), ("lora_alpha", 16), ("max_length", 1024),
-                                    ("precision", "bf16"), ("device", "cpu"), ("seed", 7), ("replay", 0.5))),
+                                    ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0),
+                                    ("lora", True), ("lora_r", 8), ("lora_alpha", 16), ("max_length", 1024),
+                                    ("precision", "bf16"), ("device", "cpu"), ("seed", 7), ("save_steps", 50),
+                                    ("replay", 0.5))),
         EvaluateStage(phase="after", model="trained", prompts=32, max_new_tokens=64),
         GateStage(gates=(
             ir.GateIR(target="critical", op=">=", threshold=0.99),

@@ -1,0 +1,87 @@
+"""Update-cycle cost: a one-rule edit cycle versus a fresh cycle of the same policy, one run.
+
+Copies the policy into a scratch folder, runs a fresh `compile-and-train` cycle (which must
+be promoted, so the edit has a champion to continue from), applies a one-rule edit and runs
+the update cycle against the same MLflow store and cache. Prints both wall times, their ratio
+(target <= 0.25), and the unchanged rules' compliance under the champion and after the update.
+
+Run: .venv/bin/python bench/update_cycle.py [--policy examples/demo/acme-chat.policy]
+     [--edit 'at most 60 words=>at most 45 words'] [--base-model embedded:smollm2-135m-instruct]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from compiler.pipeline import compile_policy  # noqa: E402
+from runtime.cycle import CycleOptions, CycleResult, run_cycle  # noqa: E402
+
+
+def cycle(policy: Path, options: CycleOptions) -> tuple[CycleResult, float]:
+    """Compile `policy`, run one cycle, and time it end to end (compile included)."""
+    start = time.monotonic()
+    compiled = compile_policy(str(policy))
+    if not compiled.ok:
+        raise SystemExit(f"{policy} does not compile: {[d.message for d in compiled.diagnostics]}")
+    result = run_cycle(compiled.artifact, options)
+    return result, time.monotonic() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", default="examples/demo/acme-chat.policy")
+    parser.add_argument("--edit", default="at most 60 words=>at most 45 words",
+                        help="OLD=>NEW text replacement that changes exactly one rule")
+    parser.add_argument("--base-model", default=None)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--work-dir", default=None, help="scratch folder (default: a new temporary one)")
+    args = parser.parse_args()
+
+    scratch = Path(args.work_dir or tempfile.mkdtemp(prefix="tenet-update-bench-"))
+    source = (REPO / args.policy).resolve()
+    folder = scratch / "policy"
+    shutil.copytree(source.parent, folder, dirs_exist_ok=True)
+    policy = folder / source.name
+    options = CycleOptions(work_dir=str(scratch / "work"), base_model=args.base_model, max_steps=args.max_steps)
+
+    fresh, fresh_s = cycle(policy, options)
+    print(f"fresh cycle: {fresh_s:.1f} s, promoted={fresh.promoted}", flush=True)
+    if not fresh.promoted:
+        raise SystemExit("the fresh cycle was not promoted, so there is no champion to update; "
+                         "see its gates: " + "; ".join(g.detail for g in fresh.gates if not g.passed))
+    old, new = args.edit.split("=>")
+    text = policy.read_text(encoding="utf-8")
+    if text.count(old) != 1:
+        raise SystemExit(f"--edit must match exactly once in {policy.name}: {old!r}")
+    policy.write_text(text.replace(old, new), encoding="utf-8")
+    update, update_s = cycle(policy, options)
+
+    print(f"\n{date.today()}  {platform.node()}  {platform.processor() or platform.machine()}  "
+          f"policy {args.policy}, edit {args.edit!r}")
+    print(f"  fresh cycle : {fresh_s:7.1f} s")
+    print(f"  update cycle: {update_s:7.1f} s  ({update.diff_summary}; parent {update.parent_run})")
+    print(f"  ratio update / fresh: {update_s / fresh_s:.3f}  (target <= 0.25)")
+    print("  unchanged rules, champion -> update:")
+    worst = 0.0
+    for rule in sorted(update.unchanged):
+        b, a = update.before.per_rule.get(rule), update.after.per_rule.get(rule)
+        if b is None or a is None:
+            continue
+        worst = max(worst, b - a)
+        print(f"    {rule:<28} {b:6.1%} -> {a:6.1%}")
+    print(f"  largest drop on an unchanged rule: {worst:.3f}; gates "
+          f"{'passed' if update.promoted else 'failed'}: " + "; ".join(g.detail for g in update.gates))
+
+
+if __name__ == "__main__":
+    main()
