@@ -28,7 +28,12 @@ def polish_all(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], seed: int) -> 
 
 
 def polish(pair: Pair, rules: Sequence[ir.RuleIR], rng: random.Random) -> Pair:
-    """Repair, on both sides, each non-target rule that the chosen side breaks."""
+    """Repair, on both sides, each non-target rule that the chosen side breaks.
+
+    A repair that would change a target rule's vote on either side (adding an opener to a
+    pair about length, say) is skipped: the pair must still teach its target.
+    """
+    targets = [r for r in rules if r.id in pair.target_rules]
     for rule in rules:
         if rule.id in pair.target_rules:
             continue
@@ -40,8 +45,14 @@ def polish(pair: Pair, rules: Sequence[ir.RuleIR], rng: random.Random) -> Pair:
         fixed_rejected = repair(rule, rejected, rng) if _fails(rule, rejected) else rejected.response
         if fixed_chosen is None or fixed_rejected is None or fixed_chosen == fixed_rejected:
             continue
-        pair = replace(pair, chosen=fixed_chosen, rejected=fixed_rejected)
+        polished = replace(pair, chosen=fixed_chosen, rejected=fixed_rejected)
+        if all(_votes(t, polished) == _votes(t, pair) for t in targets):
+            pair = polished
     return pair
+
+
+def _votes(rule: ir.RuleIR, pair: Pair) -> tuple:
+    return semantics.rule_vote(rule, pair.sample("chosen")), semantics.rule_vote(rule, pair.sample("rejected"))
 
 
 def _fails(rule: ir.RuleIR, sample) -> bool:
