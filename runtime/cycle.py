@@ -215,11 +215,12 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
 
 
 def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tuple[Path, dict]:
-    """The changed rules' pairs plus a replay share of the rest, and the step cap scaled to them.
+    """The changed rules' pairs mixed with replayed earlier pairs, and the step cap scaled to them.
 
-    `replay` is the share of the unchanged rules' pairs trained on again, so the model keeps
-    what it learned; the step cap shrinks with the data so an edit to one rule costs a
-    fraction of a fresh cycle.
+    `replay` is the share of the update's training rows that are the unchanged rules' pairs,
+    trained on again so the model keeps what it learned. The step cap is the fresh cycle's
+    cap times the changed rules' share of all pairs: the changed rules get about the training
+    they would get in a fresh cycle, and an edit to one rule costs a fraction of one.
     """
     import math
 
@@ -230,15 +231,16 @@ def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tu
     pairs = pd.read_parquet(work / "pairs" / "pairs.parquet")
     new = pairs["target_rules"].map(lambda t: len(t) > 0 and t[0] in changed)
     old = pairs[~new]
-    replay = old.sample(n=math.ceil(float(hp.get("replay", 0.0)) * len(old)), random_state=seed) if len(old) else old
-    subset = pd.concat([pairs[new], replay]).sample(frac=1.0, random_state=seed)
+    share = min(float(hp.get("replay", 0.0)), 0.95)
+    replayed = min(len(old), math.ceil(int(new.sum()) * share / (1.0 - share)))
+    subset = pd.concat([pairs[new], old.sample(n=replayed, random_state=seed)]).sample(frac=1.0, random_state=seed)
     subset.to_parquet(folder / "pairs.parquet", index=False)
     unpaired = pd.read_parquet(work / "pairs" / "unpaired.parquet")
     keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
     unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
     hp = dict(hp)
     if int(hp.get("max_steps", -1)) > 0 and len(pairs):
-        hp["max_steps"] = max(1, math.ceil(int(hp["max_steps"]) * len(subset) / len(pairs)))
+        hp["max_steps"] = max(1, math.ceil(int(hp["max_steps"]) * int(new.sum()) / len(pairs)))
     return folder, hp
 
 

@@ -122,3 +122,21 @@ def test_shipped_policies_are_in_canonical_format() -> None:
     for path in paths:
         text = path.read_text(encoding="utf-8")
         assert format_source(text, str(path)) == text, f"run `tenet fmt {path}`"
+
+
+def test_example_policies_compile_cleanly_and_are_formatted():
+    """The demo's training policy and the update-cycle story are policies users copy: keep them clean."""
+    import io
+
+    from runtime.cli import main
+    from runtime.console import Console
+
+    repo = Path(__file__).resolve().parent.parent
+    paths = [repo / "examples" / "demo" / "acme-chat.policy",
+             *sorted((repo / "examples" / "update_cycles").glob("v*.policy"))]
+    assert len(paths) == 4
+    for path in paths:
+        result = compile_policy(str(path))
+        assert result.ok and not result.diagnostics, (path, [d.message for d in result.diagnostics])
+    out = io.StringIO()
+    assert main(["fmt", "--check", *map(str, paths)], Console(out=out, err=out)) == 0, out.getvalue()
