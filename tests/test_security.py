@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -316,16 +317,16 @@ def _alarm(seconds: int):
     return previous
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError,
-                   reason="compiler/passes/check_examples.py runs policy regexes on example texts with "
-                          "unbounded Python `re`: a catastrophic pattern with a matching example hangs "
-                          "compilation (outside this change's files)")
 def test_catastrophic_regex_with_a_hostile_example_compiles_quickly(tmp_path):
+    """The example check runs each example under a time bound: E142, not a hung compiler."""
     policy = write_policy(tmp_path, "h.policy", HEADER + "rule r (high):\n  forbid response matches /(a+)+$/\n"
                           '  example:\n    prompt "p"\n    good "' + "a" * 40 + '!"\n')
     previous = _alarm(3)
     try:
-        compile_policy(policy)
+        start = time.monotonic()
+        result = compile_policy(policy)
+        assert time.monotonic() - start < 1.0
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    assert [d.code for d in result.diagnostics] == ["E142"]
