@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     cat = command("compile-and-train", cmd_compile_and_train,
                   "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)")
     _policy_args(cat)
-    cat.add_argument("--method", choices=("dpo", "kto", "orpo", "cft", "rlhf", "grpo"))
+    cat.add_argument("--method", choices=("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo"),
+                     help="default: the plan's (auto: KTO for feedback-only data, else DPO)")
     cat.add_argument("--base-model", help="Hugging Face id, local path or embedded:… (default: the plan's)")
     cat.add_argument("--max-steps", type=int)
     cat.add_argument("--device", choices=("cpu", "cuda", "auto"))
@@ -342,7 +343,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         return EXIT_POLICY
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
-                           model_prompts=args.model_prompts, from_base=args.from_base)
+                           model_prompts=args.model_prompts, from_base=args.from_base, progress=True)
     from tqdm import tqdm
 
     stages = tqdm(total=len(artifact.plan.stages), unit="stage", file=console.err,

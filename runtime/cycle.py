@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from compiler.artifact import CompiledArtifact, to_json
-from compiler.plan import TrainStage, describe_stage
+from compiler.plan import TrainStage, describe_stage, resolve_method
 from runtime.evaluate import Compliance
 from runtime.gates import GateResult
 
@@ -35,6 +35,7 @@ class CycleOptions:
     model_prompts: int | None = 24
     samples_per_prompt: int = 3
     from_base: bool = False  # train from the plan's base model even when a champion exists
+    progress: bool = False  # progress bars inside the generating and training stages
 
 
 class NothingToTrain(Exception):
@@ -95,6 +96,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     from runtime.synthesize.generate import Generator
     from runtime.synthesize.run import synthesize
     from runtime.track import Tracker
+    from runtime.train.common import TrainResult
 
     ir, stage = artifact.ir, train_stage(artifact)
     hp = dict(stage.hyperparameters)
@@ -103,6 +105,8 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     if options.device is not None:
         hp["device"] = options.device
     method = options.method or stage.method
+    if method == "auto":
+        method = resolve_method(ir.training.model_copy(update={"method": "auto"}))
     base_name = options.base_model or stage.base_model
     root = Path(artifact.sources[-1].path).parent
     work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
@@ -133,9 +137,10 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         labeler = Labeler(ir.rules, score=scorers, spans=False)
         device = "cuda" if hp["device"] == "cuda" else "cpu"
         # Pairs always come from the base model's samples, so an update cycle finds them cached.
-        generator = Generator(base_path, max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache)
-        incumbent = generator if parent is None else Generator(parent.model_dir, max_new_tokens=ir.training.max_new_tokens,
-                                                               device=device, cache=cache)
+        settings = dict(max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache,
+                        progress=options.progress)
+        generator = Generator(base_path, **settings)
+        incumbent = generator if parent is None else Generator(parent.model_dir, **settings)
         continuing = parent is not None and not options.from_base
         tracker.mlflow.set_tag("tenet.cycle.start", f"champion v{parent.version}" if continuing else "base")
 
@@ -163,19 +168,25 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
 
         progress("train")
         with tracker.stage("train"):
-            start = start_model(parent, cache.root) if continuing else base_path
-            data = work / "pairs"
-            if continuing:
-                data, hp = _update_data(work, delta.changed, hp, ir.training.seed)
-                tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
-            tracker.mlflow.log_param("train.start_model", start)
-            job = _job(method, start, work, hp, ir, data)
-            result = importlib.import_module(METHOD_MODULES[method]).train(job)
-            tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+            if continuing and not delta.changed:
+                # Only removals: no rule asks for anything new, so the champion carries over
+                # and is evaluated and gated under the new version.
+                tracker.mlflow.set_tag("tenet.train.skipped", "only rules were removed")
+                result = TrainResult(output_dir=parent.model_dir, global_step=0)
+            else:
+                start = start_model(parent, cache.root) if continuing else base_path
+                data = work / "pairs"
+                if continuing:
+                    data, hp = _update_data(work, delta.changed, hp, ir.training.seed)
+                    tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
+                tracker.mlflow.log_param("train.start_model", start)
+                job = replace(_job(method, start, work, hp, ir, data), progress=options.progress)
+                result = importlib.import_module(METHOD_MODULES[method]).train(job)
+                tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
 
         progress("evaluate-after")
         with tracker.stage("evaluate-after"):
-            trained = Generator(result.output_dir, max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache)
+            trained = Generator(result.output_dir, **settings)
             after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed)
             _log_compliance(tracker, "after", after)
             neutral = [a for _, a in before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]

@@ -57,7 +57,7 @@ def test_method_cycle_is_recorded_in_mlflow(method, base, tmp_path, monkeypatch)
     assert {"config.json", "model.safetensors"} <= model_files or "adapter_model.safetensors" in model_files
     assert tracker.client.get_registered_model("tiny").latest_versions[0].run_id == parent.info.run_id
 
-    final = next((tmp_path / "work").glob("tiny/*/train/final"))
+    final = next((tmp_path / "work").glob("tiny/*/train/final" if method != "rlhf" else "tiny/*/train/grpo/final"))
     trained = AutoModelForCausalLM.from_pretrained(final)
     reference = AutoModelForCausalLM.from_pretrained(base)
     assert any(not torch.equal(a, b) for a, b in zip(reference.parameters(), trained.parameters()))

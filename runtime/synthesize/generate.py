@@ -18,6 +18,7 @@ class Generator:
     device: str = "cpu"
     system_prompt: str | None = None
     cache: Any = None  # a runtime.cache.Cache: answers are reused per conversation and settings
+    progress: bool = False  # a progress bar over batches on stderr
 
     def __post_init__(self) -> None:
         from transformers import AutoTokenizer
@@ -67,7 +68,12 @@ class Generator:
 
         texts = [self.render(c) for c in conversations]
         out: list[list[str]] = []
-        for start in range(0, len(texts), self.batch_size):
+        starts = range(0, len(texts), self.batch_size)
+        if self.progress and len(starts) > 1:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="generating", unit="batch", leave=False)
+        for start in starts:
             chunk = texts[start:start + self.batch_size]
             batch = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
             torch.manual_seed(seed + start)  # deterministic per batch, whatever the batch order

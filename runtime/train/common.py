@@ -34,6 +34,7 @@ class TrainJob:
     resume_from: str | None = None
     reward_functions: tuple[Callable[..., list[float]], ...] = ()
     prompts_path: str | None = None  # prompt-only data for online methods (grpo, rlhf)
+    progress: bool = False  # the trainer's step progress bar on stderr
 
 
 @dataclass
@@ -81,7 +82,7 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
         "save_steps": int(hp.get("save_steps", 50)),
         "save_total_limit": 2,
         "gradient_checkpointing": False,  # ~20% faster; these models fit without it
-        "disable_tqdm": True,
+        "disable_tqdm": not job.progress,
     }
     args.update(device_and_precision(str(hp["device"]), str(hp["precision"])))
     return args

@@ -9,6 +9,7 @@ reference model), `temperature` (1.0), `reward_weights` (None: functions summed)
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -25,9 +26,14 @@ def grpo_config(job: TrainJob):
         extra["reward_weights"] = [float(w) for w in hp["reward_weights"]]
     if hp.get("loss_type"):
         extra["loss_type"] = str(hp["loss_type"])
+    generations = int(hp.get("num_generations", 4))
+    # TRL needs the completions generated per step to split evenly into groups of
+    # `num_generations` and into per-device batches; the plan's batch size need not be either.
+    per_step = int(hp["batch_size"]) * int(hp.get("grad_accum", 1))
     return GRPOConfig(
         **base_arguments(job),
-        num_generations=int(hp.get("num_generations", 4)),
+        generation_batch_size=math.lcm(per_step, generations),
+        num_generations=generations,
         max_completion_length=int(hp.get("max_new_tokens", 64)),
         beta=float(hp.get("beta", 0.0)),
         temperature=float(hp.get("temperature", 1.0)),
