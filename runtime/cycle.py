@@ -134,7 +134,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
         # on them would fail closed.
         scorers = Scorers(root=root, judge_model=base_name) if any(r.runtime_only for r in ir.rules) else None
-        labeler = Labeler(ir.rules, score=scorers, spans=False)
+        labeler = Labeler(ir.rules, score=scorers, spans=False, cache=cache)
         device = "cuda" if hp["device"] == "cuda" else "cpu"
         # Pairs always come from the base model's samples, so an update cycle finds them cached.
         settings = dict(max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache,

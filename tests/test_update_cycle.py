@@ -92,7 +92,7 @@ def test_second_cycle_diffs_against_the_champion_and_continues_from_it(cycles, m
 
 def test_second_cycle_reuses_the_unchanged_rules_candidates_and_samples(cycles, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tracker, (first, second) = _cycle_runs(cycles["tmp"])[0], _cycle_runs(cycles["tmp"])[1]
+    tracker, (first, second) = _cycle_runs(cycles["tmp"])
     runs = tracker.client.search_runs([tracker.experiment_id])
     synth = {r.data.tags["mlflow.parentRunId"]: r for r in runs if r.data.tags.get("tenet.stage") == "synthesize"}
     assert synth[first.info.run_id].data.metrics["pairs.reused_rules"] == 0
@@ -153,3 +153,22 @@ def test_rule_keys_follow_the_rule_unless_a_strategy_compares_rules():
     cross = [rule_keys(p, pool, ["examples", "sample"], {}) for p in (v1, v2)]
     assert cross[0]["no-bad"] != cross[1]["no-bad"]
     assert rule_keys(v1, pool, ["examples", "perturb"], {"sampler": "x"})["no-bad"] != per_rule[0]["no-bad"]
+
+
+def test_votes_of_an_unchanged_rule_come_from_the_cache(tmp_path):
+    import numpy as np
+
+    from compiler.pipeline import compile_policy
+    from runtime.cache import Cache
+    from runtime.label.engine import Labeler
+    from runtime.synthesize.verify import vote_matrix
+
+    v1, v2 = (compile_policy(str(FIXTURES / f"update-v{n}.policy")).artifact.ir.rules for n in (1, 2))
+    rows = [("hello", text, ()) for text in ("good", "bad", "one two three four five six", "one two three four five")]
+    cache = Cache(tmp_path)
+    first = vote_matrix(v1, rows, Labeler(v1, spans=False, cache=cache))
+    assert cache.hits == 0 and len(list(tmp_path.rglob("*.json"))) == 2
+    second = vote_matrix(v2, rows, Labeler(v2, spans=False, cache=cache))
+    assert cache.hits == 1  # no-bad is unchanged; short (6 -> 5 words) is labeled again
+    assert np.array_equal(first[:, 1], second[:, 1]) and not np.array_equal(first[:, 0], second[:, 0])
+    assert np.array_equal(second, vote_matrix(v2, rows))  # the same as uncached

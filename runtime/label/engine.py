@@ -36,10 +36,20 @@ def span_column(rule_id: str) -> str:
 class Labeler:
     """Applies a policy's rules to normalized batches."""
 
-    def __init__(self, rules: Sequence[ir.RuleIR], score: ScoreBatch | None = None, spans: bool = True):
+    def __init__(self, rules: Sequence[ir.RuleIR], score: ScoreBatch | None = None, spans: bool = True,
+                 cache=None):
+        """Args:
+            rules: The rules to apply, in column order.
+            score: Batched model scores for model-backed predicates.
+            spans: Also find where each condition matched (`label` only).
+            cache: A `runtime.cache.Cache`: a text-only rule's votes on a batch are stored by the
+                rule's semantic fingerprint and the batch's content, so an unchanged rule is not
+                labeled again in a later cycle. Used when `spans` is off (spans need the search).
+        """
         self.rules = tuple(rules)
         self.score = score
         self.spans = spans
+        self.cache = cache if not spans else None
         self._ids = [r.id for r in self.rules]
         self.timeouts: dict[str, int] = {}  # rule id -> rows left unlabeled by a regex time-out
         self._regex_stuck: dict[tuple[str, int], int] = {}  # fallback pattern -> rows it got stuck on
@@ -52,9 +62,21 @@ class Labeler:
         table = cols.table
         bad = pc.is_valid(table.column("bad")).to_numpy(zero_copy_only=False)
         matrix = np.empty((table.num_rows, len(self.rules)), dtype=np.int8)
+        digest = _table_digest(table) if self.cache is not None else None
         for j, rule in enumerate(self.rules):
+            key = None
+            if digest is not None and not rule.runtime_only:  # model scores may change between cycles
+                from runtime.cache import key_of
+
+                key = key_of("votes", rule.fingerprint.semantic, digest)
+                cached = self.cache.get("votes", key)
+                if cached is not None:
+                    matrix[:, j] = cached
+                    continue
             cols.timed_out.clear()
             matrix[:, j] = self._rule_votes(rule, cols)
+            if key is not None and not cols.timed_out:
+                self.cache.put("votes", key, matrix[:, j].tolist())
             if cols.timed_out:
                 # A search that overran its time bound gives no verdict: abstain and report.
                 stuck = np.logical_or.reduce(list(cols.timed_out.values())) & ~bad
@@ -152,3 +174,13 @@ def rules_metadata(rules: Sequence[ir.RuleIR], policy_hash: str) -> dict[bytes, 
                    "source": f"{r.span.file}:{r.span.line}"} for r in rules],
     }
     return {b"tenet.provenance": json.dumps(payload, sort_keys=True).encode()}
+
+
+def _table_digest(table: pa.Table) -> str:
+    """sha256 of a batch's content (Arrow IPC bytes), the input half of a vote-cache key."""
+    import hashlib
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()

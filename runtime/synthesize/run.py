@@ -76,7 +76,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     completions = [item for item in items if isinstance(item, Completion)]
     if scorers is None and any(r.runtime_only for r in policy.rules):
         scorers = Scorers(root=root, judge_model=training.base_model)
-    labeler = Labeler(policy.rules, score=scorers, spans=False)
+    labeler = Labeler(policy.rules, score=scorers, spans=False, cache=cache)
     report = QaReport()
     for name in names:
         report.candidates.setdefault(name, 0)
