@@ -180,7 +180,9 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
                     data, hp = _update_data(work, delta.changed, hp, ir.training.seed)
                     tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
                 tracker.mlflow.log_param("train.start_model", start)
-                job = replace(_job(method, start, work, hp, ir, data), progress=options.progress)
+                # Checkpoints are only resumable onto the model they started from.
+                out = work / (f"train-from-{parent.run_id[:12]}" if continuing else "train")
+                job = replace(_job(method, start, out, hp, ir, data), progress=options.progress)
                 result = importlib.import_module(METHOD_MODULES[method]).train(job)
                 tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
 
@@ -255,7 +257,7 @@ def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tu
     return folder, hp
 
 
-def _job(method, start_path, work, hp, ir, data: Path):
+def _job(method, start_path, out: Path, hp, ir, data: Path):
     from runtime.train.common import TrainJob, last_valid_checkpoint
 
     rewards = ()
@@ -265,9 +267,9 @@ def _job(method, start_path, work, hp, ir, data: Path):
         rewards = tuple(rule_rewards(ir.rules))
     # A cycle of the same policy that was interrupted left checkpoints here: continue from the
     # newest complete one instead of starting over.
-    resume = last_valid_checkpoint(work / "train")
+    resume = last_valid_checkpoint(out)
     return TrainJob(method=method, model_path=start_path, pairs_path=str(data / "pairs.parquet"),
-                    unpaired_path=str(data / "unpaired.parquet"), output_dir=str(work / "train"),
+                    unpaired_path=str(data / "unpaired.parquet"), output_dir=str(out),
                     hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards, resume_from=resume,
                     prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None)
 

@@ -41,7 +41,9 @@ def cycles(tmp_path_factory):
     first = _run(["compile-and-train", str(FIXTURES / "update-v1.policy"), *common])
     second = _run(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common])
     again = _run(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common])
-    return {"first": first, "second": second, "again": again, "tmp": tmp, "common": common}
+    from_base = _run(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common, "--from-base"])
+    return {"first": first, "second": second, "again": again, "from_base": from_base, "tmp": tmp,
+            "common": common, "model": model}
 
 
 def _tracker(tmp: Path):
@@ -73,8 +75,7 @@ def test_second_cycle_diffs_against_the_champion_and_continues_from_it(cycles, m
     code, out, err = cycles["second"]
     assert code == 0, err
     tracker, parents = _cycle_runs(cycles["tmp"])
-    assert len(parents) == 2
-    first, second = parents
+    first, second = parents[:2]
     tags = second.data.tags
     assert tags["tenet.diff.parent_run"] == first.info.run_id
     assert tags["tenet.diff.summary"] == "+0 -0 ~1 rules (1 breaking)"
@@ -92,7 +93,7 @@ def test_second_cycle_diffs_against_the_champion_and_continues_from_it(cycles, m
 
 def test_second_cycle_reuses_the_unchanged_rules_candidates_and_samples(cycles, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    tracker, (first, second) = _cycle_runs(cycles["tmp"])
+    tracker, (first, second, _) = _cycle_runs(cycles["tmp"])
     runs = tracker.client.search_runs([tracker.experiment_id])
     synth = {r.data.tags["mlflow.parentRunId"]: r for r in runs if r.data.tags.get("tenet.stage") == "synthesize"}
     assert synth[first.info.run_id].data.metrics["pairs.reused_rules"] == 0
@@ -118,8 +119,8 @@ def test_update_trains_on_the_changed_rule_plus_replay(cycles):
 def test_regression_gate_checks_only_unchanged_rules(cycles, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     work = cycles["tmp"] / "work" / "tiny-update"
-    gates_files = sorted(work.glob("*/report/gates.json"), key=lambda p: p.stat().st_mtime)
-    regression = next(g for g in json.loads(gates_files[-1].read_text()) if g["gate"]["target"] == "regression")
+    gates_file = next(p for p in work.glob("*/report/gates.json") if "update" in {q.name for q in p.parent.parent.iterdir()})
+    regression = next(g for g in json.loads(gates_file.read_text()) if g["gate"]["target"] == "regression")
     assert "(short)" not in regression["detail"]
 
 
@@ -172,3 +173,18 @@ def test_votes_of_an_unchanged_rule_come_from_the_cache(tmp_path):
     assert cache.hits == 1  # no-bad is unchanged; short (6 -> 5 words) is labeled again
     assert np.array_equal(first[:, 1], second[:, 1]) and not np.array_equal(first[:, 0], second[:, 0])
     assert np.array_equal(second, vote_matrix(v2, rows))  # the same as uncached
+
+
+def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_champion(cycles, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    code, _, err = cycles["from_base"]
+    assert code == 0, err
+    tracker, parents = _cycle_runs(cycles["tmp"])
+    assert len(parents) == 3
+    third = parents[-1]
+    assert third.data.tags["tenet.cycle.start"] == "base"
+    assert third.data.tags["tenet.diff.parent_run"] == parents[1].info.run_id
+    runs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{third.info.run_id}'")
+    train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
+    assert train.data.params["train.start_model"] == str(cycles["model"])
+    assert "data.update-pairs.sha256" not in train.data.params  # all pairs, not the update subset
