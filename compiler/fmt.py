@@ -22,10 +22,11 @@ import bisect
 import math
 import re
 from dataclasses import dataclass, field
+from typing import get_args
 
 from lark import Token
 
-from compiler import ast
+from compiler import ast, ir
 from compiler.diagnostics import Span
 from compiler.parse import Comment, parse_with_comments
 
@@ -235,12 +236,16 @@ def _atom(pred: ast.Pred) -> str:
     raise TypeError(f"not a predicate atom: {type(pred).__name__}")
 
 
+_SINGULAR_OK = frozenset(get_args(ir.CountPred.model_fields["unit"].annotation))  # the known count units
+
+
 def _count(pred: ast.Count) -> str:
     # The parser already maps singular units to their plural, so `unit` is canonical.
     if pred.op == "between":
         assert pred.high is not None
         return f"between {number(pred.value)} and {number(pred.high)} {pred.unit}"
-    unit = pred.unit[:-1] if pred.value == 1 else pred.unit  # "exactly 1 line" reads right
+    # "exactly 1 line" reads right; an unknown unit (an error the checks report) stays as written.
+    unit = pred.unit[:-1] if pred.value == 1 and pred.unit in _SINGULAR_OK else pred.unit
     return f"{_QUANTITIES[pred.op]} {number(pred.value)} {unit}"
 
 

@@ -267,6 +267,7 @@ class TrainingIR(BaseModel):
     grad_accum: int
     beta: float
     sft_weight: float
+    sft_epochs: float
     lora: bool
     lora_r: int
     lora_alpha: int
@@ -278,6 +279,7 @@ class TrainingIR(BaseModel):
     eval_split: float
     eval_prompts: int
     max_new_tokens: int
+    eval_max_new_tokens: int
     length_ratio_max: float
     strategies: tuple[str, ...]
     save_steps: int

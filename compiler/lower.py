@@ -5,17 +5,18 @@ from __future__ import annotations
 import math
 
 from compiler import ast, ir
+from compiler.lengths import generation_cap
 from compiler.link import LinkedPolicy, LinkedRule
 from compiler.passes.check_regex import regex_engine
 from compiler.passes.check_training import setting_value
-from compiler.settings import DEFAULT_GATES, SETTINGS
+from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, SETTINGS
 from compiler.walk import content_hash, ir_atoms
 
 
-def lower(policy: LinkedPolicy) -> ir.PolicyIR:
-    """Build the IR for a policy that passed every check."""
+def lower(policy: LinkedPolicy, base_model: str | None = None) -> ir.PolicyIR:
+    """Build the IR for a policy that passed every check; `base_model` replaces the policy's."""
     rules = tuple(_lower_rule(linked, policy) for linked in policy.rules)
-    training = _lower_training(policy)
+    training = _lower_training(policy, rules, base_model)
     return ir.PolicyIR(
         policy_id=policy.policy_id,
         version=policy.version,
@@ -169,10 +170,20 @@ def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[
     )
 
 
-def _lower_training(policy: LinkedPolicy) -> ir.TrainingIR:
+def _lower_training(policy: LinkedPolicy, rules: tuple[ir.RuleIR, ...], base_model: str | None) -> ir.TrainingIR:
+    given = {setting.key.text: setting_value(setting, SETTINGS[setting.key.text]) for setting in policy.settings}
+    if base_model:
+        given["base_model"] = base_model
     values = {key: spec.default for key, spec in SETTINGS.items()}
-    for setting in policy.settings:
-        values[setting.key.text] = setting_value(setting, SETTINGS[setting.key.text])
+    # An embedded base model brings the recipe measured for it; what the policy says still wins.
+    values.update(EMBEDDED_RECIPES.get(str(given.get("base_model", values["base_model"])), {}))
+    values.update(given)
+    # 0 means "long enough that no length rule is decided by the cap".
+    # Sampling for pairs uses the same cap: a long answer must end by itself to be the
+    # rejected side of a length rule (capped samples are never pair sides).
+    for key in ("max_new_tokens", "eval_max_new_tokens"):
+        if values[key] == 0:
+            values[key] = generation_cap(rules)
     gates = [ir.GateIR(target=g.target, rule=g.rule.text if g.rule else None, op=g.op,
                        threshold=g.threshold) for g in policy.gates]
     given = {g.target for g in gates}

@@ -45,18 +45,21 @@ class Compilation(BaseModel):
         return self.artifact is not None
 
 
-def compile_policy(path: str | Path, root: str | Path | None = None) -> Compilation:
+def compile_policy(path: str | Path, root: str | Path | None = None,
+                   base_model: str | None = None) -> Compilation:
     """Compile a policy file; policy errors come back as diagnostics, never as exceptions.
 
     Args:
         path: The entry `.policy` file.
         root: The directory imports and prompt files must stay inside (default: the file's).
+        base_model: A base model that replaces the policy's (`--base-model`), so the plan and
+            the recipe defaults that depend on the model describe what will run.
     """
     sources: dict[str, str] = {}
     try:
         program = load_program(path, root)
         sources = program.sources()
-        return _compile_program(program, sources)
+        return _compile_program(program, sources, base_model)
     except CompileError as exc:
         return Compilation(artifact=None, diagnostics=tuple(sorted(exc.diagnostics, key=sort_key)),
                            sources=sources)
@@ -67,14 +70,14 @@ def compile_policy(path: str | Path, root: str | Path | None = None) -> Compilat
         return Compilation(artifact=None, diagnostics=(too_deep,), sources=sources)
 
 
-def _compile_program(program: Program, sources: dict[str, str]) -> Compilation:
+def _compile_program(program: Program, sources: dict[str, str], base_model: str | None) -> Compilation:
     linked = link(program)
     found: list[Diagnostic] = []
     for check in CHECKS:
         found.extend(check(linked))
     if has_errors(found):
         raise CompileError(found)
-    policy_ir = lower(linked)
+    policy_ir = lower(linked, base_model)
     for ir_pass in IR_PASSES:
         policy_ir, more = ir_pass(linked, policy_ir)
         found.extend(more)

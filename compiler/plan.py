@@ -87,8 +87,8 @@ class TrainingPlan(BaseModel):
 
 
 _HYPERPARAMETERS = ("learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
-                    "sft_weight", "lora", "lora_r", "lora_alpha", "max_length", "precision", "device", "seed",
-                    "save_steps", "replay")
+                    "sft_weight", "sft_epochs", "lora", "lora_r", "lora_alpha", "max_length", "precision",
+                    "device", "seed", "save_steps", "replay")
 
 
 def resolve_method(training: ir.TrainingIR) -> str:
@@ -107,10 +107,10 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
         SynthesizeStage(strategies=t.strategies, budget=t.pairs,
                         per_rule=tuple((s.rule, s.budget) for s in policy.pair_specs),
                         eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed),
-        EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.max_new_tokens),
+        EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,
                    hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS)),
-        EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.max_new_tokens),
+        EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
         GateStage(gates=t.gates),
         RegisterStage(model_name=policy.policy_id),
     ]
@@ -137,13 +137,14 @@ def describe_stage(stage: Stage) -> str:
                 f"(eval split {stage.eval_split:g}, length ratio <= {stage.length_ratio_max:g}, seed {stage.seed})")
     if isinstance(stage, EvaluateStage):
         return (f"evaluate    {stage.model} model {stage.phase} training on {stage.prompts} held-out prompts "
-                f"({stage.max_new_tokens} new tokens, capability guard: {stage.capability_guard})")
+                f"(answers up to {stage.max_new_tokens} tokens, capability guard: {stage.capability_guard})")
     if isinstance(stage, TrainStage):
         hp = dict(stage.hyperparameters)
         method = stage.method if stage.requested_method == stage.method else f"{stage.method} (auto)"
         return (f"train       {method} on {stage.base_model}: lr {hp['learning_rate']:g}, "
                 f"beta {hp['beta']:g}, batch {hp['batch_size']}, "
-                f"{'LoRA r' + str(hp['lora_r']) if hp['lora'] else 'full fine-tune'}")
+                f"{'LoRA r' + str(hp['lora_r']) if hp['lora'] else 'full fine-tune'}"
+                + (f", after {hp['sft_epochs']:g} epochs of SFT warm-up" if hp.get("sft_epochs") else ""))
     if isinstance(stage, GateStage):
         return "gate        " + "; ".join(describe_gate(g) for g in stage.gates)
     assert isinstance(stage, RegisterStage)

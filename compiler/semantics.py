@@ -32,7 +32,10 @@ REFUSAL_PATTERN = (
     "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
     "|i(?: can['\u2019]?t| cannot| won['\u2019]t| will not| am unable to| am not able to"
     "|['\u2019]m unable to|['\u2019]m not able to) (?:help|assist|provide|do that|answer|comply|share|support)"
-    "|as an ai\\b|i must decline|i (?:have to|need to) decline)"
+    "|as an? (?:[a-z-]+ ){0,2}(?:ai|chatbot|language model)\\b"
+    "|i (?:do not|don['\u2019]?t) have the (?:ability|capability|capacity) to"
+    "|i(?:['\u2019]m| am) not equipped to"
+    "|i must decline|i (?:have to|need to) decline)"
 )
 COUNT_PATTERNS: dict[str, str] = {
     "words": WORD_PATTERN,

@@ -32,6 +32,8 @@ SETTINGS: dict[str, SettingSpec] = {
     "beta": SettingSpec("float", 0.1, "preference strength (DPO/KTO/ORPO beta)", 0.0, 100.0),
     "sft_weight": SettingSpec("float", 0.0, "weight of a likelihood term on the chosen side added to DPO",
                               0.0, 100.0),
+    "sft_epochs": SettingSpec("float", 0.0, "epochs of supervised warm-up on the chosen sides before the "
+                              "method (0: none)", 0.0, 100.0),
     "lora": SettingSpec("bool", False, "train a LoRA adapter instead of all weights"),
     "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
     "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),
@@ -43,12 +45,27 @@ SETTINGS: dict[str, SettingSpec] = {
     "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
     "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),
     "eval_prompts": SettingSpec("int", 64, "held-out prompts generated for evaluation", 1, 1_000_000),
-    "max_new_tokens": SettingSpec("int", 96, "tokens generated per response", 1, 32768),
+    "max_new_tokens": SettingSpec("int", 0, "tokens per sampled answer for pairs (0: derived from the "
+                                  "policy's length rules, at least 256)", 0, 32768),
+    "eval_max_new_tokens": SettingSpec("int", 0, "tokens per evaluation answer (0: derived from the policy's "
+                                       "length rules, at least 256)", 0, 32768),
     "length_ratio_max": SettingSpec("float", 2.5, "max chosen/rejected length ratio", 1.0, 100.0),
     "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
                               choices=STRATEGIES),
     "save_steps": SettingSpec("int", 50, "save a resumable checkpoint every this many steps", 1, 1e9),
     "replay": SettingSpec("float", 0.25, "share of an update's training rows that replay earlier pairs", 0.0, 1.0),
+}
+
+# The training recipe measured for each embedded model (bench/efficacy.py, docs/benchmarks.md):
+# settings a policy leaves out take these values when its base model is that embedded model.
+# On a 2-core CPU, a supervised warm-up on the gated chosen sides teaches a 135M model the
+# policy's form, and a short DPO run with a likelihood term sharpens the contrast.
+EMBEDDED_RECIPES: dict[str, dict[str, object]] = {
+    EMBEDDED_MODEL: {
+        "lora": True, "lora_r": 16, "learning_rate": 1e-3, "beta": 0.1, "sft_weight": 1.0,
+        "sft_epochs": 2.0, "max_steps": 16, "batch_size": 4, "max_length": 256,
+        "strategies": ("sample", "examples", "perturb"), "eval_split": 0.25, "eval_prompts": 24,
+    },
 }
 
 DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (

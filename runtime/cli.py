@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--work-dir", default="work")
     cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
     cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
+    cat.add_argument("--show", type=int, default=0, metavar="N",
+                     help="print N held-out prompts with the answers before and after training")
     cat.add_argument("--from-base", action="store_true",
                      help="train from the plan's base model even when the policy has a champion")
 
@@ -159,7 +161,7 @@ def _compile(args: argparse.Namespace) -> Compilation:
     """Compile the command's policy; a path that is not a readable file is a usage error."""
     if not Path(args.policy).is_file():
         raise UsageError(f"policy file not found: {args.policy}")
-    return compile_policy(args.policy, args.root)
+    return compile_policy(args.policy, args.root, getattr(args, "base_model", None))
 
 
 def _compiled(args: argparse.Namespace, console: Console) -> CompiledArtifact | None:
@@ -321,6 +323,8 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
         raise UsageError(str(exc)) from None
     report = result.report.to_dict()
     console.print(f"kept {report['kept']} of {report['candidates']} candidate pairs -> {args.out}")
+    if report["capped_samples"]:
+        console.print(f"  model samples cut by the token cap (never pair sides): {report['capped_samples']}")
     for strategy, counts in report["per_strategy"].items():
         console.print(f"  {strategy:<9} {counts['kept']:>5} kept of {counts['candidates']}")
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped_by_reason"].items() if v) or "none"
@@ -373,12 +377,37 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         if b is None and a is None:
             continue
         console.print(f"{rule.id:<32} {rule.severity:<9} {_pct(b):>7} {_pct(a):>7}")
+    console.print(f"{'answers cut by the token cap':<42} {_pct(cycle.before.truncated):>7} {_pct(cycle.after.truncated):>7}")
+    console.print(f"{'answers that decline':<42} {_pct(cycle.before.declined):>7} {_pct(cycle.after.declined):>7}")
+    for name, label in ARTIFACT_LABELS.items():
+        console.print(f"{'artifact: ' + label:<42} {_pct(cycle.before.artifacts.get(name)):>7} "
+                      f"{_pct(cycle.after.artifacts.get(name)):>7}")
     for gate in cycle.gates:
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
+    _show_answers(cycle, args.show, console)
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
     console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
                   f"{display_uri(cycle.tracking_uri)}")
     return EXIT_OK
+
+
+def _show_answers(cycle, count: int, console: Console) -> None:
+    """Held-out prompts with both models' answers: read them before trusting the table."""
+    for (prompt, before), (_, after), end in list(zip(cycle.before.samples, cycle.after.samples,
+                                                      cycle.after.ends))[:count]:
+        console.print(f"\n> {prompt}\n  before: {_indent(before)}\n  after:  {_indent(after)}"
+                      + ("  [cut by the token cap]" if end == "cap" else ""))
+    if count:
+        console.print()
+
+
+def _indent(text: str) -> str:
+    return text.strip().replace("\n", "\n          ")
+
+
+ARTIFACT_LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
+                   "lone_item": "one-item numbered lists",
+                   "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}
 
 
 def _pct(value: float | None) -> str:

@@ -156,14 +156,18 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             for name in ("pairs", "unpaired", "eval_prompts"):
                 tracker.log_dataset(work / "pairs" / f"{name}.parquet", name, "training" if name != "eval_prompts" else "evaluation")
             tracker.mlflow.log_artifact(str(work / "pairs" / "pair_qa.json"), "reports")
+            qa = synth.report.to_dict()
             tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs),
-                                        "pairs.reused_rules": len(synth.report.reused_rules)})
+                                        "pairs.reused_rules": len(synth.report.reused_rules),
+                                        "pairs.capped_samples": qa["capped_samples"],
+                                        **{f"pairs.dropped.{reason}": n
+                                           for reason, n in qa["dropped_by_reason"].items()}})
 
-        prompts = [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
-                   for p in synth.eval_prompts][: options.eval_prompts or ir.training.eval_prompts]
+        prompts = conversations(synth.eval_prompts)[: options.eval_prompts or ir.training.eval_prompts]
         progress("evaluate-before")
         with tracker.stage("evaluate-before"):
-            before = evaluate_model(incumbent, ir.rules, prompts, labeler, seed=ir.training.seed)
+            before = evaluate_model(incumbent, ir.rules, prompts, labeler, seed=ir.training.seed,
+                                    max_new_tokens=ir.training.eval_max_new_tokens)
             _log_compliance(tracker, "before", before)
 
         progress("train")
@@ -183,13 +187,18 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
                 # Checkpoints are only resumable onto the model they started from.
                 out = work / (f"train-from-{parent.run_id[:12]}" if continuing else "train")
                 job = replace(_job(method, start, out, hp, ir, data), progress=options.progress)
+                if float(hp.get("sft_epochs", 0)) > 0:
+                    from runtime.train.warmup import warm_up
+
+                    job = replace(job, model_path=warm_up(job, float(hp["sft_epochs"])))
                 result = importlib.import_module(METHOD_MODULES[method]).train(job)
                 tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
 
         progress("evaluate-after")
         with tracker.stage("evaluate-after"):
             trained = Generator(result.output_dir, **settings)
-            after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed)
+            after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed,
+                                   max_new_tokens=ir.training.eval_max_new_tokens)
             _log_compliance(tracker, "after", after)
             neutral = [a for _, a in before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
             drift = kl_drift(trained.model, generator.model, trained.tokenizer, neutral)
@@ -225,6 +234,21 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
                        model_version=version, drift=drift, tracking_uri=tracker.uri,
                        stages=[describe_stage(s) for s in artifact.plan.stages], diff_summary=delta.summary(),
                        parent_run=parent.run_id if parent else None, unchanged=delta.unchanged)
+
+
+def conversations(prompts) -> list[list[dict[str, str]]]:
+    """Chat messages for pool prompts: the earlier turns, then the prompt as the user's turn."""
+    return [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
+            for p in prompts]
+
+
+def heldout_conversations(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[list[dict]]:
+    """The held-out evaluation prompts a cycle of `artifact` measures on (never used for pairs)."""
+    from runtime.synthesize.prompts import build_pool
+
+    training = artifact.ir.training
+    pool = build_pool(artifact.ir, root, training.eval_split, training.seed)
+    return conversations(pool.eval)[: limit or training.eval_prompts]
 
 
 def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tuple[Path, dict]:
@@ -320,10 +344,19 @@ def _log_compliance(tracker, phase: str, result: Compliance) -> None:
     metrics.update({f"{phase}.severity.{s}": v for s, v in result.per_severity.items() if v is not None})
     if result.overall is not None:
         metrics[f"{phase}.overall"] = result.overall
+    if result.truncated is not None:
+        metrics[f"{phase}.truncated"] = result.truncated
+    if result.declined is not None:
+        metrics[f"{phase}.declined"] = result.declined
+    metrics.update({f"{phase}.artifact.{name}": rate for name, rate in result.artifacts.items()})
     tracker.mlflow.log_metrics(metrics)
     tracker.mlflow.log_dict({"per_rule": result.per_rule, "per_severity": result.per_severity,
-                             "overall": result.overall, "votes": result.votes,
-                             "samples": result.samples[:50]}, f"reports/compliance_{phase}.json")
+                             "overall": result.overall, "votes": result.votes, "truncated": result.truncated,
+                             "declined": result.declined,
+                             "artifacts": result.artifacts,
+                             "samples": [{"prompt": p, "response": a, "end": e}
+                                         for (p, a), e in zip(result.samples[:50], result.ends)]},
+                            f"reports/compliance_{phase}.json")
 
 
 def _compliance_report(rules, before: Compliance, after: Compliance, gates, work: Path) -> Path:
@@ -334,12 +367,21 @@ def _compliance_report(rules, before: Compliance, after: Compliance, gates, work
     for r in rules:
         b, a = before.per_rule.get(r.id), after.per_rule.get(r.id)
         lines.append(f"{r.id},{r.severity},{'' if b is None else round(b, 4)},{'' if a is None else round(a, 4)}")
+    # Beside compliance: how often answers were cut off, and the artifact rates.
+    lines.append(f"(truncated),,{_round(before.truncated)},{_round(after.truncated)}")
+    lines.append(f"(declined),,{_round(before.declined)},{_round(after.declined)}")
+    for name in before.artifacts:
+        lines.append(f"(artifact {name}),,{_round(before.artifacts[name])},{_round(after.artifacts.get(name))}")
     (folder / "compliance.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "gates.json").write_text(json.dumps([{"gate": g.gate.model_dump(), "value": g.value,
                                                     "passed": g.passed, "detail": g.detail} for g in gates],
                                                   indent=2), encoding="utf-8")
     _plot(rules, before, after, folder / "compliance.png")
     return folder
+
+
+def _round(value: float | None) -> str:
+    return "" if value is None else str(round(value, 4))
 
 
 def _plot(rules, before: Compliance, after: Compliance, path: Path) -> None:

@@ -1,9 +1,15 @@
 """Evaluation: generate on held-out prompts, label the answers, measure compliance and drift.
 
 Compliance of a rule is the share of GOOD among its GOOD and BAD votes on the held-out
-prompts (abstentions do not count); per severity and overall, votes are pooled. The
-capability guard is the mean per-token KL divergence of the evaluated model from the base
-model on neutral text, so a model that complies by forgetting how to write shows up.
+prompts (abstentions do not count); per severity and overall, votes are pooled. Answers run
+to their natural end under a cap derived from the policy's length rules; an answer the cap
+cut off is a prefix, so it never counts as complying with a rule that bounds the response's
+length (its GOOD vote on such a rule becomes BAD). Beside compliance, each evaluation
+reports the truncation rate and the artifact rates of `runtime.naturalness` (loops, hybrid
+list markers, mid-sentence endings among complete answers, leftovers) and how often the
+model declines (a model can keep most rules by deflecting). The capability guard
+is the mean per-token KL divergence of the evaluated model from the base model on neutral
+text, so a model that complies by forgetting how to write shows up.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from compiler import ir
+from compiler.lengths import caps_length
+from runtime import naturalness
 from runtime.label.engine import Labeler
 from runtime.synthesize.generate import Generator
 from runtime.synthesize.verify import vote_matrix
@@ -30,6 +38,10 @@ class Compliance:
     overall: float | None
     votes: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> good/bad/abstain
     samples: list[tuple[str, str]] = field(default_factory=list)
+    truncated: float | None = None  # share of answers cut by the token cap
+    declined: float | None = None  # share of answers that decline or deflect (built-in refusal check)
+    artifacts: dict[str, float] = field(default_factory=dict)  # naturalness problem -> share of answers
+    ends: list[str] = field(default_factory=list)  # per sample: "eos" or "cap"
 
 
 def _rate(good: int, bad: int) -> float | None:
@@ -52,16 +64,47 @@ def compliance(rules: Sequence[ir.RuleIR], matrix: np.ndarray) -> Compliance:
 
 
 def evaluate_model(generator: Generator, rules: Sequence[ir.RuleIR], prompts: Sequence[list[dict]],
-                   labeler: Labeler | None = None, seed: int = 0) -> Compliance:
-    """Answer each prompt (greedy) and measure compliance on the answers."""
-    answers = [a[0] for a in generator.generate(list(prompts), n=1, temperature=0.0, seed=seed)]
+                   labeler: Labeler | None = None, seed: int = 0, max_new_tokens: int | None = None) -> Compliance:
+    """Answer each prompt (greedy, up to `max_new_tokens`) and measure compliance on the answers."""
+    answers = [a[0] for a in generator.generate_ended(list(prompts), n=1, temperature=0.0, seed=seed,
+                                                      max_new_tokens=max_new_tokens)]
     rows = []
     for messages, answer in zip(prompts, answers):
         context = tuple((m["role"], m["content"]) for m in messages[:-1] if m["role"] in ("user", "assistant"))
-        rows.append((messages[-1]["content"], answer, context))
-    result = compliance(rules, vote_matrix(rules, rows, labeler))
+        rows.append((messages[-1]["content"], answer.text, context))
+    capped = np.array([a.capped for a in answers], dtype=bool)
+    result = compliance(rules, capped_break_length_rules(rules, vote_matrix(rules, rows, labeler), capped))
     result.samples = [(p, a) for p, a, _ in rows]
+    result.ends = [a.end for a in answers]
+    result.truncated = float(capped.mean()) if len(answers) else None
+    result.artifacts = artifact_rates([a.text for a in answers], capped.tolist())
+    result.declined = sum(naturalness.declines(a.text) for a in answers) / len(answers) if answers else None
     return result
+
+
+def capped_break_length_rules(rules: Sequence[ir.RuleIR], matrix: np.ndarray, capped: np.ndarray) -> np.ndarray:
+    """Votes with every GOOD of a capped answer on a length-capping rule turned BAD.
+
+    The cap cut the answer, so its real length is unknown and at least what was generated: it
+    cannot be evidence of staying within a limit.
+    """
+    matrix = matrix.copy()
+    for j, rule in enumerate(rules):
+        if caps_length(rule):
+            column = matrix[:, j]
+            column[capped & (column == ir.GOOD)] = ir.BAD
+    return matrix
+
+
+def artifact_rates(texts: Sequence[str], capped: Sequence[bool]) -> dict[str, float]:
+    """Share of answers with each naturalness problem; mid-sentence endings among complete answers only."""
+    if not texts:
+        return {}
+    found = [naturalness.problems(t) for t in texts]
+    rates = {p: sum(p in f for f in found) / len(texts) for p in naturalness.PROBLEMS if p != "mid_sentence"}
+    complete = [f for f, cut in zip(found, capped) if not cut]
+    rates["mid_sentence"] = sum("mid_sentence" in f for f in complete) / len(complete) if complete else 0.0
+    return {p: rates[p] for p in naturalness.PROBLEMS}
 
 
 def kl_drift(model, base, tokenizer, texts: Sequence[str], max_length: int = 128) -> float:

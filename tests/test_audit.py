@@ -61,6 +61,7 @@ prompts:
 training:
   pairs = 16
   max_new_tokens = 8
+  eval_max_new_tokens = 8
   eval_prompts = 4
   gate high >= 0.9
   gate drift <= 0.5

@@ -147,10 +147,11 @@ def test_plan_prints_the_stages(in_repo: Path) -> None:
     assert out.splitlines() == [
         f"plan for minimal 0.1 (plan {artifact.plan_hash[:12]})",
         "  1. label       1 rules over rule examples",
-        "  2. synthesize  256 pairs via examples, perturb (eval split 0.2, length ratio <= 2.5, seed 42)",
-        "  3. evaluate    base model before training on 64 held-out prompts (96 new tokens, capability guard: kl)",
-        "  4. train       dpo (auto) on embedded:smollm2-135m-instruct: lr 5e-06, beta 0.1, batch 4, full fine-tune",
-        "  5. evaluate    trained model after training on 64 held-out prompts (96 new tokens, capability guard: kl)",
+        "  2. synthesize  256 pairs via sample, examples, perturb (eval split 0.25, length ratio <= 2.5, seed 42)",
+        "  3. evaluate    base model before training on 24 held-out prompts (answers up to 256 tokens, capability guard: kl)",
+        "  4. train       dpo (auto) on embedded:smollm2-135m-instruct: lr 0.001, beta 0.1, batch 4, LoRA r16, "
+        "after 2 epochs of SFT warm-up",
+        "  5. evaluate    trained model after training on 24 held-out prompts (answers up to 256 tokens, capability guard: kl)",
         "  6. gate        critical >= 0.99 (default); regression <= 0.02 (default)",
         "  7. register    model 'minimal', alias 'champion' if every gate passes",
     ]

@@ -89,3 +89,74 @@ def test_evaluate_model_generates_and_labels(tmp_path):
     result = evaluate_model(generator, [says_hello], prompts)
     assert [a for _, a in result.samples] and all("hello" in a for _, a in result.samples)
     assert result.per_rule == {"says-hello": 1.0} and result.per_severity["high"] == 1.0
+
+
+# --- answers run to their end; a capped answer never keeps a length limit ----------------------
+
+
+def test_a_capped_answer_never_counts_as_keeping_a_length_limit():
+    from runtime.evaluate import capped_break_length_rules
+
+    count = ir.CountPred(span=SPAN, subject="response", unit="words", op="at_most", value=5)
+    fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")
+    short = ir.RuleIR(id="short", module="m", span=SPAN, severity="high", verdict="require", check=count,
+                      authority=1, precedence=0, fingerprint=fp)
+    rules = (short, RULES[0])
+    matrix = np.array([[1, 1], [1, 1], [0, 1], [-1, 0]], dtype=np.int8)
+    capped = np.array([True, False, True, True])
+    fixed = capped_break_length_rules(rules, matrix, capped)
+    # Only GOOD votes of capped answers on the length rule turn BAD; other rules stand.
+    assert fixed.tolist() == [[0, 1], [1, 1], [0, 1], [-1, 0]]
+    assert matrix.tolist()[0] == [1, 1]  # the input is not modified
+
+
+def test_artifact_rates_count_mid_sentence_endings_among_complete_answers_only():
+    from runtime.evaluate import artifact_rates
+
+    texts = ["Use the help page.", "- 1. Call us.", "It stops in the", "It stops in the"]
+    rates = artifact_rates(texts, [False, False, False, True])
+    assert rates["hybrid_marker"] == 0.25
+    assert rates["mid_sentence"] == pytest.approx(1 / 3)  # the capped one is counted as truncated instead
+
+
+def test_generation_records_whether_each_answer_ended_or_was_cut(tmp_path):
+    import torch
+
+    from runtime.cache import Cache
+    from runtime.synthesize.generate import Generated, Generator
+    from tiny_models import build_constant_llama
+
+    torch.set_num_threads(1)
+    looping = Generator(str(build_constant_llama(tmp_path / "hello", "hello")), max_new_tokens=4)
+    (answer,), = looping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
+    assert answer == Generated("hello hello hello hello", "cap") and answer.capped
+    assert looping.tokens_generated == 4
+    stopping = Generator(str(build_constant_llama(tmp_path / "eos", "<|im_end|>")), max_new_tokens=4,
+                         cache=Cache(tmp_path / "c"))
+    first = stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
+    assert first == [[Generated("", "eos")]] and stopping.tokens_generated == 1
+    again = stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
+    assert again == first and stopping.tokens_generated == 1  # from the cache, with how it ended
+    # A longer cap per call is a different generation.
+    assert looping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0,
+                                  max_new_tokens=2) == [[Generated("hello hello", "cap")]]
+
+
+def test_evaluation_reports_truncation_and_turns_capped_length_votes_bad(tmp_path):
+    import torch
+
+    from runtime.evaluate import evaluate_model
+    from runtime.synthesize.generate import Generator
+    from tiny_models import build_constant_llama
+
+    torch.set_num_threads(1)
+    count = ir.CountPred(span=SPAN, subject="response", unit="words", op="at_most", value=50)
+    fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")
+    short = ir.RuleIR(id="short", module="m", span=SPAN, severity="high", verdict="require", check=count,
+                      authority=1, precedence=0, fingerprint=fp)
+    generator = Generator(str(build_constant_llama(tmp_path / "c", "hello")), max_new_tokens=3)
+    prompts = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "thanks"}]]
+    result = evaluate_model(generator, [short], prompts)
+    # Three words is within 50, but the answers were cut off: they are not evidence of brevity.
+    assert result.per_rule == {"short": 0.0} and result.truncated == 1.0
+    assert result.ends == ["cap", "cap"] and result.declined == 0.0

@@ -68,14 +68,14 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
         )),
         SynthesizeStage(strategies=("examples", "perturb", "sample", "revise", "contrast", "feedback"),
                         budget=100, per_rule=(("no-pii", 100),), eval_split=0.25, length_ratio_max=2.0, seed=7),
-        EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=64),
+        EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=128),
         TrainStage(method="kto", requested_method="kto", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                    hyperparameters=(("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
-                                    ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0),
+                                    ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0), ("sft_epochs", 0.0),
                                     ("lora", True), ("lora_r", 8), ("lora_alpha", 16), ("max_length", 1024),
                                     ("precision", "bf16"), ("device", "cpu"), ("seed", 7), ("save_steps", 50),
                                     ("replay", 0.5))),
-        EvaluateStage(phase="after", model="trained", prompts=32, max_new_tokens=64),
+        EvaluateStage(phase="after", model="trained", prompts=32, max_new_tokens=128),
         GateStage(gates=(
             ir.GateIR(target="critical", op=">=", threshold=0.99),
             ir.GateIR(target="high", op=">=", threshold=0.95),
@@ -94,13 +94,30 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
     plan = compile_rel(PASSES / "defaults.policy").artifact.plan
     label, synth, before, train, after, gate, register = plan.stages
     assert label.rules == ("be-polite",) and label.sources == ("rule examples",)
-    assert (synth.budget, synth.per_rule, synth.strategies) == (256, (("be-polite", 256),), ("examples", "perturb"))
-    assert (before.model, after.model, before.prompts, before.max_new_tokens) == ("base", "trained", 64, 96)
+    # The embedded base model brings its measured recipe (compiler.settings.EMBEDDED_RECIPES).
+    assert (synth.budget, synth.per_rule, synth.strategies) == (256, (("be-polite", 256),),
+                                                               ("sample", "examples", "perturb"))
+    # No count rule: the evaluation cap is the 256-token floor.
+    assert (before.model, after.model, before.prompts, before.max_new_tokens) == ("base", "trained", 24, 256)
     assert (train.method, train.requested_method, train.base_model) == ("dpo", "auto", "embedded:smollm2-135m-instruct")
-    assert dict(train.hyperparameters)["lora"] is False
+    hp = dict(train.hyperparameters)
+    assert (hp["lora"], hp["sft_epochs"], hp["max_steps"], hp["learning_rate"]) == (True, 2.0, 16, 1e-3)
     assert gate.gates == (ir.GateIR(target="critical", op=">=", threshold=0.99, default=True),
                           ir.GateIR(target="regression", op="<=", threshold=0.02, default=True))
     assert register.model_name == "minimal"
+
+
+def test_settings_a_policy_writes_win_over_the_embedded_recipe(tmp_path) -> None:
+    from compiler.pipeline import compile_policy
+    from helpers import write_policy
+
+    body = 'dsl 1\npolicy p version "1"\n\nrule r (low):\n  forbid response mentions "x"\n\ntraining:\n'
+    mine = compile_policy(str(write_policy(tmp_path, "a.policy", body + "  lora = false\n  max_steps = 3\n")))
+    hp = dict(next(s for s in mine.artifact.plan.stages if s.kind == "train").hyperparameters)
+    assert (hp["lora"], hp["max_steps"], hp["sft_epochs"]) == (False, 3, 2.0)
+    hub = compile_policy(str(write_policy(tmp_path, "b.policy", body + '  base_model = "org/model"\n')))
+    hp = dict(next(s for s in hub.artifact.plan.stages if s.kind == "train").hyperparameters)
+    assert (hp["lora"], hp["sft_epochs"], hp["learning_rate"]) == (False, 0.0, 5e-6)  # the generic defaults
 
 
 def test_inherited_training_settings_merge_key_by_key(in_repo: Path) -> None:

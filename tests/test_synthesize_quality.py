@@ -2,8 +2,9 @@
 
 One test per drop reason in `quality.DROP_REASONS`, a combined run that checks every count of
 the QA report (per reason, per rule, per strategy, length stats), `compiler.lower.allocate_pairs`
-as properties over random rule sets, and `select_within_budget` (per-rule budgets, round-robin
-mixing of strategies, shortfalls, determinism).
+as properties over random rule sets, and `select_within_budget` (per-rule budgets, strategies
+in priority order with the model's own answers first, the fluency check, shortfalls,
+determinism).
 """
 
 from __future__ import annotations
@@ -63,12 +64,43 @@ CASES = {
     "other_rule_flipped": pair("Please use the help page.", "Please use the help page. help@acme.example.",
                                strategy="perturb"),
     "unknown_rule": pair("Use the FAQ page.", "Email help@acme.example.", target="no-such-rule"),
+    # Sides that do not read as whole answers (checked for every strategy but `examples`).
+    "unnatural_loop": pair("Use the help page. Use the help page now. Use the help page today.",
+                           "Write to help@acme.example.", strategy="sample"),
+    "unnatural_hybrid_marker": pair("- 1. Use the help page.", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_empty_item": pair("Use the help page:\n1.", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_lone_item": pair("Two ways:\n1. Use the help page.", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_mid_sentence": pair("Use the help page and the", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_leftover": pair("Use the {page} page.", "Write to help@acme.example.", strategy="sample"),
+    # A deflection keeps `no-email` but teaches the model to deflect.
+    "chosen_declines": pair("I'm sorry, but I can't help with that.", "Write to help@acme.example.",
+                            strategy="sample"),
 }
 EVAL = {"what is your email address?"}  # normalized held-out prompts
 
 
 def test_every_drop_reason_has_a_case():
-    assert set(CASES) | {"duplicate", "over_budget"} == set(DROP_REASONS)
+    # duplicate, not_fluent and over_budget are decided after the per-pair gates (below).
+    assert set(CASES) | {"duplicate", "not_fluent", "over_budget"} == set(DROP_REASONS)
+
+
+def test_the_authors_examples_are_not_held_to_naturalness():
+    for reason in ("unnatural_mid_sentence", "chosen_declines"):
+        authored = Pair(**{**CASES[reason].__dict__, "strategy": "examples"})
+        kept, _ = gate([authored], rules(), set(), 2.5)
+        assert kept == [authored]
+
+
+def test_a_chosen_refusal_is_kept_when_a_target_rule_is_about_refusals():
+    refusal = pair("Sure, here is the tracking page.", "I'm sorry, but I can't help with that.",
+                   target="no-refusal", strategy="sample", prompt="Help me track my order.")
+    kept, _ = gate([refusal], rules(), set(), 2.5)
+    assert kept == [refusal]
+    wants_one = rules()[-1].model_copy(update={"verdict": "require", "id": "must-refuse"})
+    declining = pair("I'm sorry, but I can't help with that.", "Sure, here it is.", target="must-refuse",
+                     strategy="sample", prompt="Help me track my order.")
+    kept, _ = gate([declining], [*rules(), wants_one], set(), 2.5)
+    assert kept == [declining]
 
 
 @pytest.mark.parametrize("reason", sorted(CASES))
@@ -110,12 +142,12 @@ def test_length_ratio_band_comes_from_the_policy(tmp_path):
     body = '''dsl 1
 policy band version "1"
 
-rule terse (medium):
-  require response has at most 3 words
+rule no-sorry (medium):
+  forbid response mentions "sorry"
   example:
     prompt "Summarize."
     good   "Short."
-    bad    "A much longer bad answer."
+    bad    "A much longer sorry answer."
 '''
     counts = {}
     for name, setting in (("default", ""), ("wide", "training:\n  length_ratio_max = 5\n")):
@@ -125,7 +157,15 @@ rule terse (medium):
         assert result.ok
         report = synthesize(result.artifact, None, root=tmp_path, strategies=["examples"]).report.to_dict()
         counts[name] = (report["kept"], report["dropped_by_reason"]["length_ratio"])
-    assert counts == {"default": (0, 1), "wide": (1, 0)}  # 25 / 6 characters = 4.2
+    assert counts == {"default": (0, 1), "wide": (1, 0)}  # 27 / 6 characters = 4.5
+
+
+def test_pairs_about_a_length_limit_are_exempt_from_the_length_ratio():
+    # The only systematic difference a length rule's pair should have is its length.
+    terse = pair("Short answer.", "This answer is far too long for a summary of it.", target="five-words-max",
+                 strategy="sample", prompt="Summarize the answer.")
+    kept, report = gate([terse], rules(), set(), 2.5)
+    assert kept == [terse] and not report.dropped
 
 
 def test_soft_verdicts_count_abstain_as_the_weaker_outcome():
@@ -164,22 +204,24 @@ def test_qa_report_counts_every_stage():
     selected = select_within_budget(kept, specs, seed=5, report=report)
     assert len(selected) == 4
     qa = report.to_dict()
-    assert qa["candidates"] == 13 and qa["kept"] == 4 and qa["dropped"] == 9
-    assert qa["dropped_by_reason"] == {
+    unnatural = {reason: 1 for reason in CASES if reason.startswith("unnatural_") or reason == "chosen_declines"}
+    assert qa["candidates"] == 20 and qa["kept"] == 4 and qa["dropped"] == 16
+    assert {k: v for k, v in qa["dropped_by_reason"].items() if v} == {
         "identical": 1, "duplicate": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
-        "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1}
+        "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1, **unnatural}
+    assert set(qa["dropped_by_reason"]) == set(DROP_REASONS)
     assert qa["per_strategy"] == {
         "examples": {"candidates": 9, "kept": 1, "dropped": {
             "identical": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
             "rejected_passes_target": 1, "unknown_rule": 1, "duplicate": 1, "over_budget": 1}},
         "perturb": {"candidates": 2, "kept": 1, "dropped": {"other_rule_flipped": 1}},
         "revise": {"candidates": 0, "kept": 0, "dropped": {}},
-        "sample": {"candidates": 2, "kept": 2, "dropped": {}},
+        "sample": {"candidates": 9, "kept": 2, "dropped": unnatural},
     }
-    assert qa["per_rule"]["no-email"] == {"dropped": 8, "kept": 1, "budget": 1}
-    assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2}
-    assert qa["per_rule"]["five-words-max"] == {"kept": 2, "budget": 1}
-    assert qa["per_rule"]["no-such-rule"] == {"dropped": 1}
+    assert qa["per_rule"]["no-email"] == {"dropped": 15, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
+    assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2, "filled_by": {"perturb": 1}}
+    assert qa["per_rule"]["five-words-max"] == {"kept": 2, "budget": 1, "filled_by": {"sample": 2}}
+    assert qa["per_rule"]["no-such-rule"] == {"dropped": 1, "filled_by": {}}
     assert qa["shortfall"] == {"no-competitors": {"severity": "critical", "budget": 2, "kept": 1}}
     lengths = [(len(p.chosen), len(p.rejected)) for p in selected]
     ratios = [max(c, r) / min(c, r) for c, r in lengths]
@@ -208,21 +250,52 @@ def pool_of(rule_id: str, strategy: str, n: int) -> list[Pair]:
     return [pair(f"{strategy} good {k}", f"{strategy} bad {k}", target=rule_id, strategy=strategy) for k in range(n)]
 
 
-def test_selection_fills_budgets_mixes_strategies_and_passes_on_unused_budget():
+def test_selection_fills_budgets_model_answers_first_and_passes_on_unused_budget():
     pairs = pool_of("a", "examples", 5) + pool_of("a", "perturb", 5) + pool_of("a", "sample", 1) + \
         pool_of("b", "perturb", 2)
     report = QaReport()
     selected = select_within_budget(pairs, [spec("a", 5), spec("b", 4)], seed=1, report=report)
     chosen_a = [p for p in selected if p.target_rules == ("a",)]
-    # Round-robin over sorted strategies: examples, perturb, sample, examples, perturb; then
-    # the two pairs b could not use go to a, continuing the same order.
-    assert [p.strategy for p in chosen_a] == ["examples", "perturb", "sample", "examples", "perturb",
+    # The model's own answers first, then the authors' examples, edits last; then the two
+    # pairs b could not use go to a, continuing the same order.
+    assert [p.strategy for p in chosen_a] == ["sample", "examples", "examples", "examples", "examples",
                                               "examples", "perturb"]
     assert len(selected) == 9  # the whole budget
     assert report.dropped == Counter({"over_budget": 4})
     assert report.per_rule["a"] == Counter({"kept": 7, "dropped": 4, "budget": 5})
+    assert report.filled_by["a"] == Counter({"sample": 1, "examples": 5, "perturb": 1})
     assert report.shortfall == {"b": {"severity": "high", "budget": 4, "kept": 2}}
-    assert report.kept == Counter({"examples": 3, "perturb": 5, "sample": 1})
+    assert report.kept == Counter({"examples": 5, "perturb": 3, "sample": 1})
+
+
+def test_a_pair_the_fluency_check_rejects_is_replaced_by_the_next_in_line():
+    pairs = pool_of("a", "sample", 3) + pool_of("a", "perturb", 3)
+    asked: list[str] = []
+
+    def fluent(batch):
+        asked.extend(p.chosen for p in batch)
+        return [p.chosen != "sample good 0" and p.chosen != "sample good 1" for p in batch]
+
+    report = QaReport()
+    selected = select_within_budget(pairs, [spec("a", 3)], seed=1, report=report, accept=fluent)
+    assert len(selected) == 3 and {"sample good 0", "sample good 1"}.isdisjoint(p.chosen for p in selected)
+    assert report.dropped == Counter({"not_fluent": 2, "over_budget": 1})
+    assert len(asked) == 5  # only pairs the budget would take are scored
+
+
+def test_fluency_check_compares_chosen_with_rejected_under_the_model(tmp_path):
+    from runtime.synthesize.fluency import FluencyCheck
+    from runtime.synthesize.generate import Generator
+    from tiny_models import build_tiny_llama
+
+    generator = Generator(str(build_tiny_llama(tmp_path / "m")), max_new_tokens=4)
+    check = FluencyCheck(generator, margin=1.0)
+    same = pair("hello world", "hello world .")
+    assert check([same]) == [True]
+    scores = check.mean_logprobs([([{"role": "user", "content": "hi"}], "hello world")] * 2)
+    assert scores[0] == pytest.approx(scores[1]) and scores[0] < 0
+    strict = FluencyCheck(generator, margin=-100.0)  # chosen must beat rejected by 100 nats: never
+    assert strict([same]) == [False]
 
 
 def test_selection_is_deterministic_for_a_seed_and_shuffles_within_a_strategy():

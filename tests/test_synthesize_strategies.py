@@ -59,7 +59,7 @@ def single_thread():
 def llama(tmp_path_factory) -> Path:
     from tiny_models import build_tiny_llama
 
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), stop_words=(".", "!", "?"))
 
 
 def make_generator(path: Path):
@@ -139,7 +139,9 @@ def test_sampling_is_seeded(generator):
 def test_candidates_are_n_samples_per_training_prompt(ctx):
     candidates = ctx.candidates()
     assert [c.prompt for c in candidates] == ctx.pool.train
-    assert all(len(c.responses) == 4 for c in candidates)
+    # Four samples each, less those the cap cut off (counted, never used as pair sides).
+    assert all(len(c.responses) + c.capped == 4 for c in candidates)
+    assert sum(c.capped for c in candidates) > 0 and sum(len(c.responses) for c in candidates) > 0
     assert ctx.candidates() is candidates  # generated once, shared by the strategies
     assert len({r for c in candidates for r in c.responses}) > len(candidates)  # sampling varies
 
@@ -168,7 +170,8 @@ def test_sample_drops_ties_when_every_sample_is_identical(tmp_path):
     pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
     ctx = SynthesisContext(policy=policy, pool=pool, seed=1, generator=gen, samples_per_prompt=3)
     candidates = ctx.candidates()
-    assert candidates and all(len(set(c.responses)) == 1 and "hello" in c.responses[0] for c in candidates)
+    # "hello hello …" never ends: every answer is capped, so there is nothing to pair.
+    assert candidates and all(c.responses == [] and c.capped == 3 for c in candidates)
     assert list(sample(ctx)) == []
 
 
@@ -180,8 +183,10 @@ class CannedGenerator:
     def __init__(self, responses: list[str]):
         self.responses = responses
 
-    def generate(self, conversations, n=1, **_):
-        return [self.responses[:n] for _ in conversations]
+    def generate_ended(self, conversations, n=1, **_):
+        from runtime.synthesize.generate import Generated
+
+        return [[Generated(r, "eos") for r in self.responses[:n]] for _ in conversations]
 
 
 def test_sample_drops_ties_between_different_but_equally_good_samples():
@@ -201,15 +206,39 @@ def test_sample_drops_ties_between_different_but_equally_good_samples():
 # --- revise and contrast ----------------------------------------------------------------------
 
 
-def test_revise_rewrites_responses_that_break_a_rule(ctx):
+class RewritingGenerator(CannedGenerator):
+    """Canned samples; a request to rewrite gets `rewrite`, ended by `end` ("eos" or "cap")."""
+
+    def __init__(self, responses: list[str], rewrite: str, end: str = "eos"):
+        super().__init__(responses)
+        self.rewrite, self.end = rewrite, end
+
+    def generate_ended(self, conversations, n=1, **settings):
+        from runtime.synthesize.generate import Generated
+
+        if conversations and conversations[0][-1]["content"].startswith("Rewrite the answer"):
+            return [[Generated(self.rewrite, self.end)] for _ in conversations]
+        return super().generate_ended(conversations, n, **settings)
+
+
+def revise_context(generator) -> SynthesisContext:
+    policy = artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    return SynthesisContext(policy=policy, pool=pool, seed=1, samples_per_prompt=2, generator=generator)
+
+
+def test_revise_rewrites_responses_that_break_a_rule():
+    ctx = revise_context(RewritingGenerator(["hello , it is safe .", "thanks ."], "sure , it is safe ."))
     pairs = list(revise(ctx))
     assert pairs
     assert_pair_fields(pairs, "revise", ctx)
-    sampled = {(c.prompt.text, r) for c in ctx.candidates() for r in c.responses}
     for p in pairs:
-        assert len(p.target_rules) == 1
-        assert (p.prompt, p.rejected) in sampled  # the original sample is the rejected side
-        assert semantics.rule_vote(rules_by_id()[p.target_rules[0]], p.sample("rejected")) == ir.BAD
+        assert (p.chosen, p.rejected, p.target_rules) == ("sure , it is safe .", "hello , it is safe .", ("no-hello",))
+
+
+def test_revise_never_pairs_a_rewrite_the_cap_cut_off():
+    ctx = revise_context(RewritingGenerator(["hello , it is safe .", "thanks ."], "sure , it is", end="cap"))
+    assert list(revise(ctx)) == []
 
 
 def test_contrast_pairs_complying_with_violating_answers(ctx):
@@ -218,7 +247,8 @@ def test_contrast_pairs_complying_with_violating_answers(ctx):
     assert_pair_fields(pairs, "contrast", ctx)
     assert all(len(p.target_rules) == 1 for p in pairs)
     assert len(pairs) <= len(ctx.pool.train) * len(artifact().ir.rules)
-    assert {p.target_rules[0] for p in pairs} == set(rules_by_id())
+    # Only answers the model finished: a rule whose answers were all cut off gets none.
+    assert {p.target_rules[0] for p in pairs} <= set(rules_by_id())
 
 
 def test_model_strategies_need_a_model():
@@ -293,7 +323,10 @@ def test_synthesize_with_the_model_records_strategy_rules_and_policy(first_run):
     out, result = first_run
     assert result.tokens_generated > 0
     strategies = {p.strategy for p in result.pairs}
-    assert {"sample", "revise", "contrast", "perturb"} <= strategies
+    assert {"sample", "perturb"} <= strategies
+    # Every strategy ran; the random model's greedy rewrites never end, so `revise` pairs none.
+    assert set(result.report.candidates) >= {"sample", "perturb", "revise", "contrast", "examples"}
+    assert result.report.capped_samples > 0
     table = pq.read_table(out / "pairs.parquet").to_pylist()
     assert len(table) == len(result.pairs)
     a = artifact()

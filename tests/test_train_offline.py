@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from runtime.train.common import TrainJob  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 PROMPTS = ["hello , can you help ?", "please reset the password", "the weather today ?", "thanks for the answer"]
 GOOD = ["sure , I help you .", "yes , I love to help .", "sorry , no . thanks", "good answer , thanks !"]
@@ -200,6 +201,7 @@ def test_dpo_runs_unchanged_under_accelerate_launch(tiny_llama, data_dir, tmp_pa
     """
     import json
     import os
+    import re
     import subprocess
     import sys
 
@@ -212,7 +214,8 @@ def test_dpo_runs_unchanged_under_accelerate_launch(tiny_llama, data_dir, tmp_pa
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     done = subprocess.run([*launcher, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{\"rank\"")]
+    # Two processes share stdout, so a report can share its line with the other's trainer log.
+    reports = [json.loads(m) for m in re.findall(r'\{"rank": \d+, "world": \d+, "step": \d+\}', done.stdout)]
     assert sorted(r["rank"] for r in reports) == [0, 1], done.stdout[-2000:]
     assert {r["world"] for r in reports} == {2}
     assert all(r["step"] == 2 for r in reports)
@@ -230,3 +233,26 @@ def test_rows_for_steps_keeps_only_what_the_step_cap_reaches():
     assert len(picked) == 24 and picked["x"] == rows_for_steps(data, hp)["x"]  # seeded
     assert len(rows_for_steps(data, {**hp, "max_steps": -1})) == 100
     assert len(rows_for_steps(data, {**hp, "max_steps": 50})) == 100
+
+
+@pytest.mark.parametrize("lora,method", [(True, "dpo"), (False, "kto")])
+def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from runtime.train.warmup import DONE, chosen_sides, warm_up
+
+    job = _job(method, tiny_llama, data_dir, tmp_path / "out", hp={"lora": lora})
+    rows = chosen_sides(job)
+    assert len(rows) == 12 and rows.column_names == ["prompt", "completion"]
+    assert {m["content"] for r in rows for m in r["completion"]} <= set(GOOD)  # never a rejected side
+    folder = warm_up(job, epochs=1)
+    assert (Path(folder) / DONE).exists() and not (Path(folder) / "adapter_config.json").exists()
+    warmed = AutoModelForCausalLM.from_pretrained(folder)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_llama))
+    assert not torch.allclose(_weight(warmed), _weight(base))
+    stamp = (Path(folder) / DONE).stat().st_mtime_ns
+    assert warm_up(job, epochs=1) == folder and (Path(folder) / DONE).stat().st_mtime_ns == stamp  # not redone
+    from runtime.train import dpo, kto
+
+    result = (dpo if method == "dpo" else kto).train(replace(job, model_path=folder))
+    assert result.global_step == 2

@@ -9,8 +9,9 @@ huggingface_hub reads them.
 Helpers (`from tiny_models import ...`; tests/ is on sys.path under pytest):
     build_tiny_tokenizer(directory=None, words=BASE_WORDS) -> PreTrainedTokenizerFast (WordLevel,
         whitespace pre-tokenizer, <pad>/<unk>/<|im_end|> as pad/unk/eos, a ChatML-like chat_template)
-    build_tiny_llama(directory, seed=0, words=BASE_WORDS) -> directory with a random LlamaForCausalLM
-        (hidden 32, 2 layers, 2 heads) and its tokenizer
+    build_tiny_llama(directory, seed=0, words=BASE_WORDS, stop_words=()) -> directory with a random
+        LlamaForCausalLM (hidden 32, 2 layers, 2 heads) and its tokenizer; `stop_words` (e.g. ".")
+        also end generation, so a random model gives complete answers of random length
     build_constant_llama(directory, word) -> directory with a Llama whose greedy decoding emits `word`
         at every step (deterministic answers, e.g. a judge that always says "7")
     build_tiny_classifier(directory, seed=0, id2label={0: "safe", 1: "toxic"}) -> directory with a
@@ -84,8 +85,13 @@ def build_tiny_tokenizer(directory: str | Path | None = None, words: Iterable[st
     return tokenizer
 
 
-def build_tiny_llama(directory: str | Path, seed: int = 0, words: Iterable[str] = BASE_WORDS) -> Path:
-    """Save a random LlamaForCausalLM (hidden 32, 2 layers, 2 heads) and its tokenizer to `directory`."""
+def build_tiny_llama(directory: str | Path, seed: int = 0, words: Iterable[str] = BASE_WORDS,
+                     stop_words: Iterable[str] = ()) -> Path:
+    """Save a random LlamaForCausalLM (hidden 32, 2 layers, 2 heads) and its tokenizer to `directory`.
+
+    A random model almost never samples its end-of-sequence token, so every answer would run
+    to the cap; `stop_words` are extra end-of-sequence ids (the generation config's list).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -100,6 +106,9 @@ def build_tiny_llama(directory: str | Path, seed: int = 0, words: Iterable[str] 
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).eval()
     model.generation_config.pad_token_id = tokenizer.pad_token_id
+    stops = [tokenizer.convert_tokens_to_ids(w) for w in stop_words]
+    if stops:
+        model.generation_config.eos_token_id = [tokenizer.eos_token_id, *stops]
     model.save_pretrained(str(directory))
     return directory
 

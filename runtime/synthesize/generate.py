@@ -1,11 +1,31 @@
-"""Batched text generation with transformers: chat template, left padding, KV cache, seeded."""
+"""Batched text generation with transformers: chat template, left padding, KV cache, seeded.
+
+Every generation records why it ended: the model's end-of-sequence token, or the
+`max_new_tokens` cap. A capped answer is a prefix, not an answer, so pair synthesis never
+uses one as a pair side and evaluation never counts one as complying with a length limit.
+Prompts are batched by length so that short prompts are not padded to long ones, and each
+sequence stops at its own end (finished rows are padded until the batch is done).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Literal, NamedTuple, Sequence
 
 Messages = list[dict[str, str]]
+GENERATION_KIND = "generation-v2"  # cache entries that record how each answer ended
+
+
+class Generated(NamedTuple):
+    """One generated answer and why it ended: "eos" (the model stopped) or "cap" (cut off)."""
+
+    text: str
+    end: Literal["eos", "cap"]
+
+    @property
+    def capped(self) -> bool:
+        """The answer was cut by `max_new_tokens`: a prefix, not a complete answer."""
+        return self.end == "cap"
 
 
 @dataclass
@@ -40,53 +60,89 @@ class Generator:
         return "\n".join(f"{m['role']}: {m['content']}" for m in messages) + "\nassistant:"
 
     def generate(self, conversations: Sequence[Messages], n: int = 1, temperature: float = 0.8,
-                 seed: int = 0, top_p: float = 0.95) -> list[list[str]]:
-        """Return `n` sampled responses per conversation (greedy when temperature is 0).
+                 seed: int = 0, top_p: float = 0.95, max_new_tokens: int | None = None) -> list[list[str]]:
+        """Return `n` sampled response texts per conversation (greedy when temperature is 0)."""
+        return [[g.text for g in row]
+                for row in self.generate_ended(conversations, n, temperature, seed, top_p, max_new_tokens)]
 
-        With a cache, each conversation's answers are looked up by the model's content
-        fingerprint and every generation setting; only the misses are generated.
+    def generate_ended(self, conversations: Sequence[Messages], n: int = 1, temperature: float = 0.8,
+                       seed: int = 0, top_p: float = 0.95, max_new_tokens: int | None = None) -> list[list[Generated]]:
+        """Return `n` responses per conversation, each with how it ended.
+
+        `max_new_tokens` overrides the generator's cap for this call. With a cache, each
+        conversation's answers are looked up by the model's content fingerprint and every
+        generation setting; only the misses are generated.
         """
+        cap = max_new_tokens or self.max_new_tokens
         if self.cache is None:
-            return self._generate(conversations, n, temperature, seed, top_p)
+            return self._generate(conversations, n, temperature, seed, top_p, cap)
         from runtime.cache import key_of, model_fingerprint
 
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model_path)
-        keys = [key_of("generation", self._fingerprint, c, n, temperature, seed, top_p, self.max_new_tokens,
+        keys = [key_of(GENERATION_KIND, self._fingerprint, c, n, temperature, seed, top_p, cap,
                        self.system_prompt) for c in conversations]
-        found = [self.cache.get("generations", k) for k in keys]
+        stored = [self.cache.get(GENERATION_KIND, k) for k in keys]
+        found: list[list[Generated] | None] = [None if s is None else [Generated(*g) for g in s] for s in stored]
         missing = [i for i, f in enumerate(found) if f is None]
-        fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p)
+        fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p, cap)
         for i, answers in zip(missing, fresh):
-            self.cache.put("generations", keys[i], answers)
+            self.cache.put(GENERATION_KIND, keys[i], [list(g) for g in answers])
             found[i] = answers
         return found
 
     def _generate(self, conversations: Sequence[Messages], n: int, temperature: float, seed: int,
-                  top_p: float) -> list[list[str]]:
-        import torch
-
+                  top_p: float, cap: int) -> list[list[Generated]]:
         texts = [self.render(c) for c in conversations]
-        out: list[list[str]] = []
+        # Batches of similar prompt length waste less compute on padding; answers go back in order.
+        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+        out: list[list[Generated]] = [[] for _ in texts]
         starts = range(0, len(texts), self.batch_size)
         if self.progress and len(starts) > 1:
             from tqdm import tqdm
 
             starts = tqdm(starts, desc="generating", unit="batch", leave=False)
         for start in starts:
-            chunk = texts[start:start + self.batch_size]
-            batch = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            torch.manual_seed(seed + start)  # deterministic per batch, whatever the batch order
-            sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
-            with torch.inference_mode():
-                generated = self.model.generate(
-                    **batch, max_new_tokens=self.max_new_tokens, num_return_sequences=n, use_cache=True,
-                    pad_token_id=self.tokenizer.pad_token_id, **sampling)
-            new = generated[:, batch["input_ids"].shape[1]:]
-            self.tokens_generated += int((new != self.tokenizer.pad_token_id).sum())
-            decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-            out.extend([d.strip() for d in decoded[i * n:(i + 1) * n]] for i in range(len(chunk)))
+            chunk = order[start:start + self.batch_size]
+            for i, answers in zip(chunk, self._generate_batch([texts[i] for i in chunk], n, temperature,
+                                                               seed + start, top_p, cap)):
+                out[i] = answers
         return out
+
+    def _generate_batch(self, texts: list[str], n: int, temperature: float, seed: int,
+                        top_p: float, cap: int) -> list[list[Generated]]:
+        import torch
+
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        torch.manual_seed(seed)  # deterministic per batch, whatever the batch order
+        sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if temperature > 0 else dict(do_sample=False)
+        with torch.inference_mode():
+            generated = self.model.generate(
+                **batch, max_new_tokens=cap, num_return_sequences=n, use_cache=True,
+                pad_token_id=self.tokenizer.pad_token_id, **sampling)
+        new = generated[:, batch["input_ids"].shape[1]:]
+        ended = torch.isin(new, torch.tensor(sorted(self._stop_ids()), device=new.device)).any(dim=1).tolist()
+        self.tokens_generated += sum(_length(row, self._stop_ids()) for row in new.tolist())
+        decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        answers = [Generated(text.strip(), "eos" if stop else "cap") for text, stop in zip(decoded, ended)]
+        return [answers[i * n:(i + 1) * n] for i in range(len(texts))]
+
+    def _stop_ids(self) -> set[int]:
+        """The token ids that end an answer: the generation config's and the tokenizer's EOS."""
+        ids = self.model.generation_config.eos_token_id
+        ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(self.tokenizer.eos_token_id)
+        return ids
+
+
+def _length(tokens: list[int], stops: set[int]) -> int:
+    """Tokens generated in one row, up to and including the first stop token."""
+    for k, token in enumerate(tokens):
+        if token in stops:
+            return k + 1
+    return len(tokens)
 
 
 def _load_merged(path: str):

@@ -43,10 +43,14 @@ class Completion:
 
 @dataclass
 class Candidate:
-    """A generated response to a pool prompt (shared by the model-based strategies)."""
+    """The model's complete answers to a pool prompt (shared by the model-based strategies).
+
+    Answers the token cap cut off are not answers: they are left out and only counted.
+    """
 
     prompt: PoolPrompt
     responses: list[str]
+    capped: int = 0
 
 
 @dataclass
@@ -81,9 +85,15 @@ class SynthesisContext:
             else:
                 prompts = self.model_prompts()
                 conversations = [_messages(p) for p in prompts]
-                outputs = self.generator.generate(conversations, n=self.samples_per_prompt, seed=self.seed)
-                self._candidates = [Candidate(p, r) for p, r in zip(prompts, outputs)]
+                outputs = self.generator.generate_ended(conversations, n=self.samples_per_prompt, seed=self.seed)
+                self._candidates = [Candidate(p, [g.text for g in row if not g.capped],
+                                              sum(g.capped for g in row)) for p, row in zip(prompts, outputs)]
         return self._candidates
+
+    def complete_answers(self, conversations: list[list[dict[str, str]]], **settings) -> list[str | None]:
+        """One answer per conversation from the model; None where the token cap cut it off."""
+        rows = self.generator.generate_ended(conversations, n=1, seed=self.seed, **settings)
+        return [None if row[0].capped else row[0].text for row in rows]
 
 
 def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:

@@ -2,8 +2,15 @@
 
 A pair is kept only if: the chosen side passes and the rejected side fails every target
 rule; for minimal pairs (perturb) no other rule changed its vote; the sides differ; it is
-not a duplicate; the length ratio is inside the band (length is a known DPO shortcut); and
-its prompt is not a held-out evaluation prompt.
+not a duplicate; the length ratio is inside the band (length is a known DPO shortcut; pairs
+whose target bounds the length are exempt, their lengths must differ); its prompt is not a
+held-out evaluation prompt; and both sides read as whole answers (`runtime.naturalness`: no
+loop, no hybrid list marker, no mid-sentence ending, no leftover), except the policy
+authors' own examples. A fluency check under the base model (`fluency.py`) runs on the
+selected pairs when a model is loaded.
+
+Within a rule's budget, the model's own answers come first (`STRATEGY_PRIORITY`): edits
+fill only what sampling could not.
 """
 
 from __future__ import annotations
@@ -12,18 +19,27 @@ import random
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from compiler import ir
+from compiler.lengths import caps_length
+from compiler.walk import ir_atoms
+from runtime import naturalness
 from runtime.label.engine import Labeler
 from runtime.synthesize.pairs import Pair
 from runtime.synthesize.prompts import normalize
 from runtime.synthesize.verify import fails, passes, vote_matrix
 
-DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", "chosen_fails_target",
-                "rejected_passes_target", "other_rule_flipped", "unknown_rule", "over_budget")
+NATURALNESS_REASONS = tuple(f"unnatural_{p}" for p in naturalness.PROBLEMS)
+DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", *NATURALNESS_REASONS,
+                "chosen_declines", "chosen_fails_target", "rejected_passes_target", "other_rule_flipped", "unknown_rule",
+                "not_fluent", "over_budget")
+# The order in which strategies fill a rule's budget: the model's own answers first, then the
+# authors' examples, then model rewrites, logged feedback, and edits last.
+STRATEGY_PRIORITY = ("sample", "examples", "revise", "contrast", "feedback", "perturb")
+TRUSTED_STRATEGIES = ("examples",)  # written by the policy's authors: not held to naturalness
 
 
 @dataclass
@@ -39,6 +55,8 @@ class QaReport:
     lengths: list = field(default_factory=list)
     unpaired_dropped: Counter = field(default_factory=Counter)  # feedback rows, by reason
     reused_rules: list = field(default_factory=list)  # rules whose candidates came from the cache
+    filled_by: dict = field(default_factory=lambda: defaultdict(Counter))  # rule -> strategy -> kept
+    capped_samples: int = 0  # model answers the token cap cut off (never pair sides)
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -59,7 +77,9 @@ class QaReport:
             "per_strategy": {s: {"candidates": self.candidates[s], "kept": self.kept[s],
                                  "dropped": dict(self.dropped_by_strategy.get(s, {}))}
                              for s in sorted(self.candidates)},
-            "per_rule": {r: dict(c) for r, c in sorted(self.per_rule.items())},
+            "per_rule": {r: {**dict(c), "filled_by": dict(self.filled_by.get(r, {}))}
+                         for r, c in sorted(self.per_rule.items())},
+            "capped_samples": self.capped_samples,
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "reused_rules": list(self.reused_rules),
@@ -78,15 +98,19 @@ def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[st
     report = report or QaReport()
     for pair in pairs:
         report.candidates[pair.strategy] += 1
+    length_rules = {r.id for r in rules if caps_length(r)}
+    refusal_rules = {r.id for r in rules if mentions_refusal(r)}
     keys = [(normalize(p.prompt), normalize(p.chosen), normalize(p.rejected)) for p in pairs]
-    survivors = [(p, k) for p, k in zip(pairs, keys) if _cheap_ok(p, k, eval_prompts, length_ratio_max, report)]
+    survivors = [(p, k) for p, k in zip(pairs, keys)
+                 if _cheap_ok(p, k, eval_prompts, length_ratio_max, length_rules, report)
+                 and not _declines(p, refusal_rules, report)]
     survivors = _dedupe(survivors, report)
     kept = _verify(survivors, rules, labeler, report)
     return kept, report
 
 
 def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], band: float,
-              report: QaReport) -> bool:
+              length_rules: set[str], report: QaReport) -> bool:
     prompt, chosen, rejected = key
     if chosen == rejected:
         report.drop(pair, "identical")
@@ -95,10 +119,42 @@ def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], ban
         report.drop(pair, "eval_overlap")
         return False
     shorter, longer = sorted((len(pair.chosen.strip()), len(pair.rejected.strip())))
-    if longer / max(1, shorter) > band:
+    if longer / max(1, shorter) > band and not length_rules.intersection(pair.target_rules[:1]):
         report.drop(pair, "length_ratio")
         return False
+    problem = unnatural(pair)
+    if problem:
+        report.drop(pair, f"unnatural_{problem}")
+        return False
     return True
+
+
+def _declines(pair: Pair, refusal_rules: set[str], report: QaReport) -> bool:
+    """A chosen side that declines teaches declining as the way to comply (short, and offends
+    no rule), unless the pair is about a rule on refusals."""
+    if pair.strategy in TRUSTED_STRATEGIES or refusal_rules.intersection(pair.target_rules):
+        return False
+    if naturalness.declines(pair.chosen):
+        report.drop(pair, "chosen_declines")
+        return True
+    return False
+
+
+def mentions_refusal(rule: ir.RuleIR) -> bool:
+    """The rule's condition or scope looks at refusals."""
+    return any(isinstance(atom, ir.RefusalPred) for pred in (rule.check, rule.when, *rule.unless)
+               if pred is not None for atom in ir_atoms(pred))
+
+
+def unnatural(pair: Pair) -> str | None:
+    """The first naturalness problem of the chosen, then the rejected side; None if both read whole."""
+    if pair.strategy in TRUSTED_STRATEGIES:
+        return None
+    for side in (pair.chosen, pair.rejected):
+        found = naturalness.problems(side)
+        if found:
+            return found[0]
+    return None
 
 
 def _dedupe(pairs: Sequence[tuple[Pair, tuple[str, str, str]]], report: QaReport) -> list[Pair]:
@@ -151,13 +207,18 @@ def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: li
     return None
 
 
+Accept = Callable[[list[Pair]], list[bool]]
+
+
 def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], seed: int,
-                         report: QaReport) -> list[Pair]:
-    """Keep each rule's budget, mixing strategies round-robin, deterministically.
+                         report: QaReport, accept: Accept | None = None) -> list[Pair]:
+    """Keep each rule's budget, strategies in `STRATEGY_PRIORITY` order, deterministically.
 
     Budget a rule cannot fill (too few verified pairs) goes to the rules that have more,
     one pair each in turn, so the total reaches the policy's budget whenever enough pairs
-    passed the gates; the shortfall is still reported per rule.
+    passed the gates; the shortfall is still reported per rule. `accept` is a last, costly
+    check (fluency under the model) asked only about pairs the budget would take; a pair
+    it rejects is dropped as `not_fluent` and the next in line takes its place.
     """
     budget = {s.rule: s.budget for s in specs}
     by_rule: dict[str, dict[str, list[Pair]]] = defaultdict(lambda: defaultdict(list))
@@ -171,12 +232,13 @@ def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], se
         groups = by_rule[rule_id]
         for strategy in sorted(groups):
             rng.shuffle(groups[strategy])
-        ordered = _round_robin([groups[s] for s in sorted(groups)])
+        ordered = [pair for s in sorted(groups, key=_priority) for pair in groups[s]]
         limit = budget.get(rule_id, len(ordered))
-        taken[rule_id], overflow[rule_id] = ordered[:limit], ordered[limit:]
+        taken[rule_id], overflow[rule_id] = _take(ordered, limit, accept, report)
     spare = sum(budget.values()) - sum(len(t) for t in taken.values()) if budget else 0
     for rule_id in _round_robin([[r] * len(overflow[r]) for r in sorted(overflow)])[:max(0, spare)]:
-        taken[rule_id].append(overflow[rule_id].pop(0))
+        extra, overflow[rule_id] = _take(overflow[rule_id], 1, accept, report)
+        taken[rule_id] += extra
     selected: list[Pair] = []
     for rule_id in sorted(taken):
         for pair in overflow[rule_id]:
@@ -185,6 +247,7 @@ def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], se
             selected.append(pair)
             report.kept[pair.strategy] += 1
             report.per_rule[rule_id]["kept"] += 1
+            report.filled_by[rule_id][pair.strategy] += 1
             report.lengths.append((len(pair.chosen), len(pair.rejected)))
     for spec in specs:
         got = report.per_rule[spec.rule]["kept"]
@@ -192,6 +255,26 @@ def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], se
         if got < spec.budget:
             report.shortfall[spec.rule] = {"severity": spec.severity, "budget": spec.budget, "kept": got}
     return selected
+
+
+def _take(ordered: list[Pair], limit: int, accept: Accept | None,
+          report: QaReport) -> tuple[list[Pair], list[Pair]]:
+    """The first `limit` pairs that `accept` takes, and the pairs not yet looked at."""
+    taken: list[Pair] = []
+    i = 0
+    while len(taken) < limit and i < len(ordered):
+        chunk = ordered[i:i + limit - len(taken)]
+        i += len(chunk)
+        for pair, ok in zip(chunk, accept(chunk) if accept else [True] * len(chunk)):
+            if ok:
+                taken.append(pair)
+            else:
+                report.drop(pair, "not_fluent")
+    return taken, ordered[i:]
+
+
+def _priority(strategy: str) -> tuple[int, str]:
+    return (STRATEGY_PRIORITY.index(strategy) if strategy in STRATEGY_PRIORITY else len(STRATEGY_PRIORITY), strategy)
 
 
 def _round_robin(groups: list[list[Pair]]) -> list[Pair]:

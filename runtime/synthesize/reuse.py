@@ -20,6 +20,9 @@ from runtime.synthesize.prompts import PromptPool
 
 CROSS_RULE = ("sample", "revise", "contrast", "feedback")
 POLICY_GROUP = "__policy__"  # items that target no single rule
+# Part of every key: bump it when what a strategy yields for the same inputs changes (new
+# edits, new gates on candidates), so no cycle reuses candidates the old code made.
+CANDIDATES_VERSION = "candidates-v6"
 
 
 def rule_keys(policy: ir.PolicyIR, pool: PromptPool, strategies: Sequence[str], settings: dict) -> dict[str, str]:
@@ -28,9 +31,9 @@ def rule_keys(policy: ir.PolicyIR, pool: PromptPool, strategies: Sequence[str], 
     shared = [list(strategies), pool_part, settings, policy.training.seed]
     everyone = sorted((r.id, r.fingerprint.semantic, r.fingerprint.examples) for r in policy.rules)
     cross = everyone if any(s in CROSS_RULE for s in strategies) else None
-    keys = {r.id: key_of("candidates", r.id, r.fingerprint.semantic, r.fingerprint.examples, cross, shared)
+    keys = {r.id: key_of(CANDIDATES_VERSION, r.id, r.fingerprint.semantic, r.fingerprint.examples, cross, shared)
             for r in policy.rules}
-    keys[POLICY_GROUP] = key_of("candidates", POLICY_GROUP, everyone, shared)
+    keys[POLICY_GROUP] = key_of(CANDIDATES_VERSION, POLICY_GROUP, everyone, shared)
     return keys
 
 

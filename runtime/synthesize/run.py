@@ -12,6 +12,7 @@ from compiler.artifact import CompiledArtifact
 from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
 from runtime.synthesize import output, reuse
+from runtime.synthesize.fluency import FluencyCheck
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import build_pool, normalize
@@ -80,8 +81,10 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     report = QaReport()
     for name in names:
         report.candidates.setdefault(name, 0)
+    report.capped_samples = sum(c.capped for c in ctx._candidates or [])
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
-    selected = select_within_budget(kept, policy.pair_specs, training.seed, report)
+    fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
+    selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
     held_out = pool.eval_texts
     leaked = [c for c in completions if normalize(c.prompt) in held_out]
     completions = [c for c in completions if normalize(c.prompt) not in held_out]

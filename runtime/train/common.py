@@ -143,6 +143,7 @@ def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
     """
     import time
 
+    quiet(trainer)
     start = time.monotonic()
     trainer.train(resume_from_checkpoint=job.resume_from)
     seconds = time.monotonic() - start
@@ -158,6 +159,13 @@ def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
             train_tokens = int(numeric["num_tokens"])
     return TrainResult(output_dir=final, global_step=int(trainer.state.global_step), metrics=metrics,
                        train_tokens=train_tokens, seconds=seconds)
+
+
+def quiet(trainer) -> None:
+    """Keep the trainer's per-step log dicts off stdout: they go to MLflow, and stdout is the CLI's."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
 
 
 _WEIGHTS = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")

@@ -26,9 +26,9 @@ def contrast(ctx: SynthesisContext) -> Iterator[Pair]:
     for rule, prompt in jobs:
         for system in (COMPLY, VIOLATE):
             requests.append([{"role": "system", "content": system.format(rule=rule_text(rule))}, *messages(prompt)])
-    outputs = ctx.generator.generate(requests, n=1, seed=ctx.seed) if requests else []
+    outputs = ctx.complete_answers(requests) if requests else []
     for k, (rule, prompt) in enumerate(jobs):
-        comply, breaks = outputs[2 * k][0], outputs[2 * k + 1][0]
-        if comply.strip() and breaks.strip():
+        comply, breaks = outputs[2 * k], outputs[2 * k + 1]
+        if comply and breaks and comply.strip() and breaks.strip() and comply.strip() != breaks.strip():
             yield Pair(prompt=prompt.text, chosen=comply, rejected=breaks, strategy="contrast",
                        target_rules=(rule.id,), source=prompt.source, context=prompt.context)

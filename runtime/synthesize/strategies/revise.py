@@ -33,8 +33,8 @@ def revise(ctx: SynthesisContext) -> Iterator[Pair]:
                     break
     requests = [[{"role": "user", "content": REVISE_TEMPLATE.format(rule=rule_text(r), prompt=s.prompt,
                                                                       response=s.response)}] for r, s, _ in jobs]
-    outputs = ctx.generator.generate(requests, n=1, temperature=0.0, seed=ctx.seed) if requests else []
-    for (rule, sample, source), (revised,) in zip(jobs, outputs):
-        if revised.strip() and revised.strip() != sample.response.strip():
+    outputs = ctx.complete_answers(requests, temperature=0.0) if requests else []
+    for (rule, sample, source), revised in zip(jobs, outputs):
+        if revised and revised.strip() and revised.strip() != sample.response.strip():
             yield Pair(prompt=sample.prompt, chosen=revised, rejected=sample.response, strategy="revise",
                        target_rules=(rule.id,), source=source, context=sample.context)

@@ -1,5 +1,9 @@
-"""`sample`: on-policy best-of-N. The model's samples for a prompt are scored by the
-labeler; the best becomes chosen and the worst rejected; ties are dropped."""
+"""`sample`: on-policy best-of-N. The model's complete answers to a prompt are labeled with
+the rules; for each rule that some answers follow and others break, the best answer that
+follows it is chosen and the best answer that breaks it is rejected. Both sides are the
+model's own words, so the pair differs where the rule does and the model learns the rule,
+not an edit. Capped answers never get here (`SynthesisContext.candidates`); ties are dropped.
+"""
 
 from __future__ import annotations
 
@@ -9,33 +13,46 @@ import numpy as np
 
 from compiler import ir
 from runtime.synthesize.pairs import Pair, SynthesisContext
+from runtime.synthesize.verify import fails, passes
 
 
 def sample(ctx: SynthesisContext, labeler=None) -> Iterator[Pair]:
-    """Yield best-vs-worst pairs from the shared model samples."""
+    """Yield one pair per (prompt, rule) that the model's answers split, best against best."""
     from runtime.synthesize.verify import vote_matrix
 
     candidates = [c for c in ctx.candidates() if len({r.strip() for r in c.responses if r.strip()}) >= 2]
     if not candidates:
         return
+    rules = ctx.policy.rules
     flat = [(c.prompt, r) for c in candidates for r in c.responses]
-    matrix = vote_matrix(ctx.policy.rules, [(p.text, r, p.context) for p, r in flat], labeler)
-    weights = np.array([rule.weight for rule in ctx.policy.rules])
+    matrix = vote_matrix(rules, [(p.text, r, p.context) for p, r in flat], labeler)
+    weights = np.array([rule.weight for rule in rules])
     offset = 0
     for candidate in candidates:
         n = len(candidate.responses)
         votes = matrix[offset:offset + n]
         offset += n
-        scores = np.array([_score(v, weights) for v in votes])
-        best, worst = int(np.argmax(scores)), int(np.argmin(scores))
-        if scores[best] == scores[worst] or candidate.responses[best].strip() == candidate.responses[worst].strip():
-            continue  # a tie carries no preference
-        targets = tuple(rule.id for j, rule in enumerate(ctx.policy.rules)
-                        if votes[best, j] != votes[worst, j] and votes[worst, j] == ir.BAD)
-        if not targets:
+        yield from _split_pairs(candidate, votes, np.array([_score(v, weights) for v in votes]), rules)
+
+
+def _split_pairs(candidate, votes: np.ndarray, scores: np.ndarray, rules) -> Iterator[Pair]:
+    """For each rule the answers disagree on: the best follower against the best breaker."""
+    seen: set[tuple[str, str]] = set()
+    texts = [r.strip() for r in candidate.responses]
+    for j, rule in enumerate(rules):
+        follow = [i for i in range(len(texts)) if texts[i] and passes(int(votes[i, j]), rule.verdict)]
+        broken = [i for i in range(len(texts)) if texts[i] and fails(int(votes[i, j]), rule.verdict)]
+        if not follow or not broken:
             continue
+        best = max(follow, key=lambda i: (scores[i], -i))
+        worst = max(broken, key=lambda i: (scores[i], -i))
+        if texts[best] == texts[worst] or (texts[best], texts[worst]) in seen:
+            continue
+        seen.add((texts[best], texts[worst]))
+        others = tuple(r.id for k, r in enumerate(rules) if k != j
+                       and passes(int(votes[best, k]), r.verdict) and fails(int(votes[worst, k]), r.verdict))
         yield Pair(prompt=candidate.prompt.text, chosen=candidate.responses[best],
-                   rejected=candidate.responses[worst], strategy="sample", target_rules=targets,
+                   rejected=candidate.responses[worst], strategy="sample", target_rules=(rule.id, *others),
                    source=candidate.prompt.source, context=candidate.prompt.context)
 
 

@@ -1,0 +1,136 @@
+"""Does a response read like one a reviewer would accept? Text checks for edit artifacts.
+
+Whatever an edit leaves behind in a pair's chosen side is what preference training teaches,
+so pair QA drops sides with these artifacts, and evaluation reports how often a model
+produces them. Each check is cheap, deterministic and text-only:
+
+- `loop`: some word 4-gram occurs three or more times (a repetition loop);
+- `hybrid_marker`: a list item that carries both a bullet and a number (`- 1. …`);
+- `empty_item`: a list marker with nothing after it (`3.` alone on a line, or ending the text),
+  or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
+  the same list;
+- `lone_item`: a numbered list that stops after `1.` (what was cut after the first step);
+- `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
+  a dangling comma, colon or conjunction);
+- `leftover`: unfilled `{slot}` placeholders, or one sentence repeated back to back.
+
+`declines` is the built-in refusal check: a short deflection ("as an AI, I can't…") keeps
+most rules, so pair QA never lets it be a chosen side unless a rule asks for a refusal, and
+evaluation reports how often a model declines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from compiler.semantics import REFUSAL_PATTERN
+
+PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "mid_sentence", "leftover")
+LOOP_N, LOOP_TIMES = 4, 3
+
+HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)][ \t]+[-*\u2022])(?:[ \t]|$)")
+EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
+LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
+SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
+LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+\S")
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+SENTENCE_END = re.compile(r"[.!?\u2026]$")
+# Markup and closing characters that may follow the final punctuation ("**Done.**", "(see above.)").
+CLOSERS = "*_`\"')]}\u201d\u2019 \t"
+DANGLING_PUNCTUATION = (",", ";", ":", "-", "\u2013", "\u2014", "(", "/", "&")
+DANGLING_WORDS = frozenset("""a an the and or but nor so to of for with in on at by from as if than that
+which who whose whom your our their its my is are was were be been will would can could should may
+might must this these those such very more most""".split())
+EMOJI = tuple("\U0001F600\U0001F642\U0001F44D\U0001F60A")
+SIGN_OFF_WORDS = 3
+SENTENCE = re.compile(r"[^.!?\n]+[.!?]+")
+
+
+def problems(text: str) -> tuple[str, ...]:
+    """The artifacts found in `text`, in `PROBLEMS` order (empty: it reads as a whole answer)."""
+    found = []
+    if has_loop(text):
+        found.append("loop")
+    if HYBRID.search(text):
+        found.append("hybrid_marker")
+    if EMPTY_ITEM.search(text.strip()) or has_header_only_item(text):
+        found.append("empty_item")
+    if LONE_FIRST.search(text) and not SECOND.search(text):
+        found.append("lone_item")
+    if ends_mid_sentence(text):
+        found.append("mid_sentence")
+    if has_leftover(text):
+        found.append("leftover")
+    return tuple(found)
+
+
+def is_natural(text: str) -> bool:
+    """No artifact found."""
+    return not problems(text)
+
+
+def has_loop(text: str, n: int = LOOP_N, times: int = LOOP_TIMES) -> bool:
+    """Some word n-gram occurs `times` times or more."""
+    words = WORD.findall(text.lower())
+    grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return bool(grams) and max(grams.values()) >= times
+
+
+def has_header_only_item(text: str) -> bool:
+    """A list item ending in a colon, followed by the next item of the same kind: it introduces nothing."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line, after in zip(lines, lines[1:]):
+        kind = _item_kind(line)
+        if kind and line.rstrip(CLOSERS).endswith(":") and _item_kind(after) == kind \
+                and _indent(after) <= _indent(line):
+            return True
+    return False
+
+
+def _item_kind(line: str) -> str | None:
+    match = LIST_ITEM.match(line)
+    if not match:
+        return None
+    return "number" if line.lstrip()[:1].isdigit() else "bullet"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def ends_mid_sentence(text: str) -> bool:
+    """The last line stops before its sentence or item is complete."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines or not WORD.search(text.lower()):
+        return True  # no words: nothing was said
+    last = lines[-1].rstrip(CLOSERS)
+    if not last:
+        return False  # only markup, e.g. a closing code fence
+    if last.endswith(DANGLING_PUNCTUATION):
+        return True
+    if SENTENCE_END.search(last) or last.endswith(EMOJI):
+        return False
+    if (WORD.findall(last.lower())[-1:] or [""])[0] in DANGLING_WORDS:
+        return True
+    # List items, headings and table rows need no closing punctuation; nor does a short
+    # sign-off on its own line after the answer ("Best regards").
+    return not (LIST_ITEM.match(lines[-1]) or lines[-1].startswith(("#", "|", "```"))
+                or (len(lines) > 1 and len(last.split()) <= SIGN_OFF_WORDS and last[:1].isupper()))
+
+
+_REFUSAL = re.compile(REFUSAL_PATTERN)
+
+
+def declines(text: str) -> bool:
+    """The answer declines or deflects ("I'm sorry, but…", "as an AI…"): the built-in refusal check."""
+    return _REFUSAL.search(text) is not None
+
+
+def has_leftover(text: str) -> bool:
+    """Unfilled placeholders, or a sentence repeated right after itself."""
+    if PLACEHOLDER.search(text):
+        return True
+    sentences = [" ".join(s.split()).lower() for s in SENTENCE.findall(text)]
+    return any(a == b and len(a.split()) >= 3 for a, b in zip(sentences, sentences[1:]))

@@ -1,0 +1,155 @@
+"""Whole-unit edits of a response: cut at a sentence or item boundary, turn lists into bullets
+and back, drop the sentences that contain something. Each keeps the text reading as an answer.
+
+These are what `perturb_ops` uses where a character-level edit would leave an artifact (a
+sentence cut in half, a `- 1.` hybrid marker, a filler loop): `runtime.naturalness` is the
+standard their output is held to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from runtime import naturalness
+
+NUMBERED = re.compile(r"^([ \t]*)\d+[.)][ \t]+")
+BULLETED = re.compile(r"^([ \t]*)[-*\u2022][ \t]+")
+# A sentence ends at . ! ? (with any closing quote or markup) followed by space and a capital,
+# a digit, a quote or markup; abbreviations like "e.g. this" stay whole.
+SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019*_)]))[ \t]+(?=[A-Z0-9\"'\u201c*(])")
+
+
+def cut_points(text: str) -> list[int]:
+    """Offsets where a prefix of `text` ends a whole line or a whole sentence, ascending."""
+    points = set()
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if body.strip():
+            points.add(offset + len(body.rstrip()))
+            if not BULLETED.match(body) and not NUMBERED.match(body):
+                points.update(offset + m.start() for m in SENTENCE_BREAK.finditer(body))
+        offset += len(line)
+    return sorted(p for p in points if p > 0)
+
+
+def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str | None:
+    """The longest shorter version of `text` that `fits` and reads as a whole answer; None if none.
+
+    Candidates are prefixes cut at a sentence or item boundary, of the text itself and of the
+    text with each list item condensed to its first sentence (a short list of complete steps
+    reads better than the first step of a long one). A candidate keeps at least `min_units`
+    sentences or items (fewer only if the text has fewer): with 2, a cut meant to keep an
+    answer within a limit never leaves just an opener like "Thanks for asking!".
+    """
+    floor = min(min_units, len(cut_points(text)))
+    found = []
+    for variant in {text, condense_items(text)}:
+        for point in reversed(cut_points(variant)):
+            prefix = _strip_trailing_intro(variant[:point].rstrip())
+            if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
+                    and naturalness.is_natural(prefix)):
+                found.append(prefix)
+                break
+    return max(found, key=lambda p: (len(cut_points(p)), len(p), p)) if found else None
+
+
+def condense_items(text: str) -> str:
+    """Each list item cut to its first sentence ("1. Unplug it. Then wait an hour." -> "1. Unplug it.")."""
+    out = []
+    for line in text.splitlines():
+        marker = BULLETED.match(line) or NUMBERED.match(line)
+        if marker:
+            body = line[marker.end():]
+            line = line[:marker.end()] + SENTENCE_BREAK.split(body, maxsplit=1)[0].rstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def _strip_trailing_intro(text: str) -> str:
+    """Drop a last line that introduces what was cut ("Here are the steps:")."""
+    lines = text.splitlines()
+    while lines and lines[-1].rstrip().endswith(":"):
+        lines.pop()
+    return "\n".join(lines).rstrip()
+
+
+def to_bullets(text: str) -> str | None:
+    """Numbered items become `- item` lines; with none, the sentences of a prose answer do."""
+    lines = text.splitlines()
+    if any(NUMBERED.match(line) for line in lines):
+        return "\n".join(NUMBERED.sub(lambda m: m.group(1) + "- ", line) for line in lines)
+    prose = " ".join(line.strip() for line in lines if line.strip())
+    sentences = [s.strip() for s in SENTENCE_BREAK.split(prose) if s.strip()]
+    if len(sentences) < 2:
+        return None
+    intro = [sentences.pop(0)] if sentences[0].endswith(":") else []
+    return "\n".join(intro + [f"- {s}" for s in sentences])
+
+
+def from_bullets(text: str) -> str | None:
+    """Bullet items become a numbered list (numbering restarts after any other line)."""
+    out, number, changed = [], 0, False
+    for line in text.splitlines():
+        match = BULLETED.match(line)
+        if match:
+            number += 1
+            changed = True
+            out.append(f"{match.group(1)}{number}. {line[match.end():]}")
+        else:
+            number = 0 if line.strip() else number
+            out.append(line)
+    return "\n".join(out) if changed else None
+
+
+def sentences_to_lines(text: str) -> str | None:
+    """Put each sentence of the prose on its own line (a paragraph per sentence)."""
+    out = []
+    for line in text.splitlines():
+        if BULLETED.match(line) or NUMBERED.match(line):
+            out.append(line)
+        else:
+            out.extend(s.strip() for s in SENTENCE_BREAK.split(line) if s.strip())
+    result = "\n".join(out)
+    return result if result != text else None
+
+
+def drop_units(text: str, contains: Callable[[str], bool]) -> str | None:
+    """`text` without the sentences and list items for which `contains` holds; None if nothing is left."""
+    kept_lines = []
+    for line in text.splitlines():
+        if BULLETED.match(line) or NUMBERED.match(line):
+            if not contains(line):
+                kept_lines.append(line)
+            continue
+        sentences = [s for s in SENTENCE_BREAK.split(line) if s.strip()]
+        kept = [s.strip() for s in sentences if not contains(s)]
+        if kept or not line.strip():
+            kept_lines.append(" ".join(kept) if line.strip() else "")
+    result = re.sub(r"\n{3,}", "\n\n", "\n".join(renumber(kept_lines))).strip()
+    result = _strip_trailing_intro(result)
+    return result or None
+
+
+def renumber(lines: list[str]) -> list[str]:
+    """Number each run of numbered items 1, 2, 3, … again (after items were dropped); a run
+    left with one item becomes a plain line, since a list of one reads as a cut-off list."""
+    out, run = [], []
+
+    def close() -> None:
+        if len(run) == 1:
+            out[run[0]] = NUMBERED.sub(lambda m: m.group(1), out[run[0]])
+        run.clear()
+
+    for line in lines:
+        match = NUMBERED.match(line)
+        if match:
+            run.append(len(out))
+            out.append(f"{match.group(1)}{len(run)}. {line[match.end():]}")
+            continue
+        if line.strip() and not BULLETED.match(line):
+            close()
+        out.append(line)
+    close()
+    return out

@@ -1,0 +1,151 @@
+"""The naturalness standard (`runtime.naturalness`) and the whole-unit edits held to it
+(`runtime.synthesize.restructure`).
+
+Each check has cases it must catch and cases it must leave alone; each edit has a property
+test over realistic answers (`natural_answers.py`): its output, when it gives one, is natural
+by every check and keeps what it promises (a cut is a prefix at a boundary, a list keeps its
+items, nothing is padded).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compiler import semantics
+from natural_answers import ITEMS, answers, corpus
+from runtime import naturalness
+from runtime.synthesize import restructure
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("Use it. Use it now please. Use it now please. Use it now please.", "loop"),
+    ("- 1. **Research**: read the docs.", "hybrid_marker"),
+    ("* 2) Call us.", "hybrid_marker"),
+    ("1. - Call us.", "hybrid_marker"),
+    ("Here are the steps:\n\n1.\n\n2.", "empty_item"),
+    ("Reset it. 1. Open the menu. 2. Click reset. 3.", "empty_item"),
+    ("Steps:\n\n1. **Remove the lid**:\n\n2. **Rinse it**: under the tap.", "empty_item"),
+    ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
+    ("Here are the steps:", "mid_sentence"),
+    ("You can return it within thirty days and", "mid_sentence"),
+    ("We ship to Canada, the US,", "mid_sentence"),
+    ("- Unplug it\n- Fill it with", "mid_sentence"),
+    ("...", "mid_sentence"),
+    ("", "mid_sentence"),
+    ("Thanks, {name}! Your order ships today.", "leftover"),
+    ("Happy to help with anything else. Happy to help with anything else.", "leftover"),
+])
+def test_each_check_catches_its_artifact(text, problem):
+    assert problem in naturalness.problems(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Thanks for contacting Acme! You can return most items within 30 days.",
+    "- Use the reset link\n- Call support\n- Use the mobile app",
+    "Follow these steps:\n1. Unplug the kettle.\n2. Rinse it twice.\nBest regards",
+    "It was made in 2024.",
+    "Is anything else broken?",
+    "Done! \U0001F642",
+    "```python\nprint(1)\n```",
+    "Steps:\n1. **Clean**:\n   - wipe it\n   - dry it\n2. **Store**: keep it dry.",
+    "I'm sorry, but I can't help with that.",
+])
+def test_whole_answers_pass(text):
+    assert naturalness.problems(text) == ()
+
+
+@pytest.mark.parametrize("text,declines", [
+    ("I'm sorry, but I can't help with that.", True),
+    ("I'm sorry for any confusion, but as a text-based AI, I don't have the ability to return items.", True),
+    ("As an AI language model, I cannot browse.", True),
+    ("I'm not equipped to clean your toaster.", True),
+    ("Sure, here is how to return it.", False),
+    ("I work as an assistant manager.", False),
+])
+def test_declines_uses_the_built_in_refusal_check(text, declines):
+    assert naturalness.declines(text) is declines
+    assert (semantics.compile_user_regex(semantics.REFUSAL_PATTERN, "").search(text) is not None) is declines
+
+
+def test_the_realistic_corpus_is_natural():
+    assert all(naturalness.is_natural(t) for t in corpus())
+
+
+# --- whole-unit edits over realistic answers ---------------------------------------------------
+
+
+def words(text: str) -> int:
+    return semantics.count_units(text, "words")
+
+
+@PROPERTY
+@given(text=answers, limit=st.integers(3, 60))
+def test_shorten_cuts_a_natural_prefix_at_a_boundary(text, limit):
+    cut = restructure.shorten(text, lambda t: words(t) <= limit)
+    if cut is None:
+        return
+    assert words(cut) <= limit and naturalness.is_natural(cut)
+    assert len(cut) < len(text.strip())
+    condensed = restructure.condense_items(text)
+    assert text.startswith(cut) or condensed.startswith(cut)
+
+
+@PROPERTY
+@given(text=answers)
+def test_shorten_with_two_units_never_leaves_an_opener_alone(text):
+    cut = restructure.shorten(text, lambda t: words(t) <= 12, min_units=2)
+    if cut is not None and len(restructure.cut_points(text)) >= 2:
+        assert len(restructure.cut_points(cut)) >= 2
+
+
+@PROPERTY
+@given(text=answers)
+def test_to_bullets_makes_clean_items_from_numbers_or_sentences(text):
+    bulleted = restructure.to_bullets(text)
+    if bulleted is None:
+        return
+    assert naturalness.is_natural(bulleted), bulleted
+    assert semantics.count_units(bulleted, "bullets") >= 2
+    assert not re.search(r"(?m)^\s*\d+[.)]\s", bulleted)  # no numbered item left
+
+
+def test_to_bullets_turns_numbered_items_into_dash_items_without_hybrids():
+    text = "Here is how:\n1. Unplug the kettle.\n2. Rinse it twice."
+    assert restructure.to_bullets(text) == "Here is how:\n- Unplug the kettle.\n- Rinse it twice."
+    assert restructure.to_bullets("Unplug it. Then rinse it. Then dry it.") == \
+        "- Unplug it.\n- Then rinse it.\n- Then dry it."
+    assert restructure.to_bullets("One sentence only.") is None
+
+
+@PROPERTY
+@given(text=answers)
+def test_from_bullets_makes_a_numbered_list(text):
+    numbered = restructure.from_bullets(text)
+    if numbered is None:
+        assert semantics.count_units(text, "bullets") == 0
+        return
+    assert semantics.count_units(numbered, "bullets") == 0 and naturalness.is_natural(numbered)
+
+
+@PROPERTY
+@given(text=answers)
+def test_drop_units_removes_whole_sentences_and_items(text):
+    dropped = restructure.drop_units(text, lambda unit: "receipt" in unit.lower())
+    if dropped is None:
+        return
+    assert "receipt" not in dropped.lower() and naturalness.is_natural(dropped)
+
+
+def test_condense_items_keeps_each_items_first_sentence():
+    text = "Steps:\n1. **Unplug**: Switch it off. Wait a minute.\n2. Rinse it. Dry it."
+    assert restructure.condense_items(text) == "Steps:\n1. **Unplug**: Switch it off.\n2. Rinse it."
+
+
+def test_every_corpus_item_is_a_plain_step():
+    assert all(not naturalness.problems(f"- {item}") for item in ITEMS)
