@@ -19,15 +19,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 
-from runtime.evaluate import SEVERITIES
-from runtime.track import PROMOTION_LOG
+from compiler.ast import SEVERITIES
+from runtime import tags as tag
 
-PARENT_TAG, STAGE_TAG, GATES_TAG = "mlflow.parentRunId", "tenet.stage", "tenet.gates"
-DIFF_SUMMARY_TAG, DIFF_PARENT_TAG = "tenet.diff.summary", "tenet.diff.parent_run"
-MODEL_VERSION_TAG, PROMOTED_TAG = "tenet.model.version", "tenet.promoted"
-GIT_COMMIT_TAG, POLICY_VERSION_TAG = "tenet.git.commit", "tenet.policy.version"
-CONTEXT_TAG = "mlflow.data.context"
-CHAMPION = "champion"
 MISSING = "-"
 
 
@@ -241,10 +235,10 @@ class CycleStore:
         runs = self._search(experiment_id)
         children: dict[str, list] = {}
         for run in runs:
-            parent = run.data.tags.get(PARENT_TAG)
+            parent = run.data.tags.get(tag.PARENT_RUN)
             if parent:
                 children.setdefault(parent, []).append(run)
-        parents = [r for r in runs if PARENT_TAG not in r.data.tags]
+        parents = [r for r in runs if tag.PARENT_RUN not in r.data.tags]
         if not parents:
             raise self._no_cycles(policy_id)
         registry = self._registry(policy_id)
@@ -267,7 +261,7 @@ class CycleStore:
                          "give more characters of the run id")
 
     def _experiment_id(self, policy_id: str) -> str:
-        experiment = self.client.get_experiment_by_name(f"tenet/{policy_id}")
+        experiment = self.client.get_experiment_by_name(tag.experiment_name(policy_id))
         if experiment is None or experiment.lifecycle_stage != "active":
             raise self._no_cycles(policy_id)
         return experiment.experiment_id
@@ -281,8 +275,9 @@ class CycleStore:
 
     def policies(self) -> list[str]:
         """The policy ids with an experiment in this store."""
-        experiments = self.client.search_experiments(filter_string="name LIKE 'tenet/%'")
-        return sorted(e.name[len("tenet/"):] for e in experiments)
+        prefix = tag.EXPERIMENT_PREFIX
+        experiments = self.client.search_experiments(filter_string=f"name LIKE '{prefix}%'")
+        return sorted(e.name[len(prefix):] for e in experiments)
 
     def _search(self, experiment_id: str) -> list:
         runs, token = [], None
@@ -307,9 +302,9 @@ class CycleStore:
                 by_run[v.run_id] = str(v.version)
         promoted = set()
         if model is not None:
-            promoted |= {e["version"] for e in _promotion_log(model) if e.get("alias") == CHAMPION}
-            if CHAMPION in (model.aliases or {}):
-                promoted.add(str(model.aliases[CHAMPION]))
+            promoted |= {e["version"] for e in _promotion_log(model) if e.get("alias") == tag.CHAMPION}
+            if tag.CHAMPION in (model.aliases or {}):
+                promoted.add(str(model.aliases[tag.CHAMPION]))
         return _Registry(by_run, frozenset(promoted))
 
     # -- artifacts --
@@ -407,7 +402,7 @@ class CycleStore:
             versions = []
         if not versions:
             return f"no version of model {name} is registered; a cycle registers one in its `register` stage"
-        return f"registered versions of {name}: {', '.join(map(str, versions))}; aliases: NAME@{CHAMPION}"
+        return f"registered versions of {name}: {', '.join(map(str, versions))}; aliases: NAME@{tag.CHAMPION}"
 
     def rule_history(self, policy_id: str, rule_id: str) -> list[RulePoint]:
         """One rule's compliance before and after training in every cycle, oldest first."""
@@ -441,26 +436,26 @@ def _cycle(policy_id: str, run, children: Sequence, registry: _Registry) -> Cycl
     for stage in stages:
         metrics.update(stage.data.metrics)
     metrics.update(run.data.metrics)  # a value on the parent run is the cycle's own word
-    gates = tags.get(GATES_TAG) or next((s.data.tags[GATES_TAG] for s in stages if GATES_TAG in s.data.tags),
+    gates = tags.get(tag.GATES) or next((s.data.tags[tag.GATES] for s in stages if tag.GATES in s.data.tags),
                                         None)
-    version = tags.get(MODEL_VERSION_TAG) or registry.versions_by_run.get(run.info.run_id)
-    promoted = _bool(tags.get(PROMOTED_TAG))
+    version = tags.get(tag.MODEL_VERSION) or registry.versions_by_run.get(run.info.run_id)
+    promoted = _bool(tags.get(tag.PROMOTED))
     if promoted is None and version is not None:
         promoted = version in registry.promoted
     return Cycle(
         run_id=run.info.run_id, name=run.info.run_name or "", status=run.info.status,
         started=_iso(run.info.start_time), ended=_iso(run.info.end_time), policy_id=policy_id,
-        policy_version=tags.get(POLICY_VERSION_TAG) or params.get("policy.version"),
+        policy_version=tags.get(tag.POLICY_VERSION) or params.get("policy.version"),
         policy_hash=params.get("policy.hash"), plan_hash=params.get("plan.hash"),
-        diff_summary=tags.get(DIFF_SUMMARY_TAG), diff_parent_run=tags.get(DIFF_PARENT_TAG),
-        model_version=version, promoted=promoted, git_commit=tags.get(GIT_COMMIT_TAG), gates=gates,
+        diff_summary=tags.get(tag.DIFF_SUMMARY), diff_parent_run=tags.get(tag.DIFF_PARENT_RUN),
+        model_version=version, promoted=promoted, git_commit=tags.get(tag.GIT_COMMIT), gates=gates,
         metrics=metrics, params=dict(params),
         stages=tuple(_stage(s) for s in stages),
         datasets=tuple(d for r in (run, *stages) for d in _datasets(r)))
 
 
 def _stage(run) -> Stage:
-    return Stage(name=run.data.tags.get(STAGE_TAG) or run.info.run_name or "", run_id=run.info.run_id,
+    return Stage(name=run.data.tags.get(tag.STAGE) or run.info.run_name or "", run_id=run.info.run_id,
                  status=run.info.status, started=_iso(run.info.start_time), ended=_iso(run.info.end_time),
                  metrics=dict(run.data.metrics))
 
@@ -470,11 +465,11 @@ def _datasets(run) -> list[Dataset]:
     found = []
     for item in getattr(inputs, "dataset_inputs", None) or ():
         ds = item.dataset
-        context = next((t.value for t in item.tags or () if t.key == CONTEXT_TAG), None)
+        context = next((t.value for t in item.tags or () if t.key == tag.DATASET_CONTEXT), None)
         found.append(Dataset(name=ds.name, digest=ds.digest,
                              sha256=run.data.params.get(f"data.{ds.name}.sha256"), context=context,
                              source=_source_uri(ds.source), run_id=run.info.run_id,
-                             stage=run.data.tags.get(STAGE_TAG)))
+                             stage=run.data.tags.get(tag.STAGE)))
     return found
 
 
@@ -501,13 +496,13 @@ def parse_model_ref(ref: str, policy_id: str) -> tuple[str, str | None, str | No
         if version.isdigit():
             return name or policy_id, version, None
     raise AuditError(f"cannot read model reference {ref!r}",
-                     f"write NAME/VERSION or NAME@ALIAS, e.g. {policy_id}/3 or {policy_id}@{CHAMPION}")
+                     f"write NAME/VERSION or NAME@ALIAS, e.g. {policy_id}/3 or {policy_id}@{tag.CHAMPION}")
 
 
 def _promotion_log(model) -> list[dict]:
     """The registered model's promotion log, version numbers as strings (None stays None)."""
     try:
-        log = json.loads(model.tags.get(PROMOTION_LOG, "[]"))
+        log = json.loads(model.tags.get(tag.PROMOTION_LOG, "[]"))
     except ValueError:
         return []
     return [{**e, "version": _str(e.get("version")), "previous": _str(e.get("previous"))}

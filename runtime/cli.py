@@ -18,6 +18,7 @@ from compiler.diagnostics import Severity, render_all
 from compiler.diff import diff_artifacts
 from compiler.pipeline import Compilation, compile_policy
 from compiler.plan import describe_stage
+from compiler.settings import DEVICES, METHODS
 from runtime.console import Console
 
 EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
@@ -117,11 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     cat = command("compile-and-train", cmd_compile_and_train,
                   "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)")
     _policy_args(cat)
-    cat.add_argument("--method", choices=("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo"),
+    cat.add_argument("--method", choices=METHODS,
                      help="default: the plan's (auto: KTO for feedback-only data, else DPO)")
     cat.add_argument("--base-model", help="Hugging Face id, local path or embedded:… (default: the plan's)")
     cat.add_argument("--max-steps", type=int)
-    cat.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    cat.add_argument("--device", choices=DEVICES)
     cat.add_argument("--work-dir", default="work")
     cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
     cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
