@@ -9,6 +9,7 @@ the active one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -16,16 +17,17 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import urlparse
 
 from compiler.ast import SEVERITIES
+from compiler.errors import TenetError
 from runtime import tags as tag
 
 MISSING = "-"
 
 
-class AuditError(Exception):
+class AuditError(TenetError):
     """A user-facing problem (unknown policy, model, run or rule), with a hint on what to do."""
 
     def __init__(self, message: str, hint: str | None = None):
@@ -189,8 +191,29 @@ def display_uri(uri: str) -> str:
     return parsed._replace(netloc=netloc).geturl()
 
 
+_Read = TypeVar("_Read", bound=Callable[..., Any])
+
+
+def _store_errors(read: _Read) -> _Read:
+    """Turn MLflow's own errors inside a store read into one `AuditError` line naming the store."""
+
+    @functools.wraps(read)
+    def wrapper(self: CycleStore, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return read(self, *args, **kwargs)
+        except MlflowException as exc:
+            raise AuditError(f"tracking store {display_uri(self.uri)}: {exc.message}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class CycleStore:
-    """Reads the cycles recorded for tenet policies in one tracking store."""
+    """Reads the cycles recorded for tenet policies in one tracking store.
+
+    Every public read raises `AuditError` for the store's problems, MLflow's own included.
+    """
 
     def __init__(self, uri: str):
         self.uri = uri
@@ -229,6 +252,7 @@ class CycleStore:
 
     # -- cycles --
 
+    @_store_errors
     def cycles(self, policy_id: str) -> list[Cycle]:
         """Every cycle of the policy, oldest first (newest last)."""
         experiment_id = self._experiment_id(policy_id)
@@ -245,6 +269,7 @@ class CycleStore:
         parents.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
         return [_cycle(policy_id, p, children.get(p.info.run_id, []), registry) for p in parents]
 
+    @_store_errors
     def cycle(self, policy_id: str, run_ref: str | None = None) -> Cycle:
         """One cycle by full or abbreviated run id; the newest when `run_ref` is None."""
         cycles = self.cycles(policy_id)
@@ -273,6 +298,7 @@ class CycleStore:
                 "MLFLOW_TRACKING_URI at the store that recorded the cycles")
         return AuditError(f"no cycles recorded for policy {policy_id} in {display_uri(self.uri)}", hint)
 
+    @_store_errors
     def policies(self) -> list[str]:
         """The policy ids with an experiment in this store."""
         prefix = tag.EXPERIMENT_PREFIX
@@ -309,6 +335,7 @@ class CycleStore:
 
     # -- artifacts --
 
+    @_store_errors
     def artifact_paths(self, run_id: str, folder: str = "") -> list[str]:
         """Every file under `folder` of a run's artifacts (recursive), sorted."""
         paths = []
@@ -316,6 +343,7 @@ class CycleStore:
             paths.extend(self.artifact_paths(run_id, info.path) if info.is_dir else [info.path])
         return sorted(paths)
 
+    @_store_errors
     def has_artifact(self, run_id: str, path: str) -> bool:
         """Whether the run has this artifact file (one listing per folder, cached)."""
         folder = path.rsplit("/", 1)[0] if "/" in path else ""
@@ -325,6 +353,7 @@ class CycleStore:
                                    if not i.is_dir}
         return path in self._listings[key]
 
+    @_store_errors
     def read_text(self, run_id: str, path: str) -> str | None:
         """An artifact's text, or None when the run has no such file."""
         if not self.has_artifact(run_id, path):
@@ -333,6 +362,7 @@ class CycleStore:
             local = self.client.download_artifacts(run_id, path, tmp)
             return Path(local).read_text(encoding="utf-8")
 
+    @_store_errors
     def find_text(self, cycle: Cycle, path: str) -> str | None:
         """An artifact's text from the cycle's parent run or, failing that, its first stage that has it."""
         for run_id in cycle.run_ids():
@@ -341,6 +371,7 @@ class CycleStore:
                 return text
         return None
 
+    @_store_errors
     def find_json(self, cycle: Cycle, path: str) -> Any:
         """A JSON artifact of the cycle, parsed; None when absent or not JSON."""
         text = self.find_text(cycle, path)
@@ -351,6 +382,7 @@ class CycleStore:
         except ValueError:
             return None
 
+    @_store_errors
     def diff(self, cycle: Cycle) -> tuple[DiffEntry, ...] | None:
         """The cycle's policy diff against the champion's, or None when none was recorded."""
         data = self.find_json(cycle, "policy/diff.json")
@@ -362,6 +394,7 @@ class CycleStore:
 
     # -- lineage and rule history --
 
+    @_store_errors
     def lineage(self, policy_id: str, model_ref: str) -> Lineage:
         """The full lineage of a registered model version (`NAME/VERSION` or `NAME@ALIAS`)."""
         from mlflow.exceptions import MlflowException
@@ -404,6 +437,7 @@ class CycleStore:
             return f"no version of model {name} is registered; a cycle registers one in its `register` stage"
         return f"registered versions of {name}: {', '.join(map(str, versions))}; aliases: NAME@{tag.CHAMPION}"
 
+    @_store_errors
     def rule_history(self, policy_id: str, rule_id: str) -> list[RulePoint]:
         """One rule's compliance before and after training in every cycle, oldest first."""
         cycles = self.cycles(policy_id)

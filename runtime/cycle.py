@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from compiler.artifact import CompiledArtifact, to_json
+from compiler.errors import NothingToDo
 from compiler.plan import TrainStage, describe_stage, resolve_method
 from runtime import tags as tag
 from runtime.evaluate import Compliance
@@ -39,7 +40,7 @@ class CycleOptions:
     progress: bool = False  # progress bars inside the generating and training stages
 
 
-class NothingToTrain(Exception):
+class NothingToTrain(NothingToDo):
     """The policy's rules are what the champion was trained on: a cycle would change nothing."""
 
 
