@@ -1,4 +1,4 @@
-"""Read a policy's update cycles back from MLflow: `tenet audit` and the data of `tenet report`.
+"""The tracking store, read-only: a policy's cycles, a model's lineage, a rule's history.
 
 Every read goes through `MlflowClient`, so the same code serves the work folder's SQLite
 store and a remote tracking server (with proxied artifacts or not); nothing here writes to
@@ -14,17 +14,14 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlparse
 
-from compiler.ast import SEVERITIES
 from compiler.errors import TenetError
 from runtime import tags as tag
-
-MISSING = "-"
+from runtime.audit.models import Cycle, DiffEntry, Lineage, RulePoint, comparisons, iso_utc
+from runtime.audit.runs import Registry, build_cycle, promotion_log
 
 
 class AuditError(TenetError):
@@ -36,138 +33,6 @@ class AuditError(TenetError):
 
     def __str__(self) -> str:
         return self.message + (f"\nhint: {self.hint}" if self.hint else "")
-
-
-# --- read models -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A run input: the dataset MLflow recorded, with our full sha256 when the run has it."""
-
-    name: str
-    digest: str
-    sha256: str | None
-    context: str | None
-    source: str | None
-    run_id: str
-    stage: str | None
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One nested stage run of a cycle."""
-
-    name: str
-    run_id: str
-    status: str
-    started: str | None
-    ended: str | None
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """One update cycle: the parent run, its stage runs, and what the registry says about it."""
-
-    run_id: str
-    name: str
-    status: str
-    started: str | None
-    ended: str | None
-    policy_id: str
-    policy_version: str | None
-    policy_hash: str | None
-    plan_hash: str | None
-    diff_summary: str | None
-    diff_parent_run: str | None
-    model_version: str | None
-    promoted: bool | None
-    git_commit: str | None
-    gates: str | None
-    metrics: dict[str, float]
-    params: dict[str, str]
-    stages: tuple[Stage, ...]
-    datasets: tuple[Dataset, ...]
-
-    def value(self, phase: str, kind: str, key: str | None = None) -> float | None:
-        """A compliance metric, e.g. `value("after", "rule", "no-bad")` or `value("before", "overall")`."""
-        return self.metrics.get(f"{phase}.{kind}" + (f".{key}" if key else ""))
-
-    def rule_ids(self) -> list[str]:
-        """The rules with a compliance value in either phase, in first-logged order."""
-        ids: dict[str, None] = {}
-        for name in self.metrics:
-            for phase in ("before", "after"):
-                if name.startswith(f"{phase}.rule."):
-                    ids.setdefault(name[len(f"{phase}.rule."):])
-        return list(ids)
-
-    def run_ids(self) -> list[str]:
-        """The parent run first, then every stage run in order."""
-        return [self.run_id, *(s.run_id for s in self.stages)]
-
-
-@dataclass(frozen=True)
-class DiffEntry:
-    """One rule change of the cycle's policy against the champion's (from `policy/diff.json`)."""
-
-    rule: str
-    kind: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A compliance metric before and after training (`key` is e.g. `rule.no-bad` or `overall`)."""
-
-    key: str
-    before: float | None
-    after: float | None
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """Where a registered model version came from, end to end."""
-
-    model: str
-    version: str
-    aliases: tuple[str, ...]
-    source: str | None
-    version_tags: dict[str, str]
-    registered: str | None
-    promotions: tuple[dict, ...]
-    cycle: Cycle
-    policy_files: tuple[str, ...]
-    plan: str | None
-    diff: tuple[DiffEntry, ...] | None
-    comparisons: tuple[Comparison, ...]
-
-
-@dataclass(frozen=True)
-class RulePoint:
-    """One rule's compliance in one cycle."""
-
-    run_id: str
-    started: str | None
-    policy_version: str | None
-    before: float | None
-    after: float | None
-    change: str | None
-    gates: str | None
-    model_version: str | None
-    promoted: bool | None
-
-
-@dataclass(frozen=True)
-class _Registry:
-    """What the model registry knows about a policy's runs (a fallback for older cycles' tags)."""
-
-    versions_by_run: dict[str, str]
-    promoted: frozenset[str]
-
-
-# --- the store -------------------------------------------------------------------
 
 
 def resolve_tracking_uri(explicit: str | None, work_dir: str | Path) -> str:
@@ -267,7 +132,7 @@ class CycleStore:
             raise self._no_cycles(policy_id)
         registry = self._registry(policy_id)
         parents.sort(key=lambda r: (r.info.start_time or 0, r.info.run_id))
-        return [_cycle(policy_id, p, children.get(p.info.run_id, []), registry) for p in parents]
+        return [build_cycle(policy_id, p, children.get(p.info.run_id, []), registry) for p in parents]
 
     @_store_errors
     def cycle(self, policy_id: str, run_ref: str | None = None) -> Cycle:
@@ -314,24 +179,24 @@ class CycleStore:
             if not token:
                 return runs
 
-    def _registry(self, name: str) -> _Registry:
+    def _registry(self, name: str) -> Registry:
         from mlflow.exceptions import MlflowException
 
         try:
             versions = self.client.search_model_versions(f"name='{_quote(name)}'")
             model = self.client.get_registered_model(name) if versions else None
         except MlflowException:  # no registered model yet: every cycle failed before `register`
-            return _Registry({}, frozenset())
+            return Registry({}, frozenset())
         by_run: dict[str, str] = {}
         for v in versions:  # version numbers are str over REST but int from a SQL store
             if v.run_id and int(v.version) > int(by_run.get(v.run_id, "0")):
                 by_run[v.run_id] = str(v.version)
         promoted = set()
         if model is not None:
-            promoted |= {e["version"] for e in _promotion_log(model) if e.get("alias") == tag.CHAMPION}
+            promoted |= {e["version"] for e in promotion_log(model) if e.get("alias") == tag.CHAMPION}
             if tag.CHAMPION in (model.aliases or {}):
                 promoted.add(str(model.aliases[tag.CHAMPION]))
-        return _Registry(by_run, frozenset(promoted))
+        return Registry(by_run, frozenset(promoted))
 
     # -- artifacts --
 
@@ -410,10 +275,10 @@ class CycleStore:
         number = str(mv.version)  # str over REST, int from a SQL store
         model = self.client.get_registered_model(name)
         aliases = tuple(sorted(a for a, v in (model.aliases or {}).items() if str(v) == number))
-        promotions = tuple(e for e in _promotion_log(model) if number in (e["version"], e["previous"]))
+        promotions = tuple(e for e in promotion_log(model) if number in (e["version"], e["previous"]))
         return Lineage(
             model=name, version=number, aliases=aliases, source=mv.source, version_tags=dict(mv.tags or {}),
-            registered=_iso(mv.creation_timestamp), promotions=promotions, cycle=cycle,
+            registered=iso_utc(mv.creation_timestamp), promotions=promotions, cycle=cycle,
             policy_files=tuple(self.artifact_paths(cycle.run_id, "policy")),
             plan=self.find_text(cycle, "policy/plan.txt"), diff=self.diff(cycle),
             comparisons=comparisons(cycle))
@@ -459,66 +324,6 @@ class CycleStore:
         return ", ".join(kinds) or None
 
 
-# --- building read models ----------------------------------------------------------
-
-
-def _cycle(policy_id: str, run, children: Sequence, registry: _Registry) -> Cycle:
-    """Assemble a cycle from its parent run, its stage runs and the registry."""
-    tags, params = run.data.tags, run.data.params
-    stages = sorted(children, key=lambda r: (r.info.start_time or 0, r.info.run_id))
-    metrics: dict[str, float] = {}
-    for stage in stages:
-        metrics.update(stage.data.metrics)
-    metrics.update(run.data.metrics)  # a value on the parent run is the cycle's own word
-    gates = tags.get(tag.GATES) or next((s.data.tags[tag.GATES] for s in stages if tag.GATES in s.data.tags),
-                                        None)
-    version = tags.get(tag.MODEL_VERSION) or registry.versions_by_run.get(run.info.run_id)
-    promoted = _bool(tags.get(tag.PROMOTED))
-    if promoted is None and version is not None:
-        promoted = version in registry.promoted
-    return Cycle(
-        run_id=run.info.run_id, name=run.info.run_name or "", status=run.info.status,
-        started=_iso(run.info.start_time), ended=_iso(run.info.end_time), policy_id=policy_id,
-        policy_version=tags.get(tag.POLICY_VERSION) or params.get("policy.version"),
-        policy_hash=params.get("policy.hash"), plan_hash=params.get("plan.hash"),
-        diff_summary=tags.get(tag.DIFF_SUMMARY), diff_parent_run=tags.get(tag.DIFF_PARENT_RUN),
-        model_version=version, promoted=promoted, git_commit=tags.get(tag.GIT_COMMIT), gates=gates,
-        metrics=metrics, params=dict(params),
-        stages=tuple(_stage(s) for s in stages),
-        datasets=tuple(d for r in (run, *stages) for d in _datasets(r)))
-
-
-def _stage(run) -> Stage:
-    return Stage(name=run.data.tags.get(tag.STAGE) or run.info.run_name or "", run_id=run.info.run_id,
-                 status=run.info.status, started=_iso(run.info.start_time), ended=_iso(run.info.end_time),
-                 metrics=dict(run.data.metrics))
-
-
-def _datasets(run) -> list[Dataset]:
-    inputs = getattr(run, "inputs", None)
-    found = []
-    for item in getattr(inputs, "dataset_inputs", None) or ():
-        ds = item.dataset
-        context = next((t.value for t in item.tags or () if t.key == tag.DATASET_CONTEXT), None)
-        found.append(Dataset(name=ds.name, digest=ds.digest,
-                             sha256=run.data.params.get(f"data.{ds.name}.sha256"), context=context,
-                             source=_source_uri(ds.source), run_id=run.info.run_id,
-                             stage=run.data.tags.get(tag.STAGE)))
-    return found
-
-
-def comparisons(cycle: Cycle) -> tuple[Comparison, ...]:
-    """Every compliance metric before and after: rules, then severities, then overall."""
-    rows = [Comparison(f"rule.{r}", cycle.value("before", "rule", r), cycle.value("after", "rule", r))
-            for r in cycle.rule_ids()]
-    for s in SEVERITIES:
-        before, after = cycle.value("before", "severity", s), cycle.value("after", "severity", s)
-        if before is not None or after is not None:
-            rows.append(Comparison(f"severity.{s}", before, after))
-    rows.append(Comparison("overall", cycle.value("before", "overall"), cycle.value("after", "overall")))
-    return tuple(rows)
-
-
 def parse_model_ref(ref: str, policy_id: str) -> tuple[str, str | None, str | None]:
     """`NAME/VERSION`, `NAME@ALIAS`, or a bare `VERSION` / `@ALIAS` of the policy's own model."""
     if "@" in ref:
@@ -531,41 +336,6 @@ def parse_model_ref(ref: str, policy_id: str) -> tuple[str, str | None, str | No
             return name or policy_id, version, None
     raise AuditError(f"cannot read model reference {ref!r}",
                      f"write NAME/VERSION or NAME@ALIAS, e.g. {policy_id}/3 or {policy_id}@{tag.CHAMPION}")
-
-
-def _promotion_log(model) -> list[dict]:
-    """The registered model's promotion log, version numbers as strings (None stays None)."""
-    try:
-        log = json.loads(model.tags.get(tag.PROMOTION_LOG, "[]"))
-    except ValueError:
-        return []
-    return [{**e, "version": _str(e.get("version")), "previous": _str(e.get("previous"))}
-            for e in log if isinstance(e, dict)]
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _source_uri(source: str | None) -> str | None:
-    # MLflow stores a dataset's source as JSON, e.g. {"uri": "/work/…/pairs.parquet"}.
-    if not source:
-        return None
-    try:
-        data = json.loads(source)
-    except ValueError:
-        return source
-    return str(data.get("uri") or data.get("url") or source) if isinstance(data, dict) else source
-
-
-def _iso(ms: int | None) -> str | None:
-    if not ms:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _bool(text: str | None) -> bool | None:
-    return None if text is None else text.strip().lower() == "true"
 
 
 def _quote(text: str) -> str:
@@ -585,117 +355,3 @@ def _quiet_downloads() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = previous
-
-
-# --- rendering ---------------------------------------------------------------------
-
-
-def pct(value: float | None) -> str:
-    """A rate as a whole percentage, or `-`."""
-    return MISSING if value is None else f"{100 * value:.0f}%"
-
-
-def arrow(before: float | None, after: float | None) -> str:
-    """`before→after` in whole percent, e.g. `80→95%`; `-` when neither was measured."""
-    if before is None and after is None:
-        return MISSING
-    b = MISSING if before is None else f"{100 * before:.0f}"
-    return f"{b}→{pct(after)}"
-
-
-def short_date(iso: str | None) -> str:
-    """`2026-11-27 03:01` from an ISO UTC timestamp."""
-    return iso[:16].replace("T", " ") if iso else MISSING
-
-
-def yes_no(value: bool | None) -> str:
-    """`yes`, `no` or `-`."""
-    return MISSING if value is None else ("yes" if value else "no")
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain left-aligned text table, two spaces between columns."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (headers, *rows)]
-    return "\n".join(lines)
-
-
-def render_cycles(cycles: Sequence[Cycle]) -> str:
-    """The cycle table: one line per cycle, newest last."""
-    headers = ["date (UTC)", "run", "status", "version", "diff", "model", *SEVERITIES, "gates", "promoted"]
-    rows = [[short_date(c.started), c.run_id[:8], c.status.lower(), c.policy_version or MISSING,
-             c.diff_summary or MISSING, c.model_version or MISSING,
-             *(arrow(c.value("before", "severity", s), c.value("after", "severity", s)) for s in SEVERITIES),
-             c.gates or MISSING, yes_no(c.promoted)] for c in cycles]
-    return table(headers, rows)
-
-
-def render_rule_history(policy_id: str, rule_id: str, points: Sequence[RulePoint]) -> str:
-    """One rule's compliance across cycles."""
-    rows = [[short_date(p.started), p.run_id[:8], p.policy_version or MISSING, pct(p.before), pct(p.after),
-             _delta(p.before, p.after), p.change or MISSING, p.gates or MISSING, p.model_version or MISSING,
-             yes_no(p.promoted)] for p in points]
-    head = f"rule {rule_id} of policy {policy_id}: compliance before → after training, newest last"
-    return head + "\n" + table(["date (UTC)", "run", "version", "before", "after", "change", "rule diff",
-                                 "gates", "model", "promoted"], rows)
-
-
-def render_lineage(lineage: Lineage) -> str:
-    """A model version's lineage as text sections."""
-    c = lineage.cycle
-    aliases = f" (aliases: {', '.join(lineage.aliases)})" if lineage.aliases else ""
-    lines = [f"model {lineage.model}/{lineage.version}{aliases}, registered {short_date(lineage.registered)}",
-             f"  source: {lineage.source or MISSING}"]
-    lines += [f"  tag {k} = {v}" for k, v in sorted(lineage.version_tags.items())]
-    lines += [f"  promotion {short_date(_iso(int(float(e.get('time', 0)) * 1000)))}: {e.get('alias')} "
-              f"{e.get('previous') or MISSING} -> {e.get('version')} by {e.get('actor')}: {e.get('reason')}"
-              for e in lineage.promotions]
-    lines += ["", f"cycle run {c.run_id} ({c.name}), {c.status.lower()}, {short_date(c.started)} → "
-                  f"{short_date(c.ended)}",
-              f"  policy {c.policy_id} version {c.policy_version or MISSING}, "
-              f"hash {c.policy_hash or MISSING}",
-              f"  plan hash {c.plan_hash or MISSING}, git commit {c.git_commit or MISSING}",
-              f"  diff: {c.diff_summary or MISSING} (against run {c.diff_parent_run or MISSING})"]
-    lines += [f"    {e.kind:<12} {e.rule}: {e.detail}" for e in lineage.diff or ()]
-    lines += ["", "policy files (artifacts of the cycle run):", *(f"  {p}" for p in lineage.policy_files)]
-    lines += ["", "datasets:", *(_dataset_line(d) for d in c.datasets)] if c.datasets else ["", "datasets: -"]
-    lines += ["", "plan:", *(f"  {line}" for line in (lineage.plan or MISSING).splitlines())]
-    lines += ["", table(["metric", "before", "after"], [[m.key, pct(m.before), pct(m.after)]
-                                                          for m in lineage.comparisons])]
-    extra = {k: v for k, v in sorted(c.metrics.items()) if k.startswith(("drift.", "gate.", "pairs."))}
-    lines += ["", "other metrics:", *(f"  {k} = {v:g}" for k, v in extra.items())] if extra else []
-    lines += ["", f"gates: {c.gates or MISSING}, promoted: {yes_no(c.promoted)}", "", "stage runs:"]
-    lines += [f"  {s.name:<16} {s.run_id}  {s.status.lower():<9} {_duration(s.started, s.ended)}"
-              for s in c.stages]
-    return "\n".join(lines)
-
-
-def _dataset_line(d: Dataset) -> str:
-    digest = f"sha256 {d.sha256}" if d.sha256 else f"digest {d.digest}"
-    where = f"stage {d.stage or MISSING}, {d.source or MISSING}"
-    return f"  {d.name:<14} {d.context or MISSING:<10} {digest}  ({where})"
-
-
-def _delta(before: float | None, after: float | None) -> str:
-    if before is None or after is None:
-        return MISSING
-    return f"{100 * (after - before):+.0f} pts"
-
-
-def _duration(started: str | None, ended: str | None) -> str:
-    if not started or not ended:
-        return MISSING
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    seconds = (datetime.strptime(ended, fmt) - datetime.strptime(started, fmt)).total_seconds()
-    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
-
-
-def to_json(value: Any) -> str:
-    """Pretty, stable JSON of read models (dataclasses anywhere inside dicts and lists)."""
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=_plain)
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return asdict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
