@@ -8,6 +8,7 @@ code. No traceback reaches the user unless `--debug` is given.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import traceback
@@ -76,16 +77,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenet", description="Compile policies into aligned models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
+    command = functools.partial(_command, commands)
+    _compiler_commands(command)
+    _data_commands(command)
+    _cycle_commands(command)
+    fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
+    fmt.add_argument("paths", nargs="+", help=".policy files")
+    fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
+    fmt.add_argument("--stdout", action="store_true", help="print instead of rewriting")
+    return parser
 
-    def command(name: str, handler: Callable, help: str,
-                usage_errors: tuple[type[Exception], ...] = ()) -> argparse.ArgumentParser:
-        # `usage_errors`: exceptions that are not tenet's own but that this command reports as
-        # usage errors, with their message alone (see `_fail`).
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        sub.set_defaults(handler=handler, usage_errors=usage_errors)
-        return sub
 
+def _command(commands, name: str, handler: Callable, help: str,
+             usage_errors: tuple[type[Exception], ...] = ()) -> argparse.ArgumentParser:
+    """Add one subcommand.
+
+    Args:
+        commands: The parser's subparsers.
+        name: The command's name.
+        handler: `cmd_*`, called with the parsed arguments and the console.
+        help: One line for `tenet --help` and the command's own help.
+        usage_errors: Exceptions that are not tenet's own but that this command reports as
+            usage errors, with their message alone (see `_fail`).
+    """
+    sub = commands.add_parser(name, help=help, description=help)
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    sub.set_defaults(handler=handler, usage_errors=usage_errors)
+    return sub
+
+
+def _compiler_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The commands that only compile: check, compile, plan, diff, schema."""
     check = command("check", cmd_check, "check a policy and print its diagnostics")
     _policy_args(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
@@ -105,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("schema", cmd_schema, "print the JSON Schema of the compiled artifact")
 
+
+def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The commands that run a policy over data: label, explain, pairs."""
     label = command("label", cmd_label, "label a dataset with a policy's rules")
     label.add_argument("policy", help=".policy file or compiled .json artifact")
     label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
@@ -134,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", default="cpu")
 
+
+def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The update cycle and its records: compile-and-train, audit, report."""
     # A champion's base model or a training file that is not on this machine: FileNotFoundError.
     cat = command("compile-and-train", cmd_compile_and_train,
                   "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)",
@@ -161,12 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(report)
     report.add_argument("--run", help="cycle run id or a unique prefix (default: the newest cycle)")
     report.add_argument("--out", required=True, help="output .html file")
-
-    fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
-    fmt.add_argument("paths", nargs="+", help=".policy files")
-    fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
-    fmt.add_argument("--stdout", action="store_true", help="print instead of rewriting")
-    return parser
 
 
 def _policy_args(sub: argparse.ArgumentParser) -> None:
@@ -396,6 +418,7 @@ class _StrategyBar:
         self.bar.refresh()
 
     def done(self) -> None:
+        """Close the current strategy's bar."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -442,6 +465,7 @@ class _Progress:
         self.shown = True
 
     def done(self) -> None:
+        """End the progress line."""
         if self.shown:
             self.console.err.write("\n")
             self.shown = False
