@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from compiler import __version__
 from compiler.diagnostics import Diagnostic
+from compiler.errors import TenetError
 from compiler.ir import PolicyIR
 from compiler.link import ModuleRef
 from compiler.plan import TrainingPlan
@@ -37,7 +38,7 @@ class CompiledArtifact(BaseModel):
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
-class ArtifactError(Exception):
+class ArtifactError(TenetError):
     """An artifact file that cannot be used: unreadable, invalid or from another schema."""
 
 

@@ -8,8 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from compiler.diagnostics import Span
 
+# The one list of severities, most severe first: precedence, weights, gates and compliance
+# reports all follow this order (the grammar's `severity` rule spells the same words).
+SEVERITIES = ("critical", "high", "medium", "low")
+
 Subject = Literal["prompt", "response", "conversation", "any_prompt", "any_response"]
-SeverityLevel = Literal["critical", "high", "medium", "low"]
+SeverityLevel = Literal[SEVERITIES]
 VerdictKind = Literal["require", "forbid", "prefer", "avoid"]
 Comparison = Literal[">=", "<=", ">", "<"]
 CountOp = Literal["at_most", "at_least", "exactly", "more_than", "fewer_than", "between"]

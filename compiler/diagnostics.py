@@ -9,6 +9,8 @@ from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from compiler.errors import ExitCode, TenetError
+
 
 class Span(BaseModel):
     """A region of a source file; lines and columns are 1-based, offsets 0-based."""
@@ -61,12 +63,25 @@ class Diagnostic(BaseModel):
         return "\n".join(lines)
 
 
-class CompileError(Exception):
-    """Raised when a policy cannot be compiled; carries every diagnostic found."""
+class CompileError(TenetError):
+    """Raised when a policy cannot be compiled; carries every diagnostic found.
 
-    def __init__(self, diagnostics: Sequence[Diagnostic]):
+    Args:
+        diagnostics: Every diagnostic found.
+        sources: The text of the files they point into, when the raiser has it at hand
+            (otherwise `render` reads the files).
+    """
+
+    exit_code = ExitCode.POLICY
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None):
         self.diagnostics = list(diagnostics)
+        self.sources = dict(sources or {})
         super().__init__(f"{len(self.diagnostics)} diagnostic(s)")
+
+    def render(self) -> str:
+        """Every diagnostic with its source line and caret (each names its own severity)."""
+        return render_all(self.diagnostics, self.sources)
 
 
 def error(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:

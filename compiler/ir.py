@@ -11,12 +11,13 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.ast import Comparison, CountOp, SeverityLevel, Subject, VerdictKind
+from compiler.ast import SEVERITIES, Comparison, CountOp, SeverityLevel, Subject, VerdictKind
 from compiler.diagnostics import Span
+from compiler.settings import DEVICES, GATE_TARGETS, METHODS, PRECISIONS
 
 GOOD, BAD, ABSTAIN = 1, 0, -1
-SEVERITY_WEIGHT: dict[str, float] = {"critical": 8.0, "high": 4.0, "medium": 2.0, "low": 1.0}
-SEVERITY_RANK: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+SEVERITY_WEIGHT: dict[str, float] = dict(zip(SEVERITIES, (8.0, 4.0, 2.0, 1.0), strict=True))
+SEVERITY_RANK: dict[str, int] = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 SOFT_VERDICTS = ("prefer", "avoid")
 
 
@@ -246,7 +247,7 @@ class GateIR(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    target: Literal["critical", "high", "medium", "low", "overall", "regression", "drift", "rule"]
+    target: Literal[GATE_TARGETS]
     rule: str | None = None
     op: Comparison
     threshold: float
@@ -259,7 +260,7 @@ class TrainingIR(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_model: str
-    method: Literal["auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo"]
+    method: Literal[METHODS]
     learning_rate: float
     epochs: float
     max_steps: int
@@ -272,8 +273,8 @@ class TrainingIR(BaseModel):
     lora_r: int
     lora_alpha: int
     max_length: int
-    precision: Literal["auto", "fp32", "bf16"]
-    device: Literal["auto", "cpu", "cuda"]
+    precision: Literal[PRECISIONS]
+    device: Literal[DEVICES]
     seed: int
     pairs: int
     eval_split: float

@@ -70,7 +70,7 @@ def parse(text: str, path: str) -> ast.PolicyAst:
         if diagnostics:
             break
         return _ToAst(path).transform(tree)
-    raise CompileError(diagnostics)
+    raise CompileError(diagnostics, {path: text})
 
 
 # --- comments and tokens (for `tenet fmt`) -------------------------------------------

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from compiler import ir
+from compiler.settings import TRAIN_METHODS
 
 
 class Stage(BaseModel):
@@ -50,7 +51,7 @@ class TrainStage(Stage):
     """Train with one TRL method."""
 
     kind: Literal["train"] = "train"
-    method: Literal["dpo", "kto", "orpo", "cft", "rlhf", "grpo"]
+    method: Literal[TRAIN_METHODS]
     requested_method: str
     base_model: str
     hyperparameters: tuple[tuple[str, float | int | str | bool], ...]

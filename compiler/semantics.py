@@ -16,6 +16,9 @@ from typing import Callable, NamedTuple
 
 from compiler import ir
 
+# The atom kinds whose match has a location in the text: `explain` marks it and `label` records
+# it as provenance (`span_finder` knows how to find each).
+SPAN_KINDS = ("regex", "keywords", "text", "pii", "refusal")
 WS = " \\t\\n\\r\\f\\v"
 STRIP_CHARS = " \t\n\r\f\v"  # the only characters "outer whitespace" means, in every engine
 WORD_PATTERN = f"[^{WS}]+"

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from compiler.ast import SEVERITIES
+
+# The closed lists below are the one source of these names: the IR and plan types, the CLI's
+# choices and the runtime's tables are built from them or tested against them
+# (tests/test_closed_lists.py).
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 EMBEDDED_MODELS = (EMBEDDED_MODEL,)
-METHODS = ("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo")
+TRAIN_METHODS = ("dpo", "kto", "orpo", "cft", "rlhf", "grpo")  # each has a runtime/train/<method>.py
+METHODS = ("auto", *TRAIN_METHODS)  # `auto` is resolved to a training method by the plan
 STRATEGIES = ("examples", "perturb", "sample", "revise", "contrast", "feedback")
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class SettingSpec(NamedTuple):
@@ -38,9 +46,8 @@ SETTINGS: dict[str, SettingSpec] = {
     "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
     "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),
     "max_length": SettingSpec("int", 512, "max tokens per sequence", 16, 131072),
-    "precision": SettingSpec("choice", "auto", "fp32 or bf16; auto picks per device",
-                             choices=("auto", "fp32", "bf16")),
-    "device": SettingSpec("choice", "auto", "where to train", choices=("auto", "cpu", "cuda")),
+    "precision": SettingSpec("choice", "auto", "fp32 or bf16; auto picks per device", choices=PRECISIONS),
+    "device": SettingSpec("choice", "auto", "where to train", choices=DEVICES),
     "seed": SettingSpec("int", 42, "random seed for data order and sampling", 0, 2**31 - 1),
     "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
     "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),
@@ -72,4 +79,4 @@ DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (
     ("critical", ">=", 0.99),
     ("regression", "<=", 0.02),
 )
-GATE_TARGETS = ("critical", "high", "medium", "low", "overall", "regression", "drift", "rule")
+GATE_TARGETS = (*SEVERITIES, "overall", "regression", "drift", "rule")

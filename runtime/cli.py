@@ -1,29 +1,32 @@
 """The `tenet` command line: thin commands over the Python API, with explicit exit codes.
 
-Exit codes: 0 success, 1 policy errors (or `diff` found changes), 2 usage or I/O errors.
-No traceback reaches the user unless `--debug` is given.
+Exit codes (`compiler.errors.ExitCode`): 0 success, 1 policy errors (or `diff` found changes),
+2 usage or I/O errors. Commands raise; `main` alone turns an error into its message and exit
+code. No traceback reaches the user unless `--debug` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from compiler.artifact import ArtifactError, CompiledArtifact, read_artifact, write_artifact
+from compiler.artifact import CompiledArtifact, read_artifact, write_artifact
 from compiler.diagnostics import Severity, render_all
 from compiler.diff import diff_artifacts
+from compiler.errors import ExitCode, TenetError
 from compiler.pipeline import Compilation, compile_policy
 from compiler.plan import describe_stage
+from compiler.settings import DEVICES, METHODS
 from runtime.console import Console
 
-EXIT_OK, EXIT_POLICY, EXIT_USAGE = 0, 1, 2
 
-
-class UsageError(Exception):
+class UsageError(TenetError):
     """A problem with how tenet was called or with a file it was given (exit 2)."""
 
 
@@ -34,26 +37,39 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage
-        return EXIT_OK if exc.code == 0 else EXIT_USAGE
+        return ExitCode.OK if exc.code == 0 else ExitCode.USAGE
     try:
         return args.handler(args, console)
-    except UsageError as exc:
-        console.error(f"error: {exc}")
-        return EXIT_USAGE
     except KeyboardInterrupt:
         console.error("interrupted")
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
-        from runtime.errors import describe_failure
+        return _fail(exc, args, console)
 
-        if args.debug:
-            console.error(traceback.format_exc())
-        elif (os_problem := describe_failure(exc)) is not None:
-            # Disk full, read-only, permissions: the user's to fix, so no traceback hint.
-            console.error(f"error: {os_problem}")
-        else:
-            console.error(f"error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
-        return EXIT_USAGE
+
+def _fail(exc: Exception, args: argparse.Namespace, console: Console) -> int:
+    """Print a command's failure as its kind asks and return its exit code: the one error mapping.
+
+    A `TenetError` prints its own message (an outcome such as `NothingToTrain` on stdout, exit 0).
+    Anything else is unexpected: a traceback with `--debug`, else one line, naming the OS
+    problem (disk full, read-only, permissions) when there is one in the exception's chain.
+    """
+    if isinstance(exc, args.usage_errors):
+        exc = UsageError(str(exc))
+    if isinstance(exc, TenetError):
+        say = console.print if exc.exit_code == ExitCode.OK else console.error
+        say(exc.render())
+        return exc.exit_code
+    from runtime.errors import describe_failure
+
+    if args.debug:
+        console.error("".join(traceback.format_exception(exc)))
+    elif (os_problem := describe_failure(exc)) is not None:
+        # Disk full, read-only, permissions: the user's to fix, so no traceback hint.
+        console.error(f"error: {os_problem}")
+    else:
+        console.error(f"error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)")
+    return ExitCode.USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,13 +77,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tenet", description="Compile policies into aligned models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
+    command = functools.partial(_command, commands)
+    _compiler_commands(command)
+    _data_commands(command)
+    _cycle_commands(command)
+    fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
+    fmt.add_argument("paths", nargs="+", help=".policy files")
+    fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
+    fmt.add_argument("--stdout", action="store_true", help="print instead of rewriting")
+    return parser
 
-    def command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        sub.set_defaults(handler=handler)
-        return sub
 
+def _command(commands, name: str, handler: Callable, help: str,
+             usage_errors: tuple[type[Exception], ...] = ()) -> argparse.ArgumentParser:
+    """Add one subcommand.
+
+    Args:
+        commands: The parser's subparsers.
+        name: The command's name.
+        handler: `cmd_*`, called with the parsed arguments and the console.
+        help: One line for `tenet --help` and the command's own help.
+        usage_errors: Exceptions that are not tenet's own but that this command reports as
+            usage errors, with their message alone (see `_fail`).
+    """
+    sub = commands.add_parser(name, help=help, description=help)
+    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    sub.set_defaults(handler=handler, usage_errors=usage_errors)
+    return sub
+
+
+def _compiler_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The commands that only compile: check, compile, plan, diff, schema."""
     check = command("check", cmd_check, "check a policy and print its diagnostics")
     _policy_args(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
@@ -87,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("schema", cmd_schema, "print the JSON Schema of the compiled artifact")
 
+
+def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The commands that run a policy over data: label, explain, pairs."""
     label = command("label", cmd_label, "label a dataset with a policy's rules")
     label.add_argument("policy", help=".policy file or compiled .json artifact")
     label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
@@ -103,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--response", required=True)
     explain.add_argument("--judge-model", help="model for judge rules that name none")
 
-    pairs = command("pairs", cmd_pairs, "synthesize verified contrastive pairs for a policy")
+    # An unknown strategy name or classifier label arrives as a ValueError.
+    pairs = command("pairs", cmd_pairs, "synthesize verified contrastive pairs for a policy",
+                    usage_errors=(ValueError,))
     pairs.add_argument("policy", help=".policy file or compiled .json artifact")
     pairs.add_argument("--out", required=True, help="output directory")
     pairs.add_argument("--strategies", help="comma-separated (default: the policy's `strategies` setting)")
@@ -114,14 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", default="cpu")
 
+
+def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The update cycle and its records: compile-and-train, audit, report."""
+    # A champion's base model or a training file that is not on this machine: FileNotFoundError.
     cat = command("compile-and-train", cmd_compile_and_train,
-                  "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)")
+                  "run a full update cycle: pairs, evaluate, train, gate, register (MLflow)",
+                  usage_errors=(FileNotFoundError,))
     _policy_args(cat)
-    cat.add_argument("--method", choices=("auto", "dpo", "kto", "orpo", "cft", "rlhf", "grpo"),
+    cat.add_argument("--method", choices=METHODS,
                      help="default: the plan's (auto: KTO for feedback-only data, else DPO)")
     cat.add_argument("--base-model", help="Hugging Face id, local path or embedded:… (default: the plan's)")
     cat.add_argument("--max-steps", type=int)
-    cat.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    cat.add_argument("--device", choices=DEVICES)
     cat.add_argument("--work-dir", default="work")
     cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
     cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
@@ -141,12 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(report)
     report.add_argument("--run", help="cycle run id or a unique prefix (default: the newest cycle)")
     report.add_argument("--out", required=True, help="output .html file")
-
-    fmt = command("fmt", cmd_fmt, "rewrite policies in canonical layout")
-    fmt.add_argument("paths", nargs="+", help=".policy files")
-    fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
-    fmt.add_argument("--stdout", action="store_true", help="print instead of rewriting")
-    return parser
 
 
 def _policy_args(sub: argparse.ArgumentParser) -> None:
@@ -178,7 +222,7 @@ def cmd_check(args: argparse.Namespace, console: Console) -> int:
     if result.ok and args.format == "text":
         ir = result.artifact.ir
         console.print(f"{args.policy}: ok ({len(ir.rules)} rules, {_count(result, Severity.WARNING)} warnings)")
-    return EXIT_OK if result.ok else EXIT_POLICY
+    return ExitCode.OK if result.ok else ExitCode.POLICY
 
 
 def cmd_compile(args: argparse.Namespace, console: Console) -> int:
@@ -186,33 +230,31 @@ def cmd_compile(args: argparse.Namespace, console: Console) -> int:
     result = _compile(args)
     _report(result, console, args.format)
     if not result.ok:
-        return EXIT_POLICY
-    try:
+        return ExitCode.POLICY
+    with _writing(args.out):
         write_artifact(result.artifact, args.out)
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.out}: {exc.strerror}") from None
     if args.format == "text":
         console.print(f"wrote {args.out} (policy {result.artifact.policy_id} {result.artifact.version}, "
                       f"hash {result.artifact.policy_hash[:12]})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     """`tenet plan POLICY`."""
     artifact = _compiled(args, console)
     if artifact is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     console.print(f"plan for {artifact.policy_id} {artifact.version} (plan {artifact.plan_hash[:12]})")
     for i, stage in enumerate(artifact.plan.stages, 1):
         console.print(f"  {i}. {describe_stage(stage)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_diff(args: argparse.Namespace, console: Console) -> int:
     """`tenet diff OLD NEW`."""
     old, new = _load_any(args.old, console), _load_any(args.new, console)
     if old is None or new is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     diff = diff_artifacts(old, new)
     if args.format == "json":
         console.print(json.dumps(diff.model_dump(mode="json"), indent=2, sort_keys=True))
@@ -223,7 +265,7 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  {change.change:<8} {change.rule:<32} {change.category.value}{fields}")
         for key in diff.training_changed:
             console.print(f"  training {key}")
-    return EXIT_POLICY if diff.changed else EXIT_OK
+    return ExitCode.POLICY if diff.changed else ExitCode.OK
 
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
@@ -231,31 +273,23 @@ def cmd_schema(args: argparse.Namespace, console: Console) -> int:
     from compiler.artifact import json_schema
 
     console.print(json.dumps(json_schema(), indent=2, sort_keys=True))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_label(args: argparse.Namespace, console: Console) -> int:
     """`tenet label POLICY DATA --out OUT`."""
-    from runtime.data import ColumnMap, DataError
+    from runtime.data import ColumnMap
     from runtime.label.run import label_dataset
     from runtime.label.scorers import Scorers
-    from runtime.models import ModelError
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
-    progress = _Progress(console, "labeled")
-    try:
+    with _Progress(console, "labeled") as progress, _writing(args.out):
         report = label_dataset(artifact, args.data, args.out, columns=ColumnMap.parse(args.columns),
                                batch_rows=args.batch_rows, spans=not args.no_spans, scorers=scorers,
                                out_format=args.out_format, progress=progress, root=Path(args.policy).parent)
-    except (DataError, ModelError) as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    finally:
-        progress.done()
     summary = report.to_dict()
     console.print(f"labeled {summary['rows']} rows in {summary['seconds']:.1f}s "
                   f"({summary['rows_per_second'] or 0} rows/s) -> {args.out}")
@@ -268,7 +302,7 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
                       "which abstain; simplify the pattern so RE2 can run it")
     console.print("")
     console.print(report.analysis.render())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_explain(args: argparse.Namespace, console: Console) -> int:
@@ -279,48 +313,38 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     sample = Sample(prompt=args.prompt, response=args.response)
     scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
-    from runtime.models import ModelError
-
-    try:
-        explanations, verdict, score = explain(artifact, sample, scorers)
-    except ModelError as exc:
-        raise UsageError(str(exc)) from None
+    explanations, verdict, score = explain(artifact, sample, scorers)
     console.print(render(explanations, verdict, score, sample, color=console.out.isatty()))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     """`tenet pairs POLICY --out DIR`."""
-    from runtime.data import DataError
-    from runtime.models import ModelError
     from runtime.synthesize.run import synthesize
     from runtime.synthesize.strategies import NEEDS_MODEL
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     training = artifact.ir.training
     strategies = [s.strip() for s in args.strategies.split(",")] if args.strategies else list(training.strategies)
     root = Path(args.policy).parent
-    try:
-        generator = None
-        if args.model or any(s in NEEDS_MODEL for s in strategies):
-            from runtime.models import resolve_model
-            from runtime.synthesize.generate import Generator
+    generator = None
+    if args.model or any(s in NEEDS_MODEL for s in strategies):
+        from runtime.models import resolve_model
+        from runtime.synthesize.generate import Generator
 
-            generator = Generator(resolve_model(args.model or training.base_model, root),
-                                  max_new_tokens=training.max_new_tokens, device=args.device)
-        feedback = _read_feedback(args.feedback) if args.feedback else None
-        bar = _StrategyBar(console)
-        result = synthesize(artifact, args.out, root=root, strategies=strategies, generator=generator,
-                            feedback=feedback, samples_per_prompt=args.samples, progress=bar,
-                            max_model_prompts=args.max_prompts)
-        bar.done()
-    except (DataError, ModelError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+        generator = Generator(resolve_model(args.model or training.base_model, root),
+                              max_new_tokens=training.max_new_tokens, device=args.device)
+    feedback = _read_feedback(args.feedback) if args.feedback else None
+    bar = _StrategyBar(console)
+    result = synthesize(artifact, args.out, root=root, strategies=strategies, generator=generator,
+                        feedback=feedback, samples_per_prompt=args.samples, progress=bar,
+                        max_model_prompts=args.max_prompts)
+    bar.done()
     report = result.report.to_dict()
     console.print(f"kept {report['kept']} of {report['candidates']} candidate pairs -> {args.out}")
     if report["capped_samples"]:
@@ -332,42 +356,22 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     for rule, short in report["shortfall"].items():
         console.print(f"  short: {rule} ({short['severity']}) {short['kept']}/{short['budget']}")
     console.print(f"held-out eval prompts: {len(result.eval_prompts)}; QA report: {args.out}/pair_qa.json")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     """`tenet compile-and-train POLICY`."""
     from runtime.audit import display_uri
-    from runtime.cycle import CycleOptions, NothingToTrain, run_cycle
-    from runtime.data import DataError
-    from runtime.models import ModelError
+    from runtime.cycle import CycleOptions, run_cycle
 
     artifact = _compiled(args, console)
     if artifact is None:
-        return EXIT_POLICY
+        return ExitCode.POLICY
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
                            model_prompts=args.model_prompts, from_base=args.from_base, progress=True)
-    from tqdm import tqdm
-
-    stages = tqdm(total=len(artifact.plan.stages), unit="stage", file=console.err,
-                  bar_format="{desc:<24} {bar:20} {n_fmt}/{total_fmt} stages [{elapsed}]")
-
-    def progress(stage: str) -> None:
-        if stages.desc:
-            stages.update(1)
-        stages.set_description_str(stage)
-        console.err.write(f"\n[stage] {stage}\n")
-
-    try:
+    with _StageBar(console, len(artifact.plan.stages)) as progress:
         cycle = run_cycle(artifact, options, progress=progress, notify=lambda m: console.err.write(m + "\n"))
-    except NothingToTrain as exc:
-        console.print(str(exc))
-        return EXIT_OK
-    except (DataError, ModelError, FileNotFoundError) as exc:
-        raise UsageError(str(exc)) from None
-    finally:
-        stages.close()
     if cycle.parent_run:
         console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
                       f"{len(cycle.unchanged)} unchanged rules must not regress")
@@ -388,7 +392,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
     console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
                   f"{display_uri(cycle.tracking_uri)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _show_answers(cycle, count: int, console: Console) -> None:
@@ -443,9 +447,33 @@ class _StrategyBar:
         self.bar.refresh()
 
     def done(self) -> None:
+        """Close the current strategy's bar."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class _StageBar:
+    """The cycle's stage bar and a `[stage] NAME` line per stage, on the error stream."""
+
+    def __init__(self, console: Console, stages: int):
+        from tqdm import tqdm
+
+        self.console = console
+        self.bar = tqdm(total=stages, unit="stage", file=console.err,
+                        bar_format="{desc:<24} {bar:20} {n_fmt}/{total_fmt} stages [{elapsed}]")
+
+    def __call__(self, stage: str) -> None:
+        if self.bar.desc:
+            self.bar.update(1)
+        self.bar.set_description_str(stage)
+        self.console.err.write(f"\n[stage] {stage}\n")
+
+    def __enter__(self) -> _StageBar:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.close()
 
 
 class _Progress:
@@ -454,12 +482,19 @@ class _Progress:
     def __init__(self, console: Console, verb: str):
         self.console, self.verb, self.shown = console, verb, False
 
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done()
+
     def __call__(self, rows: int) -> None:
         self.console.err.write(f"\r{self.verb} {rows:,} rows")
         self.console.err.flush()
         self.shown = True
 
     def done(self) -> None:
+        """End the progress line."""
         if self.shown:
             self.console.err.write("\n")
             self.shown = False
@@ -484,37 +519,23 @@ def _audit_store(args: argparse.Namespace, console: Console):
     return policy_id, CycleStore(resolve_tracking_uri(args.tracking_uri, args.work_dir))
 
 
-def _from_store(store, read: Callable[[], object]):
-    """Run `read`, turning tracking-store problems into one clean line (exit 2), not a traceback."""
-    from mlflow.exceptions import MlflowException
-
-    from runtime.audit import AuditError, display_uri
-
-    try:
-        return read()
-    except AuditError as exc:
-        raise UsageError(str(exc)) from None
-    except MlflowException as exc:
-        raise UsageError(f"tracking store {display_uri(store.uri)}: {exc.message}") from None
-
-
 def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     """`tenet audit POLICY [--model REF | --rule ID]`."""
     from runtime import audit
 
     policy_id, store = _audit_store(args, console)
     if args.model:
-        lineage = _from_store(store, lambda: store.lineage(policy_id, args.model))
+        lineage = store.lineage(policy_id, args.model)
         text, data = audit.render_lineage(lineage), lineage
     elif args.rule:
-        points = _from_store(store, lambda: store.rule_history(policy_id, args.rule))
+        points = store.rule_history(policy_id, args.rule)
         text = audit.render_rule_history(policy_id, args.rule, points)
         data = {"policy": policy_id, "rule": args.rule, "cycles": points}
     else:
-        cycles = _from_store(store, lambda: store.cycles(policy_id))
+        cycles = store.cycles(policy_id)
         text, data = audit.render_cycles(cycles), {"policy": policy_id, "cycles": cycles}
     console.print(audit.to_json(data) if args.format == "json" else text)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
@@ -522,29 +543,22 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from runtime.report import collect, write_report
 
     policy_id, store = _audit_store(args, console)
-    data = _from_store(store, lambda: collect(store, policy_id, args.run))
-    try:
+    data = collect(store, policy_id, args.run)
+    with _writing(args.out):
         path = write_report(data, args.out)
-    except OSError as exc:
-        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     console.print(f"wrote {path} (policy {policy_id} {data.cycle.policy_version or '-'}, run "
                   f"{data.cycle.run_id[:8]}, {len(data.rules)} rules, gates {data.cycle.gates or '-'})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
     """`tenet fmt PATH...`."""
-    from compiler.diagnostics import CompileError
     from compiler.fmt import format_source
 
     unformatted = 0
     for path in args.paths:
         text = _read_text(path)
-        try:
-            formatted = format_source(text, path)
-        except CompileError as exc:
-            console.error(render_all(exc.diagnostics, {path: text}))
-            return EXIT_POLICY
+        formatted = format_source(text, path)  # a syntax error is a CompileError: `main` renders it
         if args.stdout:
             console.print(formatted.rstrip("\n"))
         elif formatted != text:
@@ -554,7 +568,7 @@ def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
             else:
                 Path(path).write_text(formatted, encoding="utf-8")
                 console.print(f"formatted {path}")
-    return EXIT_POLICY if args.check and unformatted else EXIT_OK
+    return ExitCode.POLICY if args.check and unformatted else ExitCode.OK
 
 
 # --- helpers ----------------------------------------------------------------------
@@ -579,10 +593,7 @@ def _count(result: Compilation, severity: Severity) -> int:
 
 def _load_any(path: str, console: Console) -> CompiledArtifact | None:
     if path.endswith(".json"):
-        try:
-            return read_artifact(path)
-        except ArtifactError as exc:
-            raise UsageError(str(exc)) from None
+        return read_artifact(path)
     if not Path(path).is_file():
         raise UsageError(f"policy file not found: {path}")
     result = compile_policy(path)
@@ -590,6 +601,15 @@ def _load_any(path: str, console: Console) -> CompiledArtifact | None:
         _report(result, console, "text")
         return None
     return result.artifact
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[None]:
+    """Report an OS error inside the block as `cannot write PATH: why` (exit 2)."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _read_text(path: str) -> str:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from compiler.artifact import CompiledArtifact, to_json
+from compiler.errors import NothingToDo
 from compiler.plan import TrainStage, describe_stage, resolve_method
+from runtime import tags as tag
 from runtime.evaluate import Compliance
 from runtime.gates import GateResult
 
@@ -38,7 +40,7 @@ class CycleOptions:
     progress: bool = False  # progress bars inside the generating and training stages
 
 
-class NothingToTrain(Exception):
+class NothingToTrain(NothingToDo):
     """The policy's rules are what the champion was trained on: a cycle would change nothing."""
 
 
@@ -91,7 +93,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     from runtime.gates import check_gates
     from runtime.label.engine import Labeler
     from runtime.label.scorers import Scorers
-    from runtime.lineage import MODEL_PATH_TAG, changes, find_parent, git_commit, start_model
+    from runtime.lineage import changes, find_parent, git_commit, start_model
     from runtime.models import resolve_model
     from runtime.synthesize.generate import Generator
     from runtime.synthesize.run import synthesize
@@ -123,10 +125,10 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
               "plan.hash": artifact.plan_hash, "plan.base_model": base_name, "plan.method": method,
               **{f"plan.{k}": v for k, v in hp.items()}}
-    tags = {"tenet.compiler": artifact.compiler_version, "tenet.policy.id": ir.policy_id,
-            "tenet.policy.version": ir.version, "tenet.policy.hash": artifact.policy_hash,
-            "tenet.diff.summary": delta.summary(), "tenet.git.commit": git_commit(root),
-            **({"tenet.diff.parent_run": parent.run_id, "tenet.diff.parent_version": parent.version}
+    tags = {tag.COMPILER: artifact.compiler_version, tag.POLICY_ID: ir.policy_id,
+            tag.POLICY_VERSION: ir.version, tag.POLICY_HASH: artifact.policy_hash,
+            tag.DIFF_SUMMARY: delta.summary(), tag.GIT_COMMIT: git_commit(root),
+            **({tag.DIFF_PARENT_RUN: parent.run_id, tag.DIFF_PARENT_VERSION: parent.version}
                if parent else {})}
     with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, tags) as run_id:
         _log_policy(tracker, artifact, work)
@@ -142,7 +144,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         generator = Generator(base_path, **settings)
         incumbent = generator if parent is None else Generator(parent.model_dir, **settings)
         continuing = parent is not None and not options.from_base
-        tracker.mlflow.set_tag("tenet.cycle.start", f"champion v{parent.version}" if continuing else "base")
+        tracker.mlflow.set_tag(tag.CYCLE_START, f"champion v{parent.version}" if continuing else "base")
 
         progress("label")
         with tracker.stage("label"):
@@ -175,7 +177,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             if continuing and not delta.changed:
                 # Only removals: no rule asks for anything new, so the champion carries over
                 # and is evaluated and gated under the new version.
-                tracker.mlflow.set_tag("tenet.train.skipped", "only rules were removed")
+                tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, "only rules were removed")
                 result = TrainResult(output_dir=parent.model_dir, global_step=0)
             else:
                 start = start_model(parent, cache.root) if continuing else base_path
@@ -215,7 +217,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             for g in gates:
                 tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
                                           float(g.passed))
-            tracker.mlflow.set_tag("tenet.gates", "passed" if passed else "failed")
+            tracker.mlflow.set_tag(tag.GATES, "passed" if passed else "failed")
             report = _compliance_report(ir.rules, before, after, gates, work)
             tracker.mlflow.log_artifact(str(report), "reports")
 
@@ -227,9 +229,9 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             if passed:
                 tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
                                 reason=f"all {len(gates)} gates passed")
-        tracker.client.set_tag(run_id, "tenet.model.version", str(version))
-        tracker.client.set_tag(run_id, "tenet.promoted", str(passed).lower())
-        tracker.client.set_tag(run_id, MODEL_PATH_TAG, str(Path(result.output_dir).resolve()))
+        tracker.client.set_tag(run_id, tag.MODEL_VERSION, str(version))
+        tracker.client.set_tag(run_id, tag.PROMOTED, str(passed).lower())
+        tracker.client.set_tag(run_id, tag.MODEL_PATH, str(Path(result.output_dir).resolve()))
     return CycleResult(run_id=run_id, before=before, after=after, gates=gates, promoted=passed,
                        model_version=version, drift=drift, tracking_uri=tracker.uri,
                        stages=[describe_stage(s) for s in artifact.plan.stages], diff_summary=delta.summary(),

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from compiler.errors import TenetError
+
 BAD_REASONS = ("missing_field", "non_text", "empty", "oversized", "malformed_row", "bad_messages",
                "invalid_text")
 TURN = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -35,7 +37,7 @@ DEFAULT_MAX_CHARS = 200_000
 MAX_RECORD_BYTES = 64 << 20
 
 
-class DataError(Exception):
+class DataError(TenetError):
     """The data cannot be read at all (missing file, unknown format, missing columns)."""
 
 

@@ -26,7 +26,7 @@ from runtime.label.engine import Labeler
 from runtime.synthesize.generate import Generator
 from runtime.synthesize.verify import vote_matrix
 
-SEVERITIES = ("critical", "high", "medium", "low")
+SEVERITIES = ir.SEVERITIES
 
 
 @dataclass

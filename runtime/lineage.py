@@ -17,8 +17,7 @@ from pathlib import Path
 
 from compiler.artifact import CompiledArtifact, read_artifact
 from compiler.diff import ChangeCategory, PolicyDiff, diff_artifacts
-
-MODEL_PATH_TAG = "tenet.model.path"  # the trained model's folder on the machine that trained it
+from runtime import tags as tag
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ class Changes:
                  "detail": c.change + (f": {', '.join(c.fields)}" if c.fields else "")} for c in self.diff.rules]
 
 
-def find_parent(tracker, policy_id: str, alias: str = "champion") -> Parent | None:
+def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | None:
     """The cycle behind the policy's champion, or None when nothing was promoted yet."""
     client, mlflow = tracker.client, tracker.mlflow
     try:
@@ -64,7 +63,7 @@ def find_parent(tracker, policy_id: str, alias: str = "champion") -> Parent | No
                                                    dst_path=tmp, tracking_uri=tracker.uri)
         artifact = read_artifact(path)
     run = client.get_run(version.run_id)
-    model_dir = run.data.tags.get(MODEL_PATH_TAG, "")
+    model_dir = run.data.tags.get(tag.MODEL_PATH, "")
     if not (model_dir and Path(model_dir).is_dir()):  # trained elsewhere: fetch the logged model
         model_dir = str(Path(tracker.work_dir) / "cache" / "champions" / version.run_id)
         if not Path(model_dir).is_dir():

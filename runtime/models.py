@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from compiler.errors import TenetError
 from runtime.locks import exclusive
 
 EMBEDDED_MODELS = {
@@ -27,7 +28,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
                 "pytorch_model.bin.index.json", "adapter_model.safetensors", "adapter_model.bin")
 
 
-class ModelError(Exception):
+class ModelError(TenetError):
     """A model that cannot be found or loaded; the message says what to do."""
 
 

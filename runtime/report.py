@@ -14,8 +14,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from runtime.audit import (MISSING, Comparison, Cycle, CycleStore, Dataset, DiffEntry, comparisons, pct,
-                           short_date, yes_no)
+from runtime.audit.models import Comparison, Cycle, Dataset, DiffEntry, comparisons
+from runtime.audit.render import MISSING, pct, short_date, yes_no
+from runtime.audit.store import CycleStore
 
 PHASES = ("before", "after")
 BAR_COLORS = {"before": "#94a3b8", "after": "#2563eb"}

@@ -20,8 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-HEARTBEAT_TAG, PID_TAG, HOST_TAG = "tenet.heartbeat", "tenet.pid", "tenet.host"
-PROMOTION_LOG = "tenet.promotion_log"
+from runtime import tags as tag
 
 
 # `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; a later Tracker in the same
@@ -68,7 +67,7 @@ class Tracker:
             _SET_BY_TENET.add(self.uri)
         mlflow.set_tracking_uri(self.uri)
         mlflow.set_registry_uri(self.uri)
-        self.experiment_name = f"tenet/{policy_id}"
+        self.experiment_name = tag.experiment_name(policy_id)
         # Two cycles starting at once would both create a new SQLite store's tables, or the
         # same experiment, and one would fail: the first use of the store is serialized.
         from runtime.locks import exclusive
@@ -83,8 +82,7 @@ class Tracker:
     def cycle(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
         """Open the parent run of an update cycle; FAILED on error, KILLED on SIGTERM."""
         run = self.mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
-                                    tags={**tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
-                                          HEARTBEAT_TAG: str(time.time())})
+                                    tags={**tags, **_liveness()})
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum, frame):  # Python's default skips atexit: mark the run first
@@ -107,14 +105,13 @@ class Tracker:
     @contextmanager
     def stage(self, name: str) -> Iterator[str]:
         """A nested run for one plan stage."""
-        tags = {"tenet.stage": name, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(),
-                HEARTBEAT_TAG: str(time.time())}
+        tags = {tag.STAGE: name, **_liveness()}
         with self.mlflow.start_run(run_name=name, nested=True, tags=tags, experiment_id=self.experiment_id) as run:
             yield run.info.run_id
 
     def heartbeat(self, run_id: str) -> None:
         """Record that the cycle's process is alive (for the stale-run sweep)."""
-        self.client.set_tag(run_id, HEARTBEAT_TAG, str(time.time()))
+        self.client.set_tag(run_id, tag.HEARTBEAT, str(time.time()))
 
     def log_dataset(self, path: str | Path, name: str, context: str) -> str:
         """Log a file as a run input with its sha256 as digest; returns the full digest."""
@@ -148,12 +145,12 @@ class Tracker:
         log = self.promotion_log(name)
         log.append({"time": time.time(), "alias": alias, "version": version, "previous": previous,
                     "actor": actor, "reason": reason})
-        self.client.set_registered_model_tag(name, PROMOTION_LOG, json.dumps(log))
+        self.client.set_registered_model_tag(name, tag.PROMOTION_LOG, json.dumps(log))
 
     def promotion_log(self, name: str) -> list[dict]:
         """Every alias move recorded by `promote`, oldest first."""
         model = self.client.get_registered_model(name)
-        return json.loads(model.tags.get(PROMOTION_LOG, "[]"))
+        return json.loads(model.tags.get(tag.PROMOTION_LOG, "[]"))
 
     def sweep_stale_runs(self, stale_after_s: float = 600.0) -> list[str]:
         """Mark RUNNING runs whose process is gone (or silent for too long) as KILLED."""
@@ -161,14 +158,19 @@ class Tracker:
         runs = self.client.search_runs([self.experiment_id], "attributes.status = 'RUNNING'")
         for run in runs:
             tags = run.data.tags
-            same_host = tags.get(HOST_TAG) == socket.gethostname()
-            pid = int(tags.get(PID_TAG, "0") or 0)
+            same_host = tags.get(tag.HOST) == socket.gethostname()
+            pid = int(tags.get(tag.PID, "0") or 0)
             alive = same_host and pid > 0 and _pid_alive(pid) and pid != os.getpid()
-            silent = time.time() - float(tags.get(HEARTBEAT_TAG, "0") or 0) > stale_after_s
+            silent = time.time() - float(tags.get(tag.HEARTBEAT, "0") or 0) > stale_after_s
             if (same_host and not alive and pid != os.getpid()) or (not same_host and silent):
                 self.client.set_terminated(run.info.run_id, status="KILLED")
                 killed.append(run.info.run_id)
         return killed
+
+
+def _liveness() -> dict[str, str]:
+    """The tags that let `sweep_stale_runs` tell a live run from one whose process died."""
+    return {tag.PID: str(os.getpid()), tag.HOST: socket.gethostname(), tag.HEARTBEAT: str(time.time())}
 
 
 def _param(value: Any) -> str:

@@ -32,7 +32,7 @@ from compiler.pipeline import compile_policy
 from compiler.walk import ir_atoms
 from runtime.data import read_batches
 from runtime.label import kernels
-from runtime.label.engine import SPAN_KINDS, Labeler, span_column, vote_column
+from runtime.label.engine import Labeler, span_column, vote_column
 
 FIXTURES = Path(__file__).parent / "fixtures" / "label"
 WS = semantics.STRIP_CHARS
@@ -120,7 +120,7 @@ def expected_span(rule: ir.RuleIR, sample: semantics.Sample, vote: int):
     if vote == ir.ABSTAIN:
         return None, None
     for atom in ir_atoms(rule.check):
-        if atom.kind not in SPAN_KINDS:
+        if atom.kind not in semantics.SPAN_KINDS:
             continue
         text = semantics.subject_text(sample, atom.subject)
         if semantics.evaluate_text_atom(atom, text):

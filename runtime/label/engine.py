@@ -19,7 +19,6 @@ from compiler import ir, semantics
 from compiler.walk import ir_atoms
 from runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
 
-SPAN_KINDS = ("regex", "keywords", "text", "pii", "refusal")
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
 
 
@@ -130,7 +129,7 @@ class Labeler:
         todo = votes != ir.ABSTAIN
         for atom in ir_atoms(rule.check):
             hits = cols.atom_hits.get(id(atom))
-            if hits is None or atom.kind not in SPAN_KINDS:
+            if hits is None or atom.kind not in semantics.SPAN_KINDS:
                 continue
             rows = np.flatnonzero(todo & hits)
             for i, hit in zip(rows, spans_for_rows(atom, cols, rows)):

@@ -80,7 +80,7 @@ def highlight(text: str, span: tuple[int, int], color: bool) -> str:
 def _first_match(rule: ir.RuleIR, sample: semantics.Sample) -> tuple[str | None, tuple[int, int] | None]:
     for pred in (rule.check, *([rule.when] if rule.when else []), *rule.unless):
         for atom in ir_atoms(pred):
-            if atom.kind in ("regex", "keywords", "text", "pii", "refusal"):
+            if atom.kind in semantics.SPAN_KINDS:
                 hit = semantics.match_span(atom, semantics.subject_text(sample, atom.subject))
                 if hit is not None:
                     return atom.subject, hit
