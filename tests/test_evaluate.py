@@ -129,17 +129,33 @@ def test_generation_records_whether_each_answer_ended_or_was_cut(tmp_path):
     torch.set_num_threads(1)
     looping = Generator(str(build_constant_llama(tmp_path / "hello", "hello")), max_new_tokens=4)
     (answer,), = looping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
-    assert answer == Generated("hello hello hello hello", "cap") and answer.capped
+    assert answer == Generated("hello hello hello hello", "cap", 4) and answer.capped
     assert looping.tokens_generated == 4
     stopping = Generator(str(build_constant_llama(tmp_path / "eos", "<|im_end|>")), max_new_tokens=4,
                          cache=Cache(tmp_path / "c"))
     first = stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
-    assert first == [[Generated("", "eos")]] and stopping.tokens_generated == 1
+    assert first == [[Generated("", "eos", 1)]] and stopping.tokens_generated == 1
     again = stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
     assert again == first and stopping.tokens_generated == 1  # from the cache, with how it ended
-    # A longer cap per call is a different generation.
+    # Another cap cannot change an answer that ended by itself within it: still the cache.
+    assert stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0,
+                                   max_new_tokens=9) == first and stopping.tokens_generated == 1
+    # A shorter cap per call is a different generation.
     assert looping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0,
-                                  max_new_tokens=2) == [[Generated("hello hello", "cap")]]
+                                  max_new_tokens=2) == [[Generated("hello hello", "cap", 2)]]
+
+
+def test_cached_answers_are_reused_under_another_cap_only_when_it_cannot_change_them():
+    from runtime.synthesize.generate import _reusable
+
+    stored = {"cap": 8, "answers": [["Short answer.", "eos", 4], ["A longer answer here.", "eos", 7]]}
+    assert _reusable(stored, 8) is not None and _reusable(stored, 7) is not None
+    assert _reusable(stored, 6) is None  # the second would have been cut at 6 tokens
+    assert _reusable(stored, 300) is not None  # both ended by themselves
+    capped = {"cap": 8, "answers": [["Short answer.", "eos", 4], ["Cut off in the", "cap", 8]]}
+    assert _reusable(capped, 8) is not None
+    assert _reusable(capped, 16) is None  # a longer cap would let the second one go on
+    assert _reusable(None, 8) is None and _reusable(["old", "entry"], 8) is None
 
 
 def test_evaluation_reports_truncation_and_turns_capped_length_votes_bad(tmp_path):

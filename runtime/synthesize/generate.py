@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Sequence
 
 Messages = list[dict[str, str]]
-GENERATION_KIND = "generation-v2"  # cache entries that record how each answer ended
+GENERATION_KIND = "generation-v3"  # cache entries that record how each answer ended and its tokens
 
 
 class Generated(NamedTuple):
-    """One generated answer and why it ended: "eos" (the model stopped) or "cap" (cut off)."""
+    """One generated answer, why it ended ("eos": the model stopped; "cap": cut off) and its tokens."""
 
     text: str
     end: Literal["eos", "cap"]
+    tokens: int = 0  # generated tokens, the stop token included
 
     @property
     def capped(self) -> bool:
@@ -71,7 +72,8 @@ class Generator:
 
         `max_new_tokens` overrides the generator's cap for this call. With a cache, each
         conversation's answers are looked up by the model's content fingerprint and every
-        generation setting; only the misses are generated.
+        generation setting but the cap; answers stored under another cap are reused when the
+        cap cannot have changed them (see `_reusable`). Only the misses are generated.
         """
         cap = max_new_tokens or self.max_new_tokens
         if self.cache is None:
@@ -80,14 +82,13 @@ class Generator:
 
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model_path)
-        keys = [key_of(GENERATION_KIND, self._fingerprint, c, n, temperature, seed, top_p, cap,
+        keys = [key_of(GENERATION_KIND, self._fingerprint, c, n, temperature, seed, top_p,
                        self.system_prompt) for c in conversations]
-        stored = [self.cache.get(GENERATION_KIND, k) for k in keys]
-        found: list[list[Generated] | None] = [None if s is None else [Generated(*g) for g in s] for s in stored]
+        found = [_reusable(self.cache.get(GENERATION_KIND, k), cap) for k in keys]
         missing = [i for i, f in enumerate(found) if f is None]
         fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p, cap)
         for i, answers in zip(missing, fresh):
-            self.cache.put(GENERATION_KIND, keys[i], [list(g) for g in answers])
+            self.cache.put(GENERATION_KIND, keys[i], {"cap": cap, "answers": [list(g) for g in answers]})
             found[i] = answers
         return found
 
@@ -123,9 +124,11 @@ class Generator:
                 pad_token_id=self.tokenizer.pad_token_id, **sampling)
         new = generated[:, batch["input_ids"].shape[1]:]
         ended = torch.isin(new, torch.tensor(sorted(self._stop_ids()), device=new.device)).any(dim=1).tolist()
-        self.tokens_generated += sum(_length(row, self._stop_ids()) for row in new.tolist())
+        lengths = [_length(row, self._stop_ids()) for row in new.tolist()]
+        self.tokens_generated += sum(lengths)
         decoded = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        answers = [Generated(text.strip(), "eos" if stop else "cap") for text, stop in zip(decoded, ended)]
+        answers = [Generated(text.strip(), "eos" if stop else "cap", length)
+                   for text, stop, length in zip(decoded, ended, lengths)]
         return [answers[i * n:(i + 1) * n] for i in range(len(texts))]
 
     def _stop_ids(self) -> set[int]:
@@ -135,6 +138,22 @@ class Generator:
         if self.tokenizer.eos_token_id is not None:
             ids.add(self.tokenizer.eos_token_id)
         return ids
+
+
+def _reusable(stored: dict | None, cap: int) -> list[Generated] | None:
+    """Cached answers that generating under `cap` would reproduce, or None.
+
+    Decoding is prefix-consistent: a cap only decides where generation stops. So answers made
+    under another cap are still valid when every one of them ended by itself within `cap`
+    tokens. A policy edit that moves a length rule moves the cap, and this keeps an update
+    cycle from generating again the samples and evaluations the edit cannot have changed.
+    """
+    if not isinstance(stored, dict):
+        return None
+    answers = [Generated(*g) for g in stored["answers"]]
+    if stored["cap"] == cap or all(a.end == "eos" and a.tokens <= cap for a in answers):
+        return answers
+    return None
 
 
 def _length(tokens: list[int], stops: set[int]) -> int:
