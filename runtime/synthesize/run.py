@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -60,21 +60,11 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if unknown:
         raise ValueError(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
     pool = build_pool(policy, root, training.eval_split, training.seed)
-    reused: dict[str, list] = {}
-    if cache is not None:
-        keys = reuse.rule_keys(policy, pool, names, _reuse_settings(generator, samples_per_prompt,
-                                                                    max_model_prompts, feedback))
-        reused = reuse.load(cache, keys)
-    todo = tuple(r for r in policy.rules if r.id not in reused)
-    ctx = SynthesisContext(policy=policy.model_copy(update={"rules": todo}), pool=pool, seed=training.seed,
-                           generator=generator, samples_per_prompt=samples_per_prompt,
-                           feedback=feedback or [], max_model_prompts=max_model_prompts)
-    fresh = _run_strategies(ctx, names, progress) if todo or reuse.POLICY_GROUP not in reused else []
-    if cache is not None:
-        reuse.store(cache, keys, [r.id for r in todo] + [g for g in [reuse.POLICY_GROUP] if g not in reused], fresh)
-    items = [item for group in reused.values() for item in group] + fresh
+    items, reused, ctx = _gather(policy, pool, names, cache, progress,
+                                 SynthesisContext(policy=policy, pool=pool, seed=training.seed, generator=generator,
+                                                  samples_per_prompt=samples_per_prompt, feedback=feedback or [],
+                                                  max_model_prompts=max_model_prompts))
     candidates = polish_all([item for item in items if isinstance(item, Pair)], policy.rules, training.seed)
-    completions = [item for item in items if isinstance(item, Completion)]
     if scorers is None and any(r.runtime_only for r in policy.rules):
         scorers = Scorers(root=root, judge_model=training.base_model)
     labeler = Labeler(policy.rules, score=scorers, spans=False, cache=cache)
@@ -85,9 +75,9 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
     fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
-    held_out = pool.eval_texts
-    leaked = [c for c in completions if normalize(c.prompt) in held_out]
-    completions = [c for c in completions if normalize(c.prompt) not in held_out]
+    completions = [item for item in items if isinstance(item, Completion)]
+    leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
+    completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
     report.unpaired_dropped["eval_overlap"] += len(leaked)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
@@ -95,6 +85,26 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
+
+
+def _gather(policy, pool, names: Sequence[str], cache, progress,
+            ctx: SynthesisContext) -> tuple[list, dict[str, list], SynthesisContext]:
+    """Every strategy's candidates: cached per rule when nothing they depend on changed.
+
+    Returns the candidates, the reused groups and the context the strategies ran in (it
+    holds the model's samples, counted in the QA report).
+    """
+    reused: dict[str, list] = {}
+    if cache is not None:
+        keys = reuse.rule_keys(policy, pool, names, _reuse_settings(ctx.generator, ctx.samples_per_prompt,
+                                                                    ctx.max_model_prompts, ctx.feedback))
+        reused = reuse.load(cache, keys)
+    todo = tuple(r for r in policy.rules if r.id not in reused)
+    ctx = replace(ctx, policy=policy.model_copy(update={"rules": todo}))
+    fresh = _run_strategies(ctx, names, progress) if todo or reuse.POLICY_GROUP not in reused else []
+    if cache is not None:
+        reuse.store(cache, keys, [r.id for r in todo] + [g for g in [reuse.POLICY_GROUP] if g not in reused], fresh)
+    return [item for group in reused.values() for item in group] + fresh, reused, ctx
 
 
 def _run_strategies(ctx: SynthesisContext, names: Sequence[str],
