@@ -68,7 +68,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     """
     rules = artifact.ir.rules
     if scorers is None and any(r.runtime_only for r in rules):
-        scorers = Scorers(root=root or policy_folder(artifact), judge_model=artifact.ir.training.base_model)
+        scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]))
     writer: pq.ParquetWriter | None = None
