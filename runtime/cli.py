@@ -132,7 +132,8 @@ def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     """The commands that run a policy over data: label, explain, pairs."""
     label = command("label", cmd_label, "label a dataset with a policy's rules")
     label.add_argument("policy", help=".policy file or compiled .json artifact")
-    label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
+    label.add_argument("data", help="JSONL, CSV, Parquet file, a saved Hugging Face dataset directory, or a "
+                                    "Hub data set hf://org/name[@rev]?split=train from the HF cache")
     label.add_argument("--out", required=True, help="output Parquet file (or directory with --out-format hf)")
     label.add_argument("--out-format", choices=("parquet", "hf"), default="parquet")
     label.add_argument("--columns", help="column mapping, e.g. prompt=question,response=answer,gold=rating")
@@ -154,7 +155,8 @@ def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     pairs.add_argument("--strategies", help="comma-separated (default: the policy's `strategies` setting)")
     pairs.add_argument("--model", help="model for sample/revise/contrast (default: the policy's base_model "
                                        "when one of those strategies is asked for)")
-    pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet with a `rating` column) for `feedback`")
+    pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet or hf://org/name?split=S, with a "
+                                          "`rating` column) for `feedback`")
     pairs.add_argument("--samples", type=int, default=4, help="N for best-of-N sampling")
     pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", choices=DEVICES, help="default: the policy's `device` setting")

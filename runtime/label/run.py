@@ -56,7 +56,8 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
 
     Args:
         artifact: The compiled policy.
-        data: A path (JSONL, CSV, Parquet, saved HF dataset), an Arrow table or a list of dicts.
+        data: A path (JSONL, CSV, Parquet, saved HF dataset), a Hub data set (`hf://org/name?split=S`),
+            an Arrow table or a list of dicts.
         out: Where to write the labels (Parquet file, or a directory for `out_format="hf"`).
         columns: Which input columns hold prompt, response, messages and gold labels.
         batch_rows: Rows per batch; memory grows with this, not with the dataset.
