@@ -7,6 +7,7 @@ no verdict (None), which the labeler turns into BAD (fail closed).
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Callable
@@ -31,13 +32,11 @@ class Scorers:
     def __init__(self, root: str | Path | None = None, judge_model: str | None = None,
                  batch_size: int = 32, device: str = "auto", max_judge_chars: int = 4000,
                  revision: str | None = None):
-        from runtime.device import select_device
-
         self.root = root
         self.judge_model = judge_model
         self.revision = revision  # for Hub ids that pin none
         self.batch_size = batch_size
-        self.device = select_device(device)
+        self.device_setting = device
         self.max_judge_chars = max_judge_chars
         self._loaded: dict[tuple[str, str], object] = {}
         self.resolved: dict[str, str] = {}  # model name -> the folder it resolved to
@@ -48,6 +47,13 @@ class Scorers:
         """Scorers with a policy's settings: its device, its Hub revision, its base model as judge."""
         return cls(root=root, judge_model=judge_model or training.base_model, device=training.device,
                    revision=training.revision)
+
+    @functools.cached_property
+    def device(self) -> str:
+        """Where models load; chosen on first use, so rules without models never import torch."""
+        from runtime.device import select_device
+
+        return select_device(self.device_setting)
 
     def __call__(self, pred: ir.ScorePred, texts: list[str]) -> list[float | None]:
         """Score every text for one predicate (duplicates computed once)."""
