@@ -260,6 +260,7 @@ class TrainingIR(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     base_model: str
+    revision: str
     method: Literal[METHODS]
     learning_rate: float
     epochs: float

@@ -87,7 +87,7 @@ class TrainingPlan(BaseModel):
     stages: tuple[PlanStage, ...]
 
 
-_HYPERPARAMETERS = ("learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
+_HYPERPARAMETERS = ("revision", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
                     "sft_weight", "sft_epochs", "lora", "lora_r", "lora_alpha", "max_length", "precision",
                     "device", "seed", "save_steps", "replay")
 

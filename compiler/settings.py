@@ -31,6 +31,8 @@ class SettingSpec(NamedTuple):
 
 SETTINGS: dict[str, SettingSpec] = {
     "base_model": SettingSpec("string", EMBEDDED_MODEL, "Hugging Face id, local path, or embedded:…"),
+    "revision": SettingSpec("string", "main", "Hub revision (branch, tag or commit) of models named by "
+                            "Hugging Face id"),
     "method": SettingSpec("choice", "auto", "training method", choices=METHODS),
     "learning_rate": SettingSpec("float", 5e-6, "optimizer learning rate", 0.0, 1.0),
     "epochs": SettingSpec("float", 1.0, "passes over the pairs", 0.0, 1000.0),
@@ -46,8 +48,10 @@ SETTINGS: dict[str, SettingSpec] = {
     "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
     "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),
     "max_length": SettingSpec("int", 512, "max tokens per sequence", 16, 131072),
-    "precision": SettingSpec("choice", "auto", "fp32 or bf16; auto picks per device", choices=PRECISIONS),
-    "device": SettingSpec("choice", "auto", "where to train", choices=DEVICES),
+    "precision": SettingSpec("choice", "auto", "fp32 or bf16; auto picks per device (bf16 becomes fp16 on "
+                             "GPUs without bf16)", choices=PRECISIONS),
+    "device": SettingSpec("choice", "auto", "where to train, generate, evaluate and score (auto: CUDA when "
+                          "present)", choices=DEVICES),
     "seed": SettingSpec("int", 42, "random seed for data order and sampling", 0, 2**31 - 1),
     "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
     "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),

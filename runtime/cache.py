@@ -4,7 +4,8 @@ Entries are JSON files named by the sha256 of their key, written to a temporary 
 renamed into place, so a reader sees a whole entry or none, and two cycles writing the same
 entry at once both write identical bytes. Nothing is ever updated in place: a changed input
 is a new key. Model weights are fingerprinted by content (sha256 of the weight and config
-files), memoized beside the files by size and modification time.
+files), memoized beside the files by size and modification time; a Hugging Face cache
+snapshot by its commit.
 """
 
 from __future__ import annotations
@@ -72,9 +73,16 @@ def model_fingerprint(path: str | Path) -> str:
     """A content hash of a model folder: its weights, config and tokenizer files.
 
     A LoRA adapter folder also covers its base model, so the same adapter on another base
-    gets another fingerprint.
+    gets another fingerprint. A snapshot of the Hugging Face cache is named by its commit,
+    which fixes its files: it is fingerprinted by repository and commit, without reading
+    the weights or writing a memo into the shared cache.
     """
+    from runtime.hub import snapshot_of
+
     folder = Path(path)
+    hub = snapshot_of(folder)
+    if hub is not None:
+        return key_of("hub", hub.repo_type, hub.repo_id, hub.commit)
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _MODEL_FILES
                    and p.name != _FINGERPRINT_FILE)
     stamp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]

@@ -132,7 +132,8 @@ def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     """The commands that run a policy over data: label, explain, pairs."""
     label = command("label", cmd_label, "label a dataset with a policy's rules")
     label.add_argument("policy", help=".policy file or compiled .json artifact")
-    label.add_argument("data", help="JSONL, CSV, Parquet file or a saved Hugging Face dataset directory")
+    label.add_argument("data", help="JSONL, CSV, Parquet file, a saved Hugging Face dataset directory, or a "
+                                    "Hub data set hf://org/name[@rev]?split=train from the HF cache")
     label.add_argument("--out", required=True, help="output Parquet file (or directory with --out-format hf)")
     label.add_argument("--out-format", choices=("parquet", "hf"), default="parquet")
     label.add_argument("--columns", help="column mapping, e.g. prompt=question,response=answer,gold=rating")
@@ -154,10 +155,11 @@ def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     pairs.add_argument("--strategies", help="comma-separated (default: the policy's `strategies` setting)")
     pairs.add_argument("--model", help="model for sample/revise/contrast (default: the policy's base_model "
                                        "when one of those strategies is asked for)")
-    pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet with a `rating` column) for `feedback`")
+    pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet or hf://org/name?split=S, with a "
+                                          "`rating` column) for `feedback`")
     pairs.add_argument("--samples", type=int, default=4, help="N for best-of-N sampling")
     pairs.add_argument("--max-prompts", type=int, help="cap the training prompts the model answers (seeded choice)")
-    pairs.add_argument("--device", default="cpu")
+    pairs.add_argument("--device", choices=DEVICES, help="default: the policy's `device` setting")
 
 
 def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -285,7 +287,7 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
     artifact = _load_any(args.policy, console)
     if artifact is None:
         return ExitCode.POLICY
-    scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
+    scorers = Scorers.for_policy(artifact.ir.training, Path(args.policy).parent, args.judge_model)
     with _Progress(console, "labeled") as progress, _writing(args.out):
         report = label_dataset(artifact, args.data, args.out, columns=ColumnMap.parse(args.columns),
                                batch_rows=args.batch_rows, spans=not args.no_spans, scorers=scorers,
@@ -315,7 +317,7 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     if artifact is None:
         return ExitCode.POLICY
     sample = Sample(prompt=args.prompt, response=args.response)
-    scorers = Scorers(root=Path(args.policy).parent, judge_model=args.judge_model or artifact.ir.training.base_model)
+    scorers = Scorers.for_policy(artifact.ir.training, Path(args.policy).parent, args.judge_model)
     explanations, verdict, score = explain(artifact, sample, scorers)
     console.print(render(explanations, verdict, score, sample, color=console.out.isatty()))
     return ExitCode.OK
@@ -337,8 +339,9 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
         from runtime.models import resolve_model
         from runtime.synthesize.generate import Generator
 
-        generator = Generator(resolve_model(args.model or training.base_model, root),
-                              max_new_tokens=training.max_new_tokens, device=args.device)
+        generator = Generator(resolve_model(args.model or training.base_model, root, training.revision),
+                              max_new_tokens=training.max_new_tokens, device=args.device or training.device,
+                              precision=training.precision)
     feedback = _read_feedback(args.feedback) if args.feedback else None
     bar = _StrategyBar(console)
     result = synthesize(artifact, args.out, root=root, strategies=strategies, generator=generator,

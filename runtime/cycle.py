@@ -89,8 +89,10 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     a replay share of the rest, and gates on no unchanged rule regressing.
     """
     from runtime.cache import Cache
+    from runtime.device import select_device
     from runtime.evaluate import evaluate_model, kl_drift
     from runtime.gates import check_gates
+    from runtime.hub import commit_params
     from runtime.label.engine import Labeler
     from runtime.label.scorers import Scorers
     from runtime.lineage import changes, find_parent, git_commit, start_model
@@ -114,7 +116,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
     work.mkdir(parents=True, exist_ok=True)
     cache = Cache(Path(options.work_dir) / "cache")
-    base_path = resolve_model(base_name, root)  # a missing model fails before any run is opened
+    base_path = resolve_model(base_name, root, hp.get("revision"))  # a missing model fails before any run opens
     tracker = Tracker(ir.policy_id, options.work_dir)
     tracker.sweep_stale_runs()
     parent = find_parent(tracker, ir.policy_id)
@@ -124,7 +126,7 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
                              "nothing to retrain. Use --from-base to train again from the base model.")
     params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
               "plan.hash": artifact.plan_hash, "plan.base_model": base_name, "plan.method": method,
-              **{f"plan.{k}": v for k, v in hp.items()}}
+              **{f"plan.{k}": v for k, v in hp.items()}, **commit_params("base", base_path)}
     tags = {tag.COMPILER: artifact.compiler_version, tag.POLICY_ID: ir.policy_id,
             tag.POLICY_VERSION: ir.version, tag.POLICY_HASH: artifact.policy_hash,
             tag.DIFF_SUMMARY: delta.summary(), tag.GIT_COMMIT: git_commit(root),
@@ -135,12 +137,12 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         tracker.mlflow.log_dict(delta.records(), "policy/diff.json")
         # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
         # on them would fail closed.
-        scorers = Scorers(root=root, judge_model=base_name) if any(r.runtime_only for r in ir.rules) else None
+        scorers = Scorers(root=root, judge_model=base_name, device=hp["device"], revision=hp.get("revision")) \
+            if any(r.runtime_only for r in ir.rules) else None
         labeler = Labeler(ir.rules, score=scorers, spans=False, cache=cache)
-        device = "cuda" if hp["device"] == "cuda" else "cpu"
         # Pairs always come from the base model's samples, so an update cycle finds them cached.
-        settings = dict(max_new_tokens=ir.training.max_new_tokens, device=device, cache=cache,
-                        progress=options.progress)
+        settings = dict(max_new_tokens=ir.training.max_new_tokens, device=select_device(hp["device"]),
+                        precision=hp["precision"], cache=cache, progress=options.progress)
         generator = Generator(base_path, **settings)
         incumbent = generator if parent is None else Generator(parent.model_dir, **settings)
         continuing = parent is not None and not options.from_base
@@ -207,6 +209,8 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             tracker.mlflow.log_metric("drift.kl", drift)
         for name, value in (("cache.hits", cache.hits), ("cache.misses", cache.misses)):
             tracker.client.log_metric(run_id, name, value)
+        for name, value in (scorers.commit_params() if scorers else {}).items():  # Hub judges, classifiers
+            tracker.client.log_param(run_id, name, value)
 
         progress("gate")
         with tracker.stage("gate"):

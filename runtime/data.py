@@ -1,4 +1,5 @@
-"""Read (prompt, response) rows from JSONL, CSV, Parquet or a saved HF dataset, in batches.
+"""Read (prompt, response) rows from JSONL, CSV, Parquet, a saved HF dataset or a Hub data set
+(`hf://org/name?split=train`, from the Hugging Face cache), in batches.
 
 Every row comes out in one normalized Arrow schema; rows that cannot be labeled are kept,
 with a reason in `bad`, so nothing is dropped silently. Conversational rows (a list of
@@ -17,6 +18,7 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from compiler.datarefs import DatasetRef, is_dataset_ref, parse_dataset_ref
 from compiler.errors import TenetError
 
 BAD_REASONS = ("missing_field", "non_text", "empty", "oversized", "malformed_row", "bad_messages",
@@ -93,6 +95,9 @@ def _raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]
         for i in range(0, len(source), batch_rows):
             yield source[i:i + batch_rows]
         return
+    if isinstance(source, DatasetRef) or is_dataset_ref(source):
+        yield from _hub_batches(source, batch_rows)
+        return
     path = Path(source)
     if not path.exists():
         raise DataError(f"data not found: {path}")
@@ -105,8 +110,8 @@ def _raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]
     elif path.suffix in (".jsonl", ".json"):
         yield from _jsonl_batches(path, batch_rows)
     else:
-        raise DataError(f"unknown data format {path.suffix!r}: use .jsonl, .csv, .parquet or a saved "
-                        "Hugging Face dataset directory")
+        raise DataError(f"unknown data format {path.suffix!r}: use .jsonl, .csv, .parquet, a saved "
+                        "Hugging Face dataset directory or a Hub data set (hf://org/name?split=train)")
 
 
 def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
@@ -266,9 +271,67 @@ def _hf_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
         raise DataError(f"{path} is not a saved Hugging Face dataset: {exc}") from None
     if isinstance(dataset, datasets.DatasetDict):
         dataset = dataset["train"] if "train" in dataset else next(iter(dataset.values()))
-    table = dataset.data.table
-    for batch in table.to_batches(max_chunksize=batch_rows):
+    yield from _dataset_batches(dataset, batch_rows)
+
+
+def _dataset_batches(dataset, batch_rows: int) -> Iterator[pa.Table]:
+    """A loaded `datasets.Dataset`'s rows as Arrow batches (no copy: they are memory-mapped)."""
+    for batch in dataset.data.table.to_batches(max_chunksize=batch_rows):
         yield pa.Table.from_batches([batch])
+
+
+def _hub_batches(source: str | DatasetRef, batch_rows: int) -> Iterator[pa.Table]:
+    """One split of a Hub data set, from its snapshot in the Hugging Face cache.
+
+    `load_dataset` on the snapshot folder reads its data files (Parquet, CSV, JSON) and
+    infers the splits from their names (`data/train-00000-of-00001.parquet`), offline.
+    A reference string may not carry `column=`: only a prompt source has one text column;
+    rows for labeling and feedback map their columns with `--columns`.
+    """
+    ref = source if isinstance(source, DatasetRef) else _parse_ref(source)
+    if ref.column is not None:
+        raise DataError(f"{source}: `column=` names the text column of a prompt source; here map the "
+                        "columns with --columns, e.g. --columns prompt=question,response=answer")
+    import datasets
+
+    folder = _hub_snapshot(ref)
+    try:
+        dataset = datasets.load_dataset(str(folder), split=ref.split, cache_dir=_datasets_cache())
+    except ValueError as exc:  # an unknown split names the ones there are
+        raise DataError(f"cannot read {ref}: {(str(exc).splitlines() or [''])[0]}") from None
+    except FileNotFoundError as exc:  # datasets raises its own subclasses: no data files, empty
+        raise DataError(f"cannot read {ref}: its snapshot {folder} has no data files ({exc})") from None
+    yield from _dataset_batches(dataset, batch_rows)
+
+
+def _parse_ref(text: str) -> DatasetRef:
+    try:
+        return parse_dataset_ref(text)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _hub_snapshot(ref: DatasetRef) -> Path:
+    """The cached snapshot folder of a Hub data set, or a DataError saying how to get it."""
+    from runtime import hub
+
+    revision = ref.revision or hub.DEFAULT_REVISION
+    found = hub.snapshot(ref.repo_id, revision, repo_type="dataset")
+    if found is None:
+        raise DataError(f"data set {ref.repo_id!r} (revision {revision!r}) is not in the Hugging Face cache "
+                        f"({hub.hub_cache()}); tenet downloads nothing by default. Download it first "
+                        f"(`hf download {ref.repo_id} --repo-type dataset --revision {revision}`) or set "
+                        "TENET_ALLOW_DOWNLOADS=1")
+    return found.path
+
+
+def _datasets_cache() -> str | None:
+    """Where `datasets` keeps prepared Arrow files, read from the environment now (it reads it at import)."""
+    import os
+
+    if os.environ.get("HF_DATASETS_CACHE"):
+        return os.environ["HF_DATASETS_CACHE"]
+    return str(Path(os.environ["HF_HOME"]) / "datasets") if os.environ.get("HF_HOME") else None
 
 
 # --- normalization ----------------------------------------------------------------

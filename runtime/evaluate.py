@@ -113,7 +113,7 @@ def kl_drift(model, base, tokenizer, texts: Sequence[str], max_length: int = 128
 
     total, tokens = 0.0, 0
     for text in texts:
-        batch = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)
+        batch = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length).to(model.device)
         with torch.inference_mode():
             logp = model(**batch).logits.float().log_softmax(-1)
             logq = base(**batch).logits.float().log_softmax(-1)

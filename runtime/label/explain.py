@@ -36,7 +36,7 @@ def explain(artifact: CompiledArtifact, sample: semantics.Sample, scorers: Score
     if scorers is None and any(r.runtime_only for r in rules):
         from runtime.label.run import policy_folder
 
-        scorers = Scorers(root=root or policy_folder(artifact), judge_model=artifact.ir.training.base_model)
+        scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     table = pa.table({
         "row": [0], "prompt": [sample.prompt], "response": [sample.response],
         "context": [[{"role": r, "content": c} for r, c in sample.context]], "gold": [-1], "bad": [None],

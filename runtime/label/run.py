@@ -56,7 +56,8 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
 
     Args:
         artifact: The compiled policy.
-        data: A path (JSONL, CSV, Parquet, saved HF dataset), an Arrow table or a list of dicts.
+        data: A path (JSONL, CSV, Parquet, saved HF dataset), a Hub data set (`hf://org/name?split=S`),
+            an Arrow table or a list of dicts.
         out: Where to write the labels (Parquet file, or a directory for `out_format="hf"`).
         columns: Which input columns hold prompt, response, messages and gold labels.
         batch_rows: Rows per batch; memory grows with this, not with the dataset.
@@ -68,7 +69,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     """
     rules = artifact.ir.rules
     if scorers is None and any(r.runtime_only for r in rules):
-        scorers = Scorers(root=root or policy_folder(artifact), judge_model=artifact.ir.training.base_model)
+        scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]))
     writer: pq.ParquetWriter | None = None

@@ -1,11 +1,13 @@
 """Model-backed scores for rules, computed in batches: sentiment, similarity, classifier, judge.
 
-Models load lazily, once per path. A judge answers "Score: N" (0–10); anything else is
+Models load lazily, once per path, on the `device` setting's device (CUDA when present, for
+`auto`; runtime/device.py), in half precision there. A judge answers "Score: N" (0–10); anything else is
 no verdict (None), which the labeler turns into BAD (fail closed).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Callable
@@ -28,13 +30,30 @@ class Scorers:
     """Computes `ScorePred` values for lists of texts, batching model calls."""
 
     def __init__(self, root: str | Path | None = None, judge_model: str | None = None,
-                 batch_size: int = 32, device: str = "cpu", max_judge_chars: int = 4000):
+                 batch_size: int = 32, device: str = "auto", max_judge_chars: int = 4000,
+                 revision: str | None = None):
         self.root = root
         self.judge_model = judge_model
+        self.revision = revision  # for Hub ids that pin none
         self.batch_size = batch_size
-        self.device = device
+        self.device_setting = device
         self.max_judge_chars = max_judge_chars
         self._loaded: dict[tuple[str, str], object] = {}
+        self.resolved: dict[str, str] = {}  # model name -> the folder it resolved to
+
+    @classmethod
+    def for_policy(cls, training: ir.TrainingIR, root: str | Path | None,
+                   judge_model: str | None = None) -> "Scorers":
+        """Scorers with a policy's settings: its device, its Hub revision, its base model as judge."""
+        return cls(root=root, judge_model=judge_model or training.base_model, device=training.device,
+                   revision=training.revision)
+
+    @functools.cached_property
+    def device(self) -> str:
+        """Where models load; chosen on first use, so rules without models never import torch."""
+        from runtime.device import select_device
+
+        return select_device(self.device_setting)
 
     def __call__(self, pred: ir.ScorePred, texts: list[str]) -> list[float | None]:
         """Score every text for one predicate (duplicates computed once)."""
@@ -64,8 +83,7 @@ class Scorers:
     def _classifier(self, pred: ir.ScorePred, texts: list[str]) -> list[float | None]:
         import torch
 
-        path = resolve_model(pred.model or "", self.root)
-        tokenizer, model = self._get("classifier", path, _load_classifier)
+        tokenizer, model = self._get("classifier", self._resolve(pred.model or ""), _load_classifier)
         label_ids = {label.lower(): int(i) for i, label in model.config.id2label.items()}
         if pred.label.lower() not in label_ids:
             raise ValueError(f"classifier {pred.model} has no label {pred.label!r}; "
@@ -74,7 +92,7 @@ class Scorers:
         out: list[float | None] = []
         for i in range(0, len(texts), self.batch_size):
             batch = tokenizer(texts[i:i + self.batch_size], padding=True, truncation=True,
-                              max_length=512, return_tensors="pt")
+                              max_length=512, return_tensors="pt").to(self.device)
             with torch.inference_mode():
                 probs = model(**batch).logits.float().softmax(-1)[:, index]
             out.extend(probs.tolist())
@@ -88,12 +106,12 @@ class Scorers:
         name = pred.model or self.judge_model
         if not name:
             raise ValueError("a judge rule names no model and no default judge model was given")
-        tokenizer, model = self._get("causal", resolve_model(name, self.root), _load_causal)
+        tokenizer, model = self._get("causal", self._resolve(name), _load_causal)
         out: list[float | None] = []
         for i in range(0, len(texts), self.batch_size):
             prompts = [_judge_prompt(tokenizer, pred.rubric or "", t[: self.max_judge_chars])
                        for t in texts[i:i + self.batch_size]]
-            batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
             with torch.inference_mode():
                 generated = model.generate(**batch, max_new_tokens=8, do_sample=False,
                                            pad_token_id=tokenizer.pad_token_id)
@@ -102,11 +120,26 @@ class Scorers:
             out.extend(parse_judge_score("Score:" + a) for a in answers)
         return out
 
-    def _get(self, kind: str, path: str, loader: Callable[[str], object]):
+    def _resolve(self, name: str) -> str:
+        """The local folder of a model name, remembered for `commit_params`."""
+        if name not in self.resolved:
+            self.resolved[name] = resolve_model(name, self.root, self.revision)
+        return self.resolved[name]
+
+    def commit_params(self) -> dict[str, str]:
+        """MLflow params with the Hub id and commit of every Hub model scored with so far."""
+        from runtime.hub import commit_params
+
+        params: dict[str, str] = {}
+        for name, path in self.resolved.items():
+            params.update(commit_params(f"scorer.{name}", path))
+        return params
+
+    def _get(self, kind: str, path: str, loader: Callable[[str, str], object]):
         key = (kind, path)
         if key not in self._loaded:
             try:
-                self._loaded[key] = loader(path)
+                self._loaded[key] = loader(path, self.device)
             except Exception as exc:  # noqa: BLE001 - transformers, safetensors, torch: each its own
                 # A missing or broken file is the model's problem: say which model, in one line.
                 detail = (str(exc).strip().splitlines() or [""])[0]
@@ -125,7 +158,7 @@ def _judge_prompt(tokenizer, rubric: str, text: str) -> str:
     return f"{JUDGE_SYSTEM}\n{messages[1]['content']}\nScore:"
 
 
-def _load_vader(_: str):
+def _load_vader(_: str, device: str):
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
@@ -134,11 +167,13 @@ def _load_vader(_: str):
 class _Encoder:
     """Mean-pooled, normalized sentence embeddings (the sentence-transformers recipe)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, device: str):
         from transformers import AutoModel, AutoTokenizer
 
+        from runtime.device import inference_dtype
+
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
+        self.model = AutoModel.from_pretrained(path, dtype=inference_dtype(device)).to(device).eval()
 
     def encode(self, texts: list[str], batch_size: int):
         import torch
@@ -146,30 +181,35 @@ class _Encoder:
         chunks = []
         for i in range(0, len(texts), batch_size):
             batch = self.tokenizer(texts[i:i + batch_size], padding=True, truncation=True,
-                                   max_length=256, return_tensors="pt")
+                                   max_length=256, return_tensors="pt").to(self.model.device)
             with torch.inference_mode():
                 hidden = self.model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1))
         return torch.cat(chunks) if chunks else torch.zeros((0, 1))
 
 
-def _load_encoder(path: str) -> _Encoder:
-    return _Encoder(path)
+def _load_encoder(path: str, device: str) -> _Encoder:
+    return _Encoder(path, device)
 
 
-def _load_classifier(path: str):
+def _load_classifier(path: str, device: str):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(path), AutoModelForSequenceClassification.from_pretrained(path).eval()
+    from runtime.device import inference_dtype
+
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=inference_dtype(device))
+    return AutoTokenizer.from_pretrained(path), model.to(device).eval()
 
 
-def _load_causal(path: str):
+def _load_causal(path: str, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from runtime.device import inference_dtype
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"  # batched generation needs prompts aligned on the right
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, AutoModelForCausalLM.from_pretrained(path).eval()
+    return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device)).to(device).eval()

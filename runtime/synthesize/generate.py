@@ -36,7 +36,8 @@ class Generator:
     model_path: str
     batch_size: int = 16
     max_new_tokens: int = 96
-    device: str = "cpu"
+    device: str = "auto"  # a `device` setting: auto picks CUDA when present (runtime/device.py)
+    precision: str = "auto"  # a `precision` setting; the CPU always generates in fp32
     system_prompt: str | None = None
     cache: Any = None  # a runtime.cache.Cache: answers are reused per conversation and settings
     progress: bool = False  # a progress bar over batches on stderr
@@ -44,11 +45,15 @@ class Generator:
     def __post_init__(self) -> None:
         from transformers import AutoTokenizer
 
+        from runtime.device import inference_dtype, select_device
+
+        self.device = select_device(self.device)
+        self.dtype = inference_dtype(self.device, self.precision)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.tokenizer.padding_side = "left"  # so every prompt ends where generation starts
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = _load_merged(self.model_path).to(self.device).eval()
+        self.model = _load_merged(self.model_path, self.dtype).to(self.device).eval()
         self.tokens_generated = 0
         self._fingerprint: str | None = None
 
@@ -82,8 +87,10 @@ class Generator:
 
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model_path)
+        # Half-precision answers differ from fp32 ones; fp32 keys stay as they were.
+        half = () if str(self.dtype) == "torch.float32" else (str(self.dtype),)
         keys = [key_of(GENERATION_KIND, self._fingerprint, c, n, temperature, seed, top_p,
-                       self.system_prompt) for c in conversations]
+                       self.system_prompt, *half) for c in conversations]
         found = [_reusable(self.cache.get(GENERATION_KIND, k), cap) for k in keys]
         missing = [i for i, f in enumerate(found) if f is None]
         fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p, cap)
@@ -164,7 +171,7 @@ def _length(tokens: list[int], stops: set[int]) -> int:
     return len(tokens)
 
 
-def _load_merged(path: str):
+def _load_merged(path: str, dtype: Any = None):
     """A causal LM from a checkpoint or a LoRA adapter folder, merged into its base.
 
     Generating through unmerged LoRA layers costs an extra matmul pair per linear layer at
@@ -177,5 +184,5 @@ def _load_merged(path: str):
     if (Path(path) / "adapter_config.json").exists():
         from peft import AutoPeftModelForCausalLM
 
-        return AutoPeftModelForCausalLM.from_pretrained(path).merge_and_unload()
-    return AutoModelForCausalLM.from_pretrained(path)
+        return AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import ir
+from compiler.datarefs import is_dataset_ref, parse_dataset_ref
 from compiler.passes.check_prompts import PLACEHOLDER
 from runtime.data import ColumnMap, read_batches
 
@@ -88,8 +89,12 @@ def _expand(source: ir.PromptSourceIR, root: Path) -> list[PoolPrompt]:
         return [PoolPrompt(fill_template(source.text, dict(zip(names, combo))), f"template:{source.span.line}")
                 for combo in combos]
     rows: list[PoolPrompt] = []
-    path = root / source.path
-    for batch in read_batches(path, ColumnMap(prompt=source.column, response=source.column)):
+    path, column = root / source.path, source.column
+    if is_dataset_ref(source.path):
+        # A `column=` in the reference names the text column, as the `column` clause does.
+        ref = parse_dataset_ref(source.path)
+        path, column = ref._replace(column=None), ref.column or column
+    for batch in read_batches(path, ColumnMap(prompt=column, response=column)):
         for row in batch.select(["prompt", "context", "bad"]).to_pylist():
             if row["bad"] is None:
                 rows.append(PoolPrompt(row["prompt"], f"file:{source.path}",

@@ -66,7 +66,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                                                   max_model_prompts=max_model_prompts))
     candidates = polish_all([item for item in items if isinstance(item, Pair)], policy.rules, training.seed)
     if scorers is None and any(r.runtime_only for r in policy.rules):
-        scorers = Scorers(root=root, judge_model=training.base_model)
+        scorers = Scorers.for_policy(training, root)
     labeler = Labeler(policy.rules, score=scorers, spans=False, cache=cache)
     report = QaReport()
     for name in names:

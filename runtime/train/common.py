@@ -49,17 +49,10 @@ class TrainResult:
 
 
 def device_and_precision(device: str, precision: str) -> dict[str, Any]:
-    """TrainingArguments for an explicit device and precision.
+    """TrainingArguments for the device and precision settings (see runtime/device.py)."""
+    from runtime.device import training_arguments
 
-    TRL configs default to bf16=True, which fails on a CPU without `use_cpu`; tenet always
-    chooses: on CPU fp32 (or bf16 autocast when asked), on CUDA bf16 unless fp32 is asked.
-    """
-    import torch
-
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if use_cuda:
-        return {"use_cpu": False, "bf16": precision != "fp32", "fp16": False}
-    return {"use_cpu": True, "bf16": precision == "bf16", "fp16": False}
+    return training_arguments(device, precision)
 
 
 def base_arguments(job: TrainJob) -> dict[str, Any]:
