@@ -19,25 +19,19 @@ comment stays detached. Everything else about the source layout is discarded.
 from __future__ import annotations
 
 import bisect
-import math
 import re
 from dataclasses import dataclass, field
-from typing import get_args
 
 from lark import Token
 
-from compiler import ast, ir
+from compiler import ast, predicates
 from compiler.diagnostics import Span
+# `number`, `quote`, `regex` and `subject` are re-exported: tools write literals through `fmt`.
+from compiler.literals import number, quote, regex, strings, subject, value  # noqa: F401
 from compiler.parse import Comment, parse_with_comments
 
 INDENT = "  "
 
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-_SUBJECTS = {"any_prompt": "any prompt", "any_response": "any response"}
-_QUANTITIES = {"at_most": "at most", "at_least": "at least", "exactly": "exactly",
-               "more_than": "more than", "fewer_than": "fewer than"}
-_TEXT_OPS = {"contains": "contains", "starts_with": "starts with", "ends_with": "ends with"}
-_PII = {"email": "email", "link": "link", "phone_number": "phone number"}
 # Binding strength of the connectives; atoms bind tightest of all.
 _OR, _AND, _NOT, _ATOM = 0, 1, 2, 3
 # The lexer's whitespace (common.WS); a blank line is two newlines inside one run of it.
@@ -143,45 +137,6 @@ class _Tokens:
         return end
 
 
-# --- literals -------------------------------------------------------------------------
-
-
-def quote(text: str) -> str:
-    """Write a string literal that `unquote` reads back as `text`."""
-    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
-
-
-def number(value: float) -> str:
-    """Write a NUMBER that reads back as `value`: `80`, `0.05`, `1e-05`."""
-    if math.isinf(value):
-        # The grammar has no infinity, but an overflowing literal such as 1e999 parses to one.
-        return "-1e999" if value < 0 else "1e999"
-    text = repr(value)  # the shortest text that round-trips, in NUMBER's syntax
-    return text[:-2] if text.endswith(".0") else text
-
-
-def regex(node: ast.RegexLit) -> str:
-    """Write `/pattern/flags`, escaping `/` as the parser unescaped it."""
-    return "/" + node.pattern.replace("/", "\\/") + "/" + node.flags
-
-
-def _strings(texts: tuple[str, ...]) -> str:
-    return ", ".join(quote(text) for text in texts)
-
-
-def _value(node: ast.WordsLit | ast.ExemplarsLit | ast.RegexLit | ast.StringTerm | ast.Name) -> str:
-    """Write a `let` value or a reference to one."""
-    if isinstance(node, ast.WordsLit):
-        return ("exact " if node.exact else "") + f"words({_strings(node.terms)})"
-    if isinstance(node, ast.ExemplarsLit):
-        return f"exemplars({_strings(node.texts)})"
-    if isinstance(node, ast.RegexLit):
-        return regex(node)
-    if isinstance(node, ast.StringTerm):
-        return quote(node.text)
-    return node.text
-
-
 # --- predicates -----------------------------------------------------------------------
 
 
@@ -205,60 +160,9 @@ def predicate(pred: ast.Pred, context: int = _OR) -> str:
     elif isinstance(pred, ast.Not):
         text, strength = f"not {predicate(pred.operand, _NOT)}", _NOT
     else:
-        text, strength = _atom(pred), _ATOM
+        # Each kind writes its own atoms (`compiler/predicates/<kind>.py`).
+        text, strength = predicates.of(pred).write(pred), _ATOM
     return f"({text})" if strength < context else text
-
-
-def subject(name: str) -> str:
-    """Write a subject: `response`, `any prompt`."""
-    return _SUBJECTS.get(name, name)
-
-
-def _atom(pred: ast.Pred) -> str:
-    if isinstance(pred, ast.Matches):
-        return f"{subject(pred.subject)} matches {_value(pred.regex)}"
-    if isinstance(pred, ast.Mentions):
-        return f"{subject(pred.subject)} mentions {_value(pred.terms)}"
-    if isinstance(pred, ast.TextOp):
-        return f"{subject(pred.subject)} {_TEXT_OPS[pred.op]} {quote(pred.text)}"
-    if isinstance(pred, ast.Count):
-        return f"{subject(pred.subject)} has {_count(pred)}"
-    if isinstance(pred, ast.IsJson):
-        return f"{subject(pred.subject)} is json"
-    if isinstance(pred, ast.Pii):
-        return f"{subject(pred.subject)} contains {_PII[pred.pii]}"
-    if isinstance(pred, ast.Refusal):
-        return f"{subject(pred.subject)} is a refusal"
-    if isinstance(pred, ast.ScoreCmp):
-        return f"{_score(pred.score)} {pred.op} {number(pred.threshold)}"
-    if isinstance(pred, ast.ScoreBare):
-        return _score(pred.score)
-    raise TypeError(f"not a predicate atom: {type(pred).__name__}")
-
-
-_SINGULAR_OK = frozenset(get_args(ir.CountPred.model_fields["unit"].annotation))  # the known count units
-
-
-def _count(pred: ast.Count) -> str:
-    # The parser already maps singular units to their plural, so `unit` is canonical.
-    if pred.op == "between":
-        assert pred.high is not None
-        return f"between {number(pred.value)} and {number(pred.high)} {pred.unit}"
-    # "exactly 1 line" reads right; an unknown unit (an error the checks report) stays as written.
-    unit = pred.unit[:-1] if pred.value == 1 and pred.unit in _SINGULAR_OK else pred.unit
-    return f"{_QUANTITIES[pred.op]} {number(pred.value)} {unit}"
-
-
-def _score(score: ast.Score) -> str:
-    who = subject(score.subject)
-    if isinstance(score, ast.Sentiment):
-        return f"sentiment({who})"
-    if isinstance(score, ast.Similarity):
-        return f"similarity({who}, {_value(score.exemplars)})"
-    if isinstance(score, ast.Classifier):
-        return f"classifier({who}, model {quote(score.model)}, label {quote(score.label)})"
-    model = f", model {quote(score.model)}" if score.model is not None else ""
-    return f"judge({who}, rubric {quote(score.rubric)}{model})"
 
 
 # --- items ----------------------------------------------------------------------------
@@ -378,7 +282,7 @@ class _Printer:
         if isinstance(source, ast.Template):
             text = self.tokens.next_of(source.span.start, "STRING")
             lines = [_Line(1, f"template {quote(source.text)}", [(source.span.start, text.end_pos)])]
-            lines += [_Line(2, f"slot {slot.name.text} = {_strings(slot.values)}", [_range(slot.span)])
+            lines += [_Line(2, f"slot {slot.name.text} = {strings(slot.values)}", [_range(slot.span)])
                       for slot in source.slots]
             return lines
         if isinstance(source, ast.PromptFile):
@@ -410,7 +314,7 @@ def _simple_item(item: ast.Item) -> str:
     if isinstance(item, ast.Taxonomy):
         return "taxonomy " + ", ".join(tag.text for tag in item.tags)
     if isinstance(item, ast.Let):
-        return f"let {item.name.text} = {_value(item.value)}"
+        return f"let {item.name.text} = {value(item.value)}"
     raise TypeError(f"not a one-line item: {type(item).__name__}")
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-from compiler import ast, ir
+from compiler import ast, ir, predicates
 from compiler.lengths import generation_cap
 from compiler.link import LinkedPolicy, LinkedRule
-from compiler.passes.check_regex import regex_engine
 from compiler.passes.check_training import setting_value
 from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, SETTINGS
 from compiler.walk import content_hash, ir_atoms
@@ -32,7 +31,7 @@ def lower(policy: LinkedPolicy, base_model: str | None = None) -> ir.PolicyIR:
 
 
 def lower_pred(pred: ast.Pred, policy: LinkedPolicy) -> ir.PredIR:
-    """Lower one AST predicate, resolving `let` names."""
+    """Lower one AST predicate, resolving `let` names; each atom's kind lowers it."""
     span = pred.span
     if isinstance(pred, ast.And):
         return ir.AndPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
@@ -40,42 +39,7 @@ def lower_pred(pred: ast.Pred, policy: LinkedPolicy) -> ir.PredIR:
         return ir.OrPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
     if isinstance(pred, ast.Not):
         return ir.NotPred(span=span, operand=lower_pred(pred.operand, policy))
-    if isinstance(pred, ast.Matches):
-        regex = _resolve(pred.regex, policy)
-        engine, _ = regex_engine(regex.pattern, regex.flags)
-        return ir.RegexPred(span=span, subject=pred.subject, pattern=regex.pattern, flags=regex.flags,
-                            engine=engine)
-    if isinstance(pred, ast.Mentions):
-        terms = _resolve(pred.terms, policy)
-        if isinstance(terms, ast.StringTerm):
-            return ir.KeywordsPred(span=span, subject=pred.subject, terms=(terms.text,))
-        return ir.KeywordsPred(span=span, subject=pred.subject, terms=terms.terms, exact=terms.exact)
-    if isinstance(pred, ast.TextOp):
-        return ir.TextPred(span=span, subject=pred.subject, op=pred.op, text=pred.text)
-    if isinstance(pred, ast.Count):
-        return ir.CountPred(span=span, subject=pred.subject, unit=pred.unit, op=pred.op,
-                            value=int(pred.value), high=None if pred.high is None else int(pred.high))
-    if isinstance(pred, ast.IsJson):
-        return ir.JsonPred(span=span, subject=pred.subject)
-    if isinstance(pred, ast.Pii):
-        return ir.PiiPred(span=span, subject=pred.subject, pii=pred.pii)
-    if isinstance(pred, ast.Refusal):
-        return ir.RefusalPred(span=span, subject=pred.subject)
-    assert isinstance(pred, ast.ScoreCmp), pred.kind  # ScoreBare never passes the checks
-    return _lower_score(pred, policy)
-
-
-def _lower_score(pred: ast.ScoreCmp, policy: LinkedPolicy) -> ir.ScorePred:
-    score = pred.score
-    fields: dict = {"span": pred.span, "subject": score.subject, "fn": score.kind, "op": pred.op,
-                    "threshold": pred.threshold}
-    if isinstance(score, ast.Similarity):
-        fields["exemplars"] = _resolve(score.exemplars, policy).texts
-    elif isinstance(score, ast.Classifier):
-        fields.update(model=score.model, label=score.label)
-    elif isinstance(score, ast.Judge):
-        fields.update(rubric=score.rubric, model=score.model)
-    return ir.ScorePred(**fields)
+    return predicates.of(pred).lower(pred, lambda node: _resolve(node, policy))
 
 
 def _resolve(node, policy: LinkedPolicy):

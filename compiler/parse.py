@@ -16,11 +16,11 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler import ast
+from compiler import ast, predicates
 from compiler.diagnostics import CompileError, Diagnostic, Span, error
+from compiler.literals import unquote  # re-exported: tests and tools read literals through parse
 
 MAX_PARSE_ERRORS = 20
-_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 # Lines that begin a new top-level item; used to resynchronise after a syntax error.
 _ITEM_START = re.compile(
     r"^(?:override\s+rule|rule|let|import|extends|taxonomy|prompts|training)\b", re.M
@@ -273,27 +273,6 @@ def _blank_failing_item(text: str, exc: UnexpectedInput) -> str | None:
 # --- tree → AST ---------------------------------------------------------------
 
 
-def unquote(token: str) -> str:
-    """Decode a double-quoted string literal (\\n, \\t, \\", \\\\, \\uXXXX; other escapes kept)."""
-    body = token[1:-1]
-    out: list[str] = []
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and body[i + 1:i + 2] == "u" and _HEX4.fullmatch(body[i + 2:i + 6]):
-            out.append(chr(int(body[i + 2:i + 6], 16)))
-            i += 6
-            continue
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            out.append({"n": "\n", "t": "\t", '"': '"', "\\": "\\", "r": "\r"}.get(nxt, "\\" + nxt))
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
 def split_regex(token: str) -> tuple[str, str]:
     """Split `/pattern/flags` into pattern (with `\\/` unescaped) and flags."""
     cut = token.rfind("/")
@@ -329,6 +308,13 @@ class _ToAst(Transformer):
 
     def _name(self, tok: Token) -> ast.Name:
         return ast.Name(text=str(tok), span=_token_span(tok, self.path))
+
+    def __default__(self, data, children, meta):
+        # A predicate atom's alias (`matches`, `count`, ...) names a builder in its kind's module.
+        build = predicates.builder(str(data))
+        if build is None:
+            return super().__default__(data, children, meta)
+        return build(self._span(meta), children)
 
     # header and items
     def start(self, meta, children):
@@ -454,66 +440,6 @@ class _ToAst(Transformer):
 
     def pii(self, meta, children):
         return "_".join(str(c) for c in children)
-
-    def matches(self, meta, children):
-        return ast.Matches(span=self._span(meta), subject=children[0], regex=children[1])
-
-    def mentions(self, meta, children):
-        return ast.Mentions(span=self._span(meta), subject=children[0], terms=children[1])
-
-    def _text_op(self, meta, children, op):
-        return ast.TextOp(span=self._span(meta), subject=children[0], op=op, text=unquote(children[1]))
-
-    def contains(self, meta, children):
-        return self._text_op(meta, children, "contains")
-
-    def starts_with(self, meta, children):
-        return self._text_op(meta, children, "starts_with")
-
-    def ends_with(self, meta, children):
-        return self._text_op(meta, children, "ends_with")
-
-    def count(self, meta, children):
-        subject, op, value, (unit, unit_span) = children
-        return ast.Count(span=self._span(meta), subject=subject, op=op, value=float(value),
-                         unit=unit, unit_span=unit_span)
-
-    def count_between(self, meta, children):
-        subject, low, high, (unit, unit_span) = children
-        return ast.Count(span=self._span(meta), subject=subject, op="between", value=float(low),
-                         high=float(high), unit=unit, unit_span=unit_span)
-
-    def is_json(self, meta, children):
-        return ast.IsJson(span=self._span(meta), subject=children[0])
-
-    def pii_atom(self, meta, children):
-        return ast.Pii(span=self._span(meta), subject=children[0], pii=children[1])
-
-    def refusal(self, meta, children):
-        return ast.Refusal(span=self._span(meta), subject=children[0])
-
-    def score_cmp(self, meta, children):
-        score, op, threshold = children
-        return ast.ScoreCmp(span=self._span(meta), score=score, op=str(op), threshold=float(threshold))
-
-    def score_bare(self, meta, children):
-        return ast.ScoreBare(span=self._span(meta), score=children[0])
-
-    def sentiment(self, meta, children):
-        return ast.Sentiment(span=self._span(meta), subject=children[0])
-
-    def similarity(self, meta, children):
-        return ast.Similarity(span=self._span(meta), subject=children[0], exemplars=children[1])
-
-    def classifier(self, meta, children):
-        subject, model, label = children
-        return ast.Classifier(span=self._span(meta), subject=subject, model=unquote(model),
-                              label=unquote(label))
-
-    def judge(self, meta, children):
-        subject, rubric, model = children
-        return ast.Judge(span=self._span(meta), subject=subject, rubric=unquote(rubric),
-                         model=unquote(model) if model else None)
 
     # prompts
     def prompts_decl(self, meta, children):

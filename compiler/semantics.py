@@ -1,4 +1,8 @@
-"""Reference semantics of the text predicates: the one definition every engine must match.
+"""Reference semantics of the predicates: the one definition every engine must match.
+
+Each kind's own semantics (`holds`, `decide`, `finder`) lives in its module under
+`compiler/predicates/`; this module dispatches to them, and holds what all kinds share:
+subjects, three-valued connectives, scopes and votes.
 
 The runtime's column-at-a-time engine (RE2 over Arrow) is tested against these functions.
 To keep both engines identical, every pattern here is written with explicit ASCII classes,
@@ -9,44 +13,50 @@ logic decides whether the rule's vote still follows from the text predicates alo
 
 from __future__ import annotations
 
-import functools
-import json
-import re
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
-from compiler import ir
-
-# The atom kinds whose match has a location in the text: `explain` marks it and `label` records
-# it as provenance (`span_finder` knows how to find each).
-SPAN_KINDS = ("regex", "keywords", "text", "pii", "refusal")
-WS = " \\t\\n\\r\\f\\v"
-STRIP_CHARS = " \t\n\r\f\v"  # the only characters "outer whitespace" means, in every engine
-WORD_PATTERN = f"[^{WS}]+"
-SENTENCE_PATTERN = f"[^.!?{WS}][^.!?]*(?:[.!?]+|$)"
-LINE_PATTERN = "(?m)^[ \\t]*[^ \\t\\r\\n]"
-BULLET_PATTERN = "(?m)^[ \\t]*[-*\u2022][ \\t]+[^ \\t\\r\\n]"
-WORD_CHARS = "A-Za-z0-9_"
-PII_PATTERNS: dict[str, str] = {
-    "email": "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
-    "link": "(?i)(?:https?://|www\\.)[^ \\t\\n\\r\\f\\v<>\"]+",
-    "phone_number": "(?:^|[^0-9])(?P<hit>(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4})(?:[^0-9]|$)",
-}
-REFUSAL_PATTERN = (
-    "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
-    "|i(?: can['\u2019]?t| cannot| won['\u2019]t| will not| am unable to| am not able to"
-    "|['\u2019]m unable to|['\u2019]m not able to) (?:help|assist|provide|do that|answer|comply|share|support)"
-    "|as an? (?:[a-z-]+ ){0,2}(?:ai|chatbot|language model)\\b"
-    "|i (?:do not|don['\u2019]?t) have the (?:ability|capability|capacity) to"
-    "|i(?:['\u2019]m| am) not equipped to"
-    "|i must decline|i (?:have to|need to) decline)"
+from compiler import ir, predicates
+from compiler.predicates.base import STRIP_CHARS, WS, Finder, compile_user_regex
+from compiler.predicates.count import (
+    BULLET_PATTERN,
+    COUNT_PATTERNS,
+    LINE_PATTERN,
+    SENTENCE_PATTERN,
+    WORD_PATTERN,
+    compare_count,
+    count_units,
 )
-COUNT_PATTERNS: dict[str, str] = {
-    "words": WORD_PATTERN,
-    "sentences": SENTENCE_PATTERN,
-    "lines": LINE_PATTERN,
-    "bullets": BULLET_PATTERN,
+from compiler.predicates.is_json import is_json
+from compiler.predicates.keywords import keyword_pattern
+from compiler.predicates.pii import PII_PATTERNS
+from compiler.predicates.refusal import REFUSAL_PATTERN
+from compiler.predicates.score import compare_score
+from compiler.walk import ir_atoms
+
+# Each kind's semantics lives in its module under `compiler/predicates/`; these names are
+# re-exported because the runtime and the tests read them here, the one reference.
+__all__ = [
+    "BULLET_PATTERN", "COUNT_PATTERNS", "LINE_PATTERN", "PII_PATTERNS", "REFUSAL_PATTERN",
+    "SENTENCE_PATTERN", "STRIP_CHARS", "WORD_PATTERN", "WS", "Sample", "compare_count",
+    "compare_score", "compile_user_regex", "count_units", "evaluate", "evaluate_text_atom",
+    "in_scope", "is_json", "keyword_pattern", "locates", "match_span", "rule_vote", "span_finder",
+    "subject_text", "verdict_vote",
+]
+WORD_CHARS = "A-Za-z0-9_"
+# A vote per verdict kind: (when the checked predicate holds, when it does not).
+VERDICT_VOTES: dict[str, tuple[int, int]] = {
+    "require": (ir.GOOD, ir.BAD),
+    "forbid": (ir.BAD, ir.GOOD),
+    "prefer": (ir.GOOD, ir.ABSTAIN),
+    "avoid": (ir.BAD, ir.ABSTAIN),
 }
-_FLAG_BITS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+def __getattr__(name: str) -> Any:
+    # SPAN_KINDS follows the registry, so a kind registered later (a plugin, a test) is in it.
+    if name == "SPAN_KINDS":
+        return tuple(kind.name for kind in predicates.kinds() if kind.finder is not None)
+    raise AttributeError(name)
 
 
 class Sample(NamedTuple):
@@ -70,96 +80,6 @@ def subject_text(sample: Sample, subject: str) -> str:
     return "\n".join([t for _, t in sample.context] + [sample.prompt, sample.response])
 
 
-@functools.lru_cache(maxsize=4096)
-def compile_user_regex(pattern: str, flags: str) -> re.Pattern[str]:
-    """Compile a policy regex with its flags, in ASCII mode."""
-    bits = re.ASCII
-    for flag in flags:
-        bits |= _FLAG_BITS[flag]
-    return re.compile(pattern, bits)
-
-
-@functools.lru_cache(maxsize=4096)
-def keyword_pattern(terms: tuple[str, ...], exact: bool) -> str:
-    """Build the whole-word pattern for a keyword set (spaces in a phrase match any spacing).
-
-    Boundaries are zero-width (`\\b` next to a word character, `\\B` next to another), so a
-    match spans exactly the term, in Python's ASCII mode and in RE2 alike.
-    """
-    parts = sorted((_phrase(t) for t in terms if t.strip()), key=len, reverse=True)
-    body = "|".join(parts) or "(?!)"
-    prefix = "" if exact else "(?i)"
-    return f"{prefix}(?:{body})"
-
-
-def _phrase(term: str) -> str:
-    words = term.split()
-    left = "\\b" if _is_word_char(words[0][0]) else "\\B"
-    right = "\\b" if _is_word_char(words[-1][-1]) else "\\B"
-    return left + f"[{WS}]+".join(re.escape(word) for word in words) + right
-
-
-def _is_word_char(ch: str) -> bool:
-    return ch.isascii() and (ch.isalnum() or ch == "_")
-
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.ASCII)
-
-
-def count_units(text: str, unit: str) -> int:
-    """Count words, sentences, non-empty lines, bullet items or characters."""
-    if unit == "characters":
-        return len(text)
-    return len(_compiled(COUNT_PATTERNS[unit]).findall(text))
-
-
-def compare_count(n: int, op: str, value: int, high: int | None) -> bool:
-    """Apply a count predicate's comparison."""
-    if op == "at_most":
-        return n <= value
-    if op == "at_least":
-        return n >= value
-    if op == "exactly":
-        return n == value
-    if op == "more_than":
-        return n > value
-    if op == "fewer_than":
-        return n < value
-    return value <= n <= (high if high is not None else value)
-
-
-def compare_score(score: float, op: str, threshold: float) -> bool:
-    """Apply a score predicate's comparison."""
-    return {">=": score >= threshold, "<=": score <= threshold,
-            ">": score > threshold, "<": score < threshold}[op]
-
-
-def is_json(text: str) -> bool:
-    """True when the whole text (outer whitespace ignored) is a JSON object or array."""
-    stripped = text.strip(STRIP_CHARS)
-    if not stripped or stripped[0] not in "[{":
-        return False
-    try:
-        return isinstance(json.loads(stripped), (dict, list))
-    except (ValueError, RecursionError):
-        return False
-
-
-def atom_pattern(pred: ir.PredIR) -> re.Pattern[str] | None:
-    """The compiled search pattern behind a text atom, or None for non-regex atoms."""
-    if isinstance(pred, ir.RegexPred):
-        return compile_user_regex(pred.pattern, pred.flags)
-    if isinstance(pred, ir.KeywordsPred):
-        return _compiled(keyword_pattern(pred.terms, pred.exact))
-    if isinstance(pred, ir.PiiPred):
-        return _compiled(PII_PATTERNS[pred.pii])
-    if isinstance(pred, ir.RefusalPred):
-        return _compiled(REFUSAL_PATTERN)
-    return None
-
-
 ScoreFn = Callable[[ir.ScorePred, Sample], "float | None"]
 
 
@@ -178,29 +98,24 @@ def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None) -> b
     if isinstance(pred, ir.NotPred):
         value = evaluate(pred.operand, sample, score)
         return None if value is None else not value
-    if isinstance(pred, ir.ScorePred):
-        value = score(pred, sample) if score else None
-        return None if value is None else compare_score(value, pred.op, pred.threshold)
-    text = subject_text(sample, pred.subject)
-    return evaluate_text_atom(pred, text)
+    kind = predicates.of(pred)
+    if kind.is_text:
+        return kind.holds(pred, subject_text(sample, pred.subject))
+    value = score(pred, sample) if score else None
+    return None if value is None else kind.decide(pred, value)
 
 
 def evaluate_text_atom(pred: ir.PredIR, text: str) -> bool:
     """Evaluate one text atom (not a score, not a connective) on a text."""
-    pattern = atom_pattern(pred)
-    if pattern is not None:
-        return pattern.search(text) is not None
-    if isinstance(pred, ir.TextPred):
-        if pred.op == "contains":
-            return pred.text in text
-        if pred.op == "starts_with":
-            return text.lstrip(STRIP_CHARS).startswith(pred.text)
-        return text.rstrip(STRIP_CHARS).endswith(pred.text)
-    if isinstance(pred, ir.CountPred):
-        return compare_count(count_units(text, pred.unit), pred.op, pred.value, pred.high)
-    if isinstance(pred, ir.JsonPred):
-        return is_json(text)
-    raise TypeError(f"not a text atom: {pred.kind}")
+    kind = predicates.of(pred)
+    if not kind.is_text:
+        raise TypeError(f"not a text atom: {pred.kind}")
+    return kind.holds(pred, text)
+
+
+def locates(pred: ir.PredIR) -> bool:
+    """Whether an atom's match has a location in the text (`explain` marks it, `label` records it)."""
+    return predicates.of(pred).finder is not None
 
 
 def match_span(pred: ir.PredIR, text: str) -> tuple[int, int] | None:
@@ -208,36 +123,21 @@ def match_span(pred: ir.PredIR, text: str) -> tuple[int, int] | None:
     return span_finder(pred)(text)
 
 
-def span_finder(pred: ir.PredIR) -> Callable[[str], "tuple[int, int] | None"]:
+def span_finder(pred: ir.PredIR) -> Finder:
     """A function returning where an atom matches a text (built once, used per row)."""
-    pattern = atom_pattern(pred)
-    if pattern is not None:
-        # Built-in patterns wrap the hit in a `hit` group, leaving out boundary characters.
-        group = "hit" if "hit" in pattern.groupindex and not isinstance(pred, ir.RegexPred) else 0
-        search = pattern.search
+    finder = predicates.of(pred).finder
+    return finder(pred) if finder is not None else (lambda text: None)
 
-        def find_pattern(text: str) -> tuple[int, int] | None:
-            m = search(text)
-            return m.span(group) if m else None
 
-        return find_pattern
-    if isinstance(pred, ir.TextPred):
-        needle = pred.text
-        if pred.op == "contains":
-            return lambda text: (lambda at: (at, at + len(needle)) if at >= 0 else None)(text.find(needle))
-        if pred.op == "starts_with":
-            def find_prefix(text: str) -> tuple[int, int] | None:
-                at = len(text) - len(text.lstrip(STRIP_CHARS))
-                return (at, at + len(needle)) if text.startswith(needle, at) else None
-
-            return find_prefix
-
-        def find_suffix(text: str) -> tuple[int, int] | None:
-            stripped = text.rstrip(STRIP_CHARS)
-            return (len(stripped) - len(needle), len(stripped)) if stripped.endswith(needle) else None
-
-        return find_suffix
-    return lambda text: None
+def first_match(preds: Any, sample: Sample) -> tuple[str | None, tuple[int, int] | None]:
+    """The subject and span of the first located atom, in `preds` order, that matches `sample`."""
+    for pred in preds:
+        for atom in ir_atoms(pred):
+            if locates(atom):
+                hit = match_span(atom, subject_text(sample, atom.subject))
+                if hit is not None:
+                    return atom.subject, hit
+    return None, None
 
 
 def _and(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
@@ -260,13 +160,8 @@ def _or(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
 
 def verdict_vote(verdict: str, holds: bool) -> int:
     """Turn whether the checked predicate holds into a vote for a verdict kind."""
-    if verdict == "require":
-        return ir.GOOD if holds else ir.BAD
-    if verdict == "forbid":
-        return ir.BAD if holds else ir.GOOD
-    if verdict == "prefer":
-        return ir.GOOD if holds else ir.ABSTAIN
-    return ir.BAD if holds else ir.ABSTAIN
+    when_holds, otherwise = VERDICT_VOTES[verdict]
+    return when_holds if holds else otherwise
 
 
 def in_scope(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None) -> bool | None:

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - older Pythons
 from compiler import ast
 from compiler.diagnostics import Diagnostic, Span, error, note
 from compiler.link import LinkedPolicy
-from compiler.semantics import compile_user_regex
+from compiler.predicates.base import compile_user_regex
 from compiler.walk import ast_atoms, rule_preds
 
 # Probes with no empty-width structure: a pattern that finds an empty match in them

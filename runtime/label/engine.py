@@ -129,7 +129,7 @@ class Labeler:
         todo = votes != ir.ABSTAIN
         for atom in ir_atoms(rule.check):
             hits = cols.atom_hits.get(id(atom))
-            if hits is None or atom.kind not in semantics.SPAN_KINDS:
+            if hits is None or not semantics.locates(atom):
                 continue
             rows = np.flatnonzero(todo & hits)
             for i, hit in zip(rows, spans_for_rows(atom, cols, rows)):
@@ -140,14 +140,9 @@ class Labeler:
 
 
 def _verdict_votes(verdict: str, holds: np.ndarray) -> np.ndarray:
-    good, bad, abstain = np.int8(ir.GOOD), np.int8(ir.BAD), np.int8(ir.ABSTAIN)
-    if verdict == "require":
-        return np.where(holds, good, bad)
-    if verdict == "forbid":
-        return np.where(holds, bad, good)
-    if verdict == "prefer":
-        return np.where(holds, good, abstain)
-    return np.where(holds, bad, abstain)
+    # The same table as the reference `semantics.verdict_vote`, applied to a whole column.
+    when_holds, otherwise = semantics.VERDICT_VOTES[verdict]
+    return np.where(holds, np.int8(when_holds), np.int8(otherwise))
 
 
 def aggregate(matrix: np.ndarray, rules: Sequence[ir.RuleIR]) -> tuple[np.ndarray, np.ndarray]:

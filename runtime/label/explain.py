@@ -9,7 +9,6 @@ import pyarrow as pa
 
 from compiler import ir, semantics
 from compiler.artifact import CompiledArtifact
-from compiler.walk import ir_atoms
 from runtime.data import SCHEMA
 from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
@@ -78,13 +77,7 @@ def highlight(text: str, span: tuple[int, int], color: bool) -> str:
 
 
 def _first_match(rule: ir.RuleIR, sample: semantics.Sample) -> tuple[str | None, tuple[int, int] | None]:
-    for pred in (rule.check, *([rule.when] if rule.when else []), *rule.unless):
-        for atom in ir_atoms(pred):
-            if atom.kind in semantics.SPAN_KINDS:
-                hit = semantics.match_span(atom, semantics.subject_text(sample, atom.subject))
-                if hit is not None:
-                    return atom.subject, hit
-    return None, None
+    return semantics.first_match((rule.check, *([rule.when] if rule.when else []), *rule.unless), sample)
 
 
 def _reason(rule: ir.RuleIR, sample: semantics.Sample, vote: int) -> str:

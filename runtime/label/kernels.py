@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir, semantics
+from compiler import ir, predicates, semantics
+from runtime import predicates as runtime_predicates
 from runtime.label import bounded
 from runtime.label.bounded import bounded_search
+from runtime.label.re2 import re2_pattern
 
 # RE2 folds these two letters into ASCII 'k' and 's' under (?i); Python's ASCII mode does not.
 _FOLD_SPECIAL = "[\u212a\u017f]"
-_JSON_START = "^[ \\t\\n\\r\\f\\v]*[\\[{]"
 
 ScoreBatch = Callable[[ir.ScorePred, list[str]], list["float | None"]]
 
@@ -70,6 +71,11 @@ class Columns:
             self._special[subject] = mask.to_numpy(zero_copy_only=False)
         return self._special[subject]
 
+    def search(self, subject: str, pattern: str, flags: str, case_insensitive: bool, engine: str,
+               trusted: bool = False) -> pa.Array:
+        """Regex search over a subject column (see `search_column`); kinds' kernels call this."""
+        return search_column(self, subject, pattern, flags, case_insensitive, engine, trusted)
+
     def _joined(self, subject: str) -> list[str]:
         prompts = self.table.column("prompt").to_pylist()
         responses = self.table.column("response").to_pylist()
@@ -88,45 +94,6 @@ def _blank_bad_rows(table: pa.Table) -> pa.Table:
         empty = pa.scalar([] if name == "context" else "", column.type)
         table = table.set_column(table.schema.get_field_index(name), name, pc.if_else(bad, empty, column))
     return table
-
-
-def re2_pattern(pattern: str, flags: str) -> str | None:
-    """Rewrite a policy regex for RE2 (inline flags, Python's `$` and `\\s`), or None if it can't be."""
-    body = _translate(pattern, dollar="m" not in flags)
-    if body is None:
-        return None
-    inline = "".join(f for f in flags if f in "ims")
-    return f"(?{inline}){body}" if inline else body
-
-
-_SPACE = "\\t\\n\\x0b\\f\\r "  # Python's ASCII \s; RE2's \s lacks the vertical tab
-
-
-def _translate(pattern: str, dollar: bool) -> str | None:
-    # Python's `$` also matches before a final newline; RE2's matches only at the very end.
-    out, i, in_class = [], 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            escape = pattern[i:i + 2]
-            if escape == "\\s":
-                escape = _SPACE if in_class else f"[{_SPACE}]"
-            elif escape == "\\S":
-                if in_class:
-                    return None  # a negated class inside a class has no RE2 spelling here
-                escape = f"[^{_SPACE}]"
-            out.append(escape)
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]" or out[-1] == "["
-        elif ch == "[":
-            in_class = True
-        elif ch == "$" and dollar:
-            ch = "(?:\\n?\\z)"
-        out.append(ch)
-        i += 1
-    return "".join(out)
 
 
 def python_search(pattern, texts: Sequence[str]) -> list[bool]:
@@ -198,91 +165,16 @@ def evaluate(pred: ir.PredIR, cols: Columns, score: ScoreBatch | None) -> pa.Arr
         return pc.or_kleene(evaluate(pred.left, cols, score), evaluate(pred.right, cols, score))
     if isinstance(pred, ir.NotPred):
         return pc.invert(evaluate(pred.operand, cols, score))
-    if isinstance(pred, ir.ScorePred):
-        return _score(pred, cols, score)
+    if not predicates.of(pred).is_text:
+        return runtime_predicates.of(pred).column(pred, cols, score)
     return text_atom(pred, cols)
 
 
 def text_atom(pred: ir.PredIR, cols: Columns) -> pa.Array:
-    """Evaluate one text atom over a batch, remembering where it held."""
-    result = _text_atom(pred, cols)
+    """Evaluate one text atom over a batch (its kind's column kernel), remembering where it held."""
+    result = runtime_predicates.of(pred).column(pred, cols, None)
     cols.atom_hits[id(pred)] = result.to_numpy(zero_copy_only=False)
     return result
-
-
-def _text_atom(pred: ir.PredIR, cols: Columns) -> pa.Array:
-    subject = pred.subject
-    if isinstance(pred, ir.RegexPred):
-        return search_column(cols, subject, pred.pattern, pred.flags, "i" in pred.flags, pred.engine)
-    if isinstance(pred, ir.KeywordsPred):
-        pattern = semantics.keyword_pattern(pred.terms, pred.exact)
-        ascii_terms = all(t.isascii() for t in pred.terms)
-        engine = "re2" if pred.exact or ascii_terms else "python"
-        return search_column(cols, subject, pattern, "", not pred.exact, engine, trusted=True)
-    if isinstance(pred, ir.PiiPred):
-        pattern = semantics.PII_PATTERNS[pred.pii]
-        return search_column(cols, subject, pattern, "", pattern.startswith("(?i)"), "re2", trusted=True)
-    if isinstance(pred, ir.RefusalPred):
-        return search_column(cols, subject, semantics.REFUSAL_PATTERN, "", True, "re2", trusted=True)
-    if isinstance(pred, ir.TextPred):
-        return _text_op(pred, cols.array(subject))
-    if isinstance(pred, ir.CountPred):
-        return _count(pred, cols.array(subject))
-    assert isinstance(pred, ir.JsonPred), pred.kind
-    return _json(cols, subject)
-
-
-def _text_op(pred: ir.TextPred, arr: pa.Array) -> pa.Array:
-    if pred.op == "contains":
-        return pc.match_substring(arr, pred.text)
-    if pred.op == "starts_with":
-        return pc.starts_with(pc.utf8_ltrim(arr, characters=semantics.STRIP_CHARS), pred.text)
-    return pc.ends_with(pc.utf8_rtrim(arr, characters=semantics.STRIP_CHARS), pred.text)
-
-
-# Line-anchored units are counted line by line: Arrow's count_substring_regex would
-# re-anchor `^` at every position where it resumes searching.
-_PER_LINE = {"lines": "^[ \\t]*[^ \\t\\r\\n]", "bullets": "^[ \\t]*[-*\u2022][ \\t]+[^ \\t\\r\\n]"}
-
-
-def count_column(unit: str, arr: pa.Array) -> np.ndarray:
-    """Per-row counts of a unit, identical to `semantics.count_units`."""
-    if unit == "characters":
-        return pc.utf8_length(arr).to_numpy(zero_copy_only=False)
-    if unit in _PER_LINE:
-        lines = pc.split_pattern(arr, "\n")
-        hits = pc.match_substring_regex(pc.list_flatten(lines), _PER_LINE[unit]).to_numpy(zero_copy_only=False)
-        parents = pc.list_parent_indices(lines).to_numpy(zero_copy_only=False)
-        return np.bincount(parents[hits], minlength=len(arr))
-    return pc.count_substring_regex(arr, semantics.COUNT_PATTERNS[unit]).to_numpy(zero_copy_only=False)
-
-
-def _count(pred: ir.CountPred, arr: pa.Array) -> pa.Array:
-    n = count_column(pred.unit, arr)
-    high = pred.high if pred.high is not None else pred.value
-    result = {
-        "at_most": n <= pred.value, "at_least": n >= pred.value, "exactly": n == pred.value,
-        "more_than": n > pred.value, "fewer_than": n < pred.value,
-        "between": (n >= pred.value) & (n <= high),
-    }[pred.op]
-    return pa.array(result, pa.bool_())
-
-
-def _json(cols: Columns, subject: str) -> pa.Array:
-    candidates = pc.match_substring_regex(cols.array(subject), _JSON_START).to_numpy(zero_copy_only=False)
-    values = np.zeros(len(candidates), dtype=bool)
-    texts = cols.texts(subject) if candidates.any() else []
-    for i in np.flatnonzero(candidates):
-        values[i] = semantics.is_json(texts[i])
-    return pa.array(values, pa.bool_())
-
-
-def _score(pred: ir.ScorePred, cols: Columns, score: ScoreBatch | None) -> pa.Array:
-    if score is None:
-        return pa.nulls(cols.table.num_rows, pa.bool_())
-    values = score(pred, cols.texts(pred.subject))
-    return pa.array([None if v is None else semantics.compare_score(v, pred.op, pred.threshold)
-                     for v in values], pa.bool_())
 
 
 # --- provenance spans, column at a time ----------------------------------------------
@@ -291,23 +183,11 @@ def _score(pred: ir.ScorePred, cols: Columns, score: ScoreBatch | None) -> pa.Ar
 def _span_pattern(pred: ir.PredIR) -> tuple[str, bool] | None:
     """An RE2 pattern whose `tenet_hit` group is exactly the span Python reports, and
     whether it is case-insensitive; None when only Python can locate the hit."""
-    if isinstance(pred, ir.RegexPred):
-        # A rewritten `$` would put the final newline inside the span: locate those in Python.
-        if pred.engine != "re2" or ("$" in pred.pattern and "m" not in pred.flags):
-            return None
-        body = _translate(pred.pattern, dollar=False)
-        if body is None:
-            return None
-        flags = "".join(f for f in pred.flags if f in "ims")
-    elif isinstance(pred, ir.KeywordsPred):
-        if not (pred.exact or all(t.isascii() for t in pred.terms)):
-            return None
-        body, flags = semantics.keyword_pattern(pred.terms, True), "" if pred.exact else "i"
-    elif isinstance(pred, ir.RefusalPred) or (isinstance(pred, ir.PiiPred) and pred.pii != "phone_number"):
-        pattern = semantics.REFUSAL_PATTERN if isinstance(pred, ir.RefusalPred) else semantics.PII_PATTERNS[pred.pii]
-        body, flags = pattern.removeprefix("(?i)"), "i" if pattern.startswith("(?i)") else ""
-    else:
+    spec = runtime_predicates.of(pred).span_pattern
+    found = spec(pred) if spec is not None else None
+    if found is None:
         return None
+    body, flags = found
     group = f"(?P<tenet_hit>{body})"
     return (f"(?{flags}){group}" if flags else group), "i" in flags
 

@@ -1,0 +1,86 @@
+"""Counts at run time: per-row counts in Arrow, and length edits by whole sentences or items."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from compiler import ir, semantics
+from compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
+from runtime.predicates import RuntimeKind
+from runtime.synthesize import restructure
+
+HEADROOM = 0.75  # a length repair aims at three quarters of the limit when a cut allows
+# Line-anchored units are counted line by line: Arrow's count_substring_regex would
+# re-anchor `^` at every position where it resumes searching.
+_PER_LINE = {"lines": "^[ \\t]*[^ \\t\\r\\n]", "bullets": "^[ \\t]*[-*\u2022][ \\t]+[^ \\t\\r\\n]"}
+
+
+def count_column(unit: str, arr: pa.Array) -> np.ndarray:
+    """Per-row counts of a unit, identical to `semantics.count_units`."""
+    if unit == "characters":
+        return pc.utf8_length(arr).to_numpy(zero_copy_only=False)
+    if unit in _PER_LINE:
+        lines = pc.split_pattern(arr, "\n")
+        hits = pc.match_substring_regex(pc.list_flatten(lines), _PER_LINE[unit]).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(lines).to_numpy(zero_copy_only=False)
+        return np.bincount(parents[hits], minlength=len(arr))
+    return pc.count_substring_regex(arr, COUNT_PATTERNS[unit]).to_numpy(zero_copy_only=False)
+
+
+def column(pred: ir.CountPred, cols, score=None) -> pa.Array:
+    """Count every row, then apply the reference comparison to the whole array."""
+    n = count_column(pred.unit, cols.array(pred.subject))
+    return pa.array(compare_count(n, pred.op, pred.value, pred.high), pa.bool_())
+
+
+def edit(pred: ir.CountPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
+    """Change the count by whole units: cut sentences or items, or restructure a list.
+
+    Only the model writes more: an answer is never padded, so a count that must grow (more
+    words, more sentences) gives None here; `sample` pairs the model's longer answers.
+    `for_chosen`: the edit makes a rule pass, so a cut keeps headroom below the limit.
+    """
+    fits = lambda t: semantics.evaluate_text_atom(pred, t) is want  # noqa: E731
+    if pred.unit == "bullets":
+        for restructure_list in (restructure.to_bullets, restructure.from_bullets):
+            restructured = restructure_list(text)
+            if restructured is not None and fits(restructured):
+                return restructured
+        return None
+    limit = _upper_limit(pred, want) if for_chosen else None
+    if limit is not None:
+        return _cut_with_headroom(pred, text, fits, limit)
+    shorter = restructure.shorten(text, fits)
+    if shorter is not None or pred.unit != "lines":
+        return shorter
+    edited = restructure.sentences_to_lines(text)
+    return edited if edited is not None and fits(edited) else None
+
+
+def _cut_with_headroom(pred: ir.CountPred, text: str, fits, limit: int) -> str | None:
+    # Cut with headroom below the limit: a model imitates the lengths it is shown, and
+    # answers all just under the limit teach it to land on either side of it.
+    roomy = int(limit * HEADROOM)
+    # An answer kept within a length limit must still say something: two sentences or items.
+    least = 1 if pred.unit == "lines" else 2
+    for accept in (lambda t: fits(t) and count_units(t, pred.unit) <= roomy, fits):
+        shorter = restructure.shorten(text, accept, min_units=least)
+        if shorter is not None:
+            return shorter
+    return None
+
+
+def _upper_limit(pred: ir.CountPred, want: bool) -> int | None:
+    """The largest count for which `pred` evaluates to `want`, when that is an upper limit."""
+    if want and pred.op in ("at_most", "fewer_than"):
+        return pred.value - (pred.op == "fewer_than")
+    if not want and pred.op in ("at_least", "more_than"):
+        return pred.value - (pred.op == "at_least")
+    return None
+
+
+KIND = RuntimeKind(name="count", column=column, edit=edit)

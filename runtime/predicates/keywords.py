@@ -1,0 +1,38 @@
+"""Keyword sets at run time: whole-word column search, mention the first term or drop the mentions."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+
+from compiler import ir
+from compiler.predicates.keywords import keyword_pattern
+from runtime.predicates import RuntimeKind
+from runtime.synthesize import edits
+
+KEYWORD_SENTENCE = "You might also consider {piece}."
+
+
+def column(pred: ir.KeywordsPred, cols, score=None) -> pa.Array:
+    """RE2 unless a case-insensitive term is non-ASCII (RE2 and Python fold those differently)."""
+    pattern = keyword_pattern(pred.terms, pred.exact)
+    engine = "re2" if pred.exact or all(t.isascii() for t in pred.terms) else "python"
+    return cols.search(pred.subject, pattern, "", not pred.exact, engine, trusted=True)
+
+
+def span_pattern(pred: ir.KeywordsPred) -> tuple[str, str] | None:
+    """The case-sensitive pattern with an inline `i`, when RE2 runs it."""
+    if not (pred.exact or all(t.isascii() for t in pred.terms)):
+        return None
+    return keyword_pattern(pred.terms, True), "" if pred.exact else "i"
+
+
+def edit(pred: ir.KeywordsPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
+    """Mention the first term in a sentence of its own, or drop the sentences that mention one."""
+    if not want:
+        return edits.remove_units(pred, text)
+    return edits.first_holding(pred, edits.in_sentence(text, KEYWORD_SENTENCE, pred.terms[0]))
+
+
+KIND = RuntimeKind(name="keywords", column=column, span_pattern=span_pattern, edit=edit)

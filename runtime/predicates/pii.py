@@ -1,0 +1,42 @@
+"""Contact details at run time: RE2 column search, add a sample detail in a sentence or drop it."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+
+from compiler import ir
+from compiler.predicates.pii import PII_PATTERNS
+from runtime.predicates import RuntimeKind
+from runtime.synthesize import edits
+
+PII_SAMPLES = {"email": "help@acme.example", "link": "https://acme.example/help",
+               "phone_number": "555-123-4567"}
+# Each inserted piece goes into a whole sentence, so the edit reads as part of the answer.
+PII_SENTENCES = {"email": "You can also email {piece}.", "link": "See {piece} for details.",
+                 "phone_number": "You can also call {piece}."}
+
+
+def column(pred: ir.PiiPred, cols, score=None) -> pa.Array:
+    """Built-in patterns are linear-time: they run in-process wherever RE2 cannot."""
+    pattern = PII_PATTERNS[pred.pii]
+    return cols.search(pred.subject, pattern, "", pattern.startswith("(?i)"), "re2", trusted=True)
+
+
+def span_pattern(pred: ir.PiiPred) -> tuple[str, str] | None:
+    """The pattern for RE2; a phone number's `hit` group excludes boundary characters, so Python places it."""
+    if pred.pii == "phone_number":
+        return None
+    pattern = PII_PATTERNS[pred.pii]
+    return pattern.removeprefix("(?i)"), "i" if pattern.startswith("(?i)") else ""
+
+
+def edit(pred: ir.PiiPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
+    """Give a sample detail in a sentence, or drop the sentences that hold one."""
+    if not want:
+        return edits.remove_units(pred, text)
+    return edits.first_holding(pred, edits.in_sentence(text, PII_SENTENCES[pred.pii], PII_SAMPLES[pred.pii]))
+
+
+KIND = RuntimeKind(name="pii", column=column, span_pattern=span_pattern, edit=edit)
