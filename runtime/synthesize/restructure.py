@@ -134,12 +134,14 @@ def drop_units(text: str, contains: Callable[[str], bool]) -> str | None:
 
 def renumber(lines: list[str]) -> list[str]:
     """Number each run of numbered items 1, 2, 3, … again (after items were dropped); a run
-    left with one item becomes a plain line, since a list of one reads as a cut-off list."""
+    left with one item becomes a plain sentence, since a list of one reads as a cut-off list."""
     out, run = [], []
 
     def close() -> None:
         if len(run) == 1:
-            out[run[0]] = NUMBERED.sub(lambda m: m.group(1), out[run[0]])
+            line = NUMBERED.sub(lambda m: m.group(1), out[run[0]]).rstrip()
+            # An item needs no full stop; a sentence does, or it reads as cut off.
+            out[run[0]] = line if re.search(r"[.!?:)\"']$", line) else line + "."
         run.clear()
 
     for line in lines:
