@@ -16,7 +16,18 @@ class ExitCode(IntEnum):
     OK = 0
     POLICY = 1  # the policy has errors; `diff` found differences; `fmt --check` found unformatted files
     USAGE = 2  # how tenet was called, or a file, model, data set or store it could not use
+    GATE_FAILED = 3  # `compile-and-train` registered a model that failed a gate: not promoted
     INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+
+
+# One line per code, for `--format json` summaries and docs/ci.md (kept equal by a test).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success: promoted, nothing to train, or no errors",
+    ExitCode.POLICY: "the policy has errors (or `diff` found changes, `fmt --check` unformatted files)",
+    ExitCode.USAGE: "usage error, or a file, model, data set or store tenet could not use",
+    ExitCode.GATE_FAILED: "a gate failed: the model is registered but not promoted",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class TenetError(Exception):
@@ -36,6 +47,7 @@ class NothingToDo(TenetError):
     """
 
     exit_code = ExitCode.OK
+    outcome = "nothing-to-do"  # the `outcome` of a `--format json` summary
 
     def render(self) -> str:
         """The message alone, with no `error:` prefix."""

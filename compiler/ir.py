@@ -254,6 +254,10 @@ class GateIR(BaseModel):
     default: bool = False
 
 
+# A `trainer.*` / `lora.*` value, converted to the field's type (a list is a tuple).
+OverrideValue = Union[bool, int, float, str, tuple[Union[int, float, str], ...], None]
+
+
 class TrainingIR(BaseModel):
     """Training settings with every default filled in."""
 
@@ -287,6 +291,8 @@ class TrainingIR(BaseModel):
     save_steps: int
     replay: float
     gates: tuple[GateIR, ...]
+    # (`trainer.<field>` or `lora.<field>`, value) in policy order; applied last by the runtime.
+    overrides: tuple[tuple[str, OverrideValue], ...] = ()
 
 
 class PolicyIR(BaseModel):

@@ -7,15 +7,19 @@ import math
 from compiler import ast, ir, predicates
 from compiler.lengths import generation_cap
 from compiler.link import LinkedPolicy, LinkedRule
-from compiler.passes.check_training import setting_value
+from compiler.passes.check_training import is_override, setting_value
 from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, SETTINGS
 from compiler.walk import content_hash, ir_atoms
 
 
-def lower(policy: LinkedPolicy, base_model: str | None = None) -> ir.PolicyIR:
-    """Build the IR for a policy that passed every check; `base_model` replaces the policy's."""
+def lower(policy: LinkedPolicy, base_model: str | None = None, method: str | None = None) -> ir.PolicyIR:
+    """Build the IR for a policy that passed every check; `base_model` and `method` replace the policy's.
+
+    `trainer.*` / `lora.*` settings are left for `check_trainer_fields`, which types them
+    against the method's TRL config.
+    """
     rules = tuple(_lower_rule(linked, policy) for linked in policy.rules)
-    training = _lower_training(policy, rules, base_model)
+    training = _lower_training(policy, rules, base_model, method)
     return ir.PolicyIR(
         policy_id=policy.policy_id,
         version=policy.version,
@@ -134,10 +138,14 @@ def allocate_pairs(rules: tuple[ir.RuleIR, ...], budget: int, strategies: tuple[
     )
 
 
-def _lower_training(policy: LinkedPolicy, rules: tuple[ir.RuleIR, ...], base_model: str | None) -> ir.TrainingIR:
-    given = {setting.key.text: setting_value(setting, SETTINGS[setting.key.text]) for setting in policy.settings}
+def _lower_training(policy: LinkedPolicy, rules: tuple[ir.RuleIR, ...], base_model: str | None,
+                    method: str | None) -> ir.TrainingIR:
+    given = {setting.key.text: setting_value(setting, SETTINGS[setting.key.text]) for setting in policy.settings
+             if not is_override(setting.key.text)}
     if base_model:
         given["base_model"] = base_model
+    if method:
+        given["method"] = method
     values = {key: spec.default for key, spec in SETTINGS.items()}
     # An embedded base model brings the recipe measured for it; what the policy says still wins.
     values.update(EMBEDDED_RECIPES.get(str(given.get("base_model", values["base_model"])), {}))

@@ -19,6 +19,7 @@ from compiler.passes.check_prompts import check_prompts
 from compiler.passes.check_reachability import check_reachability
 from compiler.passes.check_regex import check_regex
 from compiler.passes.check_rules import check_rules
+from compiler.passes.check_trainer_fields import check_trainer_fields
 from compiler.passes.check_training import check_training
 from compiler.passes.resolve_precedence import resolve_precedence
 from compiler.plan import build_plan
@@ -27,7 +28,7 @@ Check = Callable[[LinkedPolicy], list[Diagnostic]]
 IrPass = Callable[[LinkedPolicy, PolicyIR], tuple[PolicyIR, list[Diagnostic]]]
 
 CHECKS: tuple[Check, ...] = (check_names, check_regex, check_rules, check_training, check_prompts)
-IR_PASSES: tuple[IrPass, ...] = (resolve_precedence, check_reachability, check_examples)
+IR_PASSES: tuple[IrPass, ...] = (resolve_precedence, check_reachability, check_examples, check_trainer_fields)
 
 
 class Compilation(BaseModel):
@@ -46,7 +47,7 @@ class Compilation(BaseModel):
 
 
 def compile_policy(path: str | Path, root: str | Path | None = None,
-                   base_model: str | None = None) -> Compilation:
+                   base_model: str | None = None, method: str | None = None) -> Compilation:
     """Compile a policy file; policy errors come back as diagnostics, never as exceptions.
 
     Args:
@@ -54,12 +55,14 @@ def compile_policy(path: str | Path, root: str | Path | None = None,
         root: The directory imports and prompt files must stay inside (default: the file's).
         base_model: A base model that replaces the policy's (`--base-model`), so the plan and
             the recipe defaults that depend on the model describe what will run.
+        method: A training method that replaces the policy's (`--method`), so `trainer.*`
+            settings are checked against the config that method builds.
     """
     sources: dict[str, str] = {}
     try:
         program = load_program(path, root)
         sources = program.sources()
-        return _compile_program(program, sources, base_model)
+        return _compile_program(program, sources, base_model, method)
     except CompileError as exc:
         return Compilation(artifact=None, diagnostics=tuple(sorted(exc.diagnostics, key=sort_key)),
                            sources=sources)
@@ -70,14 +73,15 @@ def compile_policy(path: str | Path, root: str | Path | None = None,
         return Compilation(artifact=None, diagnostics=(too_deep,), sources=sources)
 
 
-def _compile_program(program: Program, sources: dict[str, str], base_model: str | None) -> Compilation:
+def _compile_program(program: Program, sources: dict[str, str], base_model: str | None,
+                     method: str | None) -> Compilation:
     linked = link(program)
     found: list[Diagnostic] = []
     for check in CHECKS:
         found.extend(check(linked))
     if has_errors(found):
         raise CompileError(found)
-    policy_ir = lower(linked, base_model)
+    policy_ir = lower(linked, base_model, method)
     for ir_pass in IR_PASSES:
         policy_ir, more = ir_pass(linked, policy_ir)
         found.extend(more)

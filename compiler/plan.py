@@ -54,7 +54,8 @@ class TrainStage(Stage):
     method: Literal[TRAIN_METHODS]
     requested_method: str
     base_model: str
-    hyperparameters: tuple[tuple[str, float | int | str | bool], ...]
+    # The plan's settings, then the policy's `trainer.*` / `lora.*` overrides.
+    hyperparameters: tuple[tuple[str, ir.OverrideValue], ...]
 
 
 class GateStage(Stage):
@@ -110,7 +111,7 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
                         eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed),
         EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,
-                   hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS)),
+                   hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS) + t.overrides),
         EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
         GateStage(gates=t.gates),
         RegisterStage(model_name=policy.policy_id),
@@ -145,11 +146,20 @@ def describe_stage(stage: Stage) -> str:
         return (f"train       {method} on {stage.base_model}: lr {hp['learning_rate']:g}, "
                 f"beta {hp['beta']:g}, batch {hp['batch_size']}, "
                 f"{'LoRA r' + str(hp['lora_r']) if hp['lora'] else 'full fine-tune'}"
-                + (f", after {hp['sft_epochs']:g} epochs of SFT warm-up" if hp.get("sft_epochs") else ""))
+                + (f", after {hp['sft_epochs']:g} epochs of SFT warm-up" if hp.get("sft_epochs") else "")
+                + "".join(f", {k} = {_override_text(v)}" for k, v in stage.hyperparameters if "." in k))
     if isinstance(stage, GateStage):
         return "gate        " + "; ".join(describe_gate(g) for g in stage.gates)
     assert isinstance(stage, RegisterStage)
     return f"register    model {stage.model_name!r}, alias {stage.alias!r} if every gate passes"
+
+
+def _override_text(value: ir.OverrideValue) -> str:
+    if isinstance(value, tuple):
+        return '"' + ", ".join(str(v) for v in value) + '"'
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def describe_gate(gate: ir.GateIR) -> str:

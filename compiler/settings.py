@@ -79,6 +79,21 @@ EMBEDDED_RECIPES: dict[str, dict[str, object]] = {
     },
 }
 
+# `trainer.<field>` settings go to the TRL config(s) each method builds (runtime/train/<method>.py);
+# `lora.<field>` settings go to peft's LoraConfig. Their fields and types are read from the
+# installed packages into compiler/trainer_fields.json (`python -m runtime.train.fields`).
+TRAINER_CONFIGS: dict[str, tuple[str, ...]] = {
+    "dpo": ("DPOConfig",), "cft": ("DPOConfig",), "kto": ("KTOConfig",), "orpo": ("ORPOConfig",),
+    "grpo": ("GRPOConfig",), "rlhf": ("RewardConfig", "GRPOConfig"),  # reward model, then GRPO
+}
+LORA_CONFIG = "LoraConfig"
+OVERRIDE_SECTIONS = ("trainer", "lora")
+# Fields the cycle owns: setting them would break where it writes, reports or resumes.
+MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
+    "trainer": ("output_dir", "report_to", "resume_from_checkpoint"),
+    "lora": ("task_type", "peft_type"),
+}
+
 DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (
     ("critical", ">=", 0.99),
     ("regression", "<=", 0.02),

@@ -1,8 +1,9 @@
 """The `tenet` command line: thin commands over the Python API, with explicit exit codes.
 
 Exit codes (`compiler.errors.ExitCode`): 0 success, 1 policy errors (or `diff` found changes),
-2 usage or I/O errors. Commands raise; `main` alone turns an error into its message and exit
-code. No traceback reaches the user unless `--debug` is given.
+2 usage or I/O errors, 3 a `compile-and-train` gate failed (registered, not promoted).
+Commands raise; `main` alone turns an error into its message and exit code. No traceback
+reaches the user unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import functools
 import json
 import sys
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Callable, Iterator
 
+from compiler import __version__
 from compiler.artifact import CompiledArtifact, read_artifact, write_artifact
 from compiler.diagnostics import Severity, render_all
 from compiler.diff import diff_artifacts
@@ -57,6 +59,12 @@ def _fail(exc: Exception, args: argparse.Namespace, console: Console) -> int:
     if isinstance(exc, args.usage_errors):
         exc = UsageError(str(exc))
     if isinstance(exc, TenetError):
+        if exc.exit_code == ExitCode.OK and getattr(args, "format", "text") == "json":
+            from runtime.summary import outcome_summary, to_json
+
+            # `--format json` owns stdout: an outcome such as "nothing to train" is a summary too.
+            console.print(to_json(outcome_summary(args.policy, exc)))
+            return exc.exit_code
         say = console.print if exc.exit_code == ExitCode.OK else console.error
         say(exc.render())
         return exc.exit_code
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Define the commands and their options."""
     parser = argparse.ArgumentParser(prog="tenet", description="Compile policies into aligned models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"tenet {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     command = functools.partial(_command, commands)
     _compiler_commands(command)
@@ -181,6 +190,8 @@ def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
                      help="print N held-out prompts with the answers before and after training")
     cat.add_argument("--from-base", action="store_true",
                      help="train from the plan's base model even when the policy has a champion")
+    cat.add_argument("--format", choices=("text", "json"), default="text",
+                     help="json: one summary object on stdout for CI (docs/ci.md); progress stays on stderr")
 
     audit = command("audit", cmd_audit, "list a policy's update cycles, a model's lineage or a rule's history")
     _store_args(audit)
@@ -207,7 +218,9 @@ def _compile(args: argparse.Namespace) -> Compilation:
     """Compile the command's policy; a path that is not a readable file is a usage error."""
     if not Path(args.policy).is_file():
         raise UsageError(f"policy file not found: {args.policy}")
-    return compile_policy(args.policy, args.root, getattr(args, "base_model", None))
+    # `--base-model` and `--method` are compiled in, so the plan (and the check of the policy's
+    # `trainer.*` settings against the method's TRL config) describes what will run.
+    return compile_policy(args.policy, args.root, getattr(args, "base_model", None), getattr(args, "method", None))
 
 
 def _compiled(args: argparse.Namespace, console: Console) -> CompiledArtifact | None:
@@ -363,18 +376,46 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
-    """`tenet compile-and-train POLICY`."""
-    from runtime.audit import display_uri
-    from runtime.cycle import CycleOptions, run_cycle
+    """`tenet compile-and-train POLICY [--format json]`: exit 0 promoted or nothing to train, 3 a gate failed."""
+    from runtime import summary
+    from runtime.cycle import CycleOptions, run_cycle, train_stage
 
-    artifact = _compiled(args, console)
-    if artifact is None:
+    as_json = args.format == "json"
+    result = _compile(args)
+    _report(result, console, "text")  # diagnostics go to stderr in both formats
+    if not result.ok:
+        if as_json:
+            console.print(summary.to_json(summary.errors_summary(args.policy, result.diagnostics)))
         return ExitCode.POLICY
+    artifact = result.artifact
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
                            model_prompts=args.model_prompts, from_base=args.from_base, progress=True)
-    with _StageBar(console, len(artifact.plan.stages)) as progress:
+    # Nothing to train is raised as an outcome; `_fail` prints it (as JSON with --format json).
+    with _StageBar(console, len(artifact.plan.stages)) as progress, _stdout_to_stderr(as_json):
         cycle = run_cycle(artifact, options, progress=progress, notify=lambda m: console.err.write(m + "\n"))
+    if as_json:
+        method = train_stage(artifact).method  # `--method` was compiled into the plan
+        console.print(summary.to_json(summary.cycle_summary(artifact, cycle, method)))
+    else:
+        _print_cycle(artifact, cycle, args.show, console)
+    return ExitCode.OK if cycle.promoted else ExitCode.GATE_FAILED
+
+
+@contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    """While `active`, send what libraries print to stdout to stderr: `--format json` owns stdout."""
+    if not active:
+        yield
+        return
+    with redirect_stdout(sys.stderr):
+        yield
+
+
+def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console) -> None:
+    """The human summary of a cycle: the before/after table, the gates, the model and the run."""
+    from runtime.audit import display_uri
+
     if cycle.parent_run:
         console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
                       f"{len(cycle.unchanged)} unchanged rules must not regress")
@@ -391,11 +432,10 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
                       f"{_pct(cycle.after.artifacts.get(name)):>7}")
     for gate in cycle.gates:
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
-    _show_answers(cycle, args.show, console)
+    _show_answers(cycle, show, console)
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
     console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
                   f"{display_uri(cycle.tracking_uri)}")
-    return ExitCode.OK
 
 
 def _show_answers(cycle, count: int, console: Console) -> None:

@@ -43,6 +43,8 @@ class CycleOptions:
 class NothingToTrain(NothingToDo):
     """The policy's rules are what the champion was trained on: a cycle would change nothing."""
 
+    outcome = "nothing-to-train"
+
 
 @dataclass
 class CycleResult:

@@ -7,13 +7,24 @@ import math
 from compiler import ast
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.link import LinkedPolicy
-from compiler.settings import EMBEDDED_MODELS, SETTINGS, SettingSpec
+from compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
 
 
 def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
-    """Report unknown settings, values of the wrong type or range, and impossible gates."""
+    """Report unknown settings, values of the wrong type or range, and impossible gates.
+
+    `trainer.*` and `lora.*` settings are checked later, by `check_trainer_fields`, once the
+    method (which picks the TRL config) is known.
+    """
     found: list[Diagnostic] = []
     for setting in policy.settings:
+        if is_override(setting.key.text):
+            continue
+        if "." in setting.key.text:
+            found.append(error("E160", f"unknown training setting `{setting.key.text}`", setting.key.span,
+                               "a dotted setting starts with `trainer.` (a field of the method's TRL "
+                               "config) or `lora.` (a field of peft's LoraConfig)"))
+            continue
         spec = SETTINGS.get(setting.key.text)
         if spec is None:
             found.append(error("E160", f"unknown training setting `{setting.key.text}`",
@@ -35,6 +46,12 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
             found.append(error("E165", f"compliance gates compare rates in [0, 1], got {gate.threshold:g}",
                                gate.span, "write 0.99 for 99%"))
     return found
+
+
+def is_override(key: str) -> bool:
+    """True for `trainer.<field>` and `lora.<field>`: a setting passed through to TRL or peft."""
+    section, dot, field = key.partition(".")
+    return bool(dot) and section in OVERRIDE_SECTIONS and "." not in field
 
 
 def setting_value(setting: ast.Setting, spec: SettingSpec) -> object:

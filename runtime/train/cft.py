@@ -11,8 +11,8 @@ once (DPOTrainer always wants them; CFT only uses them for the logged `rewards/*
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
-                                  load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
+                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def unlikelihood(per_token_logps, mask):
@@ -52,8 +52,8 @@ def train(job: TrainJob) -> TrainResult:
     from trl import DPOConfig
 
     hp = job.hyperparameters
-    args = DPOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]),
-                     loss_type=["sft"], precompute_ref_log_probs=True)
+    args = trainer_config(DPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+                          loss_type=["sft"], precompute_ref_log_probs=True)
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = _trainer_class()(model=model, args=args,
                                train_dataset=rows_for_steps(load_dataset_columns(job.pairs_path, PAIR_COLUMNS), job.hyperparameters),

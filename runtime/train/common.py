@@ -6,6 +6,7 @@ artifact themselves, so each can be tested with a tiny model and a handful of ro
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +21,7 @@ class TrainJob:
 
     `hyperparameters` holds the plan's train-stage values (learning_rate, epochs, max_steps,
     batch_size, grad_accum, beta, lora, lora_r, lora_alpha, max_length, precision, device,
-    seed, replay).
+    seed, replay), then the policy's `trainer.<field>` / `lora.<field>` overrides.
     """
 
     method: str
@@ -81,15 +82,38 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
     return args
 
 
+def policy_overrides(hyperparameters: dict[str, Any], section: str) -> dict[str, Any]:
+    """The policy's `<section>.<field>` settings (`trainer` or `lora`) as `{field: value}`.
+
+    The compiler checked each field and typed each value (compiler/passes/check_trainer_fields.py);
+    lists arrive as tuples and go back to lists, which TRL and peft compare against.
+    """
+    prefix = f"{section}."
+    return {key[len(prefix):]: list(value) if isinstance(value, tuple) else value
+            for key, value in hyperparameters.items() if key.startswith(prefix)}
+
+
+def trainer_config(config_class, job: TrainJob, **arguments: Any):
+    """Build a TRL config: `base_arguments`, the method's own `arguments`, then `trainer.*` last.
+
+    The policy's overrides win over everything tenet derives. A field `config_class` lacks is
+    skipped: an rlhf override may be meant for only one of its two configs.
+    """
+    names = {f.name for f in dataclasses.fields(config_class)}
+    overrides = {k: v for k, v in policy_overrides(job.hyperparameters, "trainer").items() if k in names}
+    return config_class(**{**base_arguments(job), **arguments, **overrides})
+
+
 def lora_config(job: TrainJob):
-    """A PEFT LoRA config when the plan asks for LoRA, else None."""
+    """A PEFT LoRA config when the plan asks for LoRA (with the policy's `lora.*` last), else None."""
     hp = job.hyperparameters
     if not hp.get("lora"):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=int(hp["lora_r"]), lora_alpha=int(hp["lora_alpha"]), lora_dropout=0.0,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
+    defaults = dict(r=int(hp["lora_r"]), lora_alpha=int(hp["lora_alpha"]), lora_dropout=0.0,
+                    target_modules="all-linear", task_type="CAUSAL_LM")
+    return LoraConfig(**{**defaults, **policy_overrides(hp, "lora")})
 
 
 def rows_for_steps(dataset, hyperparameters: dict[str, Any]):

@@ -8,8 +8,8 @@ LoRA the reference is loaded explicitly from `job.model_path` (TRL would otherwi
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
-                                  load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
+                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -22,8 +22,8 @@ def train(job: TrainJob) -> TrainResult:
     # pushing the rejected side down, which can move mass onto neither response.
     sft = float(hp.get("sft_weight", 0.0))
     losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft]} if sft > 0 else {}
-    args = DPOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]),
-                     precompute_ref_log_probs=precompute, **losses)
+    args = trainer_config(DPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+                          precompute_ref_log_probs=precompute, **losses)
     model, tokenizer = load_model_and_tokenizer(job)
     peft = lora_config(job)
     ref_model = None

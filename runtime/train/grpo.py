@@ -13,7 +13,8 @@ import math
 import time
 from pathlib import Path
 
-from runtime.train.common import TrainJob, TrainResult, base_arguments, load_dataset_columns, lora_config
+from runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, lora_config, policy_overrides,
+                                  trainer_config)
 
 
 def grpo_config(job: TrainJob):
@@ -26,12 +27,13 @@ def grpo_config(job: TrainJob):
         extra["reward_weights"] = [float(w) for w in hp["reward_weights"]]
     if hp.get("loss_type"):
         extra["loss_type"] = str(hp["loss_type"])
-    generations = int(hp.get("num_generations", 4))
+    # A policy's `trainer.num_generations` must also size the generation batch below.
+    generations = int(policy_overrides(hp, "trainer").get("num_generations") or hp.get("num_generations", 4))
     # TRL needs the completions generated per step to split evenly into groups of
     # `num_generations` and into per-device batches; the plan's batch size need not be either.
     per_step = int(hp["batch_size"]) * int(hp.get("grad_accum", 1))
-    return GRPOConfig(
-        **base_arguments(job),
+    return trainer_config(
+        GRPOConfig, job,
         generation_batch_size=math.lcm(per_step, generations),
         num_generations=generations,
         max_completion_length=int(hp.get("max_new_tokens", 64)),

@@ -7,15 +7,15 @@ With the default `kto` loss the batch size must be > 1 (TRL raises otherwise).
 
 from __future__ import annotations
 
-from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
-                                  load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save)
+from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
+                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def train(job: TrainJob) -> TrainResult:
     from trl import KTOConfig, KTOTrainer
 
     hp = job.hyperparameters
-    args = KTOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]))
+    args = trainer_config(KTOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]))
     dataset = rows_for_steps(load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS), hp).shuffle(seed=int(hp["seed"]))
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = KTOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, lora_config,
-                                  load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
+                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -16,8 +16,8 @@ def train(job: TrainJob) -> TrainResult:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     hp = job.hyperparameters
-    args = ORPOConfig(**base_arguments(job), beta=float(hp["beta"]), max_length=int(hp["max_length"]),
-                      remove_unused_columns=False)  # its collator needs the raw columns; TRL warns otherwise
+    args = trainer_config(ORPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+                          remove_unused_columns=False)  # its collator needs the raw columns; TRL warns otherwise
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = ORPOTrainer(model=model, args=args,
                           train_dataset=rows_for_steps(load_dataset_columns(job.pairs_path, PAIR_COLUMNS), job.hyperparameters),

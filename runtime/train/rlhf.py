@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from runtime.train import grpo
-from runtime.train.common import PAIR_COLUMNS, TrainJob, TrainResult, base_arguments, load_dataset_columns
+from runtime.train.common import PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, trainer_config
 
 
 def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
@@ -33,13 +33,12 @@ def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
     model = AutoModelForSequenceClassification.from_pretrained(job.model_path, num_labels=1)
     # Sequence classifiers pool the last non-pad token: they need the pad id in their config.
     model.config.pad_token_id = tokenizer.pad_token_id
-    args = base_arguments(job)
-    args.update(output_dir=str(out / "checkpoints"),
+    args = dict(output_dir=str(out / "checkpoints"),
                 max_steps=int(hp.get("reward_max_steps", hp["max_steps"])),
                 learning_rate=float(hp.get("reward_learning_rate", hp["learning_rate"])))
     if hp.get("max_length"):
         args["max_length"] = int(hp["max_length"])
-    trainer = RewardTrainer(model=model, args=RewardConfig(**args), train_dataset=dataset,
+    trainer = RewardTrainer(model=model, args=trainer_config(RewardConfig, job, **args), train_dataset=dataset,
                             processing_class=tokenizer, callbacks=list(job.callbacks) or None)
     output = trainer.train()
     trainer.save_model(str(out))
