@@ -174,6 +174,7 @@ def _override(stage: Stage, options: CycleOptions, strategies: tuple[str, ...]) 
 
 
 def _updated(stage: S, **changes: object) -> S:
+    """A copy of `stage` with `changes`, validated (model_copy would skip validation)."""
     return type(stage).model_validate({**stage.model_dump(), **changes})
 
 
@@ -202,7 +203,8 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
     plan = apply_overrides(artifact.plan, options)
     ctx = _prepare(artifact, options, plan)
     ir, tracker = artifact.ir, ctx.tracker
-    with tracker.cycle(f"{ir.policy_id}@{ir.version}", *_run_record(ctx, stage_of(plan, TrainStage))) as run_id:
+    params, tags = _run_record(ctx, stage_of(plan, TrainStage))
+    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, tags) as run_id:
         ctx.run_id = run_id
         _open(ctx, plan)
         for stage in plan.stages:
@@ -238,8 +240,8 @@ def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPl
     if parent is not None and not delta.changed and not delta.removed and not options.from_base:
         raise NothingToTrain(f"no rule changed since champion version {parent.version} (run {parent.run_id}); "
                              "nothing to retrain. Use --from-base to train again from the base model.")
-    return CycleContext(artifact=artifact, options=options, root=root, work=work, cache=cache, tracker=tracker,
-                        base_path=base_path, parent=parent, delta=delta)
+    return CycleContext(artifact=artifact, options=options, root=root, work=work, cache=cache,
+                        tracker=tracker, base_path=base_path, parent=parent, delta=delta)
 
 
 def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], dict[str, str]]:
@@ -249,8 +251,8 @@ def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], d
     artifact, parent = ctx.artifact, ctx.parent
     ir = artifact.ir
     params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
-              "plan.hash": artifact.plan_hash, "plan.base_model": train.base_model, "plan.method": train.method,
-              **{f"plan.{k}": v for k, v in train.hyperparameters}}
+              "plan.hash": artifact.plan_hash, "plan.base_model": train.base_model,
+              "plan.method": train.method, **{f"plan.{k}": v for k, v in train.hyperparameters}}
     tags = {tag.COMPILER: artifact.compiler_version, tag.POLICY_ID: ir.policy_id,
             tag.POLICY_VERSION: ir.version, tag.POLICY_HASH: artifact.policy_hash,
             tag.DIFF_SUMMARY: ctx.delta.summary(), tag.GIT_COMMIT: git_commit(ctx.root),
@@ -270,7 +272,8 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     tracker.mlflow.log_dict(ctx.delta.records(), "policy/diff.json")
     # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
     # on them would fail closed.
-    scorers = Scorers(root=ctx.root, judge_model=train.base_model) if any(r.runtime_only for r in rules) else None
+    model_backed = any(r.runtime_only for r in rules)
+    scorers = Scorers(root=ctx.root, judge_model=train.base_model) if model_backed else None
     # The cycle generates on the device it trains on. Pairs always come from the base model's
     # samples, so an update cycle finds them cached.
     generation = dict(max_new_tokens=stage_of(plan, SynthesizeStage).max_new_tokens,
@@ -319,15 +322,18 @@ def visit_synthesize(stage: SynthesizeStage, ctx: CycleContext) -> None:
     tracker, ctx.pairs_dir = ctx.tracker, ctx.work / "pairs"
     synth = synthesize(ctx.artifact, ctx.pairs_dir, root=ctx.root, strategies=stage.strategies,
                        generator=ctx.models.generator, samples_per_prompt=ctx.options.samples_per_prompt,
-                       max_model_prompts=ctx.options.model_prompts, scorers=ctx.models.scorers, cache=ctx.cache)
+                       max_model_prompts=ctx.options.model_prompts, scorers=ctx.models.scorers,
+                       cache=ctx.cache)
     for name in ("pairs", "unpaired", "eval_prompts"):
         tracker.log_dataset(ctx.pairs_dir / f"{name}.parquet", name,
                             "training" if name != "eval_prompts" else "evaluation")
     tracker.mlflow.log_artifact(str(ctx.pairs_dir / "pair_qa.json"), "reports")
     qa = synth.report.to_dict()
-    tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs), "pairs.reused_rules": len(synth.report.reused_rules),
+    tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs),
+                                "pairs.reused_rules": len(synth.report.reused_rules),
                                 "pairs.capped_samples": qa["capped_samples"],
-                                **{f"pairs.dropped.{reason}": n for reason, n in qa["dropped_by_reason"].items()}})
+                                **{f"pairs.dropped.{reason}": n
+                                   for reason, n in qa["dropped_by_reason"].items()}})
     ctx.synth = synth
 
 
@@ -476,7 +482,8 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
     keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
     unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
     if settings.max_steps > 0 and len(pairs):
-        settings = settings.replace(max_steps=max(1, math.ceil(settings.max_steps * int(new.sum()) / len(pairs))))
+        scaled = math.ceil(settings.max_steps * int(new.sum()) / len(pairs))
+        settings = settings.replace(max_steps=max(1, scaled))
     return folder, settings
 
 
@@ -495,8 +502,9 @@ def _job(method: str, start_path: str, out: Path, settings: TrainSettings, rules
     resume = last_valid_checkpoint(out)
     return TrainJob(method=method, model_path=start_path, pairs_path=str(data / "pairs.parquet"),
                     unpaired_path=str(data / "unpaired.parquet"), output_dir=str(out),
-                    hyperparameters=settings, report_to=("mlflow",), reward_functions=rewards, resume_from=resume,
-                    prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None, progress=progress)
+                    hyperparameters=settings, report_to=("mlflow",), reward_functions=rewards,
+                    resume_from=resume, progress=progress,
+                    prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None)
 
 
 def _train_prompts(data: Path) -> str:
