@@ -1,19 +1,87 @@
-"""Build the training plan: an ordered list of typed stages that `plan` prints and the runtime runs."""
+"""Build the training plan: an ordered list of typed stages that `plan` prints and the runtime runs.
+
+Each stage carries every value its runtime handler reads (runtime/cycle.py `HANDLERS`), so the
+runtime never goes back to the IR's training block. New fields get defaults so an artifact
+written before they existed (same schema version, e.g. a champion's) still loads.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Mapping, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from compiler import ir
-from compiler.settings import TRAIN_METHODS
+from compiler.settings import DEVICES, PRECISIONS, SETTINGS, TRAIN_METHODS
+
+
+def _default(name: str):
+    """The `training:` default of a setting, so the typed models below share compiler/settings.py's."""
+    return SETTINGS[name].default
+
+
+class TrainSettings(BaseModel):
+    """The typed settings a trainer reads: the plan's hyperparameters, then method-only knobs.
+
+    The first block mirrors `TrainingIR` field for field (tests/test_stages.py checks it); the
+    second block holds knobs no policy sets, with the values the methods use when none is given.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    revision: str = _default("revision")
+    learning_rate: float = _default("learning_rate")
+    epochs: float = _default("epochs")
+    max_steps: int = _default("max_steps")
+    batch_size: int = _default("batch_size")
+    grad_accum: int = _default("grad_accum")
+    beta: float = _default("beta")
+    sft_weight: float = _default("sft_weight")
+    sft_epochs: float = _default("sft_epochs")
+    lora: bool = _default("lora")
+    lora_r: int = _default("lora_r")
+    lora_alpha: int = _default("lora_alpha")
+    max_length: int = _default("max_length")
+    precision: Literal[PRECISIONS] = _default("precision")
+    device: Literal[DEVICES] = _default("device")
+    seed: int = _default("seed")
+    save_steps: int = _default("save_steps")
+    replay: float = _default("replay")
+    # The policy's `trainer.*` / `lora.*` fields, checked and typed by the compiler; applied last.
+    overrides: tuple[tuple[str, ir.OverrideValue], ...] = ()
+
+    precompute_ref_log_probs: bool = True  # dpo: reference log-probs once, before training
+    num_generations: int = 4  # grpo: completions per prompt
+    max_new_tokens: int = 64  # grpo: completion length
+    temperature: float = 1.0  # grpo: sampling temperature
+    reward_weights: tuple[float, ...] | None = None  # grpo: None sums the reward functions
+    loss_type: str | None = None  # grpo: None keeps TRL's default
+    reward_max_steps: int | None = None  # rlhf reward model: None uses `max_steps`
+    reward_learning_rate: float | None = None  # rlhf reward model: None uses `learning_rate`
+
+    @classmethod
+    def of(cls, values: "TrainSettings | Mapping[str, object]") -> "TrainSettings":
+        """Validate a mapping into settings (a `TrainSettings` is returned as is)."""
+        if isinstance(values, cls):
+            return values
+        plain = {k: v for k, v in dict(values).items() if "." not in k}
+        dotted = tuple((k, v) for k, v in dict(values).items() if "." in k)
+        return cls.model_validate({**plain, **({"overrides": dotted} if dotted else {})})
+
+    def replace(self, **changes: object) -> "TrainSettings":
+        """A copy with `changes` applied and validated (model_copy would skip validation)."""
+        return TrainSettings.model_validate({**self.model_dump(), **changes})
 
 
 class Stage(BaseModel):
     """Base of plan stages."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @property
+    def name(self) -> str:
+        """The stage's name in progress output and as its MLflow run: its kind."""
+        return self.kind
 
 
 class LabelStage(Stage):
@@ -34,6 +102,7 @@ class SynthesizeStage(Stage):
     eval_split: float
     length_ratio_max: float
     seed: int
+    max_new_tokens: int = 256  # tokens per sampled answer (the compiler's floor for older artifacts)
 
 
 class EvaluateStage(Stage):
@@ -45,6 +114,12 @@ class EvaluateStage(Stage):
     prompts: int
     max_new_tokens: int
     capability_guard: Literal["kl"] = "kl"
+    seed: int = _default("seed")
+
+    @property
+    def name(self) -> str:
+        """`evaluate-before` or `evaluate-after`: a plan has one evaluate stage per phase."""
+        return f"evaluate-{self.phase}"
 
 
 class TrainStage(Stage):
@@ -56,6 +131,11 @@ class TrainStage(Stage):
     base_model: str
     # The plan's settings, then the policy's `trainer.*` / `lora.*` overrides.
     hyperparameters: tuple[tuple[str, ir.OverrideValue], ...]
+
+    @property
+    def settings(self) -> TrainSettings:
+        """The hyperparameters, typed: what the runtime hands the trainer."""
+        return TrainSettings.of(dict(self.hyperparameters))
 
 
 class GateStage(Stage):
@@ -88,6 +168,7 @@ class TrainingPlan(BaseModel):
     stages: tuple[PlanStage, ...]
 
 
+# The settings a train stage records, in plan order; each is a `TrainSettings` field.
 _HYPERPARAMETERS = ("revision", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
                     "sft_weight", "sft_epochs", "lora", "lora_r", "lora_alpha", "max_length", "precision",
                     "device", "seed", "save_steps", "replay")
@@ -95,9 +176,14 @@ _HYPERPARAMETERS = ("revision", "learning_rate", "epochs", "max_steps", "batch_s
 
 def resolve_method(training: ir.TrainingIR) -> str:
     """Pick the concrete method for `auto`: KTO for unpaired feedback alone, else DPO."""
-    if training.method != "auto":
-        return training.method
-    return "kto" if set(training.strategies) == {"feedback"} else "dpo"
+    return method_for(training.method, training.strategies)
+
+
+def method_for(requested: str, strategies: Sequence[str]) -> str:
+    """The concrete method for a requested one, given the pair strategies (`auto` depends on them)."""
+    if requested != "auto":
+        return requested
+    return "kto" if set(strategies) == {"feedback"} else "dpo"
 
 
 def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
@@ -108,11 +194,14 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
         LabelStage(rules=tuple(r.id for r in policy.rules), sources=sources),
         SynthesizeStage(strategies=t.strategies, budget=t.pairs,
                         per_rule=tuple((s.rule, s.budget) for s in policy.pair_specs),
-                        eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed),
-        EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
+                        eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed,
+                        max_new_tokens=t.max_new_tokens),
+        EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
+                      seed=t.seed),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,
                    hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS) + t.overrides),
-        EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens),
+        EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
+                      seed=t.seed),
         GateStage(gates=t.gates),
         RegisterStage(model_name=policy.policy_id),
     ]
@@ -141,13 +230,13 @@ def describe_stage(stage: Stage) -> str:
         return (f"evaluate    {stage.model} model {stage.phase} training on {stage.prompts} held-out prompts "
                 f"(answers up to {stage.max_new_tokens} tokens, capability guard: {stage.capability_guard})")
     if isinstance(stage, TrainStage):
-        hp = dict(stage.hyperparameters)
+        s = stage.settings
         method = stage.method if stage.requested_method == stage.method else f"{stage.method} (auto)"
-        return (f"train       {method} on {stage.base_model}: lr {hp['learning_rate']:g}, "
-                f"beta {hp['beta']:g}, batch {hp['batch_size']}, "
-                f"{'LoRA r' + str(hp['lora_r']) if hp['lora'] else 'full fine-tune'}"
-                + (f", after {hp['sft_epochs']:g} epochs of SFT warm-up" if hp.get("sft_epochs") else "")
-                + "".join(f", {k} = {_override_text(v)}" for k, v in stage.hyperparameters if "." in k))
+        return (f"train       {method} on {stage.base_model}: lr {s.learning_rate:g}, "
+                f"beta {s.beta:g}, batch {s.batch_size}, "
+                f"{'LoRA r' + str(s.lora_r) if s.lora else 'full fine-tune'}"
+                + (f", after {s.sft_epochs:g} epochs of SFT warm-up" if s.sft_epochs else "")
+                + "".join(f", {k} = {_override_text(v)}" for k, v in s.overrides))
     if isinstance(stage, GateStage):
         return "gate        " + "; ".join(describe_gate(g) for g in stage.gates)
     assert isinstance(stage, RegisterStage)

@@ -1,8 +1,16 @@
-"""Run one update cycle: the plan's stages in order, each a nested MLflow run.
+"""Run one update cycle: walk the plan's stages, dispatching each to its handler, each a nested MLflow run.
 
-label → synthesize → evaluate (base) → train → evaluate (trained) → gate → register.
-Every stage reads and writes files in the cycle's work folder, so a stage's inputs are on
-disk and digested in MLflow; a model that fails a gate is registered but never promoted.
+The compiled plan (compiler/plan.py) is label → synthesize → evaluate (before) → train →
+evaluate (after) → gate → register. `_run_cycle` applies the caller's overrides to the stages
+(`apply_overrides`), opens the cycle's run, and hands each stage to the handler `HANDLERS`
+names for its type, as SQLMesh's plan evaluator dispatches to `visit_<stage>`. Each stage
+carries the values its handler needs; what stages hand each other (pairs, compliance, the
+trained model, gate results) travels in a `CycleContext`.
+
+Every stage reads and writes files in the cycle's work folder, so a stage's inputs are on disk
+and digested in MLflow; a model that fails a gate is registered but never promoted. An update
+cycle (the policy has a champion) runs the same plan: the diff against the champion decides
+what the stages reuse (see `_run_cycle`).
 """
 
 from __future__ import annotations
@@ -11,22 +19,35 @@ import importlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from compiler.artifact import CompiledArtifact, to_json
 from compiler.errors import NothingToDo
-from compiler.plan import TrainStage, describe_stage, resolve_method
+from compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, Stage, SynthesizeStage,
+                           TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
 from runtime import tags as tag
 from runtime.evaluate import Compliance
 from runtime.gates import GateResult
 
+if TYPE_CHECKING:
+    from runtime.cache import Cache
+    from runtime.device import select_device
+    from runtime.label.engine import Labeler
+    from runtime.label.scorers import Scorers
+    from runtime.lineage import Changes, Parent
+    from runtime.synthesize.generate import Generator
+    from runtime.synthesize.run import SynthesisResult
+    from runtime.track import Tracker
+
 METHOD_MODULES = {"dpo": "runtime.train.dpo", "kto": "runtime.train.kto", "orpo": "runtime.train.orpo",
                   "cft": "runtime.train.cft", "grpo": "runtime.train.grpo", "rlhf": "runtime.train.rlhf"}
+
+S = TypeVar("S", bound=Stage)
 
 
 @dataclass
 class CycleOptions:
-    """What the caller may override for one cycle."""
+    """What the caller may override for one cycle (see `apply_overrides` for where each goes)."""
 
     work_dir: str = "work"
     base_model: str | None = None
@@ -64,9 +85,102 @@ class CycleResult:
     unchanged: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class CycleModels:
+    """The models a cycle generates and labels with, loaded once when its run opens."""
+
+    generator: Generator  # the base model: it samples the pairs and anchors the drift measure
+    incumbent: Generator  # the model before training: the champion in an update, else the base
+    labeler: Labeler
+    scorers: Scorers | None
+    generation: dict[str, Any]  # Generator settings every model of the cycle shares
+
+    def load(self, model_path: str) -> Generator:
+        """A generator for another model of the cycle (the trained one), with the same settings."""
+        from runtime.synthesize.generate import Generator
+
+        return Generator(model_path, **self.generation)
+
+
+@dataclass
+class CycleContext:
+    """What the stages of one cycle share and hand each other.
+
+    The first block is known before the cycle's run opens; `run_id` and `models` are set when
+    it opens; the last block is filled in by the handlers in plan order, each reading only what
+    an earlier stage wrote.
+    """
+
+    artifact: CompiledArtifact
+    options: CycleOptions
+    root: Path  # the policy's folder: prompt files and local models resolve from it
+    work: Path  # this policy version's work folder
+    cache: Cache
+    tracker: Tracker
+    base_path: str
+    parent: Parent | None  # the champion's cycle, or None for a first cycle
+    delta: Changes  # the diff against the champion's artifact
+    run_id: str = field(init=False)
+    models: CycleModels = field(init=False)
+
+    synth: SynthesisResult | None = None
+    pairs_dir: Path | None = None
+    before: Compliance | None = None
+    trained_dir: str | None = None
+    after: Compliance | None = None
+    drift: float | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    passed: bool = False
+    model_version: str | None = None
+
+    @property
+    def continuing(self) -> bool:
+        """Whether training starts from the champion rather than from the base model."""
+        return self.parent is not None and not self.options.from_base
+
+
+def stage_of(plan: TrainingPlan, kind: type[S]) -> S:
+    """The plan's first stage of a type."""
+    return next(s for s in plan.stages if isinstance(s, kind))
+
+
 def train_stage(artifact: CompiledArtifact) -> TrainStage:
     """The plan's train stage."""
-    return next(s for s in artifact.plan.stages if isinstance(s, TrainStage))
+    return stage_of(artifact.plan, TrainStage)
+
+
+def apply_overrides(plan: TrainingPlan, options: CycleOptions) -> TrainingPlan:
+    """The plan with the caller's overrides applied to the stages they belong to.
+
+    `--base-model`, `--method`, `--max-steps` and `--device` change the train stage
+    (`--method auto` resolves against the synthesize stage's strategies, as the compiler does);
+    `--eval-prompts` changes both evaluate stages. `--model-prompts` and `--from-base` are no
+    plan values: the synthesize handler reads the first from the options, and the second,
+    with the champion diff, decides where training starts. The artifact keeps its compiled plan
+    (and plan hash); the MLflow `plan.*` params record the overridden train stage.
+    """
+    strategies = stage_of(plan, SynthesizeStage).strategies
+    return plan.model_copy(update={"stages": tuple(_override(s, options, strategies) for s in plan.stages)})
+
+
+def _override(stage: Stage, options: CycleOptions, strategies: tuple[str, ...]) -> Stage:
+    """One stage with the overrides that belong to it, validated like a compiled stage."""
+    if isinstance(stage, EvaluateStage) and options.eval_prompts:
+        return _updated(stage, prompts=options.eval_prompts)
+    if not isinstance(stage, TrainStage):
+        return stage
+    given = {"max_steps": options.max_steps, "device": options.device}
+    settings = stage.settings.replace(**{k: v for k, v in given.items() if v is not None})
+    return _updated(stage, method=method_for(options.method or stage.method, strategies),
+                    base_model=options.base_model or stage.base_model,
+                    # `trainer.*` / `lora.*` overrides are the policy's; no flag changes them.
+                    hyperparameters=tuple((k, v if "." in k else getattr(settings, k))
+                                          for k, v in stage.hyperparameters))
+
+
+def _updated(stage: S, **changes: object) -> S:
+    """A copy of `stage` with `changes`, validated (model_copy would skip validation)."""
+    return type(stage).model_validate({**stage.model_dump(), **changes})
 
 
 def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
@@ -83,165 +197,262 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
 
 def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
                progress: Callable[[str], None]) -> CycleResult:
-    """Run every stage of the artifact's plan and record it in MLflow.
+    """Walk the artifact's plan, with the caller's overrides, and record it in MLflow.
 
-    When the policy has a champion, the cycle is an update: it diffs against the champion's
-    artifact, reuses cached candidates and generations for unchanged rules, evaluates the
-    champion as "before", trains from it (unless `from_base`) on the changed rules' pairs plus
-    a replay share of the rest, and gates on no unchanged rule regressing.
+    When the policy has a champion, the cycle is an update of the same plan: it diffs against
+    the champion's artifact, and the handlers reuse cached candidates and generations for
+    unchanged rules (synthesize), evaluate the champion as "before" (evaluate), train from it
+    (unless `from_base`) on the changed rules' pairs plus a replay share of the rest (train),
+    and gate on no unchanged rule regressing (gate).
     """
-    from runtime.cache import Cache
-    from runtime.device import select_device
-    from runtime.evaluate import evaluate_model, kl_drift
-    from runtime.gates import check_gates
-    from runtime.hub import commit_params
-    from runtime.label.engine import Labeler
-    from runtime.label.scorers import Scorers
-    from runtime.lineage import changes, find_parent, git_commit, start_model
-    from runtime.models import resolve_model
-    from runtime.synthesize.generate import Generator
-    from runtime.synthesize.run import synthesize
-    from runtime.track import Tracker
-    from runtime.train.common import TrainResult
+    plan = apply_overrides(artifact.plan, options)
+    ctx = _prepare(artifact, options, plan)
+    ir, tracker = artifact.ir, ctx.tracker
+    params, tags = _run_record(ctx, stage_of(plan, TrainStage))
+    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, tags) as run_id:
+        ctx.run_id = run_id
+        _open(ctx, plan)
+        for stage in plan.stages:
+            progress(stage.name)
+            with tracker.stage(stage.name):
+                HANDLERS[type(stage)](stage, ctx)
+        _finish(ctx)
+    return CycleResult(run_id=ctx.run_id, before=ctx.before, after=ctx.after, gates=ctx.gates,
+                       promoted=ctx.passed, model_version=ctx.model_version, drift=ctx.drift,
+                       tracking_uri=tracker.uri, stages=[describe_stage(s) for s in artifact.plan.stages],
+                       diff_summary=ctx.delta.summary(), parent_run=ctx.parent.run_id if ctx.parent else None,
+                       unchanged=ctx.delta.unchanged)
 
-    ir, stage = artifact.ir, train_stage(artifact)
-    hp = dict(stage.hyperparameters)
-    if options.max_steps is not None:
-        hp["max_steps"] = options.max_steps
-    if options.device is not None:
-        hp["device"] = options.device
-    method = options.method or stage.method
-    if method == "auto":
-        method = resolve_method(ir.training.model_copy(update={"method": "auto"}))
-    base_name = options.base_model or stage.base_model
+
+def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPlan) -> CycleContext:
+    """Everything a cycle knows before its run opens; refuse a cycle that would change nothing."""
+    from runtime.cache import Cache
+    from runtime.lineage import changes, find_parent
+    from runtime.models import resolve_model
+    from runtime.track import Tracker
+
+    policy_id = artifact.ir.policy_id
     root = Path(artifact.sources[-1].path).parent
-    work = Path(options.work_dir) / ir.policy_id / artifact.policy_hash[:12]
+    work = Path(options.work_dir) / policy_id / artifact.policy_hash[:12]
     work.mkdir(parents=True, exist_ok=True)
     cache = Cache(Path(options.work_dir) / "cache")
-    base_path = resolve_model(base_name, root, hp.get("revision"))  # a missing model fails before any run opens
-    tracker = Tracker(ir.policy_id, options.work_dir)
+    # A missing model fails before any run is opened.
+    train = stage_of(plan, TrainStage)
+    base_path = resolve_model(train.base_model, root, train.settings.revision)
+    tracker = Tracker(policy_id, options.work_dir)
     tracker.sweep_stale_runs()
-    parent = find_parent(tracker, ir.policy_id)
+    parent = find_parent(tracker, policy_id)
     delta = changes(parent, artifact)
     if parent is not None and not delta.changed and not delta.removed and not options.from_base:
         raise NothingToTrain(f"no rule changed since champion version {parent.version} (run {parent.run_id}); "
                              "nothing to retrain. Use --from-base to train again from the base model.")
+    return CycleContext(artifact=artifact, options=options, root=root, work=work, cache=cache,
+                        tracker=tracker, base_path=base_path, parent=parent, delta=delta)
+
+
+def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], dict[str, str]]:
+    """The cycle run's params (the overridden train stage) and tags (policy, diff, lineage)."""
+    from runtime.hub import commit_params
+    from runtime.lineage import git_commit
+
+    artifact, parent = ctx.artifact, ctx.parent
+    ir = artifact.ir
     params = {"policy.id": ir.policy_id, "policy.version": ir.version, "policy.hash": artifact.policy_hash,
-              "plan.hash": artifact.plan_hash, "plan.base_model": base_name, "plan.method": method,
-              **{f"plan.{k}": v for k, v in hp.items()}, **commit_params("base", base_path)}
+              "plan.hash": artifact.plan_hash, "plan.base_model": train.base_model,
+              "plan.method": train.method, **{f"plan.{k}": v for k, v in train.hyperparameters},
+              **commit_params("base", ctx.base_path)}
     tags = {tag.COMPILER: artifact.compiler_version, tag.POLICY_ID: ir.policy_id,
             tag.POLICY_VERSION: ir.version, tag.POLICY_HASH: artifact.policy_hash,
-            tag.DIFF_SUMMARY: delta.summary(), tag.GIT_COMMIT: git_commit(root),
+            tag.DIFF_SUMMARY: ctx.delta.summary(), tag.GIT_COMMIT: git_commit(ctx.root),
             **({tag.DIFF_PARENT_RUN: parent.run_id, tag.DIFF_PARENT_VERSION: parent.version}
                if parent else {})}
-    with tracker.cycle(f"{ir.policy_id}@{ir.version}", params, tags) as run_id:
-        _log_policy(tracker, artifact, work)
-        tracker.mlflow.log_dict(delta.records(), "policy/diff.json")
-        # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
-        # on them would fail closed.
-        scorers = Scorers(root=root, judge_model=base_name, device=hp["device"], revision=hp.get("revision")) \
-            if any(r.runtime_only for r in ir.rules) else None
-        labeler = Labeler(ir.rules, score=scorers, spans=False, cache=cache)
-        # Pairs always come from the base model's samples, so an update cycle finds them cached.
-        settings = dict(max_new_tokens=ir.training.max_new_tokens, device=select_device(hp["device"]),
-                        precision=hp["precision"], cache=cache, progress=options.progress)
-        generator = Generator(base_path, **settings)
-        incumbent = generator if parent is None else Generator(parent.model_dir, **settings)
-        continuing = parent is not None and not options.from_base
-        tracker.mlflow.set_tag(tag.CYCLE_START, f"champion v{parent.version}" if continuing else "base")
+    return params, tags
 
-        progress("label")
-        with tracker.stage("label"):
-            _label_examples(artifact, work, tracker)
 
-        progress("synthesize")
-        with tracker.stage("synthesize"):
-            synth = synthesize(artifact, work / "pairs", root=root, generator=generator,
-                               samples_per_prompt=options.samples_per_prompt,
-                               max_model_prompts=options.model_prompts, scorers=scorers, cache=cache)
-            for name in ("pairs", "unpaired", "eval_prompts"):
-                tracker.log_dataset(work / "pairs" / f"{name}.parquet", name, "training" if name != "eval_prompts" else "evaluation")
-            tracker.mlflow.log_artifact(str(work / "pairs" / "pair_qa.json"), "reports")
-            qa = synth.report.to_dict()
-            tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs),
-                                        "pairs.reused_rules": len(synth.report.reused_rules),
-                                        "pairs.capped_samples": qa["capped_samples"],
-                                        **{f"pairs.dropped.{reason}": n
-                                           for reason, n in qa["dropped_by_reason"].items()}})
+def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
+    """Log the policy and the diff on the opened run and load the cycle's models."""
+    from runtime.device import select_device
+    from runtime.label.engine import Labeler
+    from runtime.label.scorers import Scorers
+    from runtime.synthesize.generate import Generator
 
-        prompts = conversations(synth.eval_prompts)[: options.eval_prompts or ir.training.eval_prompts]
-        progress("evaluate-before")
-        with tracker.stage("evaluate-before"):
-            before = evaluate_model(incumbent, ir.rules, prompts, labeler, seed=ir.training.seed,
-                                    max_new_tokens=ir.training.eval_max_new_tokens)
-            _log_compliance(tracker, "before", before)
+    tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
+    _log_policy(tracker, ctx.artifact, ctx.work)
+    tracker.mlflow.log_dict(ctx.delta.records(), "policy/diff.json")
+    # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
+    # on them would fail closed.
+    model_backed = any(r.runtime_only for r in rules)
+    settings = train.settings
+    scorers = Scorers(root=ctx.root, judge_model=train.base_model, device=settings.device,
+                      revision=settings.revision) if model_backed else None
+    # The cycle generates on the device it trains on. Pairs always come from the base model's
+    # samples, so an update cycle finds them cached.
+    generation = dict(max_new_tokens=stage_of(plan, SynthesizeStage).max_new_tokens,
+                      device=select_device(settings.device), precision=settings.precision, cache=ctx.cache,
+                      progress=ctx.options.progress)
+    generator = Generator(ctx.base_path, **generation)
+    incumbent = generator if ctx.parent is None else Generator(ctx.parent.model_dir, **generation)
+    ctx.models = CycleModels(generator=generator, incumbent=incumbent, scorers=scorers, generation=generation,
+                             labeler=Labeler(rules, score=scorers, spans=False, cache=ctx.cache))
+    tracker.mlflow.set_tag(tag.CYCLE_START, f"champion v{ctx.parent.version}" if ctx.continuing else "base")
 
-        progress("train")
-        with tracker.stage("train"):
-            if continuing and not delta.changed:
-                # Only removals: no rule asks for anything new, so the champion carries over
-                # and is evaluated and gated under the new version.
-                tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, "only rules were removed")
-                result = TrainResult(output_dir=parent.model_dir, global_step=0)
-            else:
-                start = start_model(parent, cache.root) if continuing else base_path
-                data = work / "pairs"
-                if continuing:
-                    data, hp = _update_data(work, delta.changed, hp, ir.training.seed)
-                    tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
-                tracker.mlflow.log_param("train.start_model", start)
-                # Checkpoints are only resumable onto the model they started from.
-                out = work / (f"train-from-{parent.run_id[:12]}" if continuing else "train")
-                job = replace(_job(method, start, out, hp, ir, data), progress=options.progress)
-                if float(hp.get("sft_epochs", 0)) > 0:
-                    from runtime.train.warmup import warm_up
 
-                    job = replace(job, model_path=warm_up(job, float(hp["sft_epochs"])))
-                result = importlib.import_module(METHOD_MODULES[method]).train(job)
-                tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+def _finish(ctx: CycleContext) -> None:
+    """Record the outcome on the cycle run: cache use, the model version, promotion, the model's path."""
+    client = ctx.tracker.client
+    for name, value in (("cache.hits", ctx.cache.hits), ("cache.misses", ctx.cache.misses)):
+        client.log_metric(ctx.run_id, name, value)
+    scorers = ctx.models.scorers
+    for name, value in (scorers.commit_params() if scorers else {}).items():  # Hub judges, classifiers
+        client.log_param(ctx.run_id, name, value)
+    client.set_tag(ctx.run_id, tag.MODEL_VERSION, str(ctx.model_version))
+    client.set_tag(ctx.run_id, tag.PROMOTED, str(ctx.passed).lower())
+    client.set_tag(ctx.run_id, tag.MODEL_PATH, str(Path(ctx.trained_dir).resolve()))
 
-        progress("evaluate-after")
-        with tracker.stage("evaluate-after"):
-            trained = Generator(result.output_dir, **settings)
-            after = evaluate_model(trained, ir.rules, prompts, labeler, seed=ir.training.seed,
-                                   max_new_tokens=ir.training.eval_max_new_tokens)
-            _log_compliance(tracker, "after", after)
-            neutral = [a for _, a in before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
-            drift = kl_drift(trained.model, generator.model, trained.tokenizer, neutral)
-            tracker.mlflow.log_metric("drift.kl", drift)
-        for name, value in (("cache.hits", cache.hits), ("cache.misses", cache.misses)):
-            tracker.client.log_metric(run_id, name, value)
-        for name, value in (scorers.commit_params() if scorers else {}).items():  # Hub judges, classifiers
-            tracker.client.log_param(run_id, name, value)
 
-        progress("gate")
-        with tracker.stage("gate"):
-            # An update may move the rules it retrains; every other rule must hold.
-            gates = check_gates(ir.training.gates, before, after, drift,
-                                regression_rules=delta.unchanged if parent is not None else None)
-            passed = all(g.passed for g in gates)
-            for g in gates:
-                tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
-                                          float(g.passed))
-            tracker.mlflow.set_tag(tag.GATES, "passed" if passed else "failed")
-            report = _compliance_report(ir.rules, before, after, gates, work)
-            tracker.mlflow.log_artifact(str(report), "reports")
+# --- stage handlers: one per stage type in compiler/plan.py ------------------------------------
 
-        progress("register")
-        with tracker.stage("register"):
-            version = tracker.register(run_id, result.output_dir, ir.policy_id,
-                                       {"policy.version": ir.version, "policy.hash": artifact.policy_hash,
-                                        "gates": "passed" if passed else "failed"})
-            if passed:
-                tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
-                                reason=f"all {len(gates)} gates passed")
-        tracker.client.set_tag(run_id, tag.MODEL_VERSION, str(version))
-        tracker.client.set_tag(run_id, tag.PROMOTED, str(passed).lower())
-        tracker.client.set_tag(run_id, tag.MODEL_PATH, str(Path(result.output_dir).resolve()))
-    return CycleResult(run_id=run_id, before=before, after=after, gates=gates, promoted=passed,
-                       model_version=version, drift=drift, tracking_uri=tracker.uri,
-                       stages=[describe_stage(s) for s in artifact.plan.stages], diff_summary=delta.summary(),
-                       parent_run=parent.run_id if parent else None, unchanged=delta.unchanged)
+def visit_label(stage: LabelStage, ctx: CycleContext) -> None:
+    """Label the rules' examples with the compiled rules; log the report and the rule analysis."""
+    from runtime.data import ColumnMap
+    from runtime.label.run import label_dataset
+
+    rows = [{"prompt": ex.prompt, "response": text, "rating": int(role == "good")}
+            for r in ctx.artifact.ir.rules if r.id in stage.rules for ex in r.examples
+            for role, texts in (("good", ex.good), ("bad", ex.bad)) for text in texts]
+    out = ctx.work / "label" / "examples.parquet"
+    label_dataset(ctx.artifact, rows, out, columns=ColumnMap(gold="rating"), spans=True)
+    for name in ("examples.report.json", "examples.rule_analysis.csv", "examples.rule_analysis.json"):
+        ctx.tracker.mlflow.log_artifact(str(out.parent / name), "reports")
+
+
+def visit_synthesize(stage: SynthesizeStage, ctx: CycleContext) -> None:
+    """Synthesize the pairs with the stage's strategies; log the datasets, the QA report and counts.
+
+    In an update, unchanged rules' candidates come from the cache (`runtime.synthesize.reuse`).
+    """
+    from runtime.synthesize.run import synthesize
+
+    tracker, ctx.pairs_dir = ctx.tracker, ctx.work / "pairs"
+    synth = synthesize(ctx.artifact, ctx.pairs_dir, root=ctx.root, strategies=stage.strategies,
+                       generator=ctx.models.generator, samples_per_prompt=ctx.options.samples_per_prompt,
+                       max_model_prompts=ctx.options.model_prompts, scorers=ctx.models.scorers,
+                       cache=ctx.cache)
+    for name in ("pairs", "unpaired", "eval_prompts"):
+        tracker.log_dataset(ctx.pairs_dir / f"{name}.parquet", name,
+                            "training" if name != "eval_prompts" else "evaluation")
+    tracker.mlflow.log_artifact(str(ctx.pairs_dir / "pair_qa.json"), "reports")
+    qa = synth.report.to_dict()
+    tracker.mlflow.log_metrics({"pairs.kept": len(synth.pairs),
+                                "pairs.reused_rules": len(synth.report.reused_rules),
+                                "pairs.capped_samples": qa["capped_samples"],
+                                **{f"pairs.dropped.{reason}": n
+                                   for reason, n in qa["dropped_by_reason"].items()}})
+    ctx.synth = synth
+
+
+def visit_evaluate(stage: EvaluateStage, ctx: CycleContext) -> None:
+    """Answer the held-out prompts greedily and measure compliance; after training, also drift.
+
+    The "base" model is the incumbent: the champion in an update cycle, else the base model.
+    """
+    from runtime.evaluate import evaluate_model
+
+    prompts = conversations(ctx.synth.eval_prompts)[: stage.prompts]
+    model = ctx.models.incumbent if stage.model == "base" else ctx.models.load(ctx.trained_dir)
+    result = evaluate_model(model, ctx.artifact.ir.rules, prompts, ctx.models.labeler, seed=stage.seed,
+                            max_new_tokens=stage.max_new_tokens)
+    _log_compliance(ctx.tracker, stage.phase, result)
+    if stage.phase == "before":
+        ctx.before = result
+    else:
+        ctx.after = result
+    if stage.model == "trained" and stage.capability_guard == "kl":
+        ctx.drift = _kl_drift(ctx, model)
+
+
+def _kl_drift(ctx: CycleContext, trained: Generator) -> float:
+    """KL of the trained model from the base on the "before" answers, logged as `drift.kl`."""
+    from runtime.evaluate import kl_drift
+
+    neutral = [a for _, a in ctx.before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
+    drift = kl_drift(trained.model, ctx.models.generator.model, trained.tokenizer, neutral)
+    ctx.tracker.mlflow.log_metric("drift.kl", drift)
+    return drift
+
+
+def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
+    """Train the stage's method with its typed settings; an update trains from the champion.
+
+    An update trains on the changed rules' pairs plus replay (`_update_data`); one that only
+    removed rules trains nothing and carries the champion over.
+    """
+    tracker = ctx.tracker
+    if ctx.continuing and not ctx.delta.changed:
+        # Only removals: no rule asks for anything new, so the champion carries over
+        # and is evaluated and gated under the new version.
+        tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, "only rules were removed")
+        ctx.trained_dir = ctx.parent.model_dir
+        return
+    from runtime.lineage import start_model
+
+    start = start_model(ctx.parent, ctx.cache.root) if ctx.continuing else ctx.base_path
+    data, settings = ctx.pairs_dir, stage.settings
+    if ctx.continuing:
+        data, settings = _update_data(ctx.work, ctx.delta.changed, settings)
+        tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
+    tracker.mlflow.log_param("train.start_model", start)
+    # Checkpoints are only resumable onto the model they started from.
+    out = ctx.work / (f"train-from-{ctx.parent.run_id[:12]}" if ctx.continuing else "train")
+    job = _job(stage.method, start, out, settings, ctx.artifact.ir.rules, data, ctx.options.progress)
+    if settings.sft_epochs > 0:
+        from runtime.train.warmup import warm_up
+
+        job = replace(job, model_path=warm_up(job, settings.sft_epochs))
+    result = importlib.import_module(METHOD_MODULES[stage.method]).train(job)
+    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+    ctx.trained_dir = result.output_dir
+
+
+def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
+    """Check the stage's gates on the two evaluations; write the before/after report."""
+    from runtime.gates import check_gates
+
+    tracker = ctx.tracker
+    # An update may move the rules it retrains; every other rule must hold.
+    regression = ctx.delta.unchanged if ctx.parent is not None else None
+    ctx.gates = check_gates(stage.gates, ctx.before, ctx.after, ctx.drift, regression_rules=regression)
+    ctx.passed = all(g.passed for g in ctx.gates)
+    for g in ctx.gates:
+        tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
+                                  float(g.passed))
+    tracker.mlflow.set_tag(tag.GATES, "passed" if ctx.passed else "failed")
+    report = _compliance_report(ctx.artifact.ir.rules, ctx.before, ctx.after, ctx.gates, ctx.work)
+    tracker.mlflow.log_artifact(str(report), "reports")
+
+
+def visit_register(stage: RegisterStage, ctx: CycleContext) -> None:
+    """Register the trained model under the stage's name; move the alias only if every gate passed."""
+    artifact, tracker = ctx.artifact, ctx.tracker
+    ctx.model_version = tracker.register(ctx.run_id, ctx.trained_dir, stage.model_name,
+                                         {"policy.version": artifact.ir.version,
+                                          "policy.hash": artifact.policy_hash,
+                                          "gates": "passed" if ctx.passed else "failed"})
+    if ctx.passed:
+        tracker.promote(stage.model_name, ctx.model_version, stage.alias, actor="tenet compile-and-train",
+                        reason=f"all {len(ctx.gates)} gates passed")
+
+
+# Adding a stage: a stage type in compiler/plan.py (in `PlanStage`, built by `build_plan`) and
+# its handler here (docs/stages.md).
+HANDLERS: dict[type[Stage], Callable[[Any, CycleContext], None]] = {
+    LabelStage: visit_label,
+    SynthesizeStage: visit_synthesize,
+    EvaluateStage: visit_evaluate,
+    TrainStage: visit_train,
+    GateStage: visit_gate,
+    RegisterStage: visit_register,
+}
 
 
 def conversations(prompts) -> list[list[dict[str, str]]]:
@@ -254,12 +465,12 @@ def heldout_conversations(artifact: CompiledArtifact, root: Path, limit: int | N
     """The held-out evaluation prompts a cycle of `artifact` measures on (never used for pairs)."""
     from runtime.synthesize.prompts import build_pool
 
-    training = artifact.ir.training
-    pool = build_pool(artifact.ir, root, training.eval_split, training.seed)
-    return conversations(pool.eval)[: limit or training.eval_prompts]
+    synth = stage_of(artifact.plan, SynthesizeStage)
+    pool = build_pool(artifact.ir, root, synth.eval_split, synth.seed)
+    return conversations(pool.eval)[: limit or stage_of(artifact.plan, EvaluateStage).prompts]
 
 
-def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tuple[Path, dict]:
+def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -> tuple[Path, TrainSettings]:
     """The changed rules' pairs mixed with replayed earlier pairs, and the step cap scaled to them.
 
     `replay` is the share of the update's training rows that are the unchanged rules' pairs,
@@ -276,33 +487,37 @@ def _update_data(work: Path, changed: frozenset[str], hp: dict, seed: int) -> tu
     pairs = pd.read_parquet(work / "pairs" / "pairs.parquet")
     new = pairs["target_rules"].map(lambda t: len(t) > 0 and t[0] in changed)
     old = pairs[~new]
-    share = min(float(hp.get("replay", 0.0)), 0.95)
+    share = min(settings.replay, 0.95)
     replayed = min(len(old), math.ceil(int(new.sum()) * share / (1.0 - share)))
+    seed = settings.seed
     subset = pd.concat([pairs[new], old.sample(n=replayed, random_state=seed)]).sample(frac=1.0, random_state=seed)
     subset.to_parquet(folder / "pairs.parquet", index=False)
     unpaired = pd.read_parquet(work / "pairs" / "unpaired.parquet")
     keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
     unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
-    hp = dict(hp)
-    if int(hp.get("max_steps", -1)) > 0 and len(pairs):
-        hp["max_steps"] = max(1, math.ceil(int(hp["max_steps"]) * int(new.sum()) / len(pairs)))
-    return folder, hp
+    if settings.max_steps > 0 and len(pairs):
+        scaled = math.ceil(settings.max_steps * int(new.sum()) / len(pairs))
+        settings = settings.replace(max_steps=max(1, scaled))
+    return folder, settings
 
 
-def _job(method, start_path, out: Path, hp, ir, data: Path):
+def _job(method: str, start_path: str, out: Path, settings: TrainSettings, rules, data: Path,
+         progress: bool):
+    """The `TrainJob` for the train stage: typed settings, data paths, rewards for GRPO."""
     from runtime.train.common import TrainJob, last_valid_checkpoint
 
     rewards = ()
     if method == "grpo":
         from runtime.train.rewards import rule_rewards
 
-        rewards = tuple(rule_rewards(ir.rules))
+        rewards = tuple(rule_rewards(rules))
     # A cycle of the same policy that was interrupted left checkpoints here: continue from the
     # newest complete one instead of starting over.
     resume = last_valid_checkpoint(out)
     return TrainJob(method=method, model_path=start_path, pairs_path=str(data / "pairs.parquet"),
                     unpaired_path=str(data / "unpaired.parquet"), output_dir=str(out),
-                    hyperparameters=hp, report_to=("mlflow",), reward_functions=rewards, resume_from=resume,
+                    hyperparameters=settings, report_to=("mlflow",), reward_functions=rewards,
+                    resume_from=resume, progress=progress,
                     prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None)
 
 
@@ -331,20 +546,6 @@ def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
             tracker.mlflow.log_artifact(source.path, "policy/sources")
     plan = "\n".join(describe_stage(s) for s in artifact.plan.stages)
     tracker.mlflow.log_text(plan, "policy/plan.txt")
-
-
-def _label_examples(artifact: CompiledArtifact, work: Path, tracker) -> None:
-    from runtime.label.run import label_dataset
-
-    rows = [{"prompt": ex.prompt, "response": text, "rating": int(role == "good")}
-            for r in artifact.ir.rules for ex in r.examples
-            for role, texts in (("good", ex.good), ("bad", ex.bad)) for text in texts]
-    out = work / "label" / "examples.parquet"
-    from runtime.data import ColumnMap
-
-    label_dataset(artifact, rows, out, columns=ColumnMap(gold="rating"), spans=True)
-    for name in ("examples.report.json", "examples.rule_analysis.csv", "examples.rule_analysis.json"):
-        tracker.mlflow.log_artifact(str(out.parent / name), "reports")
 
 
 def _log_compliance(tracker, phase: str, result: Compliance) -> None:

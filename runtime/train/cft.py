@@ -1,6 +1,6 @@
 """Contrastive fine-tuning (CFT): likelihood on chosen, unlikelihood on rejected.
 
-    loss = -mean_t log p_t(chosen) - λ · mean_t log(1 - p_t(rejected)),   λ = hyperparameters["beta"]
+    loss = -mean_t log p_t(chosen) - λ · mean_t log(1 - p_t(rejected)),   λ = hyperparameters.beta
 
 Built on TRL's DPOTrainer with `loss_type=["sft"]`, which already gives the first term (mean NLL
 over the chosen completion tokens). The trainer's single policy forward over the [chosen; rejected]
@@ -52,7 +52,7 @@ def train(job: TrainJob) -> TrainResult:
     from trl import DPOConfig
 
     hp = job.hyperparameters
-    args = trainer_config(DPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+    args = trainer_config(DPOConfig, job, beta=hp.beta, max_length=hp.max_length,
                           loss_type=["sft"], precompute_ref_log_probs=True)
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = _trainer_class()(model=model, args=args,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
+
+from compiler.plan import TrainSettings
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 UNPAIRED_COLUMNS = ("prompt", "completion", "label")
@@ -19,9 +21,10 @@ UNPAIRED_COLUMNS = ("prompt", "completion", "label")
 class TrainJob:
     """One training run: which model, which data, where to write, with which settings.
 
-    `hyperparameters` holds the plan's train-stage values (learning_rate, epochs, max_steps,
-    batch_size, grad_accum, beta, lora, lora_r, lora_alpha, max_length, precision, device,
-    seed, replay), then the policy's `trainer.<field>` / `lora.<field>` overrides.
+    `hyperparameters` is the plan's train-stage settings, typed (`compiler.plan.TrainSettings`),
+    so methods read `job.hyperparameters.beta` and never cast. A plain mapping is accepted for
+    scripts and tests and validated into `TrainSettings` on construction. The policy's
+    `trainer.<field>` / `lora.<field>` settings ride along in `overrides`.
     """
 
     method: str
@@ -29,13 +32,17 @@ class TrainJob:
     pairs_path: str | None
     unpaired_path: str | None
     output_dir: str
-    hyperparameters: dict[str, Any]
+    hyperparameters: TrainSettings
     report_to: tuple[str, ...] = ()
     callbacks: tuple[Any, ...] = ()
     resume_from: str | None = None
     reward_functions: tuple[Callable[..., list[float]], ...] = ()
     prompts_path: str | None = None  # prompt-only data for online methods (grpo, rlhf)
     progress: bool = False  # the trainer's step progress bar on stderr
+
+    def __post_init__(self) -> None:
+        # Frozen: validate a mapping once here, so every method reads typed values.
+        object.__setattr__(self, "hyperparameters", TrainSettings.of(self.hyperparameters))
 
 
 @dataclass
@@ -61,28 +68,28 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
     hp = job.hyperparameters
     args = {
         "output_dir": job.output_dir,
-        "learning_rate": float(hp["learning_rate"]),
-        "num_train_epochs": float(hp["epochs"]),
-        "max_steps": int(hp["max_steps"]),
-        "per_device_train_batch_size": int(hp["batch_size"]),
-        "gradient_accumulation_steps": int(hp["grad_accum"]),
-        "seed": int(hp["seed"]),
-        "data_seed": int(hp["seed"]),
+        "learning_rate": hp.learning_rate,
+        "num_train_epochs": hp.epochs,
+        "max_steps": hp.max_steps,
+        "per_device_train_batch_size": hp.batch_size,
+        "gradient_accumulation_steps": hp.grad_accum,
+        "seed": hp.seed,
+        "data_seed": hp.seed,
         "logging_steps": 1,
         "report_to": list(job.report_to),
         # Checkpoints every few steps so an interrupted run resumes; keep two in case the
         # newest one was cut off mid-write.
         "save_strategy": "steps",
-        "save_steps": int(hp.get("save_steps", 50)),
+        "save_steps": hp.save_steps,
         "save_total_limit": 2,
         "gradient_checkpointing": False,  # ~20% faster; these models fit without it
         "disable_tqdm": not job.progress,
     }
-    args.update(device_and_precision(str(hp["device"]), str(hp["precision"])))
+    args.update(device_and_precision(hp.device, hp.precision))
     return args
 
 
-def policy_overrides(hyperparameters: dict[str, Any], section: str) -> dict[str, Any]:
+def policy_overrides(settings: TrainSettings, section: str) -> dict[str, Any]:
     """The policy's `<section>.<field>` settings (`trainer` or `lora`) as `{field: value}`.
 
     The compiler checked each field and typed each value (compiler/passes/check_trainer_fields.py);
@@ -90,7 +97,7 @@ def policy_overrides(hyperparameters: dict[str, Any], section: str) -> dict[str,
     """
     prefix = f"{section}."
     return {key[len(prefix):]: list(value) if isinstance(value, tuple) else value
-            for key, value in hyperparameters.items() if key.startswith(prefix)}
+            for key, value in settings.overrides if key.startswith(prefix)}
 
 
 def trainer_config(config_class, job: TrainJob, **arguments: Any):
@@ -107,28 +114,28 @@ def trainer_config(config_class, job: TrainJob, **arguments: Any):
 def lora_config(job: TrainJob):
     """A PEFT LoRA config when the plan asks for LoRA (with the policy's `lora.*` last), else None."""
     hp = job.hyperparameters
-    if not hp.get("lora"):
+    if not hp.lora:
         return None
     from peft import LoraConfig
 
-    defaults = dict(r=int(hp["lora_r"]), lora_alpha=int(hp["lora_alpha"]), lora_dropout=0.0,
+    defaults = dict(r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=0.0,
                     target_modules="all-linear", task_type="CAUSAL_LM")
     return LoraConfig(**{**defaults, **policy_overrides(hp, "lora")})
 
 
-def rows_for_steps(dataset, hyperparameters: dict[str, Any]):
+def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
     """Only the rows `max_steps` will reach (a seeded sample), so nothing unused is prepared.
 
     TRL tokenizes the whole dataset and, for DPO, computes reference log-probs for every row
     before the first step; with a step cap most of that work would be thrown away.
     """
-    max_steps = int(hyperparameters.get("max_steps", -1))
-    if max_steps <= 0:
+    hp = TrainSettings.of(settings)
+    if hp.max_steps <= 0:
         return dataset
-    needed = max_steps * int(hyperparameters["batch_size"]) * int(hyperparameters.get("grad_accum", 1))
+    needed = hp.max_steps * hp.batch_size * hp.grad_accum
     if needed >= len(dataset):
         return dataset
-    return dataset.shuffle(seed=int(hyperparameters["seed"])).select(range(needed))
+    return dataset.shuffle(seed=hp.seed).select(range(needed))
 
 
 def load_dataset_columns(path: str | None, columns: tuple[str, ...]):

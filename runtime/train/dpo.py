@@ -17,12 +17,11 @@ def train(job: TrainJob) -> TrainResult:
     from trl import DPOConfig, DPOTrainer
 
     hp = job.hyperparameters
-    precompute = bool(hp.get("precompute_ref_log_probs", True))
+    precompute = hp.precompute_ref_log_probs
     # A likelihood term on the chosen side (RPO) keeps DPO from winning the margin only by
     # pushing the rejected side down, which can move mass onto neither response.
-    sft = float(hp.get("sft_weight", 0.0))
-    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft]} if sft > 0 else {}
-    args = trainer_config(DPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+    losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, hp.sft_weight]} if hp.sft_weight > 0 else {}
+    args = trainer_config(DPOConfig, job, beta=hp.beta, max_length=hp.max_length,
                           precompute_ref_log_probs=precompute, **losses)
     model, tokenizer = load_model_and_tokenizer(job)
     peft = lora_config(job)

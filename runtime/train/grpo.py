@@ -2,7 +2,7 @@
 
 The train set is prompt-only conversational rows (`prompt`: a message list; the synthesized
 eval_prompts.parquet has that shape). Generation uses transformers `generate` (no vLLM), so
-small models train on CPU. Hyperparameters read beyond `base_arguments`:
+small models train on CPU. Settings read beyond `base_arguments` (`TrainSettings` fields):
 `num_generations` (4), `max_new_tokens` (64, the completion length), `beta` (0.0: no
 reference model), `temperature` (1.0), `reward_weights` (None: functions summed), `loss_type`.
 """
@@ -22,23 +22,23 @@ def grpo_config(job: TrainJob):
     from trl import GRPOConfig
 
     hp = job.hyperparameters
-    extra = {}
-    if hp.get("reward_weights") is not None:
-        extra["reward_weights"] = [float(w) for w in hp["reward_weights"]]
-    if hp.get("loss_type"):
-        extra["loss_type"] = str(hp["loss_type"])
+    extra: dict[str, object] = {}
+    if hp.reward_weights is not None:
+        extra["reward_weights"] = list(hp.reward_weights)
+    if hp.loss_type:
+        extra["loss_type"] = hp.loss_type
     # A policy's `trainer.num_generations` must also size the generation batch below.
-    generations = int(policy_overrides(hp, "trainer").get("num_generations") or hp.get("num_generations", 4))
+    generations = int(policy_overrides(hp, "trainer").get("num_generations") or hp.num_generations)
     # TRL needs the completions generated per step to split evenly into groups of
     # `num_generations` and into per-device batches; the plan's batch size need not be either.
-    per_step = int(hp["batch_size"]) * int(hp.get("grad_accum", 1))
+    per_step = hp.batch_size * hp.grad_accum
     return trainer_config(
         GRPOConfig, job,
         generation_batch_size=math.lcm(per_step, generations),
         num_generations=generations,
-        max_completion_length=int(hp.get("max_new_tokens", 64)),
-        beta=float(hp.get("beta", 0.0)),
-        temperature=float(hp.get("temperature", 1.0)),
+        max_completion_length=hp.max_new_tokens,
+        beta=hp.beta,
+        temperature=hp.temperature,
         **extra,
     )
 

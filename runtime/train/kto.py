@@ -15,8 +15,8 @@ def train(job: TrainJob) -> TrainResult:
     from trl import KTOConfig, KTOTrainer
 
     hp = job.hyperparameters
-    args = trainer_config(KTOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]))
-    dataset = rows_for_steps(load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS), hp).shuffle(seed=int(hp["seed"]))
+    args = trainer_config(KTOConfig, job, beta=hp.beta, max_length=hp.max_length)
+    dataset = rows_for_steps(load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS), hp).shuffle(seed=hp.seed)
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = KTOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=lora_config(job), callbacks=list(job.callbacks))

@@ -16,7 +16,7 @@ def train(job: TrainJob) -> TrainResult:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     hp = job.hyperparameters
-    args = trainer_config(ORPOConfig, job, beta=float(hp["beta"]), max_length=int(hp["max_length"]),
+    args = trainer_config(ORPOConfig, job, beta=hp.beta, max_length=hp.max_length,
                           remove_unused_columns=False)  # its collator needs the raw columns; TRL warns otherwise
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = ORPOTrainer(model=model, args=args,

@@ -5,7 +5,7 @@ model (`job.model_path`) with TRL's RewardTrainer on `job.pairs_path`, saved wit
 tokenizer to `output_dir/reward_model`. Stage 2 runs `grpo.train` with that saved path as the
 only reward function (TRL loads it as a sequence classifier and re-templates the texts with
 its tokenizer) and writes to `output_dir/grpo`; the final policy is `output_dir/grpo/final`.
-Hyperparameters `reward_max_steps` / `reward_learning_rate` override the stage-1 values of
+Settings `reward_max_steps` / `reward_learning_rate` override the stage-1 values of
 `max_steps` / `learning_rate`.
 """
 
@@ -34,10 +34,9 @@ def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
     # Sequence classifiers pool the last non-pad token: they need the pad id in their config.
     model.config.pad_token_id = tokenizer.pad_token_id
     args = dict(output_dir=str(out / "checkpoints"),
-                max_steps=int(hp.get("reward_max_steps", hp["max_steps"])),
-                learning_rate=float(hp.get("reward_learning_rate", hp["learning_rate"])))
-    if hp.get("max_length"):
-        args["max_length"] = int(hp["max_length"])
+                max_steps=hp.max_steps if hp.reward_max_steps is None else hp.reward_max_steps,
+                learning_rate=hp.learning_rate if hp.reward_learning_rate is None else hp.reward_learning_rate,
+                max_length=hp.max_length)
     trainer = RewardTrainer(model=model, args=trainer_config(RewardConfig, job, **args), train_dataset=dataset,
                             processing_class=tokenizer, callbacks=list(job.callbacks) or None)
     output = trainer.train()

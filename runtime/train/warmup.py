@@ -32,13 +32,13 @@ def warm_up(job: TrainJob, epochs: float) -> str:
 
     hp = job.hyperparameters
     args = base_arguments(replace(job, output_dir=str(Path(job.output_dir) / "warmup-run")))
-    args.update(num_train_epochs=float(epochs), max_steps=-1, save_strategy="no",
-                per_device_train_batch_size=int(hp["batch_size"]) * 2,
+    args.update(num_train_epochs=epochs, max_steps=-1, save_strategy="no",
+                per_device_train_batch_size=hp.batch_size * 2,
                 # the method's trainer logs this run's params; a second trainer logging other
                 # values for the same keys is an MLflow error, so the warm-up reports nothing
                 report_to=[])
     model, tokenizer = load_model_and_tokenizer(job)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**args, max_length=int(hp["max_length"])),
+    trainer = SFTTrainer(model=model, args=SFTConfig(**args, max_length=hp.max_length),
                          train_dataset=chosen_sides(job), processing_class=tokenizer,
                          peft_config=lora_config(job), callbacks=list(job.callbacks))
     quiet(trainer)
