@@ -91,10 +91,11 @@ def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None) -> b
         sample: The row.
         score: Returns a model-backed score, or None when it has no verdict.
     """
-    if isinstance(pred, ir.AndPred):
-        return _and(evaluate(pred.left, sample, score), lambda: evaluate(pred.right, sample, score))
-    if isinstance(pred, ir.OrPred):
-        return _or(evaluate(pred.left, sample, score), lambda: evaluate(pred.right, sample, score))
+    if isinstance(pred, (ir.AndPred, ir.OrPred)):
+        # Kleene logic: `false` decides an `and`, `true` an `or`; otherwise unknown wins.
+        decides = isinstance(pred, ir.OrPred)
+        return _connective(decides, evaluate(pred.left, sample, score),
+                           lambda: evaluate(pred.right, sample, score))
     if isinstance(pred, ir.NotPred):
         value = evaluate(pred.operand, sample, score)
         return None if value is None else not value
@@ -140,22 +141,15 @@ def first_match(preds: Any, sample: Sample) -> tuple[str | None, tuple[int, int]
     return None, None
 
 
-def _and(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
-    if left is False:
-        return False
+def _connective(decides: bool, left: bool | None, right: Callable[[], bool | None]) -> bool | None:
+    """`and` (decides=False) or `or` (decides=True): the right side runs only when the left
+    does not decide; an unknown side makes the result unknown unless the other decides."""
+    if left is decides:
+        return decides
     r = right()
-    if r is False:
-        return False
-    return None if left is None or r is None else True
-
-
-def _or(left: bool | None, right: Callable[[], bool | None]) -> bool | None:
-    if left is True:
-        return True
-    r = right()
-    if r is True:
-        return True
-    return None if left is None or r is None else False
+    if r is decides:
+        return decides
+    return None if left is None or r is None else not decides
 
 
 def verdict_vote(verdict: str, holds: bool) -> int:

@@ -11,24 +11,27 @@ from pydantic import BaseModel
 from compiler import ast, ir
 
 
+_AST_CONNECTIVES = ((ast.And, ast.Or), ast.Not)
+_IR_CONNECTIVES = ((ir.AndPred, ir.OrPred), ir.NotPred)
+
+
 def ast_atoms(pred: ast.Pred) -> Iterator[ast.Pred]:
     """Yield the non-connective nodes of an AST predicate, left to right."""
-    if isinstance(pred, (ast.And, ast.Or)):
-        yield from ast_atoms(pred.left)
-        yield from ast_atoms(pred.right)
-    elif isinstance(pred, ast.Not):
-        yield from ast_atoms(pred.operand)
-    else:
-        yield pred
+    return _atoms(pred, *_AST_CONNECTIVES)
 
 
 def ir_atoms(pred: ir.PredIR) -> Iterator[ir.PredIR]:
     """Yield the non-connective nodes of an IR predicate, left to right."""
-    if isinstance(pred, (ir.AndPred, ir.OrPred)):
-        yield from ir_atoms(pred.left)
-        yield from ir_atoms(pred.right)
-    elif isinstance(pred, ir.NotPred):
-        yield from ir_atoms(pred.operand)
+    return _atoms(pred, *_IR_CONNECTIVES)
+
+
+def _atoms(pred: Any, binary: tuple[type, type], negation: type) -> Iterator[Any]:
+    """The atoms below `pred`, whose `binary` nodes have `left`/`right` and `negation` an `operand`."""
+    if isinstance(pred, binary):
+        yield from _atoms(pred.left, binary, negation)
+        yield from _atoms(pred.right, binary, negation)
+    elif isinstance(pred, negation):
+        yield from _atoms(pred.operand, binary, negation)
     else:
         yield pred
 
