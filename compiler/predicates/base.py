@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from compiler.diagnostics import Span
+from compiler.literals import subject
 
 WS = " \\t\\n\\r\\f\\v"
 STRIP_CHARS = " \t\n\r\f\v"  # the only characters "outer whitespace" means, in every engine
@@ -57,6 +58,26 @@ class PredicateKind:
     def is_text(self) -> bool:
         """Decided by the text alone (not by a model score)."""
         return self.holds is not None
+
+
+def subject_only(name: str, ast_type: type, ir_type: type, alias: str, words: str,
+                 **semantics: Any) -> PredicateKind:
+    """A kind whose only operand is its subject (`S is json`, `S is a refusal`).
+
+    Args:
+        name: The IR node's `kind` tag.
+        ast_type: The AST node class (`span`, `subject`).
+        ir_type: The IR node class (`span`, `subject`); lowering has nothing to resolve.
+        alias: The grammar alias whose only child is the subject.
+        words: What follows the subject in source (`is json`).
+        semantics: `holds` and `finder`, as in `PredicateKind`.
+    """
+    return PredicateKind(
+        name=name, ast_types=(ast_type,), ir_type=ir_type,
+        builders={alias: lambda span, children: ast_type(span=span, subject=children[0])},
+        lower=lambda pred, resolve: ir_type(span=pred.span, subject=pred.subject),
+        write=lambda pred: f"{subject(pred.subject)} {words}", **semantics,
+    )
 
 
 @functools.lru_cache(maxsize=4096)

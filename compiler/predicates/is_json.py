@@ -5,24 +5,7 @@ from __future__ import annotations
 import json
 
 from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import subject
-from compiler.predicates.base import STRIP_CHARS, PredicateKind, Resolve
-
-
-def build(span: Span, children: list) -> ast.IsJson:
-    """`subject "is" "json" -> is_json`."""
-    return ast.IsJson(span=span, subject=children[0])
-
-
-def lower(pred: ast.IsJson, resolve: Resolve) -> ir.JsonPred:
-    """Nothing to resolve."""
-    return ir.JsonPred(span=pred.span, subject=pred.subject)
-
-
-def write(pred: ast.IsJson) -> str:
-    """`response is json`."""
-    return f"{subject(pred.subject)} is json"
+from compiler.predicates.base import STRIP_CHARS, subject_only
 
 
 def is_json(text: str) -> bool:
@@ -36,7 +19,5 @@ def is_json(text: str) -> bool:
         return False
 
 
-KIND = PredicateKind(
-    name="json", ast_types=(ast.IsJson,), ir_type=ir.JsonPred, builders={"is_json": build},
-    lower=lower, write=write, holds=lambda pred, text: is_json(text),
-)
+KIND = subject_only("json", ast.IsJson, ir.JsonPred, "is_json", "is json",
+                    holds=lambda pred, text: is_json(text))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import subject
-from compiler.predicates.base import PredicateKind, Resolve, compiled, locates, searches
+from compiler.predicates.base import compiled, locates, searches, subject_only
 
 REFUSAL_PATTERN = (
     "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"
@@ -18,27 +16,10 @@ REFUSAL_PATTERN = (
 )
 
 
-def build(span: Span, children: list) -> ast.Refusal:
-    """`subject "is" "a" "refusal" -> refusal`."""
-    return ast.Refusal(span=span, subject=children[0])
-
-
-def lower(pred: ast.Refusal, resolve: Resolve) -> ir.RefusalPred:
-    """Nothing to resolve."""
-    return ir.RefusalPred(span=pred.span, subject=pred.subject)
-
-
-def write(pred: ast.Refusal) -> str:
-    """`response is a refusal`."""
-    return f"{subject(pred.subject)} is a refusal"
-
-
 def pattern(pred: ir.RefusalPred):
     """The built-in refusal pattern."""
     return compiled(REFUSAL_PATTERN)
 
 
-KIND = PredicateKind(
-    name="refusal", ast_types=(ast.Refusal,), ir_type=ir.RefusalPred, builders={"refusal": build},
-    lower=lower, write=write, holds=searches(pattern), finder=locates(pattern),
-)
+KIND = subject_only("refusal", ast.Refusal, ir.RefusalPred, "refusal", "is a refusal",
+                    holds=searches(pattern), finder=locates(pattern))
