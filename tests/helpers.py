@@ -1,4 +1,4 @@
-"""Helpers shared by the compiler tests (imported as a plain module from tests/)."""
+"""Helpers shared by the tests (imported as a plain module from tests/)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,18 @@ from compiler.pipeline import Compilation, compile_policy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
+
+# A policy with one rule and one example that compiles without a diagnostic.
+CLEAN = """dsl 1
+policy clean version "1"
+
+rule no-todo (high):
+  forbid response contains "TODO"
+  example:
+    prompt "Draft a reply."
+    good "Thanks for writing."
+    bad "TODO"
+"""
 
 
 def rel(path: Path) -> str:
@@ -54,3 +66,16 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(argv, Console(out=out, err=err))
     return code, out.getvalue(), err.getvalue()
+
+
+def run_tiny_cycle(tmp: Path, policy: Path, *args: str) -> tuple[int, str, str]:
+    """Run `tenet compile-and-train` on a tiny random llama built in `tmp`: two steps, work folder
+    `tmp/work`, then `args`; return (exit code, stdout, stderr)."""
+    import torch
+
+    from tiny_models import build_tiny_llama
+
+    torch.set_num_threads(1)
+    model = build_tiny_llama(tmp / "llama")
+    return run_cli(["compile-and-train", str(policy), "--base-model", str(model), "--max-steps", "2",
+                    "--work-dir", str(tmp / "work"), *args])

@@ -6,6 +6,7 @@ also sets `trainer.*` and `lora.*` fields, so the same run shows the overrides r
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -15,9 +16,8 @@ import pytest
 
 from compiler import __version__
 from compiler.errors import EXIT_MEANINGS, ExitCode
-from helpers import REPO, run_cli, write_policy
+from helpers import REPO, run_cli, run_tiny_cycle, write_policy
 from runtime.cli import main
-from runtime.console import Console
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "gate-fails.policy"
 
@@ -25,24 +25,12 @@ FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "gate-fails.policy"
 @pytest.fixture(scope="module")
 def failing_cycle(tmp_path_factory):
     """(exit code, stdout, what reached the real stdout, work folder) of a cycle whose gate fails."""
-    import sys
-
-    import torch
-
-    from tiny_models import build_tiny_llama
-
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("ci")
-    model = build_tiny_llama(tmp / "llama")
-    out, err, stray = io.StringIO(), io.StringIO(), io.StringIO()
-    real_stdout = sys.stdout
-    sys.stdout = stray  # anything a library prints to stdout would break `--format json`
-    try:
-        code = main(["compile-and-train", str(FIXTURE), "--base-model", str(model), "--max-steps", "2",
-                     "--work-dir", str(tmp / "work"), "--format", "json"], Console(out=out, err=err))
-    finally:
-        sys.stdout = real_stdout
-    return code, out.getvalue(), stray.getvalue(), tmp / "work", err.getvalue()
+    stray = io.StringIO()
+    # Anything a library prints to stdout would break `--format json`.
+    with contextlib.redirect_stdout(stray):
+        code, out, err = run_tiny_cycle(tmp, FIXTURE, "--format", "json")
+    return code, out, stray.getvalue(), tmp / "work", err
 
 
 def test_a_failed_gate_exits_3(failing_cycle):

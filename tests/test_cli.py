@@ -10,21 +10,10 @@ import pytest
 from compiler.artifact import to_json
 from compiler.diagnostics import render_all
 from compiler.pipeline import compile_policy
-from helpers import FIXTURES, compile_rel, rel, run_cli, write_policy
+from helpers import CLEAN, FIXTURES, compile_rel, rel, run_cli, write_policy
 
 PASSES = FIXTURES / "passes"
 ERRORS = FIXTURES / "errors"
-
-CLEAN = """dsl 1
-policy clean version "1"
-
-rule no-todo (high):
-  forbid response contains "TODO"
-  example:
-    prompt "Draft a reply."
-    good "Thanks for writing."
-    bad "TODO"
-"""
 
 
 def no_traceback(*streams: str) -> None:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from runtime.cli import main
-from runtime.console import Console
+from helpers import run_tiny_cycle
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "tiny.policy"
 
 
 @pytest.fixture(scope="module")
 def cycle_run(tmp_path_factory):
-    import torch
-
-    from tiny_models import build_tiny_llama
-
-    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("cycle")
-    model = build_tiny_llama(tmp / "llama")
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["compile-and-train", str(FIXTURE), "--base-model", str(model), "--max-steps", "2",
-                 "--work-dir", str(tmp / "work")], Console(out=out, err=err))
-    return code, out.getvalue(), err.getvalue(), tmp
+    return (*run_tiny_cycle(tmp, FIXTURE), tmp)
 
 
 def test_cycle_prints_the_table_gates_and_run(cycle_run):

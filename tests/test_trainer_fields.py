@@ -13,18 +13,9 @@ import pytest
 from compiler.passes.check_trainer_fields import FIELDS_FILE
 from compiler.pipeline import compile_policy
 from compiler.settings import LORA_CONFIG, TRAIN_METHODS, TRAINER_CONFIGS
-from helpers import write_policy
+from helpers import CLEAN, write_policy
 
-HEAD = '''dsl 1
-policy p version "1"
-
-rule no-todo (high):
-  forbid response contains "TODO"
-  example:
-    prompt "Hello"
-    good "Hi there."
-    bad "TODO"
-
+HEAD = CLEAN + '''
 training:
   base_model = "some/model"
 '''
