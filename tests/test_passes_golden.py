@@ -44,20 +44,14 @@ def test_check_golden(policy: Path, in_repo: Path, update_goldens: bool) -> None
     check_golden(golden(policy, ".check.txt"), text + "\n" if text else "", update_goldens)
 
 
+@pytest.mark.parametrize("part,suffix", [("ir", ".lower.json"), ("plan", ".plan.json")], ids=["lower", "plan"])
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.stem)
-def test_lower_golden(policy: Path, in_repo: Path, update_goldens: bool) -> None:
+def test_artifact_golden(policy: Path, part: str, suffix: str, in_repo: Path, update_goldens: bool) -> None:
+    """The artifact's IR (`.lower.json`) and plan (`.plan.json`)."""
     result = compile_rel(policy)
     assert result.ok, rendered(result)
-    check_golden(golden(policy, ".lower.json"),
-                 stable(dumps(result.artifact.ir.model_dump(mode="json"))), update_goldens)
-
-
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.stem)
-def test_plan_golden(policy: Path, in_repo: Path, update_goldens: bool) -> None:
-    result = compile_rel(policy)
-    assert result.ok, rendered(result)
-    check_golden(golden(policy, ".plan.json"),
-                 stable(dumps(result.artifact.plan.model_dump(mode="json"))), update_goldens)
+    check_golden(golden(policy, suffix),
+                 stable(dumps(getattr(result.artifact, part).model_dump(mode="json"))), update_goldens)
 
 
 def test_goldens_hold_no_absolute_paths() -> None:

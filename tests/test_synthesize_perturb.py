@@ -121,18 +121,13 @@ responses = st.one_of(token_text, token_text, token_text, token_text, token_text
 def check_contract(r: ir.RuleIR, sample: Sample, rng: random.Random) -> None:
     """The violate/repair contract for one rule (one verdict) on one sample."""
     before = semantics.rule_vote(r, sample)
-    edited = violate(r, sample, rng)
-    if edited is not None:
-        vote = semantics.rule_vote(r, sample._replace(response=edited))
-        assert violated(r.verdict, vote), ("violate", r.id, r.verdict, sample.response, edited, vote)
-        if violated(r.verdict, before):
-            assert edited == sample.response, "an edit where none was needed"
-    edited = repair(r, sample, rng)
-    if edited is not None:
-        vote = semantics.rule_vote(r, sample._replace(response=edited))
-        assert repaired(r.verdict, vote), ("repair", r.id, r.verdict, sample.response, edited, vote)
-        if repaired(r.verdict, before):
-            assert edited == sample.response, "an edit where none was needed"
+    for name, edit, reached in (("violate", violate, violated), ("repair", repair, repaired)):
+        edited = edit(r, sample, rng)
+        if edited is not None:
+            vote = semantics.rule_vote(r, sample._replace(response=edited))
+            assert reached(r.verdict, vote), (name, r.id, r.verdict, sample.response, edited, vote)
+            if reached(r.verdict, before):
+                assert edited == sample.response, "an edit where none was needed"
 
 
 # --- the atoms fixture covers every predicate kind ----------------------------------------
