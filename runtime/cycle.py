@@ -444,7 +444,7 @@ def visit_register(stage: RegisterStage, ctx: CycleContext) -> None:
 
 
 # Adding a stage: a stage type in compiler/plan.py (in `PlanStage`, built by `build_plan`) and
-# its handler here (docs/stages.md).
+# its handler here (docs/architecture.md).
 HANDLERS: dict[type[Stage], Callable[[Any, CycleContext], None]] = {
     LabelStage: visit_label,
     SynthesizeStage: visit_synthesize,
