@@ -220,12 +220,13 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
             tracker.mlflow.set_tag(tag.GATES, "passed" if passed else "failed")
             report = _compliance_report(ir.rules, before, after, gates, work)
             tracker.mlflow.log_artifact(str(report), "reports")
+        tracker.log_summary(run_id)
 
         progress("register")
         with tracker.stage("register"):
             version = tracker.register(run_id, result.output_dir, ir.policy_id,
                                        {"policy.version": ir.version, "policy.hash": artifact.policy_hash,
-                                        "gates": "passed" if passed else "failed"})
+                                        "gates": "passed" if passed else "failed"}, rules=ir.rules, gates=gates)
             if passed:
                 tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
                                 reason=f"all {len(gates)} gates passed")
