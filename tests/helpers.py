@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 from compiler.diagnostics import render_all
@@ -54,3 +55,14 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(argv, Console(out=out, err=err))
     return code, out.getvalue(), err.getvalue()
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `.ci/run` installs it when it can
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    """Run headless Chromium with nothing that reaches the network."""
+    return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=180)
