@@ -363,6 +363,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     """`tenet compile-and-train POLICY`."""
     from runtime.audit import display_uri
     from runtime.cycle import CycleOptions, run_cycle
+    from runtime.track import ui_hint
 
     artifact = _compiled(args, console)
     if artifact is None:
@@ -390,8 +391,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
     _show_answers(cycle, args.show, console)
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
-    console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
-                  f"{display_uri(cycle.tracking_uri)}")
+    console.print(f"MLflow run {cycle.run_id}; {ui_hint(display_uri(cycle.tracking_uri))}")
     return ExitCode.OK
 
 

@@ -55,6 +55,13 @@ def tracking_uri(work_dir: str | Path, create: bool = True) -> str:
     return f"sqlite:///{path}"
 
 
+def ui_hint(uri: str) -> str:
+    """How to open a store's runs in the MLflow UI: the server itself, or `mlflow ui` over the file."""
+    if is_server(uri):
+        return f"open it at {uri}"
+    return f"open it with: mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"
+
+
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file's bytes (MLflow's own dataset digest samples rows and drops list columns)."""
     digest = hashlib.sha256()
