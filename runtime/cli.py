@@ -391,7 +391,7 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
     _show_answers(cycle, args.show, console)
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
-    console.print(f"MLflow run {cycle.run_id}; {ui_hint(display_uri(cycle.tracking_uri))}")
+    console.print(f"MLflow run {cycle.run_id}; {ui_hint(display_uri(cycle.tracking_uri), cycle.run_id)}")
     return ExitCode.OK
 
 

@@ -30,6 +30,7 @@ _SET_BY_TENET: set[str] = set()
 # The metrics a cycle's parent run repeats from its stage runs (see `Tracker.log_summary`).
 SUMMARY_PREFIXES = ("before.rule.", "before.severity.", "before.overall", "after.rule.", "after.severity.",
                     "after.overall", "gate.", "pairs.", "drift.")
+UI_WORKFLOW = "workflowType=machine_learning"  # the MLflow UI's switch to its training view
 _DESCRIPTION_CHARS = 5000  # the model card in a version's description; the full card is an artifact
 
 
@@ -55,11 +56,20 @@ def tracking_uri(work_dir: str | Path, create: bool = True) -> str:
     return f"sqlite:///{path}"
 
 
-def ui_hint(uri: str) -> str:
-    """How to open a store's runs in the MLflow UI: the server itself, or `mlflow ui` over the file."""
+def ui_hint(uri: str, run_id: str) -> str:
+    """How to open a cycle's run in the MLflow UI: a link into the server, or `mlflow ui` over the file."""
     if is_server(uri):
-        return f"open it at {uri}"
+        return f"open it at {run_url(uri, run_id)}"
     return f"open it with: mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"
+
+
+def run_url(server: str, run_id: str) -> str:
+    """A run's page in a tracking server's UI, in its training ("Machine learning") view.
+
+    MLflow 3.17's UI picks GenAI or ML from a global switch (URL parameter, else the
+    browser's last choice, GenAI at first) and no longer from the experiment's kind tag.
+    """
+    return f"{server.rstrip('/')}/#/runs/{run_id}?{UI_WORKFLOW}"
 
 
 def file_sha256(path: str | Path) -> str:

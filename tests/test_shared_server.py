@@ -160,17 +160,33 @@ def test_parent_run_holds_the_cycle_outcome_and_links_the_champion(machines, cli
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
-                    "(apt-get install chromium; no offline install here); the UI's data was checked via the API")
+                    "(apt-get install chromium); the UI's data was still checked through the API")
 def test_mlflow_ui_shows_the_cycles_and_the_champion_in_headless_chromium(machines, client, tmp_path):
+    from runtime.track import UI_WORKFLOW, run_url
+
+    url = machines["url"]
     experiment = client.get_experiment_by_name(f"tenet/{POLICY_ID}")
     first, second = _cycles(client)[:2]
-    pages = {"runs": f"{machines['url']}/#/experiments/{experiment.experiment_id}/runs",
-             "model": f"{machines['url']}/#/models/{POLICY_ID}"}
-    dom = {}
-    for name, url in pages.items():
+    pages = {"runs": f"{url}/#/experiments/{experiment.experiment_id}?{UI_WORKFLOW}",
+             "run": run_url(url, second.info.run_id), "model": f"{url}/#/models/{POLICY_ID}"}
+    text = {}
+    for name, page in pages.items():
         # The UI is a single-page app: virtual time lets its requests finish before the dump.
-        done = chromium("--virtual-time-budget=30000", "--dump-dom", url, profile=tmp_path / f"profile-{name}")
+        done = chromium("--virtual-time-budget=30000", "--dump-dom", page, profile=tmp_path / f"profile-{name}")
         assert done.returncode == 0, done.stderr[-2000:]
-        dom[name] = done.stdout
-    assert first.info.run_name in dom["runs"] and second.info.run_name in dom["runs"]
-    assert "Version 1" in dom["model"] and "Version 2" in dom["model"]
+        text[name] = _visible_text(done.stdout)
+    # The training view: a runs table with one row per cycle (the GenAI view opens on traces).
+    assert "Run Name" in text["runs"], text["runs"][:3000]
+    assert first.info.run_name in text["runs"] and second.info.run_name in text["runs"]
+    # The cycle's run page: its outcome as metrics, and the model it registered.
+    assert "before.rule.short" in text["run"] and "gate.regression.passed" in text["run"], text["run"][:3000]
+    assert f"{POLICY_ID} v2" in text["run"]
+    assert "Version 1" in text["model"] and "Version 2" in text["model"] and "champion" in text["model"]
+
+
+def _visible_text(html: str) -> str:
+    """The page's text without styles and tags, whitespace collapsed."""
+    import re
+
+    text = re.sub(r"<style.*?</style>|<script.*?</script>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
