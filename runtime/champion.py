@@ -96,7 +96,8 @@ def fetch(mlflow: Any, model_uri: str, target: str | Path) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(scratch / "dl")))
+        downloaded = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(scratch / "dl"))
+        local = Path(downloaded)
         flavor = mlflow.models.Model.load(str(local)).flavors["transformers"]
         joined = scratch / "checkpoint"
         shutil.copytree(local / flavor.get("model_binary", "model"), joined)
@@ -130,12 +131,14 @@ def model_card(run: Any, rules: Sequence[Any], gates: Sequence[Any]) -> str:
              f"# {policy} {tags.get(tag.POLICY_VERSION, '')}", "",
              f"Trained by tenet to follow policy `{policy}` version {tags.get(tag.POLICY_VERSION, '-')} "
              f"(hash `{params.get('policy.hash', '-')}`).", "",
-             "## Compliance on held-out prompts", "", "| rule | severity | before | after |", "|---|---|---|---|"]
+             "## Compliance on held-out prompts", "",
+             "| rule | severity | before | after |", "|---|---|---|---|"]
     for rule in rules:
         cells = [_pct(metrics.get(f"{phase}.rule.{rule.id}")) for phase in ("before", "after")]
         lines.append(f"| {rule.id} | {rule.severity} | {cells[0]} | {cells[1]} |")
     lines += ["", "## Gates", ""]
-    lines += [f"- {'PASS' if g.passed else 'FAIL'} {g.detail} ({g.gate.op} {g.gate.threshold:g})" for g in gates]
+    lines += [f"- {'PASS' if g.passed else 'FAIL'} {g.detail} ({g.gate.op} {g.gate.threshold:g})"
+              for g in gates]
     lines += ["", "## Lineage", ""] + [f"- {label}: {value}" for label, value in _lineage(run).items()]
     return "\n".join(lines) + "\n"
 

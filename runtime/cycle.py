@@ -226,7 +226,8 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
         with tracker.stage("register"):
             version = tracker.register(run_id, result.output_dir, ir.policy_id,
                                        {"policy.version": ir.version, "policy.hash": artifact.policy_hash,
-                                        "gates": "passed" if passed else "failed"}, rules=ir.rules, gates=gates)
+                                        "gates": "passed" if passed else "failed"},
+                                       rules=ir.rules, gates=gates)
             if passed:
                 tracker.promote(ir.policy_id, version, "champion", actor="tenet compile-and-train",
                                 reason=f"all {len(gates)} gates passed")

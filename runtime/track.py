@@ -116,7 +116,8 @@ class Tracker:
             location = None if is_server(self.uri) else (self.work_dir.resolve() / "mlartifacts").as_uri()
             return self.client.create_experiment(self.experiment_name, artifact_location=location, tags=kind)
         if tag.EXPERIMENT_KIND not in existing.tags:  # created by an older tenet: GenAI view
-            self.client.set_experiment_tag(existing.experiment_id, tag.EXPERIMENT_KIND, tag.EXPERIMENT_KIND_ML)
+            self.client.set_experiment_tag(existing.experiment_id, tag.EXPERIMENT_KIND,
+                                           tag.EXPERIMENT_KIND_ML)
         return existing.experiment_id
 
     @contextmanager
@@ -192,7 +193,8 @@ class Tracker:
         except self.mlflow.exceptions.MlflowException:
             self.client.create_registered_model(name)
         version = self.client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
-                                                   description=card[:_DESCRIPTION_CHARS], model_id=info.model_id)
+                                                   description=card[:_DESCRIPTION_CHARS],
+                                                   model_id=info.model_id)
         return str(version.version)
 
     def log_summary(self, run_id: str) -> dict[str, float]:

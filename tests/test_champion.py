@@ -55,7 +55,8 @@ def test_lora_champion_is_registered_merged_and_continues(adapter, tiny_llama, t
     generator = mlflow.transformers.load_model("models:/lora-policy@champion")
     assert generator.task == "text-generation"
     assert isinstance(generator("hello world", max_new_tokens=3)[0]["generated_text"], str)
-    logged = Path(mlflow.artifacts.download_artifacts("models:/lora-policy@champion", dst_path=str(tmp_path / "dl")))
+    logged = Path(mlflow.artifacts.download_artifacts("models:/lora-policy@champion",
+                                                      dst_path=str(tmp_path / "dl")))
     names = {p.name for p in logged.rglob("*") if p.is_file()}
     assert "model.safetensors" in names and "model_card.md" in names
     assert not names & {"adapter_config.json", "adapter_model.safetensors", "training_args.bin"}

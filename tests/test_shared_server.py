@@ -24,6 +24,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cycle"
 POLICY_ID = "tiny-update"
 CHAMPION_URI = f"models:/{POLICY_ID}@champion"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK")  # pickle protocols, torch zip
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +40,15 @@ def machines(mlflow_server, tmp_path_factory, torch_one_thread):
     a, b = tmp / "machine-a", tmp / "machine-b"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", url)
-        first = run_cli(["compile-and-train", str(FIXTURES / "update-v1.policy"), *common, "--work-dir", str(a)])
+        first = run_cli(["compile-and-train", str(FIXTURES / "update-v1.policy"), *common,
+                         "--work-dir", str(a)])
         shutil.rmtree(a)
         results = {"first": first,
                    "audit": run_cli(["audit", POLICY_ID, "--work-dir", str(b)]),
                    "lineage": run_cli(["audit", POLICY_ID, "--model", f"{POLICY_ID}@champion",
                                        "--work-dir", str(b)]),
-                   "report": run_cli(["report", POLICY_ID, "--out", str(b / "report.html"), "--work-dir", str(b)]),
+                   "report": run_cli(["report", POLICY_ID, "--out", str(b / "report.html"),
+                                      "--work-dir", str(b)]),
                    "second": run_cli(["compile-and-train", str(FIXTURES / "update-v2.policy"), *common,
                                       "--work-dir", str(b)])}
     return {**results, "url": url, "server": server_tmp, "b": b}
@@ -97,7 +100,8 @@ def test_second_machine_continues_from_the_registered_champion(machines, client)
     first, second = _cycles(client)[:2]
     assert f"update of champion run {first.info.run_id}" in out
     assert second.data.tags["tenet.cycle.start"] == "champion v1"
-    children = client.search_runs([second.info.experiment_id], f"tags.mlflow.parentRunId = '{second.info.run_id}'")
+    children = client.search_runs([second.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{second.info.run_id}'")
     train = next(r for r in children if r.data.tags.get("tenet.stage") == "train")
     downloaded = machines["b"] / "cache" / "champions" / first.info.run_id
     assert train.data.params["train.start_model"] == str(downloaded)
@@ -131,7 +135,7 @@ def test_registered_model_has_a_model_card_and_no_pickles(machines, client, tmp_
     for path in folder.rglob("*"):
         if path.is_file():
             assert path.suffix not in PICKLE_SUFFIXES, path
-            assert path.read_bytes()[:2] not in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK"), path
+            assert path.read_bytes()[:2] not in PICKLE_MAGIC, path
     card = (folder / "model_card.md").read_text(encoding="utf-8")
     policy_version = run.data.tags["tenet.policy.version"]
     assert f"# {POLICY_ID} {policy_version}" in card and run.data.params["policy.hash"] in card
@@ -172,7 +176,8 @@ def test_mlflow_ui_shows_the_cycles_and_the_champion_in_headless_chromium(machin
     text = {}
     for name, page in pages.items():
         # The UI is a single-page app: virtual time lets its requests finish before the dump.
-        done = chromium("--virtual-time-budget=30000", "--dump-dom", page, profile=tmp_path / f"profile-{name}")
+        done = chromium("--virtual-time-budget=30000", "--dump-dom", page,
+                        profile=tmp_path / f"profile-{name}")
         assert done.returncode == 0, done.stderr[-2000:]
         text[name] = _visible_text(done.stdout)
     # The training view: a runs table with one row per cycle (the GenAI view opens on traces).
