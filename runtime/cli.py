@@ -415,6 +415,7 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console) -> None:
     """The human summary of a cycle: the before/after table, the gates, the model and the run."""
     from runtime.audit import display_uri
+    from runtime.track import ui_hint
 
     if cycle.parent_run:
         console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
@@ -434,8 +435,7 @@ def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console)
         console.print(f"gate {'PASS' if gate.passed else 'FAIL'}  {gate.detail} ({gate.gate.op} {gate.gate.threshold:g})")
     _show_answers(cycle, show, console)
     console.print(f"model version {cycle.model_version}: {'promoted to champion' if cycle.promoted else 'not promoted'}")
-    console.print(f"MLflow run {cycle.run_id}; open it with: mlflow ui --host 127.0.0.1 --backend-store-uri "
-                  f"{display_uri(cycle.tracking_uri)}")
+    console.print(f"MLflow run {cycle.run_id}; {ui_hint(display_uri(cycle.tracking_uri), cycle.run_id)}")
 
 
 def _show_answers(cycle, count: int, console: Console) -> None:

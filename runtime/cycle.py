@@ -432,12 +432,18 @@ def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
 
 
 def visit_register(stage: RegisterStage, ctx: CycleContext) -> None:
-    """Register the trained model under the stage's name; move the alias only if every gate passed."""
+    """Register the trained model under the stage's name; move the alias only if every gate passed.
+
+    The cycle's outcome is first copied onto the cycle run, so the registered model, which
+    links to that run, shows it in the MLflow UI.
+    """
     artifact, tracker = ctx.artifact, ctx.tracker
+    tracker.log_summary(ctx.run_id)
     ctx.model_version = tracker.register(ctx.run_id, ctx.trained_dir, stage.model_name,
                                          {"policy.version": artifact.ir.version,
                                           "policy.hash": artifact.policy_hash,
-                                          "gates": "passed" if ctx.passed else "failed"})
+                                          "gates": "passed" if ctx.passed else "failed"},
+                                         rules=artifact.ir.rules, gates=ctx.gates)
     if ctx.passed:
         tracker.promote(stage.model_name, ctx.model_version, stage.alias, actor="tenet compile-and-train",
                         reason=f"all {len(ctx.gates)} gates passed")

@@ -2,8 +2,10 @@
 
 The champion (the registered version behind the `champion` alias) names the cycle run that
 trained it; that run holds the compiled artifact it was trained on, so the new policy is
-diffed against exactly what the deployed model learned. A LoRA champion is merged into its
-base once, into the cache, so the next cycle trains a fresh adapter on top of it.
+diffed against exactly what the deployed model learned. The champion's model is the
+registered MLflow model (merged weights), downloaded into the cache on a machine that did
+not train it; on the machine that did, a LoRA champion's adapter is merged into its base
+once, into the cache, so the next cycle trains a fresh adapter on top of it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +55,12 @@ class Changes:
 
 
 def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | None:
-    """The cycle behind the policy's champion, or None when nothing was promoted yet."""
+    """The cycle behind the policy's champion, or None when nothing was promoted yet.
+
+    The champion is found through the model registry, so any machine that reaches the
+    tracking store can continue from it: the model folder the training machine recorded is
+    used when it is this machine's and still there, else the registered model is downloaded.
+    """
     client, mlflow = tracker.client, tracker.mlflow
     try:
         version = client.get_model_version_by_alias(policy_id, alias)
@@ -62,16 +70,28 @@ def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | 
         path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="policy/artifact.json",
                                                    dst_path=tmp, tracking_uri=tracker.uri)
         artifact = read_artifact(path)
-    run = client.get_run(version.run_id)
-    model_dir = run.data.tags.get(tag.MODEL_PATH, "")
-    if not (model_dir and Path(model_dir).is_dir()):  # trained elsewhere: fetch the logged model
-        model_dir = str(Path(tracker.work_dir) / "cache" / "champions" / version.run_id)
-        if not Path(model_dir).is_dir():
-            mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="model", dst_path=model_dir + ".tmp",
-                                                tracking_uri=tracker.uri)
-            os.replace(Path(model_dir + ".tmp") / "model", model_dir)
-            shutil.rmtree(model_dir + ".tmp", ignore_errors=True)
+    tags = client.get_run(version.run_id).data.tags
+    model_dir = tags.get(tag.MODEL_PATH, "")
+    if not (model_dir and tags.get(tag.HOST) == socket.gethostname() and Path(model_dir).is_dir()):
+        model_dir = _download(tracker, version)
     return Parent(run_id=version.run_id, version=str(version.version), artifact=artifact, model_dir=model_dir)
+
+
+def _download(tracker, version) -> str:
+    """The registered version as a local checkpoint folder in the cache (downloaded once)."""
+    from runtime import champion
+
+    target = Path(tracker.work_dir) / "cache" / "champions" / version.run_id
+    if str(version.source).startswith("models:/"):
+        return champion.fetch(tracker.mlflow, f"models:/{version.name}/{version.version}", target)
+    # Registered before champions were MLflow models: the run's `model` folder holds the files.
+    if not target.is_dir():
+        scratch = Path(str(target) + ".tmp")
+        tracker.mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="model",
+                                                    dst_path=str(scratch), tracking_uri=tracker.uri)
+        os.replace(scratch / "model", target)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return str(target)
 
 
 def changes(parent: Parent | None, artifact: CompiledArtifact) -> Changes:
@@ -96,10 +116,11 @@ def start_model(parent: Parent, cache_root: str | Path) -> str:
     if (target / "config.json").exists():
         return str(target)
     _ensure_base(folder)
-    from peft import AutoPeftModelForCausalLM
     from transformers import AutoTokenizer
 
-    merged = AutoPeftModelForCausalLM.from_pretrained(str(folder)).merge_and_unload()
+    from runtime.champion import load_merged
+
+    merged = load_merged(folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     merged.save_pretrained(tmp)

@@ -9,6 +9,10 @@ from __future__ import annotations
 EXPERIMENT_PREFIX = "tenet/"  # one experiment per policy: tenet/<policy id>
 CHAMPION = "champion"  # the registry alias of the promoted model version
 
+# The experiment tag that picks the MLflow UI's view; without it 3.x opens the GenAI view.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_ML = "custom_model_development"  # the UI's "Machine learning" view: runs, models
+
 # Tags MLflow itself sets.
 PARENT_RUN = "mlflow.parentRunId"
 DATASET_CONTEXT = "mlflow.data.context"  # on a run input: training or evaluation

@@ -18,7 +18,7 @@ import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from runtime import tags as tag
 
@@ -26,6 +26,17 @@ from runtime import tags as tag
 # `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; a later Tracker in the same
 # process (another work folder) must not mistake that for the user's choice.
 _SET_BY_TENET: set[str] = set()
+
+# The metrics a cycle's parent run repeats from its stage runs (see `Tracker.log_summary`).
+SUMMARY_PREFIXES = ("before.rule.", "before.severity.", "before.overall", "after.rule.", "after.severity.",
+                    "after.overall", "gate.", "pairs.", "drift.")
+UI_WORKFLOW = "workflowType=machine_learning"  # the MLflow UI's switch to its training view
+_DESCRIPTION_CHARS = 5000  # the model card in a version's description; the full card is an artifact
+
+
+def is_server(uri: str) -> bool:
+    """Whether a tracking URI names a tracking server (whose artifact store every client shares)."""
+    return uri.split(":", 1)[0] in ("http", "https", "databricks")
 
 
 def user_tracking_uri() -> str | None:
@@ -43,6 +54,22 @@ def tracking_uri(work_dir: str | Path, create: bool = True) -> str:
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def ui_hint(uri: str, run_id: str) -> str:
+    """How to open a cycle's run in the MLflow UI: a link into the server, or `mlflow ui` over the file."""
+    if is_server(uri):
+        return f"open it at {run_url(uri, run_id)}"
+    return f"open it with: mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"
+
+
+def run_url(server: str, run_id: str) -> str:
+    """A run's page in a tracking server's UI, in its training ("Machine learning") view.
+
+    MLflow 3.17's UI picks GenAI or ML from a global switch (URL parameter, else the
+    browser's last choice, GenAI at first) and no longer from the experiment's kind tag.
+    """
+    return f"{server.rstrip('/')}/#/runs/{run_id}?{UI_WORKFLOW}"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -74,9 +101,24 @@ class Tracker:
 
         with exclusive(Path(work_dir) / ".mlflow.lock"):
             self.client = mlflow.MlflowClient(self.uri)
-            existing = self.client.get_experiment_by_name(self.experiment_name)
-            self.experiment_id = existing.experiment_id if existing else self.client.create_experiment(
-                self.experiment_name, artifact_location=str((Path(work_dir).resolve() / "mlartifacts").as_uri()))
+            self.experiment_id = self._experiment()
+
+    def _experiment(self) -> str:
+        """The policy's experiment id, created on first use, opening in the UI's training view.
+
+        Against a tracking server the server picks the artifact location (its artifact store),
+        so every machine can read what a cycle logged; a local store keeps artifacts in the
+        work folder, pinned there because MLflow's default is relative to the current folder.
+        """
+        kind = {tag.EXPERIMENT_KIND: tag.EXPERIMENT_KIND_ML}
+        existing = self.client.get_experiment_by_name(self.experiment_name)
+        if existing is None:
+            location = None if is_server(self.uri) else (self.work_dir.resolve() / "mlartifacts").as_uri()
+            return self.client.create_experiment(self.experiment_name, artifact_location=location, tags=kind)
+        if tag.EXPERIMENT_KIND not in existing.tags:  # created by an older tenet: GenAI view
+            self.client.set_experiment_tag(existing.experiment_id, tag.EXPERIMENT_KIND,
+                                           tag.EXPERIMENT_KIND_ML)
+        return existing.experiment_id
 
     @contextmanager
     def cycle(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
@@ -124,21 +166,60 @@ class Tracker:
         self.mlflow.log_param(f"data.{name}.sha256", full)
         return full
 
-    def register(self, run_id: str, model_dir: str | Path, name: str, tags: dict[str, str]) -> str:
-        """Register the trained model directory (logged as run artifacts) as a new version."""
-        self.client.log_artifacts(run_id, str(model_dir), artifact_path="model")
+    def register(self, run_id: str, model_dir: str | Path, name: str, tags: dict[str, str],
+                 rules: Sequence[Any] = (), gates: Sequence[Any] = ()) -> str:
+        """Log the trained model with the `transformers` flavor and register it as a new version.
+
+        The version is linked to the cycle's parent run and to its LoggedModel, so the UI's
+        model views show it, and carries the model card as its description.
+
+        Args:
+            run_id: The cycle's parent run (its summary metrics should already be logged).
+            model_dir: The trainer's output folder (full model or LoRA adapter).
+            name: The registered model (the policy id).
+            tags: The version's tags.
+            rules: The policy's rules, for the model card's compliance table.
+            gates: The cycle's gate results, for the model card.
+
+        Returns:
+            The new version number.
+        """
+        from runtime import champion
+
+        card = champion.model_card(self.client.get_run(run_id), rules, gates)
+        info = champion.log_model(self.mlflow, model_dir, run_id, card)
         try:
             self.client.get_registered_model(name)
         except self.mlflow.exceptions.MlflowException:
             self.client.create_registered_model(name)
-        version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
-        return version.version
+        version = self.client.create_model_version(name, info.model_uri, run_id=run_id, tags=tags,
+                                                   description=card[:_DESCRIPTION_CHARS],
+                                                   model_id=info.model_id)
+        return str(version.version)
+
+    def log_summary(self, run_id: str) -> dict[str, float]:
+        """Copy the cycle's outcome from its stage runs onto the parent run, and return it.
+
+        The stage runs keep the detail; the parent run, the one row per cycle in the UI's runs
+        table (and the source of the LoggedModel's metrics), gets compliance before and after
+        per rule and per severity, the gates, the pair counts and the drift.
+        """
+        children = self.client.search_runs([self.experiment_id], f"tags.{tag.PARENT_RUN} = '{run_id}'")
+        summary = {key: value for child in children for key, value in child.data.metrics.items()
+                   if key.startswith(SUMMARY_PREFIXES)}
+        if summary:
+            self.mlflow.log_metrics(summary, run_id=run_id)
+        gates = next((c.data.tags[tag.GATES] for c in children if tag.GATES in c.data.tags), None)
+        if gates is not None:
+            self.client.set_tag(run_id, tag.GATES, gates)
+        return summary
 
     def promote(self, name: str, version: str, alias: str, actor: str, reason: str) -> None:
         """Move the alias and append the move to the promotion log (a registered-model tag)."""
         previous = None
         try:
-            previous = self.client.get_model_version_by_alias(name, alias).version
+            # str over REST but int from a SQL store: the log keeps one type
+            previous = str(self.client.get_model_version_by_alias(name, alias).version)
         except self.mlflow.exceptions.MlflowException:
             pass
         self.client.set_registered_model_alias(name, alias, version)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from pathlib import Path
 
 from compiler.diagnostics import render_all
@@ -79,3 +80,14 @@ def run_tiny_cycle(tmp: Path, policy: Path, *args: str) -> tuple[int, str, str]:
     model = build_tiny_llama(tmp / "llama")
     return run_cli(["compile-and-train", str(policy), "--base-model", str(model), "--max-steps", "2",
                     "--work-dir", str(tmp / "work"), *args])
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; `.ci/run` installs it when it can
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    """Run headless Chromium with nothing that reaches the network."""
+    return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                           "--disable-sync", f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=180)

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from helpers import run_cli
+from mlflow_server import free_port
+
+pytest_plugins = ["mlflow_server"]
 
 POLICY_ID = "audit-demo"
 POLICY = """dsl 1
@@ -197,9 +194,7 @@ def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None)
             tracker.mlflow.set_tag("tenet.gates", "passed" if passed else "failed")
             tracker.mlflow.log_artifact(str(_compliance_report(rules, before, after, gates, work)), "reports")
         with tracker.stage("register"):
-            model = work / "train"
-            model.mkdir(exist_ok=True)
-            (model / "config.json").write_text("{}", encoding="utf-8")
+            model = _tiny_model(work.parent / "tiny-llama")
             version = tracker.register(run_id, model, POLICY_ID, {"policy.version": spec.version,
                                                                   "policy.hash": artifact.policy_hash,
                                                                   "gates": "passed" if passed else "failed"})
@@ -210,6 +205,13 @@ def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None)
             tracker.client.set_tag(run_id, "tenet.model.version", version)
             tracker.client.set_tag(run_id, "tenet.promoted", "true" if passed else "false")
     return run_id
+
+
+def _tiny_model(folder: Path) -> Path:
+    """A tiny random Llama to register (built once per work folder): a version is a real model."""
+    from tiny_models import build_tiny_llama
+
+    return folder if (folder / "config.json").exists() else build_tiny_llama(folder)
 
 
 def record_all(tracker, tmp: Path) -> list[str]:
@@ -223,61 +225,10 @@ def record_all(tracker, tmp: Path) -> list[str]:
     return run_ids
 
 
-# --- the tracking server ------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, timeout: float = 180.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{url}/health", timeout=2).ok:
-                return
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server did not answer within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A `mlflow server` on a free 127.0.0.1 port, SQLite and proxied artifacts in a temp folder."""
-    tmp = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job workers: 2 cores
-    env.pop("MLFLOW_TRACKING_URI", None)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}", "--serve-artifacts",
-             "--artifacts-destination", str(tmp / "artifacts")],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, url, log)
-        yield url, tmp
-    finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and the workers it forked (its own session, so its own process group)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+def server(mlflow_server):
+    """The shared server fixture under this module's name."""
+    return mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -456,7 +407,7 @@ def test_env_tracking_uri_and_policy_file(recorded, monkeypatch, tmp_path):
 
 def test_unreachable_server_and_missing_store_are_clean_errors(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    code, _, err = run_cli(["audit", POLICY_ID, "--tracking-uri", f"http://127.0.0.1:{_free_port()}"])
+    code, _, err = run_cli(["audit", POLICY_ID, "--tracking-uri", f"http://127.0.0.1:{free_port()}"])
     assert code == 2 and "cannot reach the tracking server http://127.0.0.1:" in err
     code, _, err = run_cli(["audit", POLICY_ID, "--work-dir", str(tmp_path / "work")])
     assert code == 2 and f"no tracking store at sqlite:///{tmp_path / 'work' / 'mlflow.db'}" in err

@@ -40,12 +40,14 @@ def test_cycle_is_recorded_in_mlflow(cycle_run, monkeypatch):
     parent = parents[0]
     assert parent.data.params["policy.id"] == "tiny" and "policy.hash" in parent.data.params
     artifacts = {a.path for a in tracker.client.list_artifacts(parent.info.run_id)}
-    assert {"policy", "model"} <= artifacts
+    assert "policy" in artifacts
     gate_run = next(r for r in runs if r.data.tags.get("tenet.stage") == "gate")
     reports = {a.path for a in tracker.client.list_artifacts(gate_run.info.run_id, "reports/report")}
     assert {"reports/report/compliance.csv", "reports/report/compliance.png", "reports/report/gates.json"} <= reports
     version = tracker.client.get_registered_model("tiny").latest_versions[0]
-    assert version.run_id == parent.info.run_id
+    # The version's source is the cycle's LoggedModel (SQL registries return no `model_id`).
+    assert version.run_id == parent.info.run_id and version.source.startswith("models:/m-")
+    assert tracker.client.get_logged_model(version.source[len("models:/"):]).source_run_id == parent.info.run_id
     train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
     assert any(k.startswith("train.") for k in train.data.metrics)
 

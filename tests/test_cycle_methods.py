@@ -54,7 +54,8 @@ def test_method_cycle_is_recorded_in_mlflow(method, base, tmp_path, monkeypatch)
     assert {"before.overall", "after.overall"} <= {k for r in runs for k in r.data.metrics} or \
         {"before.severity.critical", "after.severity.critical"} <= {k for r in runs for k in r.data.metrics}
     model_files = {Path(a.path).name for a in tracker.client.list_artifacts(parent.info.run_id, "model")}
-    assert {"config.json", "model.safetensors"} <= model_files or "adapter_model.safetensors" in model_files
+    # The transformers flavor's layout: merged weights under model/, a LoRA adapter never.
+    assert {"MLmodel", "model_card.md", "model", "components"} <= model_files
     assert tracker.client.get_registered_model("tiny").latest_versions[0].run_id == parent.info.run_id
 
     final = next((tmp_path / "work").glob("tiny/*/train/final" if method != "rlhf" else "tiny/*/train/grpo/final"))

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import CHROMIUM, chromium, run_cli
 from test_audit import POLICY_ID, RULES, record_all
 
-CHROMIUM = Path("/usr/bin/chromium")
 PHASES = ("before", "after")
 
 
@@ -204,14 +202,6 @@ def test_report_and_audit_commands_on_the_local_store(recorded, tmp_path, monkey
 
 
 # --- rendered in headless Chromium --------------------------------------------------------------
-
-
-def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
-    """Run headless Chromium with nothing that reaches the network."""
-    return subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                           "--disable-sync", f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=180)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "

@@ -17,6 +17,8 @@ from runtime.track import Tracker, file_sha256, tracking_uri
 
 REPO = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["tiny_models"]
+
 
 @pytest.fixture
 def tracker(tmp_path, monkeypatch):
@@ -87,10 +89,8 @@ def test_sigkilled_cycle_is_swept_as_killed(tracker, tmp_path):
     assert tracker.client.get_run(run_id).info.status == "KILLED"
 
 
-def test_register_promote_and_promotion_log(tracker, tmp_path):
-    model = tmp_path / "final"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
+def test_register_promote_and_promotion_log(tracker, tiny_llama):
+    model = tiny_llama
     with tracker.cycle("c1", {}, {}) as run_1:
         pass
     with tracker.cycle("c2", {}, {}) as run_2:
@@ -99,7 +99,7 @@ def test_register_promote_and_promotion_log(tracker, tmp_path):
     v2 = tracker.register(run_2, model, "acme-support", {"policy.version": "2"})
     tracker.promote("acme-support", v1, "champion", actor="ci", reason="all gates passed")
     tracker.promote("acme-support", v2, "champion", actor="ci", reason="all gates passed")
-    assert tracker.client.get_model_version_by_alias("acme-support", "champion").version == v2
+    assert str(tracker.client.get_model_version_by_alias("acme-support", "champion").version) == v2
     log = tracker.promotion_log("acme-support")
     assert [(e["version"], e["previous"]) for e in log] == [(v1, None), (v2, v1)]
     assert json.loads(json.dumps(log))[1]["actor"] == "ci"
