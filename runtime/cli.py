@@ -15,7 +15,7 @@ import sys
 import traceback
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from compiler import __version__
 from compiler.artifact import CompiledArtifact, read_artifact, write_artifact
@@ -26,6 +26,9 @@ from compiler.pipeline import Compilation, compile_policy
 from compiler.plan import describe_stage
 from compiler.settings import DEVICES, METHODS
 from runtime.console import Console
+
+if TYPE_CHECKING:
+    from runtime.scale import Launch
 
 
 class UsageError(TenetError):
@@ -376,21 +379,41 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
-    """`tenet compile-and-train POLICY [--format json]`: exit 0 promoted or nothing to train, 3 a gate failed."""
+    """`tenet compile-and-train POLICY [--format json]`: exit 0 promoted or nothing to train, 3 a gate failed.
+
+    Under `accelerate launch` only the main process runs the cycle; the others train with it
+    (runtime/scale.py, docs/scaling-out.md).
+    """
+    from runtime import scale, summary
+    from runtime.cycle import train_stage
+
+    as_json = args.format == "json"
+    result = _compile(args)
+    follower = scale.rank() > 0
+    if not follower:
+        _report(result, console, "text")  # diagnostics go to stderr in both formats
+    if not result.ok:
+        if as_json and not follower:
+            console.print(summary.to_json(summary.errors_summary(args.policy, result.diagnostics)))
+        return ExitCode.POLICY
+    launch = scale.join(args.work_dir, args.device or train_stage(result.artifact).settings.device)
+    if launch is not None and not launch.main:
+        return scale.follow(launch, result.artifact)
+    with scale.leading(launch):
+        return _cycle(args, result.artifact, console, launch)
+
+
+def _cycle(args: argparse.Namespace, artifact: CompiledArtifact, console: Console,
+           launch: Launch | None) -> int:
+    """Run the cycle (the main process of a launch) and print its table or JSON summary."""
     from runtime import summary
     from runtime.cycle import CycleOptions, run_cycle, train_stage
 
     as_json = args.format == "json"
-    result = _compile(args)
-    _report(result, console, "text")  # diagnostics go to stderr in both formats
-    if not result.ok:
-        if as_json:
-            console.print(summary.to_json(summary.errors_summary(args.policy, result.diagnostics)))
-        return ExitCode.POLICY
-    artifact = result.artifact
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
                            max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
-                           model_prompts=args.model_prompts, from_base=args.from_base, progress=True)
+                           model_prompts=args.model_prompts, from_base=args.from_base, progress=True,
+                           before_train=launch.announce if launch is not None else None)
     # Nothing to train is raised as an outcome; `_fail` prints it (as JSON with --format json).
     with _StageBar(console, len(artifact.plan.stages)) as progress, _stdout_to_stderr(as_json):
         cycle = run_cycle(artifact, options, progress=progress, notify=lambda m: console.err.write(m + "\n"))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from runtime.synthesize.generate import Generator
     from runtime.synthesize.run import SynthesisResult
     from runtime.track import Tracker
+    from runtime.train.common import TrainJob, TrainResult
 
 METHOD_MODULES = {"dpo": "runtime.train.dpo", "kto": "runtime.train.kto", "orpo": "runtime.train.orpo",
                   "cft": "runtime.train.cft", "grpo": "runtime.train.grpo", "rlhf": "runtime.train.rlhf"}
@@ -59,6 +60,9 @@ class CycleOptions:
     samples_per_prompt: int = 3
     from_base: bool = False  # train from the plan's base model even when a champion exists
     progress: bool = False  # progress bars inside the generating and training stages
+    # Called with the train stage's job just before it trains: under `accelerate launch` the
+    # main process hands it to the other processes, so that they train it too (runtime/scale.py).
+    before_train: Callable[[TrainJob], None] | None = None
 
 
 class NothingToTrain(NothingToDo):
@@ -405,13 +409,25 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     # Checkpoints are only resumable onto the model they started from.
     out = ctx.work / (f"train-from-{ctx.parent.run_id[:12]}" if ctx.continuing else "train")
     job = _job(stage.method, start, out, settings, ctx.artifact.ir.rules, data, ctx.options.progress)
-    if settings.sft_epochs > 0:
+    if ctx.options.before_train is not None:
+        ctx.options.before_train(job)
+    result = train_job(job)
+    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+    # How many processes trained it: more than 1 under `accelerate launch` (docs/scaling-out.md).
+    tracker.mlflow.log_param("train.world_size", result.world_size)
+    ctx.trained_dir = result.output_dir
+
+
+def train_job(job: TrainJob) -> TrainResult:
+    """Warm up with SFT when the settings ask for it, then train the job's method.
+
+    Every process of a distributed launch calls this with the same job (runtime/scale.py).
+    """
+    if job.hyperparameters.sft_epochs > 0:
         from runtime.train.warmup import warm_up
 
-        job = replace(job, model_path=warm_up(job, settings.sft_epochs))
-    result = importlib.import_module(METHOD_MODULES[stage.method]).train(job)
-    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
-    ctx.trained_dir = result.output_dir
+        job = replace(job, model_path=warm_up(job, job.hyperparameters.sft_epochs))
+    return importlib.import_module(METHOD_MODULES[job.method]).train(job)
 
 
 def visit_gate(stage: GateStage, ctx: CycleContext) -> None:

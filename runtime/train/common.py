@@ -54,6 +54,7 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     train_tokens: int = 0
     seconds: float = 0.0
+    world_size: int = 1  # the processes that trained it together (`accelerate launch`)
 
 
 def device_and_precision(device: str, precision: str) -> dict[str, Any]:
@@ -127,12 +128,15 @@ def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
     """Only the rows `max_steps` will reach (a seeded sample), so nothing unused is prepared.
 
     TRL tokenizes the whole dataset and, for DPO, computes reference log-probs for every row
-    before the first step; with a step cap most of that work would be thrown away.
+    before the first step; with a step cap most of that work would be thrown away. Under
+    `accelerate launch` each step takes `batch_size` rows in every process.
     """
+    from runtime.scale import world_size
+
     hp = TrainSettings.of(settings)
     if hp.max_steps <= 0:
         return dataset
-    needed = hp.max_steps * hp.batch_size * hp.grad_accum
+    needed = hp.max_steps * hp.batch_size * hp.grad_accum * world_size()
     if needed >= len(dataset):
         return dataset
     return dataset.shuffle(seed=hp.seed).select(range(needed))
@@ -172,8 +176,7 @@ def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
     trainer.train(resume_from_checkpoint=job.resume_from)
     seconds = time.monotonic() - start
     final = str(Path(job.output_dir) / "final")
-    trainer.save_model(final)  # a PEFT model saves just its adapter
-    tokenizer.save_pretrained(final)
+    save_final(trainer, tokenizer, final)
     metrics: dict[str, float] = {}
     train_tokens = 0
     for entry in trainer.state.log_history:
@@ -182,7 +185,20 @@ def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:
         if "num_tokens" in numeric:
             train_tokens = int(numeric["num_tokens"])
     return TrainResult(output_dir=final, global_step=int(trainer.state.global_step), metrics=metrics,
-                       train_tokens=train_tokens, seconds=seconds)
+                       train_tokens=train_tokens, seconds=seconds,
+                       world_size=trainer.accelerator.num_processes)
+
+
+def save_final(trainer, tokenizer, folder: str) -> None:
+    """Save the trained model (a PEFT model: its adapter) and tokenizer; return once they are on disk.
+
+    Under `accelerate launch` only the main process writes (two writers would clash), and every
+    process waits for it, so none reads the folder before it is complete.
+    """
+    trainer.save_model(folder)  # writes from the main process only
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(folder)
+    trainer.accelerator.wait_for_everyone()
 
 
 def quiet(trainer) -> None:

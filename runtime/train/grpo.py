@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, lora_config, policy_overrides,
-                                  trainer_config)
+                                  save_final, trainer_config)
 
 
 def grpo_config(job: TrainJob):
@@ -63,8 +63,7 @@ def train(job: TrainJob) -> TrainResult:
     output = trainer.train(resume_from_checkpoint=job.resume_from)
     seconds = time.monotonic() - start
     final = Path(job.output_dir) / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
+    save_final(trainer, tokenizer, str(final))
     metrics: dict[str, float] = {}
     tokens = 0
     for entry in trainer.state.log_history:  # the last logged value of each key
@@ -72,4 +71,4 @@ def train(job: TrainJob) -> TrainResult:
         tokens = int(entry.get("num_tokens", tokens))
     metrics.update({k: float(v) for k, v in output.metrics.items() if isinstance(v, (int, float))})
     return TrainResult(output_dir=str(final), global_step=int(trainer.state.global_step), metrics=metrics,
-                       train_tokens=tokens, seconds=seconds)
+                       train_tokens=tokens, seconds=seconds, world_size=trainer.accelerator.num_processes)

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from runtime.train import grpo
-from runtime.train.common import PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, trainer_config
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, save_final,
+                                  trainer_config)
 
 
 def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
@@ -40,8 +41,8 @@ def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
     trainer = RewardTrainer(model=model, args=trainer_config(RewardConfig, job, **args), train_dataset=dataset,
                             processing_class=tokenizer, callbacks=list(job.callbacks) or None)
     output = trainer.train()
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    # GRPO loads the reward model from here, in every process of a launch.
+    save_final(trainer, tokenizer, str(out))
     metrics: dict[str, float] = {}
     for entry in trainer.state.log_history:
         metrics.update({k: float(v) for k, v in entry.items() if isinstance(v, (int, float))})

@@ -44,7 +44,11 @@ def warm_up(job: TrainJob, epochs: float) -> str:
     quiet(trainer)
     trainer.train()
     trained = trainer.model.merge_and_unload() if lora_config(job) is not None else trainer.model
-    _save_atomically(trained, tokenizer, folder)
+    # Under `accelerate launch` every process trained the warm-up together (DDP); the main
+    # process writes it once, and the others wait to load it (runtime/scale.py).
+    if trainer.args.should_save:
+        _save_atomically(trained, tokenizer, folder)
+    trainer.accelerator.wait_for_everyone()
     return str(folder)
 
 
