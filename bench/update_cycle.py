@@ -2,10 +2,11 @@
 
 Copies the policy's folder into a scratch folder, runs a fresh `compile-and-train` cycle,
 applies a one-rule edit and runs the update cycle against the same MLflow store and cache.
-Then, in a separate work folder, it runs a fresh cycle of the edited policy from the base
-model: what the update should deliver. Prints the wall times and their ratio (target <=
-0.25), the changed rules' compliance after the update beside the fresh cycle's (target:
-within 2 points), and the unchanged rules' compliance under the champion and after the update.
+Then, in a separate work folder (its own MLflow store, the same cache), it runs a fresh cycle
+of the edited policy from the base model: what the update should deliver. Prints the wall
+times and their ratio (target <= 0.25), the changed rules' compliance after the update
+beside the fresh cycle's (target: within 2 points), and the unchanged rules' compliance
+under the champion and after the update.
 
 The fresh cycle must be promoted for the edit to have a champion to continue from, and the
 embedded model fails most policies' gates before much training; so, unless `--keep-gates`,
@@ -86,7 +87,14 @@ def main() -> None:
     policy.write_text(text.replace(old, new), encoding="utf-8")
     update, update_s = cycle(policy, options)
     print(f"update cycle: {update_s:.1f} s", flush=True)
-    reference, reference_s = cycle(policy, replace(options, work_dir=str(scratch / "fresh-edited")))
+    # The reference is a fresh cycle of the edited policy from the base model, in its own MLflow
+    # store (so it has no champion). It shares the cache: the base model's samples and the
+    # unchanged rules' candidates are the same computations, and only its result is compared.
+    reference_dir = scratch / "fresh-edited"
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    if not (reference_dir / "cache").exists():
+        (reference_dir / "cache").symlink_to(scratch / "work" / "cache", target_is_directory=True)
+    reference, reference_s = cycle(policy, replace(options, work_dir=str(reference_dir)))
     report(args, fresh_s, update, update_s, reference, reference_s)
 
 
