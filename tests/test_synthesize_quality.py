@@ -408,3 +408,13 @@ def test_allocation_examples():
     specs = artifact().ir.pair_specs
     assert sum(s.budget for s in specs) == artifact().ir.training.pairs
     assert {s.rule: s.seeds for s in specs}["no-email"] == 1
+
+
+def test_pairs_about_refusals_are_exempt_from_the_length_ratio():
+    # A refusal is a sentence where the answer was a paragraph: its pairs differ in length by nature.
+    deflection = "I'm sorry, but I can't help with that."
+    answer = ("Start on the orders page, open the order you want to follow, and choose the tracking "
+              "link next to it; the carrier's page then shows where the parcel is and when it arrives.")
+    kept, report = gate([pair(answer, deflection, target="no-refusal", strategy="sample",
+                              prompt="Help me track my order.")], rules(), set(), 2.5)
+    assert len(kept) == 1 and not report.dropped

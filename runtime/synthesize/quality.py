@@ -98,11 +98,14 @@ def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[st
     report = report or QaReport()
     for pair in pairs:
         report.candidates[pair.strategy] += 1
-    length_rules = {r.id for r in rules if caps_length(r)}
     refusal_rules = {r.id for r in rules if mentions_refusal(r)}
+    # The length band keeps edits minimal; a length limit or a refusal changes the length by
+    # nature (a refusal is a sentence or two where the answer was a page), so pairs that
+    # target one are exempt.
+    unbanded = {r.id for r in rules if caps_length(r)} | refusal_rules
     keys = [(normalize(p.prompt), normalize(p.chosen), normalize(p.rejected)) for p in pairs]
     survivors = [(p, k) for p, k in zip(pairs, keys)
-                 if _cheap_ok(p, k, eval_prompts, length_ratio_max, length_rules, report)
+                 if _cheap_ok(p, k, eval_prompts, length_ratio_max, unbanded, report)
                  and not _declines(p, refusal_rules, report)]
     survivors = _dedupe(survivors, report)
     kept = _verify(survivors, rules, labeler, report)
@@ -110,7 +113,7 @@ def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[st
 
 
 def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], band: float,
-              length_rules: set[str], report: QaReport) -> bool:
+              unbanded: set[str], report: QaReport) -> bool:
     prompt, chosen, rejected = key
     if chosen == rejected:
         report.drop(pair, "identical")
@@ -119,7 +122,7 @@ def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], ban
         report.drop(pair, "eval_overlap")
         return False
     shorter, longer = sorted((len(pair.chosen.strip()), len(pair.rejected.strip())))
-    if longer / max(1, shorter) > band and not length_rules.intersection(pair.target_rules[:1]):
+    if longer / max(1, shorter) > band and not unbanded.intersection(pair.target_rules[:1]):
         report.drop(pair, "length_ratio")
         return False
     problem = unnatural(pair)
