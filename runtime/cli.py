@@ -370,6 +370,9 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
         console.print(f"  model samples cut by the token cap (never pair sides): {report['capped_samples']}")
     for strategy, counts in report["per_strategy"].items():
         console.print(f"  {strategy:<9} {counts['kept']:>5} kept of {counts['candidates']}")
+    if report["artifact_pairs"]:
+        made = ", ".join(f"{problem} {n}" for problem, n in report["artifact_pairs"].items())
+        console.print(f"  artifact contrasts (a chosen side against itself with one artifact): {made}")
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped_by_reason"].items() if v) or "none"
     console.print(f"dropped: {dropped}")
     for rule, short in report["shortfall"].items():

@@ -140,21 +140,33 @@ def test_generation_records_whether_each_answer_ended_or_was_cut(tmp_path):
     # Another cap cannot change an answer that ended by itself within it: still the cache.
     assert stopping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0,
                                    max_new_tokens=9) == first and stopping.tokens_generated == 1
+    # A smaller cap than the cached one is served from the cache, cut to its first tokens.
+    cached = Generator(str(build_constant_llama(tmp_path / "hello", "hello")), max_new_tokens=4,
+                       cache=Cache(tmp_path / "c2"))
+    cached.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0)
+    assert cached.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0, max_new_tokens=2) == [
+        [Generated("hello hello", "cap", 2)]] and cached.tokens_generated == 4
     # A shorter cap per call is a different generation.
     assert looping.generate_ended([[{"role": "user", "content": "hi"}]], temperature=0.0,
                                   max_new_tokens=2) == [[Generated("hello hello", "cap", 2)]]
 
 
 def test_cached_answers_are_reused_under_another_cap_only_when_it_cannot_change_them():
-    from runtime.synthesize.generate import _reusable
+    from runtime.synthesize.generate import Generated, _reusable
 
     stored = {"cap": 8, "answers": [["Short answer.", "eos", 4], ["A longer answer here.", "eos", 7]]}
     assert _reusable(stored, 8) is not None and _reusable(stored, 7) is not None
-    assert _reusable(stored, 6) is None  # the second would have been cut at 6 tokens
+    assert _reusable(stored, 6) is None  # the second would have been cut at 6 tokens: without a cutter, no
+    words = lambda text, cap: " ".join(text.split()[:cap])  # a whitespace "tokenizer"
+    # Under a smaller cap, what ran past it becomes a capped answer holding its first tokens.
+    assert _reusable(stored, 6, words) == [Generated("Short answer.", "eos", 4),
+                                           Generated("A longer answer here.", "cap", 6)]
+    assert _reusable(stored, 2, words) == [Generated("Short answer.", "cap", 2), Generated("A longer", "cap", 2)]
     assert _reusable(stored, 300) is not None  # both ended by themselves
     capped = {"cap": 8, "answers": [["Short answer.", "eos", 4], ["Cut off in the", "cap", 8]]}
     assert _reusable(capped, 8) is not None
     assert _reusable(capped, 16) is None  # a longer cap would let the second one go on
+    assert _reusable(capped, 16, words) is None  # whatever the cutter: the cut text cannot grow
     assert _reusable(None, 8) is None and _reusable(["old", "entry"], 8) is None
 
 

@@ -10,7 +10,7 @@ sequence stops at its own end (finished rows are padded until the batch is done)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Sequence
+from typing import Any, Callable, Literal, NamedTuple, Sequence
 
 Messages = list[dict[str, str]]
 GENERATION_KIND = "generation-v3"  # cache entries that record how each answer ended and its tokens
@@ -91,7 +91,7 @@ class Generator:
         half = () if str(self.dtype) == "torch.float32" else (str(self.dtype),)
         keys = [key_of(GENERATION_KIND, self._fingerprint, c, n, temperature, seed, top_p,
                        self.system_prompt, *half) for c in conversations]
-        found = [_reusable(self.cache.get(GENERATION_KIND, k), cap) for k in keys]
+        found = [_reusable(self.cache.get(GENERATION_KIND, k), cap, self._cut) for k in keys]
         missing = [i for i, f in enumerate(found) if f is None]
         fresh = self._generate([conversations[i] for i in missing], n, temperature, seed, top_p, cap)
         for i, answers in zip(missing, fresh):
@@ -138,6 +138,11 @@ class Generator:
                    for text, stop, length in zip(decoded, ended, lengths)]
         return [answers[i * n:(i + 1) * n] for i in range(len(texts))]
 
+    def _cut(self, text: str, cap: int) -> str:
+        """The first `cap` tokens of an answer: what generating under `cap` would have kept."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:cap]
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
     def _stop_ids(self) -> set[int]:
         """The token ids that end an answer: the generation config's and the tokenizer's EOS."""
         ids = self.model.generation_config.eos_token_id
@@ -147,19 +152,24 @@ class Generator:
         return ids
 
 
-def _reusable(stored: dict | None, cap: int) -> list[Generated] | None:
+def _reusable(stored: dict | None, cap: int, cut: Callable[[str, int], str] | None = None) -> list[Generated] | None:
     """Cached answers that generating under `cap` would reproduce, or None.
 
     Decoding is prefix-consistent: a cap only decides where generation stops. So answers made
     under another cap are still valid when every one of them ended by itself within `cap`
-    tokens. A policy edit that moves a length rule moves the cap, and this keeps an update
-    cycle from generating again the samples and evaluations the edit cannot have changed.
+    tokens. Under a smaller cap than the stored one, an answer that ran longer would have
+    been cut: it becomes a capped answer holding its first `cap` tokens (`cut`). A policy
+    edit that moves a length rule moves the cap, and this keeps an update cycle from
+    generating again the samples and evaluations the edit cannot have changed.
     """
     if not isinstance(stored, dict):
         return None
     answers = [Generated(*g) for g in stored["answers"]]
     if stored["cap"] == cap or all(a.end == "eos" and a.tokens <= cap for a in answers):
         return answers
+    if stored["cap"] > cap and cut is not None:
+        return [a if a.end == "eos" and a.tokens <= cap else Generated(cut(a.text, cap), "cap", cap)
+                for a in answers]
     return None
 
 

@@ -57,6 +57,7 @@ class QaReport:
     reused_rules: list = field(default_factory=list)  # rules whose candidates came from the cache
     filled_by: dict = field(default_factory=lambda: defaultdict(Counter))  # rule -> strategy -> kept
     capped_samples: int = 0  # model answers the token cap cut off (never pair sides)
+    artifact_pairs: Counter = field(default_factory=Counter)  # artifact contrasts, by the problem added
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -80,6 +81,7 @@ class QaReport:
             "per_rule": {r: {**dict(c), "filled_by": dict(self.filled_by.get(r, {}))}
                          for r, c in sorted(self.per_rule.items())},
             "capped_samples": self.capped_samples,
+            "artifact_pairs": dict(sorted(self.artifact_pairs.items())),
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "reused_rules": list(self.reused_rules),

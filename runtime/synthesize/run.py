@@ -12,6 +12,7 @@ from compiler.artifact import CompiledArtifact
 from runtime.label.engine import Labeler
 from runtime.label.scorers import Scorers
 from runtime.synthesize import output, reuse
+from runtime.synthesize.artifacts import STRATEGY as ARTIFACT_STRATEGY, artifact_pairs
 from runtime.synthesize.fluency import FluencyCheck
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.polish import polish_all
@@ -37,7 +38,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                strategies: Sequence[str] | None = None, generator=None, scorers: Scorers | None = None,
                feedback: list[dict] | None = None, samples_per_prompt: int = 4,
                progress: Callable[[str, int], None] | None = None,
-               max_model_prompts: int | None = None, cache=None) -> SynthesisResult:
+               max_model_prompts: int | None = None, cache=None,
+               artifact_share: float | None = None) -> SynthesisResult:
     """Run the strategies, gate and select pairs, and write the datasets and QA report.
 
     Args:
@@ -52,6 +54,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         progress: Called with (strategy, candidates so far).
         max_model_prompts: Cap on the training prompts the model answers (a seeded choice).
         cache: A `runtime.cache.Cache`: rules whose candidates are cached skip the strategies.
+        artifact_share: Artifact contrasts per selected rule pair (default: the policy's
+            `artifact_pairs` setting; `runtime/synthesize/artifacts.py`).
     """
     policy = artifact.ir
     training = policy.training
@@ -75,6 +79,11 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
     fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
+    share = training.artifact_pairs if artifact_share is None else artifact_share
+    contrasts, report.artifact_pairs = artifact_pairs(selected, share, policy.rules, labeler, training.seed)
+    report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
+    report.kept[ARTIFACT_STRATEGY] += len(contrasts)
+    selected += contrasts
     completions = [item for item in items if isinstance(item, Completion)]
     leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
     completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]

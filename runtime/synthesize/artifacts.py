@@ -1,0 +1,131 @@
+"""Artifact contrasts: a whole answer against itself with one artifact that training tends to cause.
+
+Preference training raises what the chosen sides share (an opening sentence, short answers,
+lists) and a small model overshoots it: the demo's trained model said "Thanks for contacting
+Acme!" twice, stopped numbered lists after their first item, and looped a sentence to the
+token cap (docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
+or a one-item list keeps every rule. So a share of the budget (`artifact_pairs`) goes to
+contrasts: the chosen side is a selected pair's chosen side (whole, natural, and keeping every
+rule in scope); the rejected side is the same answer with one artifact that
+`runtime.naturalness` finds. Each edit below names the problem it adds, and a contrast is kept
+only if the checks find exactly that problem on the rejected side.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from typing import Callable, Sequence
+
+from compiler import ir
+from runtime import naturalness
+from runtime.label.engine import Labeler
+from runtime.synthesize.pairs import Pair
+from runtime.synthesize.verify import vote_matrix
+
+STRATEGY = "artifact"
+FIRST_SENTENCE = re.compile(r"^\s*([^\n]*?[.!?])(?=\s)")
+NUMBERED = re.compile(r"(?m)^([ \t]*)(\d+[.)][ \t])")
+SECOND_ITEM = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
+LAST_SENTENCE = re.compile(r"([^.!?\n]+[.!?])\s*$")
+
+
+def repeat_opening(text: str) -> str | None:
+    """Say the first sentence twice ("Thanks for contacting Acme! Thanks for contacting Acme! …")."""
+    match = FIRST_SENTENCE.match(text)
+    if not match or len(match.group(1).split()) < 3:
+        return None
+    return f"{match.group(1)} {text.lstrip()}"
+
+
+def stop_after_first_item(text: str) -> str | None:
+    """Keep a numbered list's first item only, and nothing after it."""
+    second = SECOND_ITEM.search(text)
+    if not second or not re.search(r"(?m)^[ \t]*1[.)][ \t]", text[:second.start()]):
+        return None
+    return text[:second.start()].rstrip()
+
+
+def loop_last_sentence(text: str) -> str | None:
+    """Repeat the last sentence twice more, as a model stuck in a loop does."""
+    match = LAST_SENTENCE.search(text)
+    if not match or len(naturalness.WORD.findall(match.group(1).lower())) < naturalness.LOOP_N:
+        return None
+    last = match.group(1).strip()
+    return f"{text.rstrip()} {last} {last}"
+
+
+def hybrid_markers(text: str) -> str | None:
+    """Put a bullet in front of every numbered item (`- 1. …`)."""
+    edited = NUMBERED.sub(lambda m: f"{m.group(1)}- {m.group(2)}", text)
+    return edited if edited != text else None
+
+
+# problem the edit adds -> the edit, in the order contrasts are tried for each answer
+EDITS: dict[str, Callable[[str], str | None]] = {
+    "leftover": repeat_opening,
+    "lone_item": stop_after_first_item,
+    "loop": loop_last_sentence,
+    "hybrid_marker": hybrid_markers,
+}
+
+
+def contrast(text: str, problem: str) -> str | None:
+    """`text` with exactly `problem` added, or None when the edit does not apply to it."""
+    edited = EDITS[problem](text)
+    if edited is None or naturalness.problems(text):
+        return None
+    found = naturalness.problems(edited)
+    return edited if problem in found and set(found) <= {problem, "leftover", "loop"} else None
+
+
+def artifact_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.RuleIR],
+                   labeler: Labeler | None, seed: int) -> tuple[list[Pair], Counter]:
+    """Contrasts for `share` of the selected pairs' count; returns them and a count per problem.
+
+    Kinds take turns so that no single artifact fills the share; an answer is used once.
+    The chosen side must keep every rule that votes on it.
+    """
+    want = round(share * len(selected))
+    if want <= 0:
+        return [], Counter()
+    answers = _unique_answers(selected, random.Random(f"{seed}:artifact"))
+    keeps = _keeps_every_rule(answers, rules, labeler)
+    answers = [a for a, ok in zip(answers, keeps) if ok]
+    made: list[Pair] = []
+    counts: Counter = Counter()
+    kinds = list(EDITS)
+    turn = 0
+    for pair in answers:
+        if len(made) >= want:
+            break
+        for k in range(len(kinds)):
+            problem = kinds[(turn + k) % len(kinds)]
+            rejected = contrast(pair.chosen, problem)
+            if rejected is not None:
+                made.append(Pair(pair.prompt, pair.chosen, rejected, STRATEGY, (), f"artifact:{problem}",
+                                 pair.context))
+                counts[problem] += 1
+                turn = (turn + k + 1) % len(kinds)
+                break
+    return made, counts
+
+
+def _unique_answers(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for pair in pairs:
+        key = (pair.prompt, pair.chosen)
+        if key not in seen:
+            seen.add(key)
+            out.append(pair)
+    rng.shuffle(out)
+    return out
+
+
+def _keeps_every_rule(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler | None) -> list[bool]:
+    if not pairs or not rules:
+        return [True] * len(pairs)
+    votes = vote_matrix(rules, [(p.prompt, p.chosen, p.context) for p in pairs], labeler).tolist()
+    return [ir.BAD not in row for row in votes]

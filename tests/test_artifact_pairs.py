@@ -1,0 +1,120 @@
+"""Artifact contrasts (`runtime/synthesize/artifacts.py`): each edit adds exactly its problem.
+
+Properties over realistic answers (`natural_answers.py`): whenever an edit applies to a
+natural answer, the naturalness checks find the problem it names on the result (and nothing
+unrelated); `artifact_pairs` takes its share, lets the kinds take turns, uses each answer once
+and never pairs a chosen side that breaks a rule; `synthesize` adds the contrasts and counts
+them in the QA report.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.pipeline import compile_policy
+from natural_answers import answers, corpus
+from runtime import naturalness
+from runtime.synthesize.artifacts import EDITS, STRATEGY, artifact_pairs, contrast
+from runtime.synthesize.pairs import Pair
+from runtime.synthesize.run import synthesize
+
+FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
+STEPS = ("Thanks for contacting Acme! To descale your kettle, follow these steps:\n\n"
+         "1. Fill it with water and vinegar.\n2. Boil it and let it stand for an hour.\n\n"
+         "Rinse it twice before you use it again.")
+
+
+@functools.cache
+def rules():
+    result = compile_policy(str(FIXTURES / "minimal.policy"))
+    assert result.ok
+    return result.artifact.ir.rules
+
+
+def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
+    assert naturalness.problems(STEPS) == ()
+    expected = {
+        "leftover": "Thanks for contacting Acme! Thanks for contacting Acme! To descale",
+        "lone_item": "follow these steps:\n\n1. Fill it with water and vinegar.",
+        "loop": "again. Rinse it twice before you use it again. Rinse it twice before you use it again.",
+        "hybrid_marker": "\n- 1. Fill it with water and vinegar.\n- 2. Boil",
+    }
+    for problem, part in expected.items():
+        edited = contrast(STEPS, problem)
+        assert edited is not None and part in edited, problem
+        assert problem in naturalness.problems(edited)
+
+
+def test_edits_that_do_not_apply_give_none():
+    prose = "Thanks for contacting Acme! Refunds take five days."
+    assert contrast(prose, "lone_item") is None and contrast(prose, "hybrid_marker") is None
+    assert contrast("Yes.", "leftover") is None  # a two-word opener is not a sentence worth repeating
+    assert contrast("Sure thing! Done.", "loop") is None  # too short to loop
+    # An answer that already has an artifact is never a chosen side.
+    assert contrast("1. Only one step.", "leftover") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers, st.sampled_from(sorted(EDITS)))
+def test_an_applied_edit_adds_its_problem_and_nothing_unrelated(text, problem):
+    edited = contrast(text, problem)
+    if edited is None:
+        return
+    found = set(naturalness.problems(edited))
+    assert problem in found
+    assert found <= {problem, "leftover", "loop"}  # a loop repeats sentences back to back
+    assert edited != text
+
+
+def test_every_edit_applies_to_many_realistic_answers():
+    texts = [t for t in corpus(300) if naturalness.is_natural(t)]
+    for problem in EDITS:
+        applied = sum(contrast(t, problem) is not None for t in texts)
+        assert applied >= 0.15 * len(texts), (problem, applied, len(texts))
+
+
+def _pairs(texts: list[str]) -> list[Pair]:
+    return [Pair(f"Question {k}?", text, "Write to help@acme.example.", "perturb", ("no-email",), "t")
+            for k, text in enumerate(texts)]
+
+
+def test_artifact_pairs_take_their_share_in_turns_and_use_each_answer_once():
+    texts = [t for t in corpus(200, seed=3) if naturalness.is_natural(t)][:80]
+    selected = _pairs(texts) + _pairs(texts)[:10]  # ten answers twice: used once
+    made, counts = artifact_pairs(selected, 0.25, (), None, seed=1)
+    assert len(made) == round(0.25 * len(selected)) == sum(counts.values())
+    assert all(p.strategy == STRATEGY and p.target_rules == () for p in made)
+    assert len({(p.prompt, p.chosen) for p in made}) == len(made)
+    assert len(counts) == len(EDITS) and max(counts.values()) - min(counts.values()) <= len(made) // 2
+    for pair in made:
+        problem = pair.source.split(":", 1)[1]
+        assert naturalness.is_natural(pair.chosen) and problem in naturalness.problems(pair.rejected)
+    assert artifact_pairs(selected, 0.25, (), None, seed=1) == (made, counts)  # deterministic
+    assert artifact_pairs(selected, 0.0, (), None, seed=1) == ([], Counter())
+
+
+def test_a_chosen_side_that_breaks_a_rule_is_never_contrasted():
+    breaking = "Write to help@acme.example now. Thanks!"  # no-email is BAD
+    keeping = "Use the help page. Thanks!"  # every rule of the fixture keeps (five words at most)
+    made, _ = artifact_pairs(_pairs([breaking, keeping]), 1.0, rules(), None, seed=0)
+    assert [p.chosen for p in made] == [keeping]
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_synthesize_adds_the_contrasts_and_reports_them(tmp_path, share):
+    artifact = compile_policy(str(FIXTURES / "minimal.policy")).artifact
+    result = synthesize(artifact, tmp_path, root=FIXTURES, strategies=["examples", "perturb"],
+                        artifact_share=share)
+    rule_pairs = [p for p in result.pairs if p.strategy != STRATEGY]
+    contrasts = [p for p in result.pairs if p.strategy == STRATEGY]
+    report = result.report.to_dict()
+    assert sum(report["artifact_pairs"].values()) == len(contrasts)
+    assert len(contrasts) <= round(share * len(rule_pairs))
+    if share:
+        assert contrasts and report["per_strategy"][STRATEGY]["kept"] == len(contrasts)
