@@ -498,8 +498,8 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
 
     `replay` is the share of the update's training rows that are the unchanged rules' pairs,
     trained on again so the model keeps what it learned. The step cap is the fresh cycle's
-    cap times the changed rules' share of all pairs: the changed rules get about the training
-    they would get in a fresh cycle, and an edit to one rule costs a fraction of one.
+    cap times the update's share of all pairs: every row gets about the training it would
+    get in a fresh cycle, and an edit to one rule costs a fraction of one.
     """
     import math
 
@@ -519,7 +519,7 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
     keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
     unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
     if settings.max_steps > 0 and len(pairs):
-        scaled = math.ceil(settings.max_steps * int(new.sum()) / len(pairs))
+        scaled = math.ceil(settings.max_steps * len(subset) / len(pairs))
         settings = settings.replace(max_steps=max(1, scaled))
     return folder, settings
 
