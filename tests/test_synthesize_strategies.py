@@ -335,7 +335,7 @@ def test_synthesize_with_the_model_records_strategy_rules_and_policy(first_run):
         assert (row["policy_id"], row["policy_version"], row["policy_hash"]) == (a.policy_id, a.version, a.policy_hash)
     budgets = {s.rule: s.budget for s in a.ir.pair_specs}
     for rule_id, budget in budgets.items():
-        assert sum(p.target_rules[0] == rule_id for p in result.pairs) <= budget
+        assert sum(p.target_rules[:1] == (rule_id,) for p in result.pairs) <= budget
 
 
 def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):

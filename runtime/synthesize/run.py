@@ -81,8 +81,9 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
     share = training.artifact_pairs if artifact_share is None else artifact_share
     contrasts, report.artifact_pairs = artifact_pairs(selected, share, policy.rules, labeler, training.seed)
-    report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
-    report.kept[ARTIFACT_STRATEGY] += len(contrasts)
+    if contrasts:
+        report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
+        report.kept[ARTIFACT_STRATEGY] += len(contrasts)
     selected += contrasts
     completions = [item for item in items if isinstance(item, Completion)]
     leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
