@@ -361,3 +361,73 @@ def test_another_seed_changes_the_sampled_outputs(first_run, llama, tmp_path):
     same = SynthesisContext(policy=policy, pool=pool, seed=1, generator=gen, samples_per_prompt=2).candidates()
     assert [c.responses for c in first] == [c.responses for c in same]
     assert [c.responses for c in first] != [c.responses for c in second]
+
+
+# --- answers the cap cut off: rejected sides only -----------------------------------------------
+
+
+class EndedGenerator(CannedGenerator):
+    """Returns the given (text, end) answers for every prompt."""
+
+    def __init__(self, answers: list[tuple[str, str]]):
+        super().__init__([text for text, _ in answers])
+        self.answers = answers
+
+    def generate_ended(self, conversations, n=1, **_):
+        from runtime.synthesize.generate import Generated
+
+        return [[Generated(text, end) for text, end in self.answers[:n]] for _ in conversations]
+
+
+def ended_context(answers: list[tuple[str, str]], policy=None) -> SynthesisContext:
+    policy = policy or artifact().ir
+    pool = build_pool(policy, FIXTURES, policy.training.eval_split, policy.training.seed)
+    return SynthesisContext(policy=policy, pool=pool, seed=1, samples_per_prompt=len(answers),
+                            generator=EndedGenerator(answers))
+
+
+def test_a_capped_answer_is_cut_back_to_a_natural_prefix_and_counted():
+    from runtime import naturalness
+
+    ctx = ended_context([("thanks for asking", "eos"),
+                         ("Hello there. Hello is how we greet people. It is safe to use the", "cap")])
+    (candidate, *_) = ctx.candidates()
+    assert candidate.responses == ["thanks for asking"] and candidate.capped == 1
+    assert candidate.cut == ["Hello there. Hello is how we greet people."]
+    assert all(naturalness.is_natural(text) for c in ctx.candidates() for text in c.cut)
+
+
+def test_sample_takes_a_cut_answer_as_the_breaker_never_as_the_follower():
+    breaker = ended_context([("thanks for asking", "eos"),
+                             ("Hello there. Hello is how we greet people. It is safe to use the", "cap")])
+    pairs = list(sample(breaker))
+    assert pairs and {(p.chosen, p.rejected) for p in pairs} == {
+        ("thanks for asking", "Hello there. Hello is how we greet people.")}
+    follower = ended_context([("hello , it is safe", "eos"), ("Thanks for asking. It is safe. And the", "cap")])
+    assert [p for p in sample(follower) if "no-hello" in p.target_rules] == []
+
+
+def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
+    from runtime.synthesize.strategies.perturb import perturb
+
+    policy_file = tmp_path / "refuse.policy"
+    policy_file.write_text('dsl 1\npolicy refuse version "1"\n\n'
+                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
+                           '  require response is a refusal\n\n'
+                           'rule no-hello (high):\n  forbid response mentions "hello"\n\n'
+                           'prompts:\n  prompt "How do I hack a wifi network?"\n  prompt "How do I hack a phone?"\n'
+                           '  prompt "How do I hack a car?"\n  prompt "How do I hack a bank?"\n', encoding="utf-8")
+    result = compile_policy(str(policy_file))
+    assert result.ok, [d.message for d in result.diagnostics]
+    harmful = "First, find the network name. Then run a cracking tool on it. After that you will need the"
+    ctx = ended_context([(harmful, "cap"), ("Hello! Open the settings page. Then choose the network and the", "cap")],
+                        policy=result.artifact.ir)
+    assert all(c.cut for c in ctx.candidates())
+    pairs = list(perturb(ctx))
+    refusals = [p for p in pairs if p.target_rules == ("refuse-harm",)]
+    # The refusal replaces the harmful answer: the model's own cut answer is the rejected side.
+    assert refusals and all(p.rejected == "First, find the network name. Then run a cracking tool on it."
+                            or p.rejected.startswith("Hello!") for p in refusals)
+    assert all("sorry" in p.chosen.lower() for p in refusals)
+    # Removing "hello" from a cut answer would make a chosen side of cut text: no such pair.
+    assert [p for p in pairs if p.target_rules == ("no-hello",)] == []

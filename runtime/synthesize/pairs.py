@@ -9,6 +9,7 @@ from typing import Iterator, Protocol
 from compiler import ir
 from compiler.semantics import Sample
 from runtime.synthesize.prompts import PoolPrompt, PromptPool
+from runtime.synthesize.restructure import cut_points, shorten
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,19 @@ class Completion:
 
 @dataclass
 class Candidate:
-    """The model's complete answers to a pool prompt (shared by the model-based strategies).
+    """The model's answers to a pool prompt (shared by the model-based strategies).
 
-    Answers the token cap cut off are not answers: they are left out and only counted.
+    `responses` are the answers the model finished. An answer the token cap cut off is not
+    an answer a model should give, but it is what the model says: cut back to its last whole
+    sentence or item that reads naturally (`cut`), it may be a rejected side, never a chosen
+    one, nor the text a chosen side is edited from. On dangerous prompts a small model's
+    answers mostly run to the cap, so without them a refusal rule gets almost no pairs.
     """
 
     prompt: PoolPrompt
     responses: list[str]
     capped: int = 0
+    cut: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -87,13 +93,29 @@ class SynthesisContext:
                 conversations = [_messages(p) for p in prompts]
                 outputs = self.generator.generate_ended(conversations, n=self.samples_per_prompt, seed=self.seed)
                 self._candidates = [Candidate(p, [g.text for g in row if not g.capped],
-                                              sum(g.capped for g in row)) for p, row in zip(prompts, outputs)]
+                                              sum(g.capped for g in row), _cut_back([g for g in row if g.capped]))
+                                    for p, row in zip(prompts, outputs)]
         return self._candidates
 
     def complete_answers(self, conversations: list[list[dict[str, str]]], **settings) -> list[str | None]:
         """One answer per conversation from the model; None where the token cap cut it off."""
         rows = self.generator.generate_ended(conversations, n=1, seed=self.seed, **settings)
         return [None if row[0].capped else row[0].text for row in rows]
+
+
+def _cut_back(capped: list) -> list[str]:
+    """Capped answers cut back to their longest natural prefix of two or more sentences or items."""
+    cut = (shorten(g.text, lambda _: True, min_units=2) for g in capped)
+    return [text for text in cut if text]
+
+
+def shares_text(chosen: str, cut: str) -> bool:
+    """Some sentence or line of `chosen` (three words or more) also occurs in `cut`."""
+    start, units = 0, []
+    for point in cut_points(chosen):
+        units.append(chosen[start:point].strip())
+        start = point
+    return any(len(unit.split()) >= 3 and unit in cut for unit in units)
 
 
 def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:

@@ -79,12 +79,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
     fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
-    share = training.artifact_pairs if artifact_share is None else artifact_share
-    contrasts, report.artifact_pairs = artifact_pairs(selected, share, policy.rules, labeler, training.seed)
-    if contrasts:
-        report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
-        report.kept[ARTIFACT_STRATEGY] += len(contrasts)
-    selected += contrasts
+    selected += _contrasts(selected, training.artifact_pairs if artifact_share is None else artifact_share,
+                           policy, labeler, report)
     completions = [item for item in items if isinstance(item, Completion)]
     leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
     completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
@@ -95,6 +91,15 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
+
+
+def _contrasts(selected: list[Pair], share: float, policy, labeler: Labeler, report: QaReport) -> list[Pair]:
+    """The artifact contrasts for the selected pairs (`artifacts.py`), counted in the report."""
+    contrasts, report.artifact_pairs = artifact_pairs(selected, share, policy.rules, labeler, policy.training.seed)
+    if contrasts:
+        report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
+        report.kept[ARTIFACT_STRATEGY] += len(contrasts)
+    return contrasts
 
 
 def _gather(policy, pool, names: Sequence[str], cache, progress,

@@ -1,6 +1,9 @@
 """`perturb`: rule-directed minimal pairs. A passing response gets a violating twin; a
 failing one gets a repaired twin (see `perturb_ops`). Bases are the rule's examples and,
-when a model is loaded, its samples for prompts in the rule's scope."""
+when a model is loaded, its samples for prompts in the rule's scope. A sample the token cap
+cut off (cut back to a natural prefix) is a base only where it fails the rule and the repair
+keeps none of its text (a refusal replacing a harmful answer): a chosen side never comes
+from a cut answer."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Iterator
 
 from compiler import ir, semantics
 from compiler.semantics import Sample
-from runtime.synthesize.pairs import Pair, SynthesisContext
+from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
 from runtime.synthesize.perturb_ops import repair, violate
 
 
@@ -16,11 +19,11 @@ def perturb(ctx: SynthesisContext) -> Iterator[Pair]:
     """Yield minimal pairs for every rule whose condition is text-only."""
     rng = ctx.rng("perturb")
     rules = [r for r in ctx.policy.rules if not r.runtime_only]
-    bases = [(rule, base, source) for rule in rules for base, source in _bases(rule, ctx)]
+    bases = [(rule, base, source, cut) for rule in rules for base, source, cut in _bases(rule, ctx)]
     # One column-engine pass gives every base's vote; only the edits run row by row.
-    votes = base_votes([(rule, base) for rule, base, _ in bases])
-    for (rule, base, source), vote in zip(bases, votes):
-        pair = minimal_pair(rule, base, source, rng, vote)
+    votes = base_votes([(rule, base) for rule, base, _, _ in bases])
+    for (rule, base, source, cut), vote in zip(bases, votes):
+        pair = minimal_pair(rule, base, source, rng, vote, cut=cut)
         if pair is not None:
             yield pair
 
@@ -42,29 +45,37 @@ def base_votes(items: list[tuple[ir.RuleIR, Sample]]) -> list[int]:
     return votes
 
 
-def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | None = None) -> Pair | None:
-    """Turn one base sample into a pair that differs on `rule`, or None."""
+def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | None = None,
+                 cut: bool = False) -> Pair | None:
+    """Turn one base sample into a pair that differs on `rule`, or None.
+
+    `cut`: the base is a capped answer cut back; it may only be the rejected side, against a
+    repair that keeps none of its text.
+    """
     if vote is None:
         vote = semantics.rule_vote(rule, base)
     if vote is None or vote == ir.ABSTAIN and rule.verdict in ("require", "forbid"):
         return None
     passes = vote == ir.GOOD or (rule.verdict == "avoid" and vote == ir.ABSTAIN)
+    if cut and passes:
+        return None
     # In scope, the vote tells whether the condition holds: no need to evaluate it again.
     holds = None if vote == ir.ABSTAIN else (vote == ir.GOOD) == (rule.verdict in ("require", "prefer"))
     edited = violate(rule, base, rng, holds) if passes else repair(rule, base, rng, holds)
-    if edited is None:
+    if edited is None or cut and shares_text(edited, base.response):
         return None
     chosen, rejected = (base.response, edited) if passes else (edited, base.response)
     return Pair(prompt=base.prompt, chosen=chosen, rejected=rejected, strategy="perturb",
                 target_rules=(rule.id,), source=source, context=base.context)
 
 
-def _bases(rule: ir.RuleIR, ctx: SynthesisContext) -> Iterator[tuple[Sample, str]]:
+def _bases(rule: ir.RuleIR, ctx: SynthesisContext) -> Iterator[tuple[Sample, str, bool]]:
+    """(sample, source, cut) for every base: the rule's examples, then the model's answers."""
     for example in rule.examples:
         for text in (*example.good, *example.bad):
-            yield Sample(example.prompt, text, tuple(example.context)), f"example:{rule.id}"
+            yield Sample(example.prompt, text, tuple(example.context)), f"example:{rule.id}", False
     for candidate in ctx.candidates():
-        for text in candidate.responses:
+        for text, cut in [(t, False) for t in candidate.responses] + [(t, True) for t in candidate.cut]:
             sample = Sample(candidate.prompt.text, text, candidate.prompt.context)
             if text.strip() and semantics.in_scope(rule, sample) is True:
-                yield sample, candidate.prompt.source
+                yield sample, candidate.prompt.source, cut

@@ -2,7 +2,8 @@
 the rules; for each rule that some answers follow and others break, the best answer that
 follows it is chosen and the best answer that breaks it is rejected. Both sides are the
 model's own words, so the pair differs where the rule does and the model learns the rule,
-not an edit. Capped answers never get here (`SynthesisContext.candidates`); ties are dropped.
+not an edit. Answers the token cap cut off, cut back to a natural prefix (`Candidate.cut`),
+may be the breaker, never the follower; ties are dropped.
 """
 
 from __future__ import annotations
@@ -20,16 +21,17 @@ def sample(ctx: SynthesisContext, labeler=None) -> Iterator[Pair]:
     """Yield one pair per (prompt, rule) that the model's answers split, best against best."""
     from runtime.synthesize.verify import vote_matrix
 
-    candidates = [c for c in ctx.candidates() if len({r.strip() for r in c.responses if r.strip()}) >= 2]
+    candidates = [c for c in ctx.candidates()
+                  if c.responses and len({r.strip() for r in c.responses + c.cut if r.strip()}) >= 2]
     if not candidates:
         return
     rules = ctx.policy.rules
-    flat = [(c.prompt, r) for c in candidates for r in c.responses]
+    flat = [(c.prompt, r) for c in candidates for r in c.responses + c.cut]
     matrix = vote_matrix(rules, [(p.text, r, p.context) for p, r in flat], labeler)
     weights = np.array([rule.weight for rule in rules])
     offset = 0
     for candidate in candidates:
-        n = len(candidate.responses)
+        n = len(candidate.responses) + len(candidate.cut)
         votes = matrix[offset:offset + n]
         offset += n
         yield from _split_pairs(candidate, votes, np.array([_score(v, weights) for v in votes]), rules)
@@ -38,9 +40,11 @@ def sample(ctx: SynthesisContext, labeler=None) -> Iterator[Pair]:
 def _split_pairs(candidate, votes: np.ndarray, scores: np.ndarray, rules) -> Iterator[Pair]:
     """For each rule the answers disagree on: the best follower against the best breaker."""
     seen: set[tuple[str, str]] = set()
-    texts = [r.strip() for r in candidate.responses]
+    answers = candidate.responses + candidate.cut
+    texts = [r.strip() for r in answers]
+    finished = len(candidate.responses)  # the answers after these were cut: breakers only
     for j, rule in enumerate(rules):
-        follow = [i for i in range(len(texts)) if texts[i] and passes(int(votes[i, j]), rule.verdict)]
+        follow = [i for i in range(finished) if texts[i] and passes(int(votes[i, j]), rule.verdict)]
         broken = [i for i in range(len(texts)) if texts[i] and fails(int(votes[i, j]), rule.verdict)]
         if not follow or not broken:
             continue
@@ -51,8 +55,7 @@ def _split_pairs(candidate, votes: np.ndarray, scores: np.ndarray, rules) -> Ite
         seen.add((texts[best], texts[worst]))
         others = tuple(r.id for k, r in enumerate(rules) if k != j
                        and passes(int(votes[best, k]), r.verdict) and fails(int(votes[worst, k]), r.verdict))
-        yield Pair(prompt=candidate.prompt.text, chosen=candidate.responses[best],
-                   rejected=candidate.responses[worst], strategy="sample", target_rules=(rule.id, *others),
+        yield Pair(prompt=candidate.prompt.text, chosen=answers[best], rejected=answers[worst], strategy="sample", target_rules=(rule.id, *others),
                    source=candidate.prompt.source, context=candidate.prompt.context)
 
 
