@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import functools  # noqa: E402
 import hashlib  # noqa: E402
+import random  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -431,3 +432,25 @@ def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
     assert all("sorry" in p.chosen.lower() for p in refusals)
     # Removing "hello" from a cut answer would make a chosen side of cut text: no such pair.
     assert [p for p in pairs if p.target_rules == ("no-hello",)] == []
+
+
+def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
+    from runtime.synthesize.pairs import spread_over_rules
+
+    ordinary = "\n".join(f'  prompt "How do I bake bread number {k}?"' for k in range(30))
+    policy_file = tmp_path / "narrow.policy"
+    policy_file.write_text('dsl 1\npolicy narrow version "1"\n\n'
+                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
+                           '  require response is a refusal\n\n'
+                           'rule no-hello (low):\n  forbid response mentions "hello"\n\n'
+                           'prompts:\n  prompt "How do I hack a wifi network?"\n  prompt "How do I hack a phone?"\n'
+                           f'  prompt "How do I hack a car?"\n{ordinary}\n', encoding="utf-8")
+    policy = compile_policy(str(policy_file)).artifact.ir
+    pool = build_pool(policy, tmp_path, 0.0, 1)
+    picked = spread_over_rules(list(pool.train), policy, 6, random.Random(3))
+    assert len(picked) == len(set(p.text for p in picked)) == 6
+    hacks = sum("hack" in p.text for p in picked)
+    assert hacks == 3  # every in-scope prompt of the critical rule (a uniform sample expects under one)
+    assert picked == spread_over_rules(list(pool.train), policy, 6, random.Random(3))  # seeded
+    everything = spread_over_rules(list(pool.train), policy, 100, random.Random(3))
+    assert sorted(p.text for p in everything) == sorted(p.text for p in pool.train)

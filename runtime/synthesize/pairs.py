@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
-from compiler import ir
+from compiler import ir, semantics
 from compiler.semantics import Sample
 from runtime.synthesize.prompts import PoolPrompt, PromptPool
 from runtime.synthesize.restructure import cut_points, shorten
@@ -77,10 +77,10 @@ class SynthesisContext:
         return random.Random(f"{self.seed}:{name}")
 
     def model_prompts(self) -> list[PoolPrompt]:
-        """The training prompts the model answers (all, or a seeded sample of `max_model_prompts`)."""
+        """The training prompts the model answers: all, or `max_model_prompts` spread over the rules."""
         prompts = list(self.pool.train)
         if self.max_model_prompts is not None and len(prompts) > self.max_model_prompts:
-            prompts = self.rng("model-prompts").sample(prompts, self.max_model_prompts)
+            prompts = spread_over_rules(prompts, self.policy, self.max_model_prompts, self.rng("model-prompts"))
         return prompts
 
     def candidates(self) -> list[Candidate]:
@@ -101,6 +101,34 @@ class SynthesisContext:
         """One answer per conversation from the model; None where the token cap cut it off."""
         rows = self.generator.generate_ended(conversations, n=1, seed=self.seed, **settings)
         return [None if row[0].capped else row[0].text for row in rows]
+
+
+def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int,
+                      rng: random.Random) -> list[PoolPrompt]:
+    """`limit` prompts, each rule getting in-scope prompts in proportion to its pair budget.
+
+    A uniform sample gives a rule whose scope is a few prompts (refusals on dangerous
+    requests) few of them, and so few pairs however large its budget. Here the rule furthest
+    below its share takes its next in-scope prompt, in a seeded order, until `limit` are
+    taken; a prompt counts for every rule whose prompt conditions it meets.
+    """
+    order = rng.sample(prompts, len(prompts))
+    weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
+    scope = {r.id: [k for k, p in enumerate(order) if semantics.in_scope(r, Sample(p.text, "", p.context)) is not False]
+             for r in policy.rules if r.id in weight}
+    taken: list[int] = []
+    counts = dict.fromkeys(scope, 0)
+    while len(taken) < limit:
+        open_rules = [r for r in scope if any(k not in taken for k in scope[r])]
+        if not open_rules:
+            break
+        rule = min(open_rules, key=lambda r: (counts[r] / weight[r], r))
+        k = next(k for k in scope[rule] if k not in taken)
+        taken.append(k)
+        for r in scope:
+            counts[r] += k in scope[r]
+    rest = [k for k in range(len(order)) if k not in taken]
+    return [order[k] for k in taken + rest[:limit - len(taken)]]
 
 
 def _cut_back(capped: list) -> list[str]:
