@@ -152,7 +152,7 @@ def _lower_training(policy: LinkedPolicy, rules: tuple[ir.RuleIR, ...], base_mod
     values.update(given)
     # 0 means "long enough that no length rule is decided by the cap".
     # Sampling for pairs uses the same cap: a long answer must end by itself to be the
-    # rejected side of a length rule (capped samples are never pair sides).
+    # rejected side of a length rule (capped samples are never chosen sides).
     for key in ("max_new_tokens", "eval_max_new_tokens"):
         if values[key] == 0:
             values[key] = generation_cap(rules)

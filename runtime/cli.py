@@ -367,7 +367,7 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     report = result.report.to_dict()
     console.print(f"kept {report['kept']} of {report['candidates']} candidate pairs -> {args.out}")
     if report["capped_samples"]:
-        console.print(f"  model samples cut by the token cap (never pair sides): {report['capped_samples']}")
+        console.print(f"  model samples cut by the token cap (cut back, rejected sides only): {report['capped_samples']}")
     for strategy, counts in report["per_strategy"].items():
         console.print(f"  {strategy:<9} {counts['kept']:>5} kept of {counts['candidates']}")
     if report["artifact_pairs"]:

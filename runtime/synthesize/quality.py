@@ -56,7 +56,7 @@ class QaReport:
     unpaired_dropped: Counter = field(default_factory=Counter)  # feedback rows, by reason
     reused_rules: list = field(default_factory=list)  # rules whose candidates came from the cache
     filled_by: dict = field(default_factory=lambda: defaultdict(Counter))  # rule -> strategy -> kept
-    capped_samples: int = 0  # model answers the token cap cut off (never pair sides)
+    capped_samples: int = 0  # model answers the token cap cut off (cut back, rejected sides only)
     artifact_pairs: Counter = field(default_factory=Counter)  # artifact contrasts, by the problem added
 
     def drop(self, pair: Pair, reason: str) -> None:
