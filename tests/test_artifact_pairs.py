@@ -118,3 +118,13 @@ def test_synthesize_adds_the_contrasts_and_reports_them(tmp_path, share):
     assert len(contrasts) <= round(share * len(rule_pairs))
     if share:
         assert contrasts and report["per_strategy"][STRATEGY]["kept"] == len(contrasts)
+
+
+def test_a_kind_that_applies_to_few_answers_still_gets_its_part():
+    prose = [f"Thanks for reaching out about order {k}. Refunds usually take five business days here."
+             for k in range(40)]
+    lists = [f"Here is how to fix problem {k}:\n1. Unplug the kettle.\n2. Rinse it twice." for k in range(3)]
+    made, counts = artifact_pairs(_pairs(prose + lists), 0.5, (), None, seed=2)
+    assert len(made) == round(0.5 * 43)
+    # Three answers have a numbered list: lone-item and hybrid-marker contrasts share them.
+    assert counts["lone_item"] + counts["hybrid_marker"] == 3 and counts["lone_item"] >= 1

@@ -84,8 +84,9 @@ def artifact_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.Ru
                    labeler: Labeler | None, seed: int) -> tuple[list[Pair], Counter]:
     """Contrasts for `share` of the selected pairs' count; returns them and a count per problem.
 
-    Kinds take turns so that no single artifact fills the share; an answer is used once.
-    The chosen side must keep every rule that votes on it.
+    Kinds take turns, each taking the next answer it applies to, so that a kind that applies
+    to few answers (a one-item list needs a numbered list) still gets its part; an answer is
+    used once. The chosen side must keep every rule that votes on it.
     """
     want = round(share * len(selected))
     if want <= 0:
@@ -94,22 +95,31 @@ def artifact_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.Ru
     keeps = _keeps_every_rule(answers, rules, labeler)
     answers = [a for a, ok in zip(answers, keeps) if ok]
     made: list[Pair] = []
-    counts: Counter = Counter()
-    kinds = list(EDITS)
-    turn = 0
-    for pair in answers:
-        if len(made) >= want:
-            break
-        for k in range(len(kinds)):
-            problem = kinds[(turn + k) % len(kinds)]
+    used: set[int] = set()
+    exhausted: set[str] = set()
+    while len(made) < want and len(exhausted) < len(EDITS):
+        for problem in EDITS:
+            if len(made) >= want or problem in exhausted:
+                continue
+            found = _next_contrast(answers, used, problem)
+            if found is None:
+                exhausted.add(problem)
+                continue
+            k, rejected = found
+            used.add(k)
+            pair = answers[k]
+            made.append(Pair(pair.prompt, pair.chosen, rejected, STRATEGY, (), f"artifact:{problem}", pair.context))
+    return made, Counter(p.source.split(":", 1)[1] for p in made)
+
+
+def _next_contrast(answers: Sequence[Pair], used: set[int], problem: str) -> tuple[int, str] | None:
+    """The first unused answer that `problem`'s edit applies to, and its edited copy."""
+    for k, pair in enumerate(answers):
+        if k not in used:
             rejected = contrast(pair.chosen, problem)
             if rejected is not None:
-                made.append(Pair(pair.prompt, pair.chosen, rejected, STRATEGY, (), f"artifact:{problem}",
-                                 pair.context))
-                counts[problem] += 1
-                turn = (turn + k + 1) % len(kinds)
-                break
-    return made, counts
+                return k, rejected
+    return None
 
 
 def _unique_answers(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
