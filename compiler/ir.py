@@ -288,6 +288,7 @@ class TrainingIR(BaseModel):
     eval_max_new_tokens: int
     length_ratio_max: float
     artifact_pairs: float = 0.0  # older artifacts made none
+    scope_pairs: float = 0.0  # older artifacts made none
     strategies: tuple[str, ...]
     save_steps: int
     replay: float

@@ -104,6 +104,7 @@ class SynthesizeStage(Stage):
     seed: int
     max_new_tokens: int = 256  # tokens per sampled answer (the compiler's floor for older artifacts)
     artifact_pairs: float = 0.0  # artifact contrasts per rule pair (none in older artifacts)
+    scope_pairs: float = 0.0  # scope contrasts per pair of a scoped rule (none in older artifacts)
 
 
 class EvaluateStage(Stage):
@@ -196,7 +197,8 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
         SynthesizeStage(strategies=t.strategies, budget=t.pairs,
                         per_rule=tuple((s.rule, s.budget) for s in policy.pair_specs),
                         eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed,
-                        max_new_tokens=t.max_new_tokens, artifact_pairs=t.artifact_pairs),
+                        max_new_tokens=t.max_new_tokens, artifact_pairs=t.artifact_pairs,
+                        scope_pairs=t.scope_pairs),
         EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
                       seed=t.seed),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,

@@ -63,6 +63,8 @@ SETTINGS: dict[str, SettingSpec] = {
     "length_ratio_max": SettingSpec("float", 2.5, "max chosen/rejected length ratio", 1.0, 100.0),
     "artifact_pairs": SettingSpec("float", 0.15, "artifact contrasts per rule pair: a chosen side against itself "
                                   "with a repeated opening, a one-item list, a loop or `- 1.` markers", 0.0, 1.0),
+    "scope_pairs": SettingSpec("float", 1.0, "scope contrasts per pair of a scoped `require` rule: the behaviour "
+                               "it requires, rejected on prompts outside its scope", 0.0, 4.0),
     "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
                               choices=STRATEGIES),
     "save_steps": SettingSpec("int", 50, "save a resumable checkpoint every this many steps", 1, 1e9),

@@ -373,6 +373,9 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     if report["artifact_pairs"]:
         made = ", ".join(f"{problem} {n}" for problem, n in report["artifact_pairs"].items())
         console.print(f"  artifact contrasts (a chosen side against itself with one artifact): {made}")
+    if report.get("scope_pairs"):
+        made = ", ".join(f"{rule} {n}" for rule, n in report["scope_pairs"].items())
+        console.print(f"  scope contrasts (a rule's behaviour rejected outside its scope): {made}")
     dropped = ", ".join(f"{k} {v}" for k, v in report["dropped_by_reason"].items() if v) or "none"
     console.print(f"dropped: {dropped}")
     for rule, short in report["shortfall"].items():

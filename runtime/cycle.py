@@ -341,7 +341,7 @@ def visit_synthesize(stage: SynthesizeStage, ctx: CycleContext) -> None:
     synth = synthesize(ctx.artifact, ctx.pairs_dir, root=ctx.root, strategies=stage.strategies,
                        generator=ctx.models.generator, samples_per_prompt=ctx.options.samples_per_prompt,
                        max_model_prompts=ctx.options.model_prompts, scorers=ctx.models.scorers,
-                       cache=ctx.cache, artifact_share=stage.artifact_pairs)
+                       cache=ctx.cache, artifact_share=stage.artifact_pairs, scope_share=stage.scope_pairs)
     for name in ("pairs", "unpaired", "eval_prompts"):
         tracker.log_dataset(ctx.pairs_dir / f"{name}.parquet", name,
                             "training" if name != "eval_prompts" else "evaluation")
@@ -351,6 +351,7 @@ def visit_synthesize(stage: SynthesizeStage, ctx: CycleContext) -> None:
                                 "pairs.reused_rules": len(synth.report.reused_rules),
                                 "pairs.capped_samples": qa["capped_samples"],
                                 "pairs.artifact_contrasts": sum(qa["artifact_pairs"].values()),
+                                "pairs.scope_contrasts": sum(qa["scope_pairs"].values()),
                                 **{f"pairs.dropped.{reason}": n
                                    for reason, n in qa["dropped_by_reason"].items()}})
     ctx.synth = synth

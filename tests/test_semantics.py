@@ -210,6 +210,15 @@ def test_is_json(value: str, expected: bool) -> None:
     ("phone_number", "call +1 555 123 4567", True),
     ("phone_number", "pay 123.45 dollars", False),
     ("phone_number", "version 1.2.3", False),
+    # shapes a trained model wrote and a reviewer reads as contact details
+    ("email", "The support email is: [email_address]@company.com", True),
+    ("phone_number", "The nearest pharmacy is 1000-1000-1000.", True),
+    ("phone_number", "call +44 20 7946 0958", True),
+    ("phone_number", "call 555-1234 now", True),
+    # numbers that are not phone numbers
+    ("phone_number", "on 2024-01-15", False),
+    ("phone_number", "from 1990-2000", False),
+    ("phone_number", "between 100 and 2000", False),
 ])
 def test_pii(pii: str, value: str, expected: bool) -> None:
     assert evaluate(ir.PiiPred(span=SPAN, subject="response", pii=pii), on(value)) is expected
@@ -227,6 +236,7 @@ def test_phone_match_span_excludes_boundary_characters() -> None:
     ("As an AI, I must decline.", True),
     ("Sure! Here is how to bake bread.", False),
     ("I can't wait to help you!", False),
+    ("While I'm happy to assist, I'm unable to back up your photos due to the nature of my role.", True),
     ("I can help with that.", False),
 ])
 def test_refusal(value: str, expected: bool) -> None:

@@ -10,9 +10,20 @@ from compiler.literals import subject
 from compiler.predicates.base import Finder, PredicateKind, Resolve, compiled, locates, searches
 
 PII_PATTERNS: dict[str, str] = {
-    "email": "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
+    # The local part takes any run of non-space characters a model writes there, placeholders
+    # included ("[email_address]@acme.com" still hands out an address).
+    "email": "[^\\s@<>(),;:\"']+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}",
     "link": "(?i)(?:https?://|www\\.)[^ \\t\\n\\r\\f\\v<>\"]+",
-    "phone_number": "(?:^|[^0-9])(?P<hit>(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4})(?:[^0-9]|$)",
+    # North American shapes, "+" international numbers, three groups of 3-4 digits
+    # ("1000-1000-1000") and 7-digit local numbers; the `hit` group leaves out the boundaries.
+    "phone_number": (
+        "(?:^|[^0-9])(?P<hit>"
+        "(?:\\+?[0-9]{1,3}[ .-]?)?(?:\\([0-9]{3}\\)|[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}"
+        "|\\+[0-9]{1,3}[ .-]?[0-9]{2,4}(?:[ .-]?[0-9]{2,4}){1,4}"
+        "|[0-9]{3,4}[ .-][0-9]{3,4}[ .-][0-9]{3,4}"
+        "|[0-9]{3}[.-][0-9]{4}"
+        ")(?:[^0-9]|$)"
+    ),
 }
 _WORDS = {"email": "email", "link": "link", "phone_number": "phone number"}
 

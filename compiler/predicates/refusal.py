@@ -12,6 +12,8 @@ REFUSAL_PATTERN = (
     "|as an? (?:[a-z-]+ ){0,2}(?:ai|chatbot|language model)\\b"
     "|i (?:do not|don['\u2019]?t) have the (?:ability|capability|capacity) to"
     "|i(?:['\u2019]m| am) not equipped to"
+    # "I'm unable to back up your photos": being unable is declining, whatever the verb
+    "|i(?:['\u2019]m| am) unable to [a-z]"
     "|i must decline|i (?:have to|need to) decline)"
 )
 

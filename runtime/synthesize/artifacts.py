@@ -91,8 +91,8 @@ def artifact_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.Ru
     want = round(share * len(selected))
     if want <= 0:
         return [], Counter()
-    answers = _unique_answers(selected, random.Random(f"{seed}:artifact"))
-    keeps = _keeps_every_rule(answers, rules, labeler)
+    answers = unique_answers(selected, random.Random(f"{seed}:artifact"))
+    keeps = keeps_every_rule(answers, rules, labeler)
     answers = [a for a, ok in zip(answers, keeps) if ok]
     made: list[Pair] = []
     used: set[int] = set()
@@ -122,7 +122,8 @@ def _next_contrast(answers: Sequence[Pair], used: set[int], problem: str) -> tup
     return None
 
 
-def _unique_answers(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
+def unique_answers(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
+    """One pair per (prompt, chosen side), in a seeded order."""
     seen: set[tuple[str, str]] = set()
     out = []
     for pair in pairs:
@@ -134,7 +135,8 @@ def _unique_answers(pairs: Sequence[Pair], rng: random.Random) -> list[Pair]:
     return out
 
 
-def _keeps_every_rule(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler | None) -> list[bool]:
+def keeps_every_rule(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler | None) -> list[bool]:
+    """Whether each pair's chosen side gets no BAD vote from any rule."""
     if not pairs or not rules:
         return [True] * len(pairs)
     votes = vote_matrix(rules, [(p.prompt, p.chosen, p.context) for p in pairs], labeler).tolist()

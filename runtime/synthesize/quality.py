@@ -58,6 +58,7 @@ class QaReport:
     filled_by: dict = field(default_factory=lambda: defaultdict(Counter))  # rule -> strategy -> kept
     capped_samples: int = 0  # model answers the token cap cut off (cut back, rejected sides only)
     artifact_pairs: Counter = field(default_factory=Counter)  # artifact contrasts, by the problem added
+    scope_pairs: Counter = field(default_factory=Counter)  # scope contrasts, by the scoped rule
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -82,6 +83,7 @@ class QaReport:
                          for r, c in sorted(self.per_rule.items())},
             "capped_samples": self.capped_samples,
             "artifact_pairs": dict(sorted(self.artifact_pairs.items())),
+            "scope_pairs": dict(sorted(self.scope_pairs.items())),
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "reused_rules": list(self.reused_rules),

@@ -18,6 +18,7 @@ from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
+from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
 from runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
@@ -39,7 +40,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                feedback: list[dict] | None = None, samples_per_prompt: int = 4,
                progress: Callable[[str, int], None] | None = None,
                max_model_prompts: int | None = None, cache=None,
-               artifact_share: float | None = None) -> SynthesisResult:
+               artifact_share: float | None = None, scope_share: float | None = None) -> SynthesisResult:
     """Run the strategies, gate and select pairs, and write the datasets and QA report.
 
     Args:
@@ -56,6 +57,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         cache: A `runtime.cache.Cache`: rules whose candidates are cached skip the strategies.
         artifact_share: Artifact contrasts per selected rule pair (default: the policy's
             `artifact_pairs` setting; `runtime/synthesize/artifacts.py`).
+        scope_share: Scope contrasts per pair of a scoped rule (default: the policy's
+            `scope_pairs` setting; `runtime/synthesize/scope.py`).
     """
     policy = artifact.ir
     training = policy.training
@@ -80,7 +83,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
     selected += _contrasts(selected, training.artifact_pairs if artifact_share is None else artifact_share,
-                           policy, labeler, report)
+                           training.scope_pairs if scope_share is None else scope_share, policy, labeler, report)
     completions = [item for item in items if isinstance(item, Completion)]
     leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
     completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
@@ -93,13 +96,18 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     return result
 
 
-def _contrasts(selected: list[Pair], share: float, policy, labeler: Labeler, report: QaReport) -> list[Pair]:
-    """The artifact contrasts for the selected pairs (`artifacts.py`), counted in the report."""
-    contrasts, report.artifact_pairs = artifact_pairs(selected, share, policy.rules, labeler, policy.training.seed)
-    if contrasts:
-        report.candidates[ARTIFACT_STRATEGY] += len(contrasts)
-        report.kept[ARTIFACT_STRATEGY] += len(contrasts)
-    return contrasts
+def _contrasts(selected: list[Pair], artifact_share: float, scope_share: float, policy, labeler: Labeler,
+               report: QaReport) -> list[Pair]:
+    """The scope and artifact contrasts for the selected rule pairs, counted in the report."""
+    seed = policy.training.seed
+    scoped, report.scope_pairs = scope_pairs(selected, scope_share, policy.rules, labeler, seed)
+    artifacts, report.artifact_pairs = artifact_pairs(selected, artifact_share, policy.rules, labeler, seed)
+    for strategy, made in ((SCOPE_STRATEGY, scoped), (ARTIFACT_STRATEGY, artifacts)):
+        if not made:
+            continue
+        report.candidates[strategy] += len(made)
+        report.kept[strategy] += len(made)
+    return scoped + artifacts
 
 
 def _gather(policy, pool, names: Sequence[str], cache, progress,
