@@ -64,6 +64,9 @@ CASES = {
     "other_rule_flipped": pair("Please use the help page.", "Please use the help page. help@acme.example.",
                                strategy="perturb"),
     "unknown_rule": pair("Use the FAQ page.", "Email help@acme.example.", target="no-such-rule"),
+    # A length pair whose chosen side names a competitor: `no-competitors` is critical.
+    "chosen_breaks_critical": pair("Try Globex instead.", "This answer is far too long for a summary of it.",
+                                   target="five-words-max", strategy="sample", prompt="Summarize the answer."),
     # Sides that do not read as whole answers (checked for every strategy but `examples`).
     "unnatural_loop": pair("Use the help page. Use the help page now. Use the help page today.",
                            "Write to help@acme.example.", strategy="sample"),
@@ -205,10 +208,11 @@ def test_qa_report_counts_every_stage():
     assert len(selected) == 4
     qa = report.to_dict()
     unnatural = {reason: 1 for reason in CASES if reason.startswith("unnatural_") or reason == "chosen_declines"}
-    assert qa["candidates"] == 20 and qa["kept"] == 4 and qa["dropped"] == 16
+    assert qa["candidates"] == 21 and qa["kept"] == 4 and qa["dropped"] == 17
     assert {k: v for k, v in qa["dropped_by_reason"].items() if v} == {
         "identical": 1, "duplicate": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
-        "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1, **unnatural}
+        "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1,
+        "chosen_breaks_critical": 1, **unnatural}
     assert set(qa["dropped_by_reason"]) == set(DROP_REASONS)
     assert qa["per_strategy"] == {
         "examples": {"candidates": 9, "kept": 1, "dropped": {
@@ -216,11 +220,11 @@ def test_qa_report_counts_every_stage():
             "rejected_passes_target": 1, "unknown_rule": 1, "duplicate": 1, "over_budget": 1}},
         "perturb": {"candidates": 2, "kept": 1, "dropped": {"other_rule_flipped": 1}},
         "revise": {"candidates": 0, "kept": 0, "dropped": {}},
-        "sample": {"candidates": 9, "kept": 2, "dropped": unnatural},
+        "sample": {"candidates": 10, "kept": 2, "dropped": {**unnatural, "chosen_breaks_critical": 1}},
     }
     assert qa["per_rule"]["no-email"] == {"dropped": 15, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
     assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2, "filled_by": {"perturb": 1}}
-    assert qa["per_rule"]["five-words-max"] == {"kept": 2, "budget": 1, "filled_by": {"sample": 2}}
+    assert qa["per_rule"]["five-words-max"] == {"dropped": 1, "kept": 2, "budget": 1, "filled_by": {"sample": 2}}
     assert qa["per_rule"]["no-such-rule"] == {"dropped": 1, "filled_by": {}}
     assert qa["shortfall"] == {"no-competitors": {"severity": "critical", "budget": 2, "kept": 1}}
     lengths = [(len(p.chosen), len(p.rejected)) for p in selected]
