@@ -27,6 +27,7 @@ from runtime.synthesize.verify import vote_matrix
 STRATEGY = "artifact"
 FIRST_SENTENCE = re.compile(r"^\s*([^\n]*?[.!?])(?=\s)")
 NUMBERED = re.compile(r"(?m)^([ \t]*)(\d+[.)][ \t])")
+FIRST_ITEM = re.compile(r"(?m)^[ \t]*1[.)][ \t]")
 SECOND_ITEM = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 LAST_SENTENCE = re.compile(r"([^.!?\n]+[.!?])\s*$")
 
@@ -42,7 +43,7 @@ def repeat_opening(text: str) -> str | None:
 def stop_after_first_item(text: str) -> str | None:
     """Keep a numbered list's first item only, and nothing after it."""
     second = SECOND_ITEM.search(text)
-    if not second or not re.search(r"(?m)^[ \t]*1[.)][ \t]", text[:second.start()]):
+    if not second or not FIRST_ITEM.search(text[:second.start()]):
         return None
     return text[:second.start()].rstrip()
 
