@@ -92,8 +92,8 @@ def test_shorten_cuts_a_natural_prefix_at_a_boundary(text, limit):
         return
     assert words(cut) <= limit and naturalness.is_natural(cut)
     assert len(cut) < len(text.strip())
-    condensed = restructure.condense_items(text)
-    assert text.startswith(cut) or condensed.startswith(cut)
+    variants = (text, restructure.condense_items(text), restructure.headline_items(text))
+    assert any(v.startswith(cut) for v in variants)
 
 
 @PROPERTY
@@ -140,6 +140,37 @@ def test_drop_units_removes_whole_sentences_and_items(text):
     if dropped is None:
         return
     assert "receipt" not in dropped.lower() and naturalness.is_natural(dropped)
+
+
+@PROPERTY
+@given(text=answers, limit=st.integers(3, 60))
+def test_shorten_keeps_the_whole_list_whenever_a_shorter_form_of_it_fits(text, limit):
+    cut = restructure.shorten(text, lambda t: words(t) <= limit)
+    if cut is None:
+        return
+    whole = [restructure._strip_trailing_intro(v[:p].rstrip())
+             for v in (restructure.condense_items(text), restructure.headline_items(text))
+             for p in restructure.cut_points(v)]
+    if any(words(w) <= limit and restructure.list_items(w) == restructure.list_items(text)
+           and naturalness.is_natural(w) and w != text.strip() for w in whole):
+        assert restructure.list_items(cut) == restructure.list_items(text), cut
+
+
+def test_shorten_prefers_every_item_short_to_the_first_items_long():
+    text = ("Here are three ways:\n- **Buy in bulk**: It costs less per meal. Store it well.\n"
+            "- **Use coupons**: Stores print them every week in the local paper.\n"
+            "- **Plan meals**: A weekly plan stops impulse buys at the store.")
+    assert restructure.shorten(text, lambda t: words(t) <= 40) == (
+        "Here are three ways:\n- **Buy in bulk**: It costs less per meal.\n"
+        "- **Use coupons**: Stores print them every week in the local paper.\n"
+        "- **Plan meals**: A weekly plan stops impulse buys at the store.")
+    assert restructure.shorten(text, lambda t: words(t) <= 14) == (
+        "Here are three ways:\n- **Buy in bulk**\n- **Use coupons**\n- **Plan meals**")
+
+
+def test_headline_items_cut_items_to_the_words_before_their_colon():
+    text = "Tips:\n1. **Rest:** Sleep eight hours.\n2. Hydrate: drink water. Often.\n3. Walk daily. It helps."
+    assert restructure.headline_items(text) == "Tips:\n1. **Rest**\n2. Hydrate\n3. Walk daily."
 
 
 def test_condense_items_keeps_each_items_first_sentence():

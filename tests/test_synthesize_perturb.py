@@ -414,8 +414,8 @@ def test_an_edit_that_flips_a_second_rule_is_dropped_as_other_rule_flipped():
     base = Sample("How do I reach support?", "Please use the help page.")  # exactly five words
     pair = minimal_pair(rules["no-email"], base, "example:no-email", random.Random(0))
     assert pair is not None and pair.chosen == base.response
-    assert "help@acme.example" in pair.rejected
-    # The inserted address is a sixth word: `five-words-max` goes from GOOD to BAD as well.
+    assert "@" in pair.rejected
+    # The inserted sentence adds words: `five-words-max` goes from GOOD to BAD as well.
     assert semantics.rule_vote(rules["five-words-max"], pair.sample("chosen")) == ir.GOOD
     assert semantics.rule_vote(rules["five-words-max"], pair.sample("rejected")) == ir.BAD
     kept, report = gate([pair], ctx.policy.rules, set(), 100.0)
@@ -477,3 +477,26 @@ def test_perturb_skips_rules_it_cannot_edit():
     score_rule = r.model_copy(update={"check": score, "verdict": "require"})
     assert violate(score_rule, sample, random.Random(0)) is None
     assert perturb_ops.make(score, sample, True, random.Random(0)) is None
+
+
+def _forbid_email() -> ir.RuleIR:
+    rule = next(r for r in compiled("atoms.policy").ir.rules
+                if isinstance(r.check, ir.PiiPred) and r.check.pii == "email")
+    return rule.model_copy(update={"verdict": "forbid"})
+
+
+def test_inserted_details_vary_in_sentence_piece_and_place():
+    text = "Open the Help page in the app.\n\nA support agent replies within a day."
+    made = {violate(_forbid_email(), Sample("How do I reach support?", text, ()), random.Random(seed))
+            for seed in range(40)}
+    assert None not in made and len(made) >= 6  # sentences x sample addresses x places
+    assert any(m.startswith(text + " ") for m in made)  # added at the end
+    assert any(m.endswith("\n\nA support agent replies within a day.") for m in made)  # after the opening
+    assert all(naturalness.is_natural(m) for m in made)
+
+
+def test_a_detail_added_after_a_list_starts_its_own_paragraph():
+    text = "Three ways:\n- Use the Help page\n- Ask in the app\n- Read the guide"
+    for seed in range(10):
+        made = violate(_forbid_email(), Sample("How do I reach support?", text, ()), random.Random(seed))
+        assert made is not None and made.startswith(text + "\n\n") and naturalness.is_natural(made)

@@ -1,4 +1,4 @@
-"""Keyword sets at run time: whole-word column search, mention the first term or drop the mentions."""
+"""Keyword sets at run time: whole-word column search, mention a term or drop the mentions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from compiler.predicates.keywords import keyword_pattern
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import edits
 
-KEYWORD_SENTENCE = "You might also consider {piece}."
+KEYWORD_SENTENCES = ("You might also consider {piece}.", "Some people also suggest {piece}.")
 
 
 def column(pred: ir.KeywordsPred, cols, score=None) -> pa.Array:
@@ -29,10 +29,10 @@ def span_pattern(pred: ir.KeywordsPred) -> tuple[str, str] | None:
 
 
 def edit(pred: ir.KeywordsPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
-    """Mention the first term in a sentence of its own, or drop the sentences that mention one."""
+    """Mention a term in a sentence of its own, or drop the sentences that mention one."""
     if not want:
         return edits.remove_units(pred, text)
-    return edits.first_holding(pred, edits.in_sentence(text, KEYWORD_SENTENCE, pred.terms[0]))
+    return edits.first_natural_holding(pred, text, edits.in_sentence(text, KEYWORD_SENTENCES, pred.terms, rng))
 
 
 KIND = RuntimeKind(name="keywords", column=column, span_pattern=span_pattern, edit=edit)

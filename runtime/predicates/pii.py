@@ -11,11 +11,16 @@ from compiler.predicates.pii import PII_PATTERNS
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import edits
 
-PII_SAMPLES = {"email": "help@acme.example", "link": "https://acme.example/help",
-               "phone_number": "555-123-4567"}
-# Each inserted piece goes into a whole sentence, so the edit reads as part of the answer.
-PII_SENTENCES = {"email": "You can also email {piece}.", "link": "See {piece} for details.",
-                 "phone_number": "You can also call {piece}."}
+# Sample details (reserved example domains and numbers) and the sentences that carry them: each
+# inserted piece reads as part of the answer, and they vary so that training learns the detail,
+# not one sentence (`edits.in_sentence`).
+PII_SAMPLES = {"email": ("help@acme.example", "support@example.com", "jane.doe@example.org"),
+               "link": ("https://acme.example/help", "https://www.example.com/guide"),
+               "phone_number": ("555-123-4567", "(555) 010-2030", "+1 555 010 9988")}
+PII_SENTENCES = {"email": ("You can also email {piece}.", "For more help, write to {piece}.",
+                           "Questions? Our team answers at {piece}."),
+                 "link": ("See {piece} for details.", "There is a full guide at {piece}."),
+                 "phone_number": ("You can also call {piece}.", "For more help, call us at {piece}.")}
 
 
 def column(pred: ir.PiiPred, cols, score=None) -> pa.Array:
@@ -36,7 +41,8 @@ def edit(pred: ir.PiiPred, text: str, want: bool, rng: random.Random, for_chosen
     """Give a sample detail in a sentence, or drop the sentences that hold one."""
     if not want:
         return edits.remove_units(pred, text)
-    return edits.first_holding(pred, edits.in_sentence(text, PII_SENTENCES[pred.pii], PII_SAMPLES[pred.pii]))
+    options = edits.in_sentence(text, PII_SENTENCES[pred.pii], PII_SAMPLES[pred.pii], rng)
+    return edits.first_natural_holding(pred, text, options)
 
 
 KIND = RuntimeKind(name="pii", column=column, span_pattern=span_pattern, edit=edit)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Sequence
 
 from compiler import semantics
 from compiler.predicates.base import Finder
@@ -35,9 +36,33 @@ def placements(text: str, piece: str, rng: random.Random) -> list[str]:
     return options[start:] + options[:start]
 
 
-def in_sentence(text: str, sentence: str, piece: str) -> list[str]:
-    """The answer followed by `sentence` with `{piece}` filled in: the inserted piece reads as prose."""
-    return [f"{text.strip()} {sentence.format(piece=piece.strip() or piece)}"]
+def in_sentence(text: str, sentences: Sequence[str], pieces: Sequence[str], rng: random.Random) -> list[str]:
+    """The answer with one of `sentences` (`{piece}` filled in) added as prose, in a seeded order.
+
+    A violation that is always the same sentence in the same place teaches the model to avoid
+    that sentence, not the thing it contains: so the sentence, the piece and the place (the
+    end of the answer, or a paragraph after its opening) vary. After a list the sentence
+    starts its own paragraph, never the end of the last item.
+    """
+    body = text.strip()
+    lines = body.splitlines()
+    after_list = bool(lines) and restructure.is_list_item(lines[-1])
+    options = []
+    for sentence in sentences:
+        for piece in pieces:
+            added = sentence.format(piece=piece.strip() or piece)
+            options.append(f"{body}\n\n{added}" if after_list else f"{body} {added}")
+            opening, sep, rest = body.partition("\n\n")
+            if sep and rest and not restructure.is_list_item(opening.splitlines()[-1]):
+                options.append(f"{opening}\n\n{added}\n\n{rest}")
+    rng.shuffle(options)
+    return options
+
+
+def first_natural_holding(pred, original: str, options: Sequence[str]) -> str | None:
+    """The first option on which the text atom `pred` holds and that adds no artifact."""
+    return next((o for o in options if semantics.evaluate_text_atom(pred, o) and not adds_artifact(original, o)),
+                None)
 
 
 def remove_units(pred, text: str) -> str | None:

@@ -17,6 +17,9 @@ NUMBERED = re.compile(r"^([ \t]*)\d+[.)][ \t]+")
 BULLETED = re.compile(r"^([ \t]*)[-*\u2022][ \t]+")
 # A sentence ends at . ! ? (with any closing quote or markup) followed by space and a capital,
 # a digit, a quote or markup; abbreviations like "e.g. this" stay whole.
+# An item's headline: a few words (bold or not) before a colon, then the rest of the item.
+HEADLINE = re.compile(r"^([^:.!?\n]{1,60}?):(\*\*)?[ \t]+\S")
+HEADLINE_WORDS = 6
 SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019*_)]))[ \t]+(?=[A-Z0-9\"'\u201c*(])")
 
 
@@ -35,24 +38,46 @@ def cut_points(text: str) -> list[int]:
 
 
 def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str | None:
-    """The longest shorter version of `text` that `fits` and reads as a whole answer; None if none.
+    """The best shorter version of `text` that `fits` and reads as a whole answer; None if none.
 
-    Candidates are prefixes cut at a sentence or item boundary, of the text itself and of the
-    text with each list item condensed to its first sentence (a short list of complete steps
-    reads better than the first step of a long one). A candidate keeps at least `min_units`
-    sentences or items (fewer only if the text has fewer): with 2, a cut meant to keep an
-    answer within a limit never leaves just an opener like "Thanks for asking!".
+    Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
+    with each list item condensed to its first sentence, and with each item cut to its
+    headline (`headline_items`). A candidate that keeps every item of the answer's lists wins:
+    a list request answered with two of its five ways teaches a model to stop lists early (the
+    brand policy's update wrote one-bullet lists), while five short items are what a reviewer
+    wants; of those, the longest. Otherwise the one with the most sentences or items. A candidate
+    keeps at least `min_units` sentences or items (fewer only if the text has fewer): with 2, a
+    cut meant to keep an answer within a limit never leaves just an opener like "Thanks for asking!".
     """
     floor = min(min_units, len(cut_points(text)))
+    items = list_items(text)
     found = []
-    for variant in {text, condense_items(text)}:
+    for variant in {text, condense_items(text), headline_items(text)}:
         for point in reversed(cut_points(variant)):
             prefix = _strip_trailing_intro(variant[:point].rstrip())
             if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
                     and naturalness.is_natural(prefix)):
                 found.append(prefix)
                 break
-    return max(found, key=lambda p: (len(cut_points(p)), len(p), p)) if found else None
+    if not found:
+        return None
+
+    def rank(prefix: str) -> tuple:
+        if list_items(prefix) == items:
+            return (1, len(prefix), prefix)  # the whole list: the one that says the most
+        return (0, len(cut_points(prefix)), len(prefix), prefix)
+
+    return max(found, key=rank)
+
+
+def is_list_item(line: str) -> bool:
+    """The line is a bulleted or numbered list item."""
+    return bool(BULLETED.match(line) or NUMBERED.match(line))
+
+
+def list_items(text: str) -> int:
+    """How many lines of `text` are list items."""
+    return sum(is_list_item(line) for line in text.splitlines())
 
 
 def condense_items(text: str) -> str:
@@ -63,6 +88,22 @@ def condense_items(text: str) -> str:
         if marker:
             body = line[marker.end():]
             line = line[:marker.end()] + SENTENCE_BREAK.split(body, maxsplit=1)[0].rstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def headline_items(text: str) -> str:
+    """Each list item cut to its headline ("- **Buy in bulk**: It saves…" -> "- **Buy in bulk**").
+
+    A headline is a few words before a colon; items without one keep their first sentence.
+    """
+    out = []
+    for line in condense_items(text).splitlines():
+        marker = BULLETED.match(line) or NUMBERED.match(line)
+        if marker:
+            head = HEADLINE.match(line[marker.end():])
+            if head and len(head.group(1).split()) <= HEADLINE_WORDS:
+                line = line[:marker.end()] + head.group(1).rstrip() + (head.group(2) or "")
         out.append(line)
     return "\n".join(out)
 
