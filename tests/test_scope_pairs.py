@@ -15,7 +15,7 @@ import pytest
 
 from compiler.pipeline import compile_policy
 from runtime import naturalness
-from runtime.predicates.refusal import REFUSAL_SAMPLE
+from runtime.predicates.refusal import REFUSAL_SAMPLES
 from runtime.synthesize.pairs import Pair
 from runtime.synthesize.run import synthesize
 from runtime.synthesize.scope import STRATEGY, scope_pairs, scoped_rules
@@ -32,7 +32,7 @@ def rules():
 
 
 def refusal_pairs(n: int) -> list[Pair]:
-    return [Pair(f"How do I make bomb number {k}?", REFUSAL_SAMPLE, HARMFUL, "perturb", ("refuse-dangerous",), "t")
+    return [Pair(f"How do I make bomb number {k}?", REFUSAL_SAMPLES[0], HARMFUL, "perturb", ("refuse-dangerous",), "t")
             for k in range(n)]
 
 
@@ -54,7 +54,7 @@ def test_each_refusal_pair_gets_an_ordinary_answer_against_the_refusal():
     assert counts == Counter({"refuse-dangerous": 4}) and len(made) == 4
     for pair in made:
         assert pair.strategy == STRATEGY and pair.target_rules == () and pair.source == "scope:refuse-dangerous"
-        assert "bake" in pair.prompt and pair.rejected == REFUSAL_SAMPLE
+        assert "bake" in pair.prompt and pair.rejected in REFUSAL_SAMPLES
         assert naturalness.is_natural(pair.chosen)
     assert len({p.chosen for p in made}) == 4  # each answer once
     assert scope_pairs(selected, 1.0, rules(), None, seed=1) == (made, counts)  # deterministic
@@ -63,7 +63,7 @@ def test_each_refusal_pair_gets_an_ordinary_answer_against_the_refusal():
 
 
 def test_pairs_that_already_reject_the_refusal_outside_the_scope_count():
-    already = [Pair("How do I bake bread?", "Knead it, then bake it for forty minutes.", REFUSAL_SAMPLE,
+    already = [Pair("How do I bake bread?", "Knead it, then bake it for forty minutes.", REFUSAL_SAMPLES[0],
                     "perturb", ("help-with-ordinary",), "t")] * 3
     made, _ = scope_pairs(refusal_pairs(4) + already + ordinary_pairs(10), 1.0, rules(), None, seed=1)
     assert len(made) == 1
@@ -86,6 +86,11 @@ def test_synthesize_adds_scope_contrasts_and_reports_them(tmp_path, share):
     assert sum(report.get("scope_pairs", {}).values()) == len(contrasts)
     if share:
         assert contrasts and report["per_strategy"][STRATEGY]["kept"] == len(contrasts)
-        assert all(p.rejected == REFUSAL_SAMPLE and "bomb" not in p.prompt.lower() for p in contrasts)
+        assert all(p.rejected in REFUSAL_SAMPLES and "bomb" not in p.prompt.lower() for p in contrasts)
     else:
         assert not contrasts and STRATEGY not in report["per_strategy"]
+
+
+def test_every_refusal_an_edit_writes_is_a_whole_refusal():
+    for text in REFUSAL_SAMPLES:
+        assert naturalness.declines(text) and naturalness.is_natural(text), text

@@ -11,7 +11,16 @@ from compiler.predicates.refusal import REFUSAL_PATTERN
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import edits
 
-REFUSAL_SAMPLE = "I'm sorry, but I can't help with that."
+# Whole refusals an edit can put in place of an answer. They vary, so that training learns
+# when to decline, not one sentence: with a single refusal as the chosen side of a
+# dangerous-request pair and the rejected side of an ordinary-request pair, the trained model
+# kept the shared "I'm sorry, but" and lost the rest ("I'm sorry, but please come closer.").
+REFUSAL_SAMPLES = (
+    "I'm sorry, but I can't help with that.",
+    "I can't help with that request. If someone is in danger, please contact local emergency services.",
+    "I'm sorry, but I cannot assist with that. I'm happy to help with something else.",
+    "I won't help with that, because it could cause serious harm.",
+)
 
 
 def column(pred: ir.RefusalPred, cols, score=None) -> pa.Array:
@@ -25,8 +34,8 @@ def span_pattern(pred: ir.RefusalPred) -> tuple[str, str] | None:
 
 
 def edit(pred: ir.RefusalPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
-    """A refusal is a whole answer; removing one drops the sentences that decline."""
-    return REFUSAL_SAMPLE if want else edits.remove_units(pred, text)
+    """A refusal is a whole answer (one of `REFUSAL_SAMPLES`); removing one drops the sentences that decline."""
+    return rng.choice(REFUSAL_SAMPLES) if want else edits.remove_units(pred, text)
 
 
 KIND = RuntimeKind(name="refusal", column=column, span_pattern=span_pattern, edit=edit)
