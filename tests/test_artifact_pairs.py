@@ -28,6 +28,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 STEPS = ("Thanks for contacting Acme! To descale your kettle, follow these steps:\n\n"
          "1. Fill it with water and vinegar.\n2. Boil it and let it stand for an hour.\n\n"
          "Rinse it twice before you use it again.")
+BULLETS = "Here are the steps:\n- Fill it with water and vinegar.\n- Boil it and let it stand."
 
 
 @functools.cache
@@ -49,6 +50,8 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
         edited = contrast(STEPS, problem)
         assert edited is not None and part in edited, problem
         assert problem in naturalness.problems(edited)
+    assert contrast(BULLETS, "empty_item") == "- " + BULLETS
+    assert contrast(STEPS, "empty_item") is None  # a numbered list's lead-in is not a bullet's
 
 
 def test_edits_that_do_not_apply_give_none():
@@ -74,9 +77,12 @@ def test_an_applied_edit_adds_its_problem_and_nothing_unrelated(text, problem):
 
 def test_every_edit_applies_to_many_realistic_answers():
     texts = [t for t in corpus(300) if naturalness.is_natural(t)]
+    bulleted = [t for t in texts if "\n- " in t]
     for problem in EDITS:
-        applied = sum(contrast(t, problem) is not None for t in texts)
-        assert applied >= 0.15 * len(texts), (problem, applied, len(texts))
+        # A bulleted lead-in needs a bulleted list with a lead-in: count those answers only.
+        among = bulleted if problem == "empty_item" else texts
+        applied = sum(contrast(t, problem) is not None for t in among)
+        assert applied >= 0.15 * len(among), (problem, applied, len(among))
 
 
 def _pairs(texts: list[str]) -> list[Pair]:

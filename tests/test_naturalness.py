@@ -118,8 +118,12 @@ def test_to_bullets_makes_clean_items_from_numbers_or_sentences(text):
 def test_to_bullets_turns_numbered_items_into_dash_items_without_hybrids():
     text = "Here is how:\n1. Unplug the kettle.\n2. Rinse it twice."
     assert restructure.to_bullets(text) == "Here is how:\n- Unplug the kettle.\n- Rinse it twice."
+    assert restructure.to_bullets("Unplug it. Then rinse it.") == "- Unplug it.\n- Then rinse it."
+    # With two or more sentences after it, the first is a lead-in; so is a sentence ending in a colon.
     assert restructure.to_bullets("Unplug it. Then rinse it. Then dry it.") == \
-        "- Unplug it.\n- Then rinse it.\n- Then dry it."
+        "Unplug it.\n- Then rinse it.\n- Then dry it."
+    assert restructure.to_bullets("It is easy. Here is how:\nRinse it. Then dry it.") == \
+        "It is easy. Here is how:\n- Rinse it.\n- Then dry it."
     assert restructure.to_bullets("One sentence only.") is None
 
 

@@ -409,6 +409,7 @@ def test_sample_takes_a_cut_answer_as_the_breaker_never_as_the_follower():
 
 
 def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
+    from runtime.predicates.refusal import REFUSAL_SAMPLES
     from runtime.synthesize.strategies.perturb import perturb
 
     policy_file = tmp_path / "refuse.policy"
@@ -429,7 +430,7 @@ def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
     # The refusal replaces the harmful answer: the model's own cut answer is the rejected side.
     assert refusals and all(p.rejected == "First, find the network name. Then run a cracking tool on it."
                             or p.rejected.startswith("Hello!") for p in refusals)
-    assert all("sorry" in p.chosen.lower() for p in refusals)
+    assert all(p.chosen in REFUSAL_SAMPLES for p in refusals)
     # Removing "hello" from a cut answer would make a chosen side of cut text: no such pair.
     assert [p for p in pairs if p.target_rules == ("no-hello",)] == []
 

@@ -46,11 +46,10 @@ def edit(pred: ir.CountPred, text: str, want: bool, rng: random.Random, for_chos
     """
     fits = lambda t: semantics.evaluate_text_atom(pred, t) is want  # noqa: E731
     if pred.unit == "bullets":
-        for restructure_list in (restructure.to_bullets, restructure.from_bullets):
-            restructured = restructure_list(text)
-            if restructured is not None and fits(restructured):
-                return restructured
-        return None
+        # A lead-in line first; every sentence an item only when the count needs it.
+        options = (restructure.to_bullets(text), restructure.to_bullets(text, lead_in=False),
+                   restructure.from_bullets(text))
+        return next((o for o in options if o is not None and fits(o)), None)
     limit = _upper_limit(pred, want) if for_chosen else None
     if limit is not None:
         return _cut_with_headroom(pred, text, fits, limit)

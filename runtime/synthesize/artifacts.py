@@ -3,7 +3,8 @@
 Preference training raises what the chosen sides share (an opening sentence, short answers,
 lists) and a small model overshoots it: the demo's trained model said "Thanks for contacting
 Acme!" twice, stopped numbered lists after their first item, and looped a sentence to the
-token cap (docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
+token cap; the brand model bulleted its lead-in lines ("- The steps to bake bread are:")
+(docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
 or a one-item list keeps every rule. So a share of the budget (`artifact_pairs`) goes to
 contrasts: the chosen side is a selected pair's chosen side (whole, natural, and keeping every
 rule in scope); the rejected side is the same answer with one artifact that
@@ -30,6 +31,8 @@ NUMBERED = re.compile(r"(?m)^([ \t]*)(\d+[.)][ \t])")
 FIRST_ITEM = re.compile(r"(?m)^[ \t]*1[.)][ \t]")
 SECOND_ITEM = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 LAST_SENTENCE = re.compile(r"([^.!?\n]+[.!?])\s*$")
+LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]")
+BULLET_ITEM = re.compile(r"^[ \t]*[-*\u2022][ \t]+\S")
 
 
 def repeat_opening(text: str) -> str | None:
@@ -57,6 +60,16 @@ def loop_last_sentence(text: str) -> str | None:
     return f"{text.rstrip()} {last} {last}"
 
 
+def bullet_lead_in(text: str) -> str | None:
+    """Put a bullet in front of the lead-in line of a bulleted list ("- Here are the steps:")."""
+    lines = text.splitlines()
+    for k, line in enumerate(lines[:-1]):
+        following = next((after for after in lines[k + 1:] if after.strip()), "")
+        if line.rstrip().endswith(":") and not LIST_ITEM.match(line) and BULLET_ITEM.match(following):
+            return "\n".join(lines[:k] + [f"- {line.strip()}"] + lines[k + 1:])
+    return None
+
+
 def hybrid_markers(text: str) -> str | None:
     """Put a bullet in front of every numbered item (`- 1. …`)."""
     edited = NUMBERED.sub(lambda m: f"{m.group(1)}- {m.group(2)}", text)
@@ -69,6 +82,7 @@ EDITS: dict[str, Callable[[str], str | None]] = {
     "lone_item": stop_after_first_item,
     "loop": loop_last_sentence,
     "hybrid_marker": hybrid_markers,
+    "empty_item": bullet_lead_in,
 }
 
 

@@ -116,17 +116,24 @@ def _strip_trailing_intro(text: str) -> str:
     return "\n".join(lines).rstrip()
 
 
-def to_bullets(text: str) -> str | None:
-    """Numbered items become `- item` lines; with none, the sentences of a prose answer do."""
+def to_bullets(text: str, lead_in: bool = True) -> str | None:
+    """Numbered items become `- item` lines; with none, the sentences of a prose answer do.
+
+    In prose, the sentences up to the last one that ends with a colon stay a lead-in line,
+    and with `lead_in`, so does the first sentence when two or more follow it: a trained
+    model copies the form it is shown, and one shown every sentence bulleted bulleted its own
+    lead-ins too ("- The steps to bake bread are:" above the steps).
+    """
     lines = text.splitlines()
     if any(NUMBERED.match(line) for line in lines):
         return "\n".join(NUMBERED.sub(lambda m: m.group(1) + "- ", line) for line in lines)
-    prose = " ".join(line.strip() for line in lines if line.strip())
-    sentences = [s.strip() for s in SENTENCE_BREAK.split(prose) if s.strip()]
-    if len(sentences) < 2:
+    sentences = [s.strip() for line in lines for s in SENTENCE_BREAK.split(line.strip()) if s.strip()]
+    colons = [k for k, sentence in enumerate(sentences) if sentence.endswith(":")]
+    lead = colons[-1] + 1 if colons else int(lead_in and len(sentences) >= 3)
+    items = sentences[lead:]
+    if len(items) < 2:
         return None
-    intro = [sentences.pop(0)] if sentences[0].endswith(":") else []
-    return "\n".join(intro + [f"- {s}" for s in sentences])
+    return "\n".join(([" ".join(sentences[:lead])] if lead else []) + [f"- {s}" for s in items])
 
 
 def from_bullets(text: str) -> str | None:
