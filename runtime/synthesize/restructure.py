@@ -15,11 +15,11 @@ from runtime import naturalness
 
 NUMBERED = re.compile(r"^([ \t]*)\d+[.)][ \t]+")
 BULLETED = re.compile(r"^([ \t]*)[-*\u2022][ \t]+")
-# A sentence ends at . ! ? (with any closing quote or markup) followed by space and a capital,
-# a digit, a quote or markup; abbreviations like "e.g. this" stay whole.
 # An item's headline: a few words (bold or not) before a colon, then the rest of the item.
 HEADLINE = re.compile(r"^([^:.!?\n]{1,60}?):(\*\*)?[ \t]+\S")
 HEADLINE_WORDS = 6
+# A sentence ends at . ! ? (with any closing quote or markup) followed by space and a capital,
+# a digit, a quote or markup; abbreviations like "e.g. this" stay whole.
 SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019*_)]))[ \t]+(?=[A-Z0-9\"'\u201c*(])")
 
 
