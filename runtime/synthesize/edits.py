@@ -47,13 +47,14 @@ def in_sentence(text: str, sentences: Sequence[str], pieces: Sequence[str], rng:
     body = text.strip()
     lines = body.splitlines()
     after_list = bool(lines) and restructure.is_list_item(lines[-1])
+    opening, sep, rest = body.partition("\n\n")
+    after_opening = bool(sep and rest) and not restructure.is_list_item(opening.splitlines()[-1])
     options = []
     for sentence in sentences:
         for piece in pieces:
             added = sentence.format(piece=piece.strip() or piece)
             options.append(f"{body}\n\n{added}" if after_list else f"{body} {added}")
-            opening, sep, rest = body.partition("\n\n")
-            if sep and rest and not restructure.is_list_item(opening.splitlines()[-1]):
+            if after_opening:
                 options.append(f"{opening}\n\n{added}\n\n{rest}")
     rng.shuffle(options)
     return options
