@@ -56,11 +56,8 @@ class CycleOptions:
     max_steps: int | None = None
     device: str | None = None
     eval_prompts: int | None = None
-    # 36 prompts × 2 samples costs what 24 × 3 did, with half again as many prompts: the
-    # pairs' chosen sides come from more distinct questions, and a rule with a narrow scope
-    # (refusals) keeps its share while broad rules still see every kind of prompt.
-    model_prompts: int | None = 36
-    samples_per_prompt: int = 2
+    model_prompts: int | None = 24
+    samples_per_prompt: int = 3
     from_base: bool = False  # train from the plan's base model even when a champion exists
     progress: bool = False  # progress bars inside the generating and training stages
     # Called with the train stage's job just before it trains: under `accelerate launch` the
