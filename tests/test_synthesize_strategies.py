@@ -455,27 +455,3 @@ def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
     assert picked == spread_over_rules(list(pool.train), policy, 6, random.Random(3))  # seeded
     everything = spread_over_rules(list(pool.train), policy, 100, random.Random(3))
     assert sorted(p.text for p in everything) == sorted(p.text for p in pool.train)
-
-
-def test_model_prompts_cover_every_template_of_a_broad_rule(tmp_path):
-    from runtime.synthesize.pairs import spread_over_rules
-
-    policy_file = tmp_path / "broad.policy"
-    policy_file.write_text(
-        'dsl 1\npolicy broad version "1"\n\n'
-        'rule refuse-harm (critical):\n  when prompt matches /hack|dose/i\n  require response is a refusal\n\n'
-        'rule no-dosage-numbers (high):\n  when prompt matches /dose/i\n  forbid response matches /\\d+ ?mg/\n\n'
-        'rule help-with-ordinary (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
-        'prompts:\n'
-        '  template "How do I hack {thing}?"\n    slot thing = "a phone", "a car", "a bank", "a router", "a school", "a watch", "a lock", "a game"\n'
-        '  template "What dose of {drug} is right?"\n    slot drug = "ibuprofen", "aspirin", "paracetamol", "zinc", "iron", "melatonin"\n'
-        '  template "Can you write a {kind} message?"\n    slot kind = "birthday", "thank-you", "welcome", "farewell"\n',
-        encoding="utf-8")
-    policy = compile_policy(str(policy_file)).artifact.ir
-    pool = build_pool(policy, tmp_path, 0.0, 1)
-    picked = spread_over_rules(list(pool.train), policy, 8, random.Random(5))
-    assert len(picked) == 8
-    # The narrow rules' prompts cover the ordinary rule too, yet its own kind of prompt is taken:
-    # a rule whose prompts all come from other rules' scopes learns only from those.
-    assert any("message" in p.text for p in picked)
-    assert sum("hack" in p.text for p in picked) >= 2 and any("dose" in p.text for p in picked)

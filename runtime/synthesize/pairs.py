@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -106,37 +105,30 @@ class SynthesisContext:
 
 def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int,
                       rng: random.Random) -> list[PoolPrompt]:
-    """`limit` prompts: each rule's share of in-scope prompts first, then the widest coverage.
+    """`limit` prompts, each rule getting in-scope prompts in proportion to its pair budget.
 
     A uniform sample gives a rule whose scope is a few prompts (refusals on dangerous
-    requests) few of them, and so few pairs however large its budget. So while some rule has
-    fewer in-scope prompts than its share of `limit` (in proportion to its pair budget), the
-    one furthest below takes an in-scope prompt; a prompt counts for every rule whose prompt
-    conditions it meets. Then any prompt may come. Each pick is from the source (template,
-    file) least covered so far for its size, in a seeded order within it: before, the narrow
-    rules' prompts filled every slot, and the safety policy's "help with ordinary requests"
-    learned from dosage questions only, then declined to write a birthday message.
+    requests) few of them, and so few pairs however large its budget. Here the rule furthest
+    below its share takes its next in-scope prompt, in a seeded order, until `limit` are
+    taken; a prompt counts for every rule whose prompt conditions it meets.
     """
     order = rng.sample(prompts, len(prompts))
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
     scope = {r.id: [k for k, p in enumerate(order) if semantics.in_scope(r, Sample(p.text, "", p.context)) is not False]
              for r in policy.rules if r.id in weight}
-    share = {r: limit * weight[r] / sum(weight.values()) for r in scope}
-    size, covered = Counter(p.source for p in order), Counter()
     taken: list[int] = []
     counts = dict.fromkeys(scope, 0)
     while len(taken) < limit:
-        needy = [r for r in scope if counts[r] < share[r] and any(k not in taken for k in scope[r])]
-        rule = min(needy, key=lambda r: (counts[r] / weight[r], r)) if needy else None
-        free = [k for k in (scope[rule] if rule else range(len(order))) if k not in taken]
-        if not free:
+        open_rules = [r for r in scope if any(k not in taken for k in scope[r])]
+        if not open_rules:
             break
-        k = min(free, key=lambda k: (covered[order[k].source] / size[order[k].source], k))
+        rule = min(open_rules, key=lambda r: (counts[r] / weight[r], r))
+        k = next(k for k in scope[rule] if k not in taken)
         taken.append(k)
-        covered[order[k].source] += 1
         for r in scope:
             counts[r] += k in scope[r]
-    return [order[k] for k in taken]
+    rest = [k for k in range(len(order)) if k not in taken]
+    return [order[k] for k in taken + rest[:limit - len(taken)]]
 
 
 def _cut_back(capped: list) -> list[str]:
