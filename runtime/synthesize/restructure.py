@@ -42,20 +42,17 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str |
 
     Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
     with each list item condensed to its first sentence, and with each item cut to its
-    headline (`headline_items`); each also with the prose before its list cut to its lead-in
-    (`tight_intro`). A candidate that keeps every item of the answer's lists wins: a list
-    request answered with two of its five ways teaches a model to stop lists early (the brand
-    policy's update wrote one-bullet lists), while five short items are what a reviewer wants;
-    of those, the one with the shortest preamble (what a reviewer cuts first: a model shown
-    preambles kept and items cut wrote two-sentence preambles over too-long lists), then the
-    longest. Otherwise the one with the most sentences or items. A candidate
+    headline (`headline_items`). A candidate that keeps every item of the answer's lists wins:
+    a list request answered with two of its five ways teaches a model to stop lists early (the
+    brand policy's update wrote one-bullet lists), while five short items are what a reviewer
+    wants; of those, the longest. Otherwise the one with the most sentences or items. A candidate
     keeps at least `min_units` sentences or items (fewer only if the text has fewer): with 2, a
     cut meant to keep an answer within a limit never leaves just an opener like "Thanks for asking!".
     """
     floor = min(min_units, len(cut_points(text)))
     items = list_items(text)
     found = []
-    for variant in shapes(text):
+    for variant in {text, condense_items(text), headline_items(text)}:
         for point in reversed(cut_points(variant)):
             prefix = _strip_trailing_intro(variant[:point].rstrip())
             if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
@@ -67,17 +64,10 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str |
 
     def rank(prefix: str) -> tuple:
         if list_items(prefix) == items:
-            return (1, -len(_preamble(prefix)), len(prefix), prefix)
+            return (1, len(prefix), prefix)  # the whole list: the one that says the most
         return (0, len(cut_points(prefix)), len(prefix), prefix)
 
     return max(found, key=rank)
-
-
-def shapes(text: str) -> set[str]:
-    """The forms of an answer a cut starts from: as written, items condensed or cut to their
-    headlines, and each of those with its preamble cut to its lead-in."""
-    forms = {text, condense_items(text), headline_items(text)}
-    return forms | {tight_intro(form) for form in forms}
 
 
 def is_list_item(line: str) -> bool:
@@ -100,27 +90,6 @@ def condense_items(text: str) -> str:
             line = line[:marker.end()] + SENTENCE_BREAK.split(body, maxsplit=1)[0].rstrip()
         out.append(line)
     return "\n".join(out)
-
-
-def _preamble(text: str) -> str:
-    """The prose before the text's first list item (all of it when there is no list)."""
-    lines = text.splitlines()
-    first = next((k for k, line in enumerate(lines) if is_list_item(line)), len(lines))
-    return "\n".join(lines[:first]).strip()
-
-
-def tight_intro(text: str) -> str:
-    """The prose before a list cut to its lead-in: the sentence ending in a colon, or the first.
-
-    "Descaling is simple and saves energy. It also helps the taste. Here's how:" above the
-    steps becomes "Here's how:" above them; without a lead-in, the first sentence stays.
-    """
-    preamble = _preamble(text)
-    sentences = [s.strip() for line in preamble.splitlines() for s in SENTENCE_BREAK.split(line.strip()) if s.strip()]
-    if len(sentences) < 2 or preamble == text.strip():
-        return text
-    kept = sentences[-1] if sentences[-1].endswith(":") else sentences[0]
-    return kept + "\n\n" + text.strip()[len(preamble):].lstrip("\n")
 
 
 def headline_items(text: str) -> str:
