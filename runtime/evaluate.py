@@ -20,11 +20,10 @@ from typing import Sequence
 import numpy as np
 
 from compiler import ir
-from compiler.lengths import caps_length
 from runtime import naturalness
 from runtime.label.engine import Labeler
 from runtime.synthesize.generate import Generator
-from runtime.synthesize.verify import vote_matrix
+from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
 
 SEVERITIES = ir.SEVERITIES
 
@@ -80,20 +79,6 @@ def evaluate_model(generator: Generator, rules: Sequence[ir.RuleIR], prompts: Se
     result.artifacts = artifact_rates([a.text for a in answers], capped.tolist())
     result.declined = sum(naturalness.declines(a.text) for a in answers) / len(answers) if answers else None
     return result
-
-
-def capped_break_length_rules(rules: Sequence[ir.RuleIR], matrix: np.ndarray, capped: np.ndarray) -> np.ndarray:
-    """Votes with every GOOD of a capped answer on a length-capping rule turned BAD.
-
-    The cap cut the answer, so its real length is unknown and at least what was generated: it
-    cannot be evidence of staying within a limit.
-    """
-    matrix = matrix.copy()
-    for j, rule in enumerate(rules):
-        if caps_length(rule):
-            column = matrix[:, j]
-            column[capped & (column == ir.GOOD)] = ir.BAD
-    return matrix
 
 
 def artifact_rates(texts: Sequence[str], capped: Sequence[bool]) -> dict[str, float]:

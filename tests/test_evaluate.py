@@ -95,7 +95,7 @@ def test_evaluate_model_generates_and_labels(tmp_path):
 
 
 def test_a_capped_answer_never_counts_as_keeping_a_length_limit():
-    from runtime.evaluate import capped_break_length_rules
+    from runtime.synthesize.verify import capped_break_length_rules
 
     count = ir.CountPred(span=SPAN, subject="response", unit="words", op="at_most", value=5)
     fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")

@@ -25,7 +25,7 @@ from runtime.synthesize.run import synthesize  # noqa: E402
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 FILES = {"pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"}
 PAIR_COLUMNS = {"prompt", "chosen", "rejected", "pair_id", "strategy", "target_rules", "source",
-                "policy_id", "policy_version", "policy_hash"}
+                "policy_id", "policy_version", "policy_hash", "need"}
 FEEDBACK = [
     {"prompt": "Can I return it?", "response": "Yes, within 30 days.", "rating": "up"},
     {"prompt": "Can I return it?", "response": "Not after a month.", "rating": "down"},
@@ -98,6 +98,7 @@ def test_pairs_are_conversational_preference_data_with_provenance(written):
         assert (row["strategy"], row["target_rules"], row["source"]) == (
             pair.strategy, list(pair.target_rules), pair.source)
         assert (row["policy_id"], row["policy_version"], row["policy_hash"]) == (a.policy_id, a.version, a.policy_hash)
+        assert row["need"] == 1.0  # no model sampled: every pair weighs the same in the step sample
         assert re.fullmatch(r"[0-9a-f]{16}", row["pair_id"]) and row["pair_id"] == output.pair_id(pair)
         ids.add(row["pair_id"])
     assert len(ids) == len(data)

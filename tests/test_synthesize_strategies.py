@@ -339,6 +339,24 @@ def test_synthesize_with_the_model_records_strategy_rules_and_policy(first_run):
         assert sum(p.target_rules[:1] == (rule_id,) for p in result.pairs) <= budget
 
 
+def test_each_pair_weighs_what_its_rule_needs_in_the_step_sample(first_run):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from runtime.synthesize.need import FULL_NEED, NEED_FLOOR
+
+    out, result = first_run
+    breaks = json.loads((out / "pair_qa.json").read_text())["model_breaks"]
+    assert set(breaks) == {r.id for r in artifact().ir.rules}
+    assert sum(b["judged"] for b in breaks.values()) > 0
+    for b in breaks.values():
+        assert b["need"] == (max(NEED_FLOOR, round(b["broken"] / b["judged"], 3)) if b["judged"] else FULL_NEED)
+    for row in pq.read_table(out / "pairs.parquet").to_pylist():
+        expected = max((breaks[r]["need"] for r in row["target_rules"]), default=FULL_NEED)
+        assert round(row["need"], 3) == expected
+
+
 def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):
     out, _ = first_run
     again = tmp_path / "run-b"

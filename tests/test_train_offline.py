@@ -235,6 +235,25 @@ def test_rows_for_steps_keeps_only_what_the_step_cap_reaches():
     assert len(rows_for_steps(data, {**hp, "max_steps": 50})) == 100
 
 
+def test_the_step_sample_draws_rows_by_need_and_drops_the_column(tmp_path):
+    import datasets
+
+    from runtime.train.common import PAIR_COLUMNS, load_step_rows, rows_for_steps
+
+    needy = list(range(12))
+    data = datasets.Dataset.from_dict({"x": list(range(120)), "need": [1.0] * 12 + [0.01] * 108})
+    hp = {"max_steps": 3, "batch_size": 4, "grad_accum": 1, "seed": 1}
+    picked = rows_for_steps(data, hp)
+    assert picked.column_names == ["x"] and len(set(picked["x"])) == 12
+    assert len(set(picked["x"]) & set(needy)) >= 9  # 12 of 120 rows, 12 of them weigh 100 times the rest
+    assert picked["x"] == rows_for_steps(data, hp)["x"]  # seeded
+    assert rows_for_steps(data, {**hp, "max_steps": 50}).column_names == ["x"]  # all rows, still no weights
+    rows = {c: [[{"role": "user", "content": str(i)}] for i in range(20)] for c in PAIR_COLUMNS}
+    datasets.Dataset.from_dict({**rows, "need": [1.0] * 20, "strategy": ["sample"] * 20}).to_parquet(
+        str(tmp_path / "pairs.parquet"))
+    assert load_step_rows(str(tmp_path / "pairs.parquet"), PAIR_COLUMNS, hp).column_names == list(PAIR_COLUMNS)
+
+
 @pytest.mark.parametrize("lora,method", [(True, "dpo"), (False, "kto")])
 def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
     from transformers import AutoModelForCausalLM

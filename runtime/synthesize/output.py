@@ -27,14 +27,17 @@ def pair_id(pair: Pair) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def preference_rows(pairs: Sequence[Pair], artifact: CompiledArtifact) -> list[dict]:
-    """Conversational `prompt/chosen/rejected` rows with provenance columns."""
+def preference_rows(pairs: Sequence[Pair], artifact: CompiledArtifact,
+                    needs: Sequence[float] | None = None) -> list[dict]:
+    """Conversational `prompt/chosen/rejected` rows with provenance columns and each pair's
+    `need` (its weight in the step sample; 1.0 for every pair when none are given)."""
+    needs = [1.0] * len(pairs) if needs is None else needs
     return [{
         "prompt": _prompt_messages(p.prompt, p.context), "chosen": _assistant(p.chosen),
         "rejected": _assistant(p.rejected), "pair_id": pair_id(p), "strategy": p.strategy,
         "target_rules": list(p.target_rules), "source": p.source, "policy_id": artifact.policy_id,
-        "policy_version": artifact.version, "policy_hash": artifact.policy_hash,
-    } for p in pairs]
+        "policy_version": artifact.version, "policy_hash": artifact.policy_hash, "need": float(need),
+    } for p, need in zip(pairs, needs, strict=True)]
 
 
 def unpaired_rows(pairs: Sequence[Pair], completions: Sequence[Completion], artifact: CompiledArtifact) -> list[dict]:

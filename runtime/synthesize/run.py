@@ -19,7 +19,8 @@ from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
-from runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
+from runtime.synthesize.need import break_rates, pair_needs, rule_needs
+from runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
 
@@ -33,6 +34,7 @@ class SynthesisResult:
     eval_prompts: list
     report: QaReport
     tokens_generated: int = 0
+    needs: list[float] | None = None  # per pair: its weight in the step sample (runtime/synthesize/need.py)
 
 
 def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: str | Path = ".",
@@ -89,11 +91,26 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
     report.unpaired_dropped["eval_overlap"] += len(leaked)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
+    report.model_breaks = _model_breaks(ctx, policy, names, labeler)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
-                             tokens_generated=getattr(generator, "tokens_generated", 0))
+                             tokens_generated=getattr(generator, "tokens_generated", 0),
+                             needs=pair_needs(selected, rule_needs(report.model_breaks)))
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
+
+
+def _model_breaks(ctx: SynthesisContext, policy, names: Sequence[str], labeler: Labeler) -> dict:
+    """How often the model's sampled answers broke each rule (empty when nothing was sampled).
+
+    When every rule's candidates came from the cache no strategy sampled in this run; the
+    samples are then read again over the whole policy, from the generation cache.
+    """
+    if ctx.generator is None or not any(name in READS_SAMPLES for name in names):
+        return {}
+    if ctx._candidates is None:
+        ctx = replace(ctx, policy=policy)
+    return break_rates(ctx.candidates(), policy.rules, labeler)
 
 
 def _contrasts(selected: list[Pair], artifact_share: float, scope_share: float, policy, labeler: Labeler,
@@ -164,8 +181,8 @@ def write(result: SynthesisResult, artifact: CompiledArtifact, out_dir: Path, st
     """Write pairs, unpaired rows, held-out prompts and the QA report into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pref_cols = ["prompt", "chosen", "rejected", "pair_id", "strategy", "target_rules", "source",
-                 "policy_id", "policy_version", "policy_hash"]
-    output.write_parquet(output.preference_rows(result.pairs, artifact), out_dir / PAIRS_FILE, pref_cols)
+                 "policy_id", "policy_version", "policy_hash", "need"]
+    output.write_parquet(output.preference_rows(result.pairs, artifact, result.needs), out_dir / PAIRS_FILE, pref_cols)
     output.write_parquet(output.unpaired_rows(result.pairs, result.completions, artifact), out_dir / UNPAIRED_FILE,
                          ["prompt", "completion", "label", "pair_id", "strategy", "target_rules", "source"])
     output.write_parquet(output.eval_rows(result.eval_prompts), out_dir / EVAL_FILE, ["prompt", "text", "source"])

@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from compiler import ir
+from compiler.lengths import caps_length
 from runtime.data import read_batches
 from runtime.label.engine import Labeler
 
@@ -40,3 +41,17 @@ def passes(vote: int, verdict: str) -> bool:
 def fails(vote: int, verdict: str) -> bool:
     """The rule is broken: BAD, or no longer GOOD for a `prefer` rule."""
     return vote == ir.BAD or (verdict == "prefer" and vote == ir.ABSTAIN)
+
+
+def capped_break_length_rules(rules: Sequence[ir.RuleIR], matrix: np.ndarray, capped: np.ndarray) -> np.ndarray:
+    """Votes with every GOOD of a capped answer on a length-capping rule turned BAD.
+
+    The cap cut the answer, so its real length is unknown and at least what was generated: it
+    cannot be evidence of staying within a limit.
+    """
+    matrix = matrix.copy()
+    for j, rule in enumerate(rules):
+        if caps_length(rule):
+            column = matrix[:, j]
+            column[capped & (column == ir.GOOD)] = ir.BAD
+    return matrix

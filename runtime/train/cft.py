@@ -11,8 +11,8 @@ once (DPOTrainer always wants them; CFT only uses them for the logged `rewards/*
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
-                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
+                                  load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def unlikelihood(per_token_logps, mask):
@@ -56,7 +56,7 @@ def train(job: TrainJob) -> TrainResult:
                           loss_type=["sft"], precompute_ref_log_probs=True)
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = _trainer_class()(model=model, args=args,
-                               train_dataset=rows_for_steps(load_dataset_columns(job.pairs_path, PAIR_COLUMNS), job.hyperparameters),
+                               train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
                                processing_class=tokenizer, peft_config=lora_config(job),
                                callbacks=list(job.callbacks))
     return run_and_save(trainer, tokenizer, job)

@@ -15,6 +15,7 @@ from compiler.plan import TrainSettings
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 UNPAIRED_COLUMNS = ("prompt", "completion", "label")
+NEED_COLUMN = "need"  # a pair's weight in the step sample (runtime/synthesize/need.py)
 
 
 @dataclass(frozen=True)
@@ -129,27 +130,48 @@ def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
 
     TRL tokenizes the whole dataset and, for DPO, computes reference log-probs for every row
     before the first step; with a step cap most of that work would be thrown away. Under
-    `accelerate launch` each step takes `batch_size` rows in every process.
+    `accelerate launch` each step takes `batch_size` rows in every process. When the rows
+    carry a `need` column (pairs.parquet: how often the model broke the pair's rule,
+    `runtime/synthesize/need.py`), the sample is drawn with `need` as each row's weight, so
+    the few steps go to the rules the model breaks; the column is dropped either way.
     """
     from runtime.scale import world_size
 
     hp = TrainSettings.of(settings)
-    if hp.max_steps <= 0:
-        return dataset
+    weighted = NEED_COLUMN in dataset.column_names
     needed = hp.max_steps * hp.batch_size * hp.grad_accum * world_size()
-    if needed >= len(dataset):
-        return dataset
-    return dataset.shuffle(seed=hp.seed).select(range(needed))
+    if hp.max_steps <= 0 or needed >= len(dataset):
+        picked = dataset
+    elif weighted:
+        picked = dataset.select(_weighted_sample(dataset[NEED_COLUMN], needed, hp.seed))
+    else:
+        picked = dataset.shuffle(seed=hp.seed).select(range(needed))
+    return picked.remove_columns(NEED_COLUMN) if weighted else picked
 
 
-def load_dataset_columns(path: str | None, columns: tuple[str, ...]):
-    """A Hugging Face dataset from a Parquet file, keeping only the columns a trainer reads."""
+def _weighted_sample(weights: list[float], k: int, seed: int) -> list[int]:
+    """`k` distinct row indices, each drawn with probability proportional to its weight (seeded)."""
+    import numpy as np
+
+    w = np.clip(np.asarray(weights, dtype=float), 1e-6, None)
+    return np.random.default_rng(seed).choice(len(w), size=k, replace=False, p=w / w.sum()).tolist()
+
+
+def load_step_rows(path: str | None, columns: tuple[str, ...], settings: TrainSettings | Mapping[str, Any]):
+    """The `columns` of the rows `max_steps` will reach (`rows_for_steps`), from a Parquet file."""
+    dataset = load_dataset_columns(path, columns, optional=(NEED_COLUMN,))
+    return rows_for_steps(dataset, settings)
+
+
+def load_dataset_columns(path: str | None, columns: tuple[str, ...], optional: tuple[str, ...] = ()):
+    """A Hugging Face dataset from a Parquet file, keeping only the columns a trainer reads
+    (and those of `optional` the file has)."""
     if path is None or not Path(path).exists():
         raise FileNotFoundError(f"training data not found: {path}")
     import datasets
 
     dataset = datasets.load_dataset("parquet", data_files=str(path), split="train")
-    return dataset.select_columns(list(columns))
+    return dataset.select_columns(list(columns) + [c for c in optional if c in dataset.column_names])
 
 
 def load_model_and_tokenizer(job: TrainJob):

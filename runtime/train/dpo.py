@@ -8,8 +8,8 @@ LoRA the reference is loaded explicitly from `job.model_path` (TRL would otherwi
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
-                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
+                                  load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -29,6 +29,6 @@ def train(job: TrainJob) -> TrainResult:
     if not precompute and peft is None:
         ref_model = AutoModelForCausalLM.from_pretrained(job.model_path)
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=args,
-                         train_dataset=rows_for_steps(load_dataset_columns(job.pairs_path, PAIR_COLUMNS), job.hyperparameters),
+                         train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
                          processing_class=tokenizer, peft_config=peft, callbacks=list(job.callbacks))
     return run_and_save(trainer, tokenizer, job)

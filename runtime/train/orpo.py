@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
-                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
+                                  load_model_and_tokenizer, run_and_save, trainer_config)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -20,6 +20,6 @@ def train(job: TrainJob) -> TrainResult:
                           remove_unused_columns=False)  # its collator needs the raw columns; TRL warns otherwise
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = ORPOTrainer(model=model, args=args,
-                          train_dataset=rows_for_steps(load_dataset_columns(job.pairs_path, PAIR_COLUMNS), job.hyperparameters),
+                          train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
                           processing_class=tokenizer, peft_config=lora_config(job), callbacks=list(job.callbacks))
     return run_and_save(trainer, tokenizer, job)

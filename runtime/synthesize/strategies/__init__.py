@@ -10,3 +10,4 @@ from runtime.synthesize.strategies.sample import sample
 STRATEGIES = {"examples": examples, "perturb": perturb, "sample": sample, "revise": revise,
               "contrast": contrast, "feedback": feedback}
 NEEDS_MODEL = ("sample", "revise", "contrast")
+READS_SAMPLES = ("sample", "perturb", "revise")  # strategies that work from the model's sampled answers

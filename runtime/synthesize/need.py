@@ -1,0 +1,57 @@
+"""How much each rule needs training: the share of the model's own answers that break it.
+
+Severity sets a rule's pair budget at compile time, so a critical rule the model already
+keeps (it never names a competitor) holds half the demo's pairs, while a medium rule it
+breaks in four answers of five holds a fifth. The warm-up reads every chosen side, but the
+preference steps see only a sample of the pairs (`runtime.train.common.rows_for_steps`),
+and a uniform sample spends half of them on what the model already does. Each pair carries
+a `need`: the break rate of its target rule in the model's sampled answers to the training
+prompts (never the held-out ones), which the step sample uses as the pair's weight.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from compiler import ir
+from runtime.label.engine import Labeler
+from runtime.synthesize.pairs import Candidate, Pair
+from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
+
+# A rule the samples never saw broken still gets some steps: a few dozen answers are weak
+# evidence that the model always keeps it, and its pairs remind the model of it.
+NEED_FLOOR = 0.1
+# Contrasts (artifact, scope) and rules no sampled answer was in scope for: no evidence the
+# model keeps them, so full weight.
+FULL_NEED = 1.0
+
+
+def break_rates(candidates: Sequence[Candidate], rules: Sequence[ir.RuleIR],
+                labeler: Labeler | None = None) -> dict[str, dict[str, int]]:
+    """Per rule, how many of the model's sampled answers it judged and how many broke it.
+
+    Finished answers count as they are; an answer the token cap cut (kept as its natural
+    prefix) breaks every length limit, as in evaluation (`capped_break_length_rules`).
+    """
+    rows = [(c.prompt.text, text, c.prompt.context) for c in candidates for text in c.responses + c.cut]
+    if not rows:
+        return {}
+    capped = np.concatenate([np.array([False] * len(c.responses) + [True] * len(c.cut), dtype=bool)
+                             for c in candidates])
+    matrix = capped_break_length_rules(rules, vote_matrix(rules, rows, labeler), capped)
+    good = (matrix == ir.GOOD).sum(axis=0)
+    bad = (matrix == ir.BAD).sum(axis=0)
+    return {r.id: {"judged": int(good[j] + bad[j]), "broken": int(bad[j])} for j, r in enumerate(rules)}
+
+
+def rule_needs(rates: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Each rule's need: its break rate, at least `NEED_FLOOR`; `FULL_NEED` when nothing was judged."""
+    return {rule: max(NEED_FLOOR, r["broken"] / r["judged"]) if r["judged"] else FULL_NEED
+            for rule, r in rates.items()}
+
+
+def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:
+    """A pair's need: the largest need of its target rules; `FULL_NEED` for contrasts, or without rates."""
+    return [max((needs.get(rule, FULL_NEED) for rule in p.target_rules), default=FULL_NEED) for p in pairs]

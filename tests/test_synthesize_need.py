@@ -1,0 +1,57 @@
+"""A rule's need (how often the model's own answers break it) and a pair's weight from it."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from compiler.pipeline import compile_policy
+from runtime.synthesize.need import FULL_NEED, NEED_FLOOR, break_rates, pair_needs, rule_needs
+from runtime.synthesize.pairs import Candidate, Pair
+from runtime.synthesize.prompts import PoolPrompt
+
+FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
+
+
+@functools.cache
+def rules():
+    result = compile_policy(str(FIXTURES / "strategies.policy"))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.artifact.ir.rules
+
+
+def candidate(responses: list[str], cut: list[str] = ()) -> Candidate:
+    return Candidate(PoolPrompt("what is the weather today", "prompts"), list(responses), len(cut), list(cut))
+
+
+def test_break_rates_count_the_answers_that_break_each_rule():
+    rates = break_rates([candidate(["hello there", "thanks"]), candidate(["It was awful and I hate the rain today."])],
+                        rules())
+    assert rates["no-hello"] == {"judged": 3, "broken": 1}
+    assert rates["short"] == {"judged": 3, "broken": 1}  # nine words
+    assert rates["no-rude"] == {"judged": 3, "broken": 1}
+
+
+def test_an_answer_the_cap_cut_breaks_every_length_limit_however_short_its_prefix():
+    rates = break_rates([candidate(["yes"], cut=["yes please"])], rules())
+    assert rates["short"] == {"judged": 2, "broken": 1}
+    assert rates["no-hello"] == {"judged": 2, "broken": 0}  # content rules read the prefix as it is
+
+
+def test_no_samples_no_rates():
+    assert break_rates([], rules()) == {}
+
+
+def test_a_rule_never_seen_broken_keeps_a_floor_and_one_never_judged_full_weight():
+    needs = rule_needs({"kept": {"judged": 40, "broken": 0}, "broken": {"judged": 40, "broken": 30},
+                        "unseen": {"judged": 0, "broken": 0}})
+    assert needs == {"kept": NEED_FLOOR, "broken": 0.75, "unseen": FULL_NEED}
+
+
+def test_a_pair_weighs_its_neediest_target_and_a_contrast_weighs_full():
+    def pair(*targets: str) -> Pair:
+        return Pair("p", "c", "r", "perturb", targets, "prompts")
+
+    needs = {"kept": NEED_FLOOR, "broken": 0.75}
+    assert pair_needs([pair("kept"), pair("kept", "broken"), pair(), pair("new-rule")], needs) == [
+        NEED_FLOOR, 0.75, FULL_NEED, FULL_NEED]
