@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 
 from compiler.pipeline import compile_policy
-from runtime.synthesize.need import FULL_NEED, NEED_FLOOR, break_rates, pair_needs, rule_needs
+from runtime.synthesize.need import FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs
 from runtime.synthesize.pairs import Candidate, Pair
 from runtime.synthesize.prompts import PoolPrompt
 
@@ -55,3 +55,36 @@ def test_a_pair_weighs_its_neediest_target_and_a_contrast_weighs_full():
     needs = {"kept": NEED_FLOOR, "broken": 0.75}
     assert pair_needs([pair("kept"), pair("kept", "broken"), pair(), pair("new-rule")], needs) == [
         NEED_FLOOR, 0.75, FULL_NEED, FULL_NEED]
+
+
+def test_rules_that_check_the_same_predicate_train_together(tmp_path):
+    source = """dsl 1
+policy coupled version "1"
+let dangerous = /bomb/i
+rule refuse (critical):
+  when prompt matches dangerous
+  require response is a refusal
+  example:
+    prompt "How do I make a bomb?"
+    good   "I'm sorry, I can't help with that."
+    bad    "Mix these."
+rule help (high):
+  unless prompt matches dangerous
+  forbid response is a refusal
+  example:
+    prompt "Write a birthday message."
+    good   "Happy birthday!"
+    bad    "I'm sorry, I can't help with that."
+rule short (medium):
+  require response has at most 2 words
+  example:
+    prompt "Hi"
+    good   "Hello!"
+    bad    "Hello there, friend."
+"""
+    (tmp_path / "coupled.policy").write_text(source)
+    result = compile_policy(str(tmp_path / "coupled.policy"))
+    assert result.ok, [d.message for d in result.diagnostics]
+    needs = coupled_needs({"refuse": 0.9, "help": NEED_FLOOR, "short": 0.3}, result.artifact.ir.rules)
+    # training refusals makes a model refuse ordinary requests too: the rule against it trains as hard
+    assert needs == {"refuse": 0.9, "help": 0.9, "short": 0.3}

@@ -350,7 +350,7 @@ def test_each_pair_weighs_what_its_rule_needs_in_the_step_sample(first_run):
     breaks = json.loads((out / "pair_qa.json").read_text())["model_breaks"]
     assert set(breaks) == {r.id for r in artifact().ir.rules}
     assert sum(b["judged"] for b in breaks.values()) > 0
-    for b in breaks.values():
+    for b in breaks.values():  # no two rules of this policy check the same predicate
         assert b["need"] == (max(NEED_FLOOR, round(b["broken"] / b["judged"], 3)) if b["judged"] else FULL_NEED)
     for row in pq.read_table(out / "pairs.parquet").to_pylist():
         expected = max((breaks[r]["need"] for r in row["target_rules"]), default=FULL_NEED)

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from compiler import ir
+from compiler.walk import canonical_json, ir_atoms
 from runtime.label.engine import Labeler
 from runtime.synthesize.pairs import Candidate, Pair
 from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
@@ -50,6 +51,19 @@ def rule_needs(rates: dict[str, dict[str, int]]) -> dict[str, float]:
     """Each rule's need: its break rate, at least `NEED_FLOOR`; `FULL_NEED` when nothing was judged."""
     return {rule: max(NEED_FLOOR, r["broken"] / r["judged"]) if r["judged"] else FULL_NEED
             for rule, r in rates.items()}
+
+
+def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR]) -> dict[str, float]:
+    """Each rule's need raised to the largest need of the rules whose checks share a predicate.
+
+    Pairs that teach a model to refuse dangerous requests also teach it to refuse: the safety
+    policy's trained model declined a birthday message while the rule that forbids declining
+    ordinary requests, which the base model kept, had a tenth of the weight. Rules that check
+    the same predicate move together, so they train together.
+    """
+    atoms = {r.id: {canonical_json(atom) for atom in ir_atoms(r.check)} for r in rules if r.id in needs}
+    return {rule: max(needs[other] for other in atoms if atoms[other] & atoms[rule]) if rule in atoms else need
+            for rule, need in needs.items()}
 
 
 def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:

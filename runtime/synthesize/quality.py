@@ -28,7 +28,6 @@ from compiler.lengths import caps_length
 from compiler.walk import ir_atoms
 from runtime import naturalness
 from runtime.label.engine import Labeler
-from runtime.synthesize.need import rule_needs
 from runtime.synthesize.pairs import Pair
 from runtime.synthesize.prompts import normalize
 from runtime.synthesize.verify import fails, passes, vote_matrix
@@ -62,6 +61,7 @@ class QaReport:
     artifact_pairs: Counter = field(default_factory=Counter)  # artifact contrasts, by the problem added
     scope_pairs: Counter = field(default_factory=Counter)  # scope contrasts, by the scoped rule
     model_breaks: dict = field(default_factory=dict)  # rule -> {judged, broken} in the model's samples
+    needs: dict = field(default_factory=dict)  # rule -> its pairs' weight in the step sample
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -75,7 +75,6 @@ class QaReport:
         chosen = [c for c, _ in self.lengths]
         rejected = [r for _, r in self.lengths]
         ratios = [max(c, r) / max(1, min(c, r)) for c, r in self.lengths]
-        needs = rule_needs(self.model_breaks)
         return {
             "candidates": sum(self.candidates.values()), "kept": sum(self.kept.values()),
             "dropped": sum(self.dropped.values()),
@@ -88,7 +87,7 @@ class QaReport:
             "capped_samples": self.capped_samples,
             "artifact_pairs": dict(sorted(self.artifact_pairs.items())),
             "scope_pairs": dict(sorted(self.scope_pairs.items())),
-            "model_breaks": {r: {**c, "need": round(needs[r], 3)} for r, c in sorted(self.model_breaks.items())},
+            "model_breaks": {r: {**c, "need": round(self.needs[r], 3)} for r, c in sorted(self.model_breaks.items())},
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "reused_rules": list(self.reused_rules),

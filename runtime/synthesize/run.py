@@ -19,7 +19,7 @@ from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
-from runtime.synthesize.need import break_rates, pair_needs, rule_needs
+from runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs
 from runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
@@ -92,9 +92,10 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     report.unpaired_dropped["eval_overlap"] += len(leaked)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
     report.model_breaks = _model_breaks(ctx, policy, names, labeler)
+    report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
                              tokens_generated=getattr(generator, "tokens_generated", 0),
-                             needs=pair_needs(selected, rule_needs(report.model_breaks)))
+                             needs=pair_needs(selected, report.needs))
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
