@@ -13,7 +13,6 @@ cycle either finds a complete warm-up to continue from or runs it again.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import replace
@@ -54,33 +53,15 @@ def warm_up(job: TrainJob, epochs: float) -> str:
 
 
 def chosen_sides(job: TrainJob):
-    """Prompt/completion rows: each distinct chosen side of the pairs (good unpaired rows for KTO).
-
-    One model answer is the chosen side of a pair for every rule it was edited to break: the
-    demo's 150 pairs have 50 distinct chosen sides. Imitating each once per epoch weights the
-    answers evenly (five copies of one answer teach its content, not the policy's form) and
-    costs a third of the time, which the preference steps spend better.
-    """
+    """Prompt/completion rows: the chosen side of every pair, or every good unpaired row for KTO."""
     from runtime.train.common import PAIR_COLUMNS, UNPAIRED_COLUMNS, load_dataset_columns
 
     if job.method == "kto":
         rows = load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS).filter(lambda r: bool(r["label"]))
-        return _distinct(rows.select_columns(["prompt", "completion"]))
+        return rows.select_columns(["prompt", "completion"])
     pairs = load_dataset_columns(job.pairs_path, PAIR_COLUMNS)
-    return _distinct(pairs.map(lambda r: {"prompt": r["prompt"], "completion": r["chosen"]},
-                               remove_columns=pairs.column_names))
-
-
-def _distinct(rows):
-    """Each (prompt, completion) row once, in the order first seen."""
-    seen: set[str] = set()
-    keep = []
-    for k, row in enumerate(rows):
-        key = json.dumps([row["prompt"], row["completion"]], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            keep.append(k)
-    return rows.select(keep)
+    return pairs.map(lambda r: {"prompt": r["prompt"], "completion": r["chosen"]},
+                     remove_columns=pairs.column_names)
 
 
 def _save_atomically(model, tokenizer, folder: Path) -> None:
