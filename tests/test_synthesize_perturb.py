@@ -428,6 +428,21 @@ def test_an_edit_that_flips_a_second_rule_is_dropped_as_other_rule_flipped():
     assert len(kept) == 1
 
 
+def test_a_length_repair_is_contrasted_with_the_answer_cut_just_past_the_limit():
+    rules = {r.id: r for r in compiled("minimal.policy").ir.rules}
+    base = Sample("Is it safe?", "Yes. It is certified. Both labs agree. The report is online. Ask us anything.")
+    pair = minimal_pair(rules["five-words-max"], base, "model", random.Random(0))
+    assert pair is not None and pair.chosen == "Yes. It is certified."
+    # Not the whole answer: one sentence more than the limit allows is where to stop.
+    assert pair.rejected == "Yes. It is certified. Both labs agree."
+    assert semantics.rule_vote(rules["five-words-max"], pair.sample("rejected")) == ir.BAD
+    assert naturalness.is_natural(pair.rejected)
+    # An answer with no shorter breaking prefix stays the rejected side as it is.
+    whole = Sample("Is it safe?", "Yes. It is. It is certified by both labs.")
+    pair = minimal_pair(rules["five-words-max"], whole, "model", random.Random(0))
+    assert pair is not None and (pair.chosen, pair.rejected) == ("Yes. It is.", whole.response)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(responses, min_size=1, max_size=6))
 def test_perturb_on_model_samples_gives_minimal_pairs_after_the_gate(texts):

@@ -10,8 +10,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from compiler import ir, semantics
+from compiler.lengths import caps_length
 from compiler.semantics import Sample
+from runtime import naturalness
 from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
+from runtime.synthesize.restructure import cut_points
 from runtime.synthesize.perturb_ops import repair, violate
 
 
@@ -65,8 +68,30 @@ def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | No
     if edited is None or cut and shares_text(edited, base.response):
         return None
     chosen, rejected = (base.response, edited) if passes else (edited, base.response)
+    if not passes and caps_length(rule):
+        rejected = just_over(rule, base, chosen) or rejected
     return Pair(prompt=base.prompt, chosen=chosen, rejected=rejected, strategy="perturb",
                 target_rules=(rule.id,), source=source, context=base.context)
+
+
+def just_over(rule: ir.RuleIR, base: Sample, chosen: str) -> str | None:
+    """The shortest natural prefix of a too-long answer that still breaks the length rule.
+
+    Cut to fit, an answer is the chosen side; what it is contrasted with decides what the
+    model learns. Against the whole 200-word answer, it learns "do not ramble", which the
+    demo's trained model did learn, while it still ran to 63–84 words against a 60-word
+    limit by adding one more sentence or item. Against the same answer cut one unit past
+    the limit, the pair shows where to stop. None if no such prefix is longer than `chosen`.
+    """
+    text = base.response.strip()
+    for point in cut_points(text):
+        prefix = text[:point].rstrip()
+        if prefix == text:
+            return None
+        if (len(prefix) > len(chosen) and not prefix.endswith(":") and naturalness.is_natural(prefix)
+                and semantics.rule_vote(rule, base._replace(response=prefix)) == ir.BAD):
+            return prefix
+    return None
 
 
 def _bases(rule: ir.RuleIR, ctx: SynthesisContext) -> Iterator[tuple[Sample, str, bool]]:
