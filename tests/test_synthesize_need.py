@@ -85,6 +85,10 @@ rule short (medium):
     (tmp_path / "coupled.policy").write_text(source)
     result = compile_policy(str(tmp_path / "coupled.policy"))
     assert result.ok, [d.message for d in result.diagnostics]
-    needs = coupled_needs({"refuse": 0.9, "help": NEED_FLOOR, "short": 0.3}, result.artifact.ir.rules)
-    # training refusals makes a model refuse ordinary requests too: the rule against it trains as hard
-    assert needs == {"refuse": 0.9, "help": 0.9, "short": 0.3}
+    rules = result.artifact.ir.rules
+    needs = coupled_needs({"refuse": 0.9, "help": NEED_FLOOR, "short": 0.3}, rules)
+    # training refusals makes a model refuse ordinary requests too: the rule against it trains
+    # with it, by severity (high 4 against critical 8), so the critical rule leads
+    assert needs == {"refuse": 0.9, "help": 0.45, "short": 0.3}
+    # the other way round a rule already needs more than the coupling gives
+    assert coupled_needs({"refuse": 0.2, "help": 0.6, "short": 0.3}, rules) == {"refuse": 0.6, "help": 0.6, "short": 0.3}

@@ -54,16 +54,23 @@ def rule_needs(rates: dict[str, dict[str, int]]) -> dict[str, float]:
 
 
 def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR]) -> dict[str, float]:
-    """Each rule's need raised to the largest need of the rules whose checks share a predicate.
+    """Each rule's need raised to what the rules that check the same predicate need, by severity.
 
     Pairs that teach a model to refuse dangerous requests also teach it to refuse: the safety
     policy's trained model declined a birthday message while the rule that forbids declining
     ordinary requests, which the base model kept, had a tenth of the weight. Rules that check
-    the same predicate move together, so they train together.
+    the same predicate move together, so a rule takes another's need in proportion to their
+    severity weights: with both at full weight, the high rule against declining won (100%)
+    and the critical refusal rule lost a dangerous prompt (71%); the critical rule leads.
     """
-    atoms = {r.id: {canonical_json(atom) for atom in ir_atoms(r.check)} for r in rules if r.id in needs}
-    return {rule: max(needs[other] for other in atoms if atoms[other] & atoms[rule]) if rule in atoms else need
-            for rule, need in needs.items()}
+    by_id = {r.id: r for r in rules if r.id in needs}
+    atoms = {i: {canonical_json(atom) for atom in ir_atoms(r.check)} for i, r in by_id.items()}
+
+    def coupled(rule: str) -> float:
+        shared = [other for other in atoms if other != rule and atoms[other] & atoms[rule]]
+        return max([needs[rule]] + [needs[o] * min(1.0, by_id[rule].weight / by_id[o].weight) for o in shared])
+
+    return {rule: coupled(rule) if rule in atoms else need for rule, need in needs.items()}
 
 
 def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:
