@@ -86,10 +86,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
     selected += _contrasts(selected, training.artifact_pairs if artifact_share is None else artifact_share,
                            training.scope_pairs if scope_share is None else scope_share, policy, labeler, report)
-    completions = [item for item in items if isinstance(item, Completion)]
-    leaked = [c for c in completions if normalize(c.prompt) in pool.eval_texts]
-    completions = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
-    report.unpaired_dropped["eval_overlap"] += len(leaked)
+    completions = _not_held_out([item for item in items if isinstance(item, Completion)], pool, report)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
     report.model_breaks = _model_breaks(ctx, policy, names, labeler)
     report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules)
@@ -99,6 +96,13 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
+
+
+def _not_held_out(completions: list[Completion], pool, report: QaReport) -> list[Completion]:
+    """The unpaired rows whose prompt is not a held-out one; the others are counted as dropped."""
+    kept = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
+    report.unpaired_dropped["eval_overlap"] += len(completions) - len(kept)
+    return kept
 
 
 def _model_breaks(ctx: SynthesisContext, policy, names: Sequence[str], labeler: Labeler) -> dict:
