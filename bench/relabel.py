@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.evaluate import capped_break_length_rules, compliance  # noqa: E402
-from runtime.synthesize.verify import vote_matrix  # noqa: E402
+from runtime.evaluate import compliance  # noqa: E402
+from runtime.synthesize.verify import capped_break_length_rules, vote_matrix  # noqa: E402
 
 MODELS = ("base", "prompted", "trained")
 
