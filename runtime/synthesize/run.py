@@ -16,7 +16,7 @@ from runtime.synthesize.artifacts import STRATEGY as ARTIFACT_STRATEGY, artifact
 from runtime.synthesize.fluency import FluencyCheck
 from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from runtime.synthesize.polish import polish_all
-from runtime.synthesize.prompts import build_pool, normalize
+from runtime.synthesize.prompts import PromptPool, build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
 from runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs
@@ -98,7 +98,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     return result
 
 
-def _not_held_out(completions: list[Completion], pool, report: QaReport) -> list[Completion]:
+def _not_held_out(completions: list[Completion], pool: PromptPool, report: QaReport) -> list[Completion]:
     """The unpaired rows whose prompt is not a held-out one; the others are counted as dropped."""
     kept = [c for c in completions if normalize(c.prompt) not in pool.eval_texts]
     report.unpaired_dropped["eval_overlap"] += len(completions) - len(kept)
