@@ -455,6 +455,16 @@ def test_a_cut_answer_is_fitted_to_a_length_limit_only_where_the_limit_ends_it()
     assert fit_to_limits(Sample("List the steps.", CUT_ANSWER), []) is None
 
 
+def test_a_fitted_answer_keeps_headroom_below_the_limit_where_a_cut_allows():
+    five = {r.id: r for r in compiled("minimal.policy").ir.rules}["five-words-max"]
+    eight = five.model_copy(update={"check": five.check.model_copy(update={"value": 8})})
+    answer = Sample("List the steps.", "Open it. Lift it. Take it out. Plug it in.")
+    # 4 words, within three quarters of 8; the longest prefix within 8 would end after "Take it out."
+    assert fit_to_limits(answer, [eight]) == "Open it. Lift it."
+    # no two-sentence prefix is within three quarters of five words: the limit itself decides
+    assert fit_to_limits(Sample("List the steps.", "Open the lid. Lift it. Go."), [five]) == "Open the lid. Lift it."
+
+
 def test_a_cut_answer_is_a_chosen_side_only_when_cut_to_the_length_limit():
     rules = {r.id: r for r in compiled("minimal.policy").ir.rules}
     base = Sample("List the steps.", CUT_ANSWER)
@@ -550,6 +560,18 @@ def test_inserted_details_vary_in_sentence_piece_and_place():
     assert any(m.startswith(text + " ") for m in made)  # added at the end
     assert any(m.endswith("\n\nA support agent replies within a day.") for m in made)  # after the opening
     assert all(naturalness.is_natural(m) for m in made)
+
+
+def test_a_mentioned_word_reads_as_a_judgement_and_a_name_as_a_suggestion():
+    rule = next(r for r in compiled("atoms.policy").ir.rules if isinstance(r.check, ir.KeywordsPred))
+    text = "Boil the egg for seven minutes, then cool it in cold water."
+    for terms, sentences in ((("stupid", "useless"), ("Some would even call that", "Some people would call it")),
+                             (("Globex",), ("You might also consider", "Some people also suggest"))):
+        check = rule.check.model_copy(update={"terms": terms})
+        forbid = rule.model_copy(update={"verdict": "forbid", "check": check})
+        made = {violate(forbid, Sample("How do I boil an egg?", text, ()), random.Random(seed)) for seed in range(20)}
+        assert None not in made
+        assert all(any(f"{s} {t}." in m for s in sentences for t in terms) for m in made), made
 
 
 def test_a_detail_added_after_a_list_starts_its_own_paragraph():

@@ -57,8 +57,8 @@ def _job(method, model, data_dir, out, **overrides) -> TrainJob:
                     **overrides)
 
 
-def _weight(model, layer: int = 0) -> torch.Tensor:
-    return model.get_submodule(f"model.layers.{layer}.self_attn.q_proj").weight.detach().clone()
+def _weight(model) -> torch.Tensor:
+    return model.get_submodule("model.layers.0.self_attn.q_proj").weight.detach().clone()
 
 
 def _assert_trained(result, base_path, steps, lora=False):
@@ -287,10 +287,7 @@ def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama,
     assert (Path(folder) / DONE).exists() and not (Path(folder) / "adapter_config.json").exists()
     warmed = AutoModelForCausalLM.from_pretrained(folder)
     base = AutoModelForCausalLM.from_pretrained(str(tiny_llama))
-    top = base.config.num_hidden_layers - 1
-    assert not torch.allclose(_weight(warmed, top), _weight(base, top))
-    # a LoRA warm-up adapts the upper half of the blocks only; a full one trains every block
-    assert torch.allclose(_weight(warmed), _weight(base)) == lora
+    assert not torch.allclose(_weight(warmed), _weight(base))
     stamp = (Path(folder) / DONE).stat().st_mtime_ns
     assert warm_up(job, epochs=1) == folder and (Path(folder) / DONE).stat().st_mtime_ns == stamp  # not redone
     from runtime.train import dpo, kto

@@ -18,33 +18,9 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from runtime.train.common import (TrainJob, base_arguments, load_model_and_tokenizer, lora_config, policy_overrides,
-                                  quiet)
+from runtime.train.common import TrainJob, base_arguments, lora_config, load_model_and_tokenizer, quiet
 
 DONE = ".tenet-warmup-complete"
-UPPER_SHARE = 0.5
-
-
-def upper_blocks_lora(job: TrainJob, model, share: float):
-    """The job's LoRA config, narrowed to the linear layers of the top `share` of the blocks.
-
-    Backpropagation stops at the lowest adapted block, so adapting the upper half costs about
-    30% less per row on a CPU than adapting every block; the form a warm-up teaches (an opener,
-    where to stop, item markers) is what the upper blocks decide. A policy that names its own
-    `lora.target_modules` or `lora.layers_to_transform` keeps them.
-    """
-    config = lora_config(job)
-    chosen = policy_overrides(job.hyperparameters, "lora").keys() & {"target_modules", "layers_to_transform"}
-    if config is None or share >= 1 or chosen:
-        return config
-    import torch
-
-    prefix, blocks = max(((name, module) for name, module in model.named_modules()
-                          if isinstance(module, torch.nn.ModuleList)), key=lambda item: len(item[1]))
-    first = len(blocks) - max(1, round(len(blocks) * share))
-    names = [f"{prefix}.{index}.{name}" for index in range(first, len(blocks))
-             for name, module in blocks[index].named_modules() if isinstance(module, torch.nn.Linear)]
-    return replace(config, target_modules=names)
 
 
 def warm_up(job: TrainJob, epochs: float) -> str:
@@ -66,8 +42,7 @@ def warm_up(job: TrainJob, epochs: float) -> str:
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = SFTTrainer(model=model, args=SFTConfig(**args, max_length=hp.max_length),
                          train_dataset=chosen_sides(job), processing_class=tokenizer,
-                         peft_config=upper_blocks_lora(job, model, UPPER_SHARE),
-                         callbacks=list(job.callbacks))
+                         peft_config=lora_config(job), callbacks=list(job.callbacks))
     quiet(trainer)
     trainer.train()
     trained = trainer.model.merge_and_unload() if lora_config(job) is not None else trainer.model

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from compiler import ir, semantics
-from compiler.lengths import caps_length
+from compiler.lengths import caps_length, response_counts
+from compiler.predicates.count import count_units
 from compiler.semantics import Sample
 from runtime import naturalness
+from runtime.predicates.count import HEADROOM
 from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
 from runtime.synthesize.restructure import cut_points, shorten
 from runtime.synthesize.perturb_ops import repair, violate
@@ -129,18 +131,28 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     the result is what the length repair makes of the whole answer, and may be a base like a
     finished answer. Without these, a policy's long-form prompts ("What are the steps to…"),
     which a small model answers past the cap, gave the brand policy almost no pairs, and its
-    trained model answered them in prose. None when no limit applies, when the answer already
-    fits them, or when no natural prefix of two or more units fits them all.
+    trained model answered them in prose. Like a length repair, the cut keeps headroom below
+    each limit where it can (`HEADROOM`): bases that all end just under a limit teach a model
+    to land on either side of it. None when no limit applies, when the answer already fits
+    them, or when no natural prefix of two or more units fits them all.
     """
     in_scope = [rule for rule in limits if semantics.in_scope(rule, sample) is True]
     units = len(cut_points(sample.response))
+    ceilings = [c for rule in in_scope for c in response_counts(rule.check) if c.op in ("at_most", "fewer_than")]
 
     def within(text: str) -> bool:
         return all(semantics.rule_vote(rule, sample._replace(response=text)) == ir.GOOD for rule in in_scope)
 
+    def roomy(text: str) -> bool:
+        return within(text) and all(count_units(text, c.unit) <= c.value * HEADROOM for c in ceilings)
+
     if not in_scope or within(sample.response):
         return None  # the cap, not a limit, would decide where it ends
-    return shorten(sample.response, lambda text: len(cut_points(text)) < units and within(text), min_units=2)
+    for accept in (roomy, within):
+        fitted = shorten(sample.response, lambda text: len(cut_points(text)) < units and accept(text), min_units=2)
+        if fitted is not None:
+            return fitted
+    return None
 
 
 def _cut_to_limit(rule: ir.RuleIR, edited: str, base: Sample) -> bool:
