@@ -6,7 +6,7 @@ produces them. Each check is cheap, deterministic and text-only:
 
 - `loop`: some word 4-gram occurs three or more times (a repetition loop);
 - `hybrid_marker`: a list item that carries both a bullet and a number (`- 1. …`);
-- `empty_item`: a list marker with nothing after it (`3.` alone on a line, or ending the text),
+- `empty_item`: a list marker with nothing after it (`3.` or `- -` alone on a line, or ending the text),
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
 - `lone_item`: a numbered list that stops after `1.` (what was cut after the first step);
@@ -35,7 +35,7 @@ LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "e
 LOOP_N, LOOP_TIMES = 4, 3
 
 HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)][ \t]+[-*\u2022])(?:[ \t]|$)")
-EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
+EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])(?:[ \t]+[-*\u2022])*[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
 LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+")

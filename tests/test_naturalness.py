@@ -30,6 +30,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("1. - Call us.", "hybrid_marker"),
     ("Here are the steps:\n\n1.\n\n2.", "empty_item"),
     ("Reset it. 1. Open the menu. 2. Click reset. 3.", "empty_item"),
+    ("Consider:\n- **Price**: it is high.\n- -\n- **Range**: it is short.", "empty_item"),
     ("Steps:\n\n1. **Remove the lid**:\n\n2. **Rinse it**: under the tap.", "empty_item"),
     ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
     ("Ways to learn:\n1. Immersion\n2. Apps\n3. **Immersion**.", "repeated_item"),
