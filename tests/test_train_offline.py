@@ -273,24 +273,6 @@ def test_the_warm_up_takes_at_most_sft_rows_chosen_sides_drawn_by_need(tmp_path)
     assert len(chosen_sides(replace(job, hyperparameters={**job.hyperparameters.model_dump(), "sft_rows": 0}))) == 60
 
 
-def test_the_warm_up_batches_rows_of_similar_length_in_a_seeded_random_order():
-    import datasets
-
-    from runtime.train.warmup import length_batches
-
-    words = [3, 40, 1, 22, 8, 35, 2, 17, 30, 5, 12, 26]
-    rows = datasets.Dataset.from_dict({
-        "prompt": [[{"role": "user", "content": "q"}]] * len(words),
-        "completion": [[{"role": "assistant", "content": "w " * n}] for n in words]})
-    ordered = length_batches(rows, 4, seed=7)
-    sizes = [len(r["completion"][0]["content"].split()) for r in ordered]
-    batches = [sizes[k:k + 4] for k in range(0, len(sizes), 4)]
-    assert sorted(sizes) == sorted(words)
-    assert sorted(batches) == [sorted(words)[k:k + 4] for k in (0, 4, 8)]  # each batch a run of lengths
-    assert batches != sorted(batches) and batches != sorted(batches, reverse=True)  # not a curriculum
-    assert length_batches(rows, 4, seed=7)["completion"] == ordered["completion"]  # seeded
-
-
 @pytest.mark.parametrize("lora,method", [(True, "dpo"), (False, "kto")])
 def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
     from transformers import AutoModelForCausalLM

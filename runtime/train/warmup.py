@@ -14,7 +14,6 @@ cycle either finds a complete warm-up to continue from or runs it again.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -37,13 +36,10 @@ def warm_up(job: TrainJob, epochs: float) -> str:
                 per_device_train_batch_size=hp.batch_size * 2,
                 # the method's trainer logs this run's params; a second trainer logging other
                 # values for the same keys is an MLflow error, so the warm-up reports nothing
-                report_to=[],
-                # the rows come in batches of similar length (`length_batches`), in that order
-                train_sampling_strategy="sequential")
+                report_to=[])
     model, tokenizer = load_model_and_tokenizer(job)
-    rows = length_batches(chosen_sides(job), hp.batch_size * 2, hp.seed)
     trainer = SFTTrainer(model=model, args=SFTConfig(**args, max_length=hp.max_length),
-                         train_dataset=rows, processing_class=tokenizer,
+                         train_dataset=chosen_sides(job), processing_class=tokenizer,
                          peft_config=lora_config(job), callbacks=list(job.callbacks))
     quiet(trainer)
     trainer.train()
@@ -69,26 +65,6 @@ def chosen_sides(job: TrainJob):
     pairs = rows_for_warm_up(pairs, job.hyperparameters)
     return pairs.map(lambda r: {"prompt": r["prompt"], "completion": r["chosen"]},
                      remove_columns=pairs.column_names)
-
-
-def length_batches(rows, batch_size: int, seed: int):
-    """The rows reordered into batches of similar length, the batches in a seeded random order.
-
-    On a CPU a padded token costs as much as a real one, and chosen sides range from a
-    one-line refusal to a 120-word list. Sorting alone is a curriculum: the safety policy's
-    warm-up ended on a run of short refusals, and its model declined 81% of the held-out
-    prompts. So the batches are shuffled (each epoch reads them in the same order).
-    """
-    size = [_characters(r["prompt"]) + _characters(r["completion"]) for r in rows]
-    by_length = sorted(range(len(size)), key=size.__getitem__)
-    batches = [by_length[k:k + batch_size] for k in range(0, len(by_length), batch_size)]
-    random.Random(seed).shuffle(batches)
-    return rows.select([i for batch in batches for i in batch])
-
-
-def _characters(turns) -> int:
-    """Characters of a prompt or completion: plain text or a list of chat messages."""
-    return len(turns) if isinstance(turns, str) else sum(len(m["content"]) for m in turns)
 
 
 def _save_atomically(model, tokenizer, folder: Path) -> None:
