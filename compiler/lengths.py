@@ -30,11 +30,6 @@ def caps_length(rule: ir.RuleIR) -> bool:
     return _bounded_above(rule.check, rule.verdict in ("require", "prefer"))
 
 
-def ceilings(rule: ir.RuleIR) -> list[ir.CountPred]:
-    """The `at most` / `fewer than` counts on the response of a rule that caps length."""
-    return [c for c in response_counts(rule.check) if c.op in ("at_most", "fewer_than")] if caps_length(rule) else []
-
-
 def _bounded_above(pred: ir.PredIR, must_hold: bool) -> bool:
     if isinstance(pred, ir.NotPred):
         return _bounded_above(pred.operand, not must_hold)

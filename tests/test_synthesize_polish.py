@@ -63,12 +63,3 @@ def test_only_edit_strategies_are_polished(tmp_path):
     edited = pair("Sure thing.", "Sure thing. a@b.example", "no-email")
     out = polish_all([authored, edited], rules(tmp_path), seed=1)
     assert out[0] == authored and out[1].chosen.startswith("Hi!")
-
-
-def test_a_chosen_side_near_a_length_limit_is_cut_to_the_headroom_below_it(tmp_path):
-    # `short` allows 5 words; the chosen side has 5, above three quarters of the limit.
-    polished = polish(pair("Hi! Go now. Then rest.", "Go now. Then rest.", "greet"), rules(tmp_path), random.Random(0))
-    assert polished.chosen == "Hi! Go now."
-    assert polished.rejected.split()[0] != "Hi!" and len(polished.rejected.split()) <= 5  # still breaks only `greet`
-    within = pair("Hi! Go now.", "Go now.", "greet")  # 3 words: within the headroom, left as it is
-    assert polish(within, rules(tmp_path), random.Random(0)) == within

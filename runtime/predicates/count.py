@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from compiler import ir, semantics
-from compiler.lengths import ceilings
 from compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import restructure
@@ -72,24 +71,6 @@ def _cut_with_headroom(pred: ir.CountPred, text: str, fits, limit: int) -> str |
         if shorter is not None:
             return shorter
     return None
-
-
-def within_headroom(text: str, limits: list[ir.CountPred]) -> bool:
-    """Every count is at most `HEADROOM` of its limit."""
-    return all(count_units(text, c.unit) <= c.value * HEADROOM for c in limits)
-
-
-def cut_to_headroom(rule: ir.RuleIR, sample: semantics.Sample) -> str | None:
-    """A response the rule passes, cut to within `HEADROOM` of its length limits; None if it is
-    already within them or no natural prefix of two or more sentences or items is."""
-    limits = ceilings(rule)
-    if not limits or within_headroom(sample.response, limits):
-        return None
-
-    def fits(text: str) -> bool:
-        return semantics.rule_vote(rule, sample._replace(response=text)) == ir.GOOD and within_headroom(text, limits)
-
-    return restructure.shorten(sample.response, fits, min_units=2)
 
 
 def _upper_limit(pred: ir.CountPred, want: bool) -> int | None:

@@ -16,8 +16,6 @@ from dataclasses import replace
 from typing import Sequence
 
 from compiler import ir, semantics
-from compiler.lengths import ceilings
-from runtime.predicates.count import cut_to_headroom, within_headroom
 from runtime.synthesize.pairs import Pair
 from runtime.synthesize.perturb_ops import repair, violate
 
@@ -35,10 +33,6 @@ def polish_all(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], seed: int) -> 
 def polish(pair: Pair, rules: Sequence[ir.RuleIR], rng: random.Random) -> Pair:
     """Repair, on both sides, each non-target rule that the chosen side breaks.
 
-    A length limit counts as broken above `HEADROOM` of it: the warm-up imitates the chosen
-    sides' lengths, and chosen sides that run up to a limit taught the brand model to land on
-    either side of it. The cut is the length repair's, to within the headroom.
-
     A repair that would change a target rule's vote on either side (adding an opener to a
     pair about length, say) is skipped: the pair must still teach its target. When repairing
     the rejected side of a minimal pair would undo its violation (cutting an answer to length
@@ -47,13 +41,13 @@ def polish(pair: Pair, rules: Sequence[ir.RuleIR], rng: random.Random) -> Pair:
     """
     targets = [r for r in rules if r.id in pair.target_rules]
     for rule in rules:
-        if rule.id in pair.target_rules or not _needs(rule, pair.sample("chosen")):
+        if rule.id in pair.target_rules or not _fails(rule, pair.sample("chosen")):
             continue
-        fixed_chosen = _fixed(rule, pair.sample("chosen"), rng)
+        fixed_chosen = repair(rule, pair.sample("chosen"), rng)
         if fixed_chosen is None:
             continue
         rejected = pair.sample("rejected")
-        fixed_rejected = _fixed(rule, rejected, rng) if _needs(rule, rejected) else rejected.response
+        fixed_rejected = repair(rule, rejected, rng) if _fails(rule, rejected) else rejected.response
         for option in (fixed_rejected, _violated_again(pair, targets, fixed_chosen, rng)):
             polished = replace(pair, chosen=fixed_chosen, rejected=option) if option else None
             if polished and option != fixed_chosen and all(_votes(t, polished) == _votes(t, pair) for t in targets):
@@ -71,15 +65,6 @@ def _violated_again(pair: Pair, targets: Sequence[ir.RuleIR], chosen: str, rng: 
 
 def _votes(rule: ir.RuleIR, pair: Pair) -> tuple:
     return semantics.rule_vote(rule, pair.sample("chosen")), semantics.rule_vote(rule, pair.sample("rejected"))
-
-
-def _needs(rule: ir.RuleIR, sample) -> bool:
-    """The rule fails, or the response is longer than the headroom below its length limit."""
-    return _fails(rule, sample) or not within_headroom(sample.response, ceilings(rule))
-
-
-def _fixed(rule: ir.RuleIR, sample, rng: random.Random) -> str | None:
-    return repair(rule, sample, rng) if _fails(rule, sample) else cut_to_headroom(rule, sample)
 
 
 def _fails(rule: ir.RuleIR, sample) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from compiler import ir, semantics
-from compiler.lengths import caps_length, ceilings
+from compiler.lengths import caps_length, response_counts
+from compiler.predicates.count import count_units
 from compiler.semantics import Sample
 from runtime import naturalness
-from runtime.predicates.count import within_headroom
+from runtime.predicates.count import HEADROOM
 from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
 from runtime.synthesize.restructure import cut_points, shorten
 from runtime.synthesize.perturb_ops import repair, violate
@@ -137,13 +138,13 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     """
     in_scope = [rule for rule in limits if semantics.in_scope(rule, sample) is True]
     units = len(cut_points(sample.response))
-    limits = [c for rule in in_scope for c in ceilings(rule)]
+    ceilings = [c for rule in in_scope for c in response_counts(rule.check) if c.op in ("at_most", "fewer_than")]
 
     def within(text: str) -> bool:
         return all(semantics.rule_vote(rule, sample._replace(response=text)) == ir.GOOD for rule in in_scope)
 
     def roomy(text: str) -> bool:
-        return within(text) and within_headroom(text, limits)
+        return within(text) and all(count_units(text, c.unit) <= c.value * HEADROOM for c in ceilings)
 
     if not in_scope or within(sample.response):
         return None  # the cap, not a limit, would decide where it ends
