@@ -274,7 +274,6 @@ class TrainingIR(BaseModel):
     beta: float
     sft_weight: float
     sft_epochs: float
-    sft_rows: int
     lora: bool
     lora_r: int
     lora_alpha: int

@@ -9,7 +9,7 @@ from typing import Iterator, Protocol
 from compiler import ir, semantics
 from compiler.semantics import Sample
 from runtime.synthesize.prompts import PoolPrompt, PromptPool
-from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, shorten
+from runtime.synthesize.restructure import cut_points, shorten
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,8 @@ class Candidate:
     `responses` are the answers the model finished. An answer the token cap cut off is not
     an answer a model should give, but it is what the model says: cut back to its last whole
     sentence or item that reads naturally (`cut`), it may be a rejected side, never a chosen
-    one, nor the text a chosen side is edited from, unless a length limit cuts it earlier
-    (`perturb.fit_to_limits`). On dangerous prompts a small model's answers mostly run to
-    the cap, so without them a refusal rule gets almost no pairs.
+    one, nor the text a chosen side is edited from. On dangerous prompts a small model's
+    answers mostly run to the cap, so without them a refusal rule gets almost no pairs.
     """
 
     prompt: PoolPrompt
@@ -139,10 +138,12 @@ def _cut_back(capped: list) -> list[str]:
 
 
 def shares_text(chosen: str, cut: str) -> bool:
-    """Some sentence of `chosen` (three words or more, list markers aside) also occurs in `cut`."""
-    sentences = [s.strip() for line in chosen.splitlines()
-                 for s in SENTENCE_BREAK.split(BULLETED.sub("", NUMBERED.sub("", line)))]
-    return any(len(s.split()) >= 3 and s in cut for s in sentences)
+    """Some sentence or line of `chosen` (three words or more) also occurs in `cut`."""
+    start, units = 0, []
+    for point in cut_points(chosen):
+        units.append(chosen[start:point].strip())
+        start = point
+    return any(len(unit.split()) >= 3 and unit in cut for unit in units)
 
 
 def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:
