@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from compiler.pipeline import compile_policy  # noqa: E402
 from runtime.cycle import CycleOptions, heldout_conversations, run_cycle  # noqa: E402
+from runtime import naturalness  # noqa: E402
 from runtime.evaluate import Compliance, evaluate_model  # noqa: E402
 
 POLICIES = ("examples/demo/acme-chat.policy", "bench/policies/brand.policy", "bench/policies/safety.policy")
@@ -114,12 +115,8 @@ def print_report(results: list[dict], command: str) -> None:
                   f"{pct(row['trained'])} | {row['verdict']} |")
         quality = result["quality"]
         print("\n| answers | base | base + rules | trained |\n| --- | ---: | ---: | ---: |")
-        for name, label in (("truncated", "cut by the token cap"), ("declined", "decline or deflect"),
-                            ("loop", "repetition loops"),
-                            ("hybrid_marker", "hybrid list markers"), ("empty_item", "empty list items"),
-                            ("lone_item", "one-item numbered lists"),
-                            ("mid_sentence", "mid-sentence endings"),
-                            ("leftover", "leftover template text")):
+        labels = {"truncated": "cut by the token cap", "declined": "decline or deflect", **naturalness.LABELS}
+        for name, label in labels.items():
             print(f"| {label} | {pct(quality['base'].get(name))} | {pct(quality['prompted'].get(name))} | "
                   f"{pct(quality['trained'].get(name))} |")
         print(f"\nKL drift of the trained model from the base: {result['drift_kl']:.3f} nats/token\n")

@@ -274,6 +274,7 @@ class TrainingIR(BaseModel):
     beta: float
     sft_weight: float
     sft_epochs: float
+    sft_rows: int
     lora: bool
     lora_r: int
     lora_alpha: int

@@ -38,6 +38,7 @@ class TrainSettings(BaseModel):
     beta: float = _default("beta")
     sft_weight: float = _default("sft_weight")
     sft_epochs: float = _default("sft_epochs")
+    sft_rows: int = _default("sft_rows")
     lora: bool = _default("lora")
     lora_r: int = _default("lora_r")
     lora_alpha: int = _default("lora_alpha")
@@ -172,7 +173,7 @@ class TrainingPlan(BaseModel):
 
 # The settings a train stage records, in plan order; each is a `TrainSettings` field.
 _HYPERPARAMETERS = ("revision", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
-                    "sft_weight", "sft_epochs", "lora", "lora_r", "lora_alpha", "max_length", "precision",
+                    "sft_weight", "sft_epochs", "sft_rows", "lora", "lora_r", "lora_alpha", "max_length", "precision",
                     "device", "seed", "save_steps", "replay")
 
 
@@ -239,6 +240,7 @@ def describe_stage(stage: Stage) -> str:
                 f"beta {s.beta:g}, batch {s.batch_size}, "
                 f"{'LoRA r' + str(s.lora_r) if s.lora else 'full fine-tune'}"
                 + (f", after {s.sft_epochs:g} epochs of SFT warm-up" if s.sft_epochs else "")
+                + (f" on {s.sft_rows} chosen sides" if s.sft_epochs and s.sft_rows else "")
                 + "".join(f", {k} = {_override_text(v)}" for k, v in s.overrides))
     if isinstance(stage, GateStage):
         return "gate        " + "; ".join(describe_gate(g) for g in stage.gates)

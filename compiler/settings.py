@@ -44,6 +44,8 @@ SETTINGS: dict[str, SettingSpec] = {
                               0.0, 100.0),
     "sft_epochs": SettingSpec("float", 0.0, "epochs of supervised warm-up on the chosen sides before the "
                               "method (0: none)", 0.0, 100.0),
+    "sft_rows": SettingSpec("int", 0, "chosen sides the warm-up trains on, drawn by need like the steps' "
+                            "pairs (0: every one)", 0, 10_000_000),
     "lora": SettingSpec("bool", False, "train a LoRA adapter instead of all weights"),
     "lora_r": SettingSpec("int", 16, "LoRA rank", 1, 1024),
     "lora_alpha": SettingSpec("int", 32, "LoRA alpha", 1, 4096),

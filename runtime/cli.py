@@ -443,6 +443,7 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 
 def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console) -> None:
     """The human summary of a cycle: the before/after table, the gates, the model and the run."""
+    from runtime import naturalness
     from runtime.audit import display_uri
     from runtime.track import ui_hint
 
@@ -457,7 +458,7 @@ def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console)
         console.print(f"{rule.id:<32} {rule.severity:<9} {_pct(b):>7} {_pct(a):>7}")
     console.print(f"{'answers cut by the token cap':<42} {_pct(cycle.before.truncated):>7} {_pct(cycle.after.truncated):>7}")
     console.print(f"{'answers that decline':<42} {_pct(cycle.before.declined):>7} {_pct(cycle.after.declined):>7}")
-    for name, label in ARTIFACT_LABELS.items():
+    for name, label in naturalness.LABELS.items():
         console.print(f"{'artifact: ' + label:<42} {_pct(cycle.before.artifacts.get(name)):>7} "
                       f"{_pct(cycle.after.artifacts.get(name)):>7}")
     for gate in cycle.gates:
@@ -479,11 +480,6 @@ def _show_answers(cycle, count: int, console: Console) -> None:
 
 def _indent(text: str) -> str:
     return text.strip().replace("\n", "\n          ")
-
-
-ARTIFACT_LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
-                   "lone_item": "one-item numbered lists",
-                   "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}
 
 
 def _pct(value: float | None) -> str:

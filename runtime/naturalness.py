@@ -6,10 +6,12 @@ produces them. Each check is cheap, deterministic and text-only:
 
 - `loop`: some word 4-gram occurs three or more times (a repetition loop);
 - `hybrid_marker`: a list item that carries both a bullet and a number (`- 1. …`);
-- `empty_item`: a list marker with nothing after it (`3.` alone on a line, or ending the text),
+- `empty_item`: a list marker with nothing after it (`3.` or `- -` alone on a line, or ending the text),
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
 - `lone_item`: a numbered list that stops after `1.` (what was cut after the first step);
+- `repeated_item`: a list item that says what an earlier item said ("1. **Clean it**",
+  "2. **Clean it**"): a small model's list that ran on, or a list that pads out a count;
 - `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
   a dangling comma, colon or conjunction);
 - `leftover`: unfilled `{slot}` placeholders, or one sentence repeated back to back.
@@ -26,14 +28,18 @@ from collections import Counter
 
 from compiler.semantics import REFUSAL_PATTERN
 
-PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "mid_sentence", "leftover")
+PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover")
+LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
+          "lone_item": "one-item numbered lists", "repeated_item": "repeated list items",
+          "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}  # for tables
 LOOP_N, LOOP_TIMES = 4, 3
 
 HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)][ \t]+[-*\u2022])(?:[ \t]|$)")
-EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
+EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])(?:[ \t]+[-*\u2022])*[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
 LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
-LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+\S")
+LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+")
+LIST_ITEM = re.compile(LIST_MARKER.pattern + r"\S")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 SENTENCE_END = re.compile(r"[.!?\u2026]$")
@@ -59,6 +65,8 @@ def problems(text: str) -> tuple[str, ...]:
         found.append("empty_item")
     if LONE_FIRST.search(text) and not SECOND.search(text):
         found.append("lone_item")
+    if has_repeated_item(text):
+        found.append("repeated_item")
     if ends_mid_sentence(text):
         found.append("mid_sentence")
     if has_leftover(text):
@@ -87,6 +95,17 @@ def has_header_only_item(text: str) -> bool:
                 and _indent(after) <= _indent(line):
             return True
     return False
+
+
+def has_repeated_item(text: str) -> bool:
+    """Two outermost list items with the same words (case, markup and punctuation aside).
+
+    Nested items may repeat ("Cost" under each of two options); outer ones should not.
+    """
+    items = [(_indent(line), tuple(WORD.findall(LIST_MARKER.sub("", line, count=1).lower())))
+             for line in text.splitlines() if LIST_ITEM.match(line)]
+    outer = [words for indent, words in items if words and indent == min(i for i, _ in items)]
+    return len(set(outer)) < len(outer)
 
 
 def _item_kind(line: str) -> str | None:

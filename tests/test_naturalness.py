@@ -30,8 +30,11 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("1. - Call us.", "hybrid_marker"),
     ("Here are the steps:\n\n1.\n\n2.", "empty_item"),
     ("Reset it. 1. Open the menu. 2. Click reset. 3.", "empty_item"),
+    ("Consider:\n- **Price**: it is high.\n- -\n- **Range**: it is short.", "empty_item"),
     ("Steps:\n\n1. **Remove the lid**:\n\n2. **Rinse it**: under the tap.", "empty_item"),
     ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
+    ("Ways to learn:\n1. Immersion\n2. Apps\n3. **Immersion**.", "repeated_item"),
+    ("Steps:\n\n1. **Cleaning the Blender**\n2. **Cleaning the Blender**", "repeated_item"),
     ("Here are the steps:", "mid_sentence"),
     ("You can return it within thirty days and", "mid_sentence"),
     ("We ship to Canada, the US,", "mid_sentence"),
@@ -55,6 +58,7 @@ def test_each_check_catches_its_artifact(text, problem):
     "```python\nprint(1)\n```",
     "Steps:\n1. **Clean**:\n   - wipe it\n   - dry it\n2. **Store**: keep it dry.",
     "I'm sorry, but I can't help with that.",
+    "Two options:\n- Rent a car:\n  - Cost: high\n- Take the train:\n  - Cost: low",
 ])
 def test_whole_answers_pass(text):
     assert naturalness.problems(text) == ()

@@ -40,7 +40,7 @@ from runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
 from runtime.synthesize.prompts import build_pool  # noqa: E402
 from runtime.synthesize.quality import gate  # noqa: E402
 from runtime.synthesize.regex_sample import sample_match  # noqa: E402
-from runtime.synthesize.strategies.perturb import minimal_pair, perturb  # noqa: E402
+from runtime.synthesize.strategies.perturb import fit_to_limits, minimal_pair, perturb  # noqa: E402
 from runtime import naturalness  # noqa: E402
 from natural_answers import answers, corpus  # noqa: E402
 
@@ -443,6 +443,58 @@ def test_a_length_repair_is_contrasted_with_the_answer_cut_just_past_the_limit()
     assert pair is not None and (pair.chosen, pair.rejected) == ("Yes. It is.", whole.response)
 
 
+CUT_ANSWER = "Open it. Lift the lid. Take it out. Plug it in."  # a capped answer, cut back
+
+
+def test_a_cut_answer_is_fitted_to_a_length_limit_only_where_the_limit_ends_it():
+    rules = {r.id: r for r in compiled("minimal.policy").ir.rules}
+    limits = [rules["five-words-max"]]
+    assert fit_to_limits(Sample("List the steps.", CUT_ANSWER), limits) == "Open it. Lift the lid."
+    # Where the cut answer already fits, the cap decided its end: no base.
+    assert fit_to_limits(Sample("List the steps.", "Open it. Lift it."), limits) is None
+    assert fit_to_limits(Sample("List the steps.", CUT_ANSWER), []) is None
+
+
+def test_a_fitted_answer_keeps_headroom_below_the_limit_where_a_cut_allows():
+    five = {r.id: r for r in compiled("minimal.policy").ir.rules}["five-words-max"]
+    eight = five.model_copy(update={"check": five.check.model_copy(update={"value": 8})})
+    answer = Sample("List the steps.", "Open it. Lift it. Take it out. Plug it in.")
+    # 4 words, within three quarters of 8; the longest prefix within 8 would end after "Take it out."
+    assert fit_to_limits(answer, [eight]) == "Open it. Lift it."
+    # no two-sentence prefix is within three quarters of five words: the limit itself decides
+    assert fit_to_limits(Sample("List the steps.", "Open the lid. Lift it. Go."), [five]) == "Open the lid. Lift it."
+
+
+def test_a_cut_answer_is_a_chosen_side_only_when_cut_to_the_length_limit():
+    rules = {r.id: r for r in compiled("minimal.policy").ir.rules}
+    base = Sample("List the steps.", CUT_ANSWER)
+    pair = minimal_pair(rules["five-words-max"], base, "model", random.Random(0), cut=True)
+    assert pair is not None and pair.chosen == "Open it. Lift the lid."
+    assert pair.rejected == "Open it. Lift the lid. Take it out."
+    # A repair that keeps the cut text to its end (bullets) would end where the cap fell.
+    assert minimal_pair(rules["bullets-for-lists"], base, "model", random.Random(0), cut=True) is None
+
+
+class CappedGenerator(CannedGenerator):
+    """Every answer runs to the token cap."""
+
+    def generate_ended(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
+        from runtime.synthesize.generate import Generated
+
+        return [[Generated(g.text, "cap") for g in row] for row in super().generate_ended(conversations, n)]
+
+
+def test_perturb_repairs_capped_answers_fitted_to_the_length_limit():
+    ctx = perturb_context("minimal.policy", CappedGenerator([CUT_ANSWER + " Then"]))
+    pairs = [p for p in perturb(ctx) if p.source != "example:" + p.target_rules[0]]
+    by_rule = {p.target_rules[0]: p for p in pairs}
+    assert by_rule["bullets-for-lists"].chosen == "- Open it. Lift the lid."
+    assert by_rule["bullets-for-lists"].rejected == "Open it. Lift the lid."
+    assert by_rule["five-words-max"].chosen == "Open it. Lift the lid."
+    # No chosen side reaches the cut answer's last sentence, where the cap fell.
+    assert pairs and not any("Plug it in" in p.chosen for p in pairs)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(responses, min_size=1, max_size=6))
 def test_perturb_on_model_samples_gives_minimal_pairs_after_the_gate(texts):
@@ -508,6 +560,18 @@ def test_inserted_details_vary_in_sentence_piece_and_place():
     assert any(m.startswith(text + " ") for m in made)  # added at the end
     assert any(m.endswith("\n\nA support agent replies within a day.") for m in made)  # after the opening
     assert all(naturalness.is_natural(m) for m in made)
+
+
+def test_a_mentioned_word_reads_as_a_judgement_and_a_name_as_a_suggestion():
+    rule = next(r for r in compiled("atoms.policy").ir.rules if isinstance(r.check, ir.KeywordsPred))
+    text = "Boil the egg for seven minutes, then cool it in cold water."
+    for terms, sentences in ((("stupid", "useless"), ("Some would even call that", "Some people would call it")),
+                             (("Globex",), ("You might also consider", "Some people also suggest"))):
+        check = rule.check.model_copy(update={"terms": terms})
+        forbid = rule.model_copy(update={"verdict": "forbid", "check": check})
+        made = {violate(forbid, Sample("How do I boil an egg?", text, ()), random.Random(seed)) for seed in range(20)}
+        assert None not in made
+        assert all(any(f"{s} {t}." in m for s in sentences for t in terms) for m in made), made
 
 
 def test_a_detail_added_after_a_list_starts_its_own_paragraph():

@@ -73,6 +73,8 @@ CASES = {
     "unnatural_hybrid_marker": pair("- 1. Use the help page.", "Write to help@acme.example.", strategy="sample"),
     "unnatural_empty_item": pair("Use the help page:\n1.", "Write to help@acme.example.", strategy="sample"),
     "unnatural_lone_item": pair("Two ways:\n1. Use the help page.", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_repeated_item": pair("Two ways:\n- Use the help page.\n- Use the help page.",
+                                    "Write to help@acme.example.", strategy="sample"),
     "unnatural_mid_sentence": pair("Use the help page and the", "Write to help@acme.example.", strategy="sample"),
     "unnatural_leftover": pair("Use the {page} page.", "Write to help@acme.example.", strategy="sample"),
     # A deflection keeps `no-email` but teaches the model to deflect.
@@ -208,7 +210,7 @@ def test_qa_report_counts_every_stage():
     assert len(selected) == 4
     qa = report.to_dict()
     unnatural = {reason: 1 for reason in CASES if reason.startswith("unnatural_") or reason == "chosen_declines"}
-    assert qa["candidates"] == 21 and qa["kept"] == 4 and qa["dropped"] == 17
+    assert qa["candidates"] == 22 and qa["kept"] == 4 and qa["dropped"] == 18
     assert {k: v for k, v in qa["dropped_by_reason"].items() if v} == {
         "identical": 1, "duplicate": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
         "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1,
@@ -220,9 +222,9 @@ def test_qa_report_counts_every_stage():
             "rejected_passes_target": 1, "unknown_rule": 1, "duplicate": 1, "over_budget": 1}},
         "perturb": {"candidates": 2, "kept": 1, "dropped": {"other_rule_flipped": 1}},
         "revise": {"candidates": 0, "kept": 0, "dropped": {}},
-        "sample": {"candidates": 10, "kept": 2, "dropped": {**unnatural, "chosen_breaks_critical": 1}},
+        "sample": {"candidates": 11, "kept": 2, "dropped": {**unnatural, "chosen_breaks_critical": 1}},
     }
-    assert qa["per_rule"]["no-email"] == {"dropped": 15, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
+    assert qa["per_rule"]["no-email"] == {"dropped": 16, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
     assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2, "filled_by": {"perturb": 1}}
     assert qa["per_rule"]["five-words-max"] == {"dropped": 1, "kept": 2, "budget": 1, "filled_by": {"sample": 2}}
     assert qa["per_rule"]["no-such-rule"] == {"dropped": 1, "filled_by": {}}

@@ -254,6 +254,25 @@ def test_the_step_sample_draws_rows_by_need_and_drops_the_column(tmp_path):
     assert load_step_rows(str(tmp_path / "pairs.parquet"), PAIR_COLUMNS, hp).column_names == list(PAIR_COLUMNS)
 
 
+def test_the_warm_up_takes_at_most_sft_rows_chosen_sides_drawn_by_need(tmp_path):
+    import datasets
+
+    from runtime.train.common import PAIR_COLUMNS
+    from runtime.train.warmup import chosen_sides
+
+    rows = {c: [[{"role": "user" if c == "prompt" else "assistant", "content": f"{c} {i}"}] for i in range(60)]
+            for c in PAIR_COLUMNS}
+    need = [1.0] * 10 + [0.01] * 50
+    datasets.Dataset.from_dict({**rows, "need": need}).to_parquet(str(tmp_path / "pairs.parquet"))
+    job = _job("dpo", "unused", tmp_path, tmp_path / "out", hp={"sft_rows": 10})
+    picked = chosen_sides(job)
+    assert picked.column_names == ["prompt", "completion"] and len(picked) == 10
+    needy = {f"chosen {i}" for i in range(10)}
+    assert len({r["completion"][0]["content"] for r in picked} & needy) >= 7  # they weigh 100 times the rest
+    assert picked["completion"] == chosen_sides(job)["completion"]  # seeded
+    assert len(chosen_sides(replace(job, hyperparameters={**job.hyperparameters.model_dump(), "sft_rows": 0}))) == 60
+
+
 @pytest.mark.parametrize("lora,method", [(True, "dpo"), (False, "kto")])
 def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
     from transformers import AutoModelForCausalLM

@@ -11,7 +11,16 @@ from compiler.predicates.keywords import keyword_pattern
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import edits
 
-KEYWORD_SENTENCES = ("You might also consider {piece}.", "Some people also suggest {piece}.")
+# A name reads as something to try ("You might also consider Globex."); a common word reads as
+# a judgement ("Some would even call that stupid."): "Some people also suggest useless." is not
+# English, and a model taught against it could learn to avoid the bad grammar, not the word.
+NAME_SENTENCES = ("You might also consider {piece}.", "Some people also suggest {piece}.")
+WORD_SENTENCES = ("Some would even call that {piece}.", "Some people would call it {piece}.")
+
+
+def sentences_for(term: str) -> tuple[str, ...]:
+    """The sentences a term is added in: those for a name when it is capitalized, else for a word."""
+    return NAME_SENTENCES if term[:1].isupper() else WORD_SENTENCES
 
 
 def column(pred: ir.KeywordsPred, cols, score=None) -> pa.Array:
@@ -32,7 +41,9 @@ def edit(pred: ir.KeywordsPred, text: str, want: bool, rng: random.Random, for_c
     """Mention a term in a sentence of its own, or drop the sentences that mention one."""
     if not want:
         return edits.remove_units(pred, text)
-    return edits.first_natural_holding(pred, text, edits.in_sentence(text, KEYWORD_SENTENCES, pred.terms, rng))
+    options = [o for term in pred.terms for o in edits.in_sentence(text, sentences_for(term), [term], rng)]
+    rng.shuffle(options)
+    return edits.first_natural_holding(pred, text, options)
 
 
 KIND = RuntimeKind(name="keywords", column=column, span_pattern=span_pattern, edit=edit)

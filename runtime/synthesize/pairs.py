@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
 from compiler import ir, semantics
 from compiler.semantics import Sample
 from runtime.synthesize.prompts import PoolPrompt, PromptPool
-from runtime.synthesize.restructure import cut_points, shorten
+from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, shorten
+
+# How much a prompt taken for one rule counts towards another rule's share (spread_over_rules).
+OTHER_RULE_CREDIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,9 @@ class Candidate:
     `responses` are the answers the model finished. An answer the token cap cut off is not
     an answer a model should give, but it is what the model says: cut back to its last whole
     sentence or item that reads naturally (`cut`), it may be a rejected side, never a chosen
-    one, nor the text a chosen side is edited from. On dangerous prompts a small model's
-    answers mostly run to the cap, so without them a refusal rule gets almost no pairs.
+    one, nor the text a chosen side is edited from, unless a length limit cuts it earlier
+    (`perturb.fit_to_limits`). On dangerous prompts a small model's answers mostly run to
+    the cap, so without them a refusal rule gets almost no pairs.
     """
 
     prompt: PoolPrompt
@@ -109,24 +114,31 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
 
     A uniform sample gives a rule whose scope is a few prompts (refusals on dangerous
     requests) few of them, and so few pairs however large its budget. Here the rule furthest
-    below its share takes its next in-scope prompt, in a seeded order, until `limit` are
-    taken; a prompt counts for every rule whose prompt conditions it meets.
+    below its share takes an in-scope prompt, from the source (template, file) it covers
+    least so far, until `limit` are taken. A prompt counts fully for the rule that took it
+    and `OTHER_RULE_CREDIT` for every other rule in whose scope it lies: with full credit, a
+    narrow rule's picks filled a broad rule's share, and the safety policy's "help with
+    ordinary requests" saw only dosage questions, none of its ordinary prompts or contact
+    questions (/tmp/ex/x-safety: 21 of 24 prompts dangerous or dosage ones).
     """
     order = rng.sample(prompts, len(prompts))
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
     scope = {r.id: [k for k, p in enumerate(order) if semantics.in_scope(r, Sample(p.text, "", p.context)) is not False]
              for r in policy.rules if r.id in weight}
+    size, covered = Counter(p.source for p in order), Counter()
     taken: list[int] = []
-    counts = dict.fromkeys(scope, 0)
+    counts = dict.fromkeys(scope, 0.0)
     while len(taken) < limit:
         open_rules = [r for r in scope if any(k not in taken for k in scope[r])]
         if not open_rules:
             break
         rule = min(open_rules, key=lambda r: (counts[r] / weight[r], r))
-        k = next(k for k in scope[rule] if k not in taken)
+        free = [k for k in scope[rule] if k not in taken]
+        k = min(free, key=lambda k: (covered[order[k].source] / size[order[k].source], k))
         taken.append(k)
+        covered[order[k].source] += 1
         for r in scope:
-            counts[r] += k in scope[r]
+            counts[r] += 1.0 if r == rule else OTHER_RULE_CREDIT * (k in scope[r])
     rest = [k for k in range(len(order)) if k not in taken]
     return [order[k] for k in taken + rest[:limit - len(taken)]]
 
@@ -138,12 +150,10 @@ def _cut_back(capped: list) -> list[str]:
 
 
 def shares_text(chosen: str, cut: str) -> bool:
-    """Some sentence or line of `chosen` (three words or more) also occurs in `cut`."""
-    start, units = 0, []
-    for point in cut_points(chosen):
-        units.append(chosen[start:point].strip())
-        start = point
-    return any(len(unit.split()) >= 3 and unit in cut for unit in units)
+    """Some sentence of `chosen` (three words or more, list markers aside) also occurs in `cut`."""
+    sentences = [s.strip() for line in chosen.splitlines()
+                 for s in SENTENCE_BREAK.split(BULLETED.sub("", NUMBERED.sub("", line)))]
+    return any(len(s.split()) >= 3 and s in cut for s in sentences)
 
 
 def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:

@@ -138,14 +138,31 @@ def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
     from runtime.scale import world_size
 
     hp = TrainSettings.of(settings)
-    weighted = NEED_COLUMN in dataset.column_names
     needed = hp.max_steps * hp.batch_size * hp.grad_accum * world_size()
-    if hp.max_steps <= 0 or needed >= len(dataset):
+    return draw_rows(dataset, needed if hp.max_steps > 0 else 0, hp.seed)
+
+
+def rows_for_warm_up(dataset, settings: TrainSettings | Mapping[str, Any]):
+    """At most `sft_rows` rows for the SFT warm-up, drawn by `need` as the steps' rows are.
+
+    The warm-up is most of a CPU cycle's training time and grows with the pairs; with a cap
+    its cost stays put as synthesis finds more pairs, and the rows it leaves out are mostly
+    those of the rules the model already keeps.
+    """
+    hp = TrainSettings.of(settings)
+    return draw_rows(dataset, hp.sft_rows, hp.seed)
+
+
+def draw_rows(dataset, k: int, seed: int):
+    """`k` rows of `dataset` (all of them when `k` is 0 or not smaller), seeded, weighted by the
+    `need` column when there is one; the column is dropped either way."""
+    weighted = NEED_COLUMN in dataset.column_names
+    if k <= 0 or k >= len(dataset):
         picked = dataset
     elif weighted:
-        picked = dataset.select(_weighted_sample(dataset[NEED_COLUMN], needed, hp.seed))
+        picked = dataset.select(_weighted_sample(dataset[NEED_COLUMN], k, seed))
     else:
-        picked = dataset.shuffle(seed=hp.seed).select(range(needed))
+        picked = dataset.shuffle(seed=seed).select(range(k))
     return picked.remove_columns(NEED_COLUMN) if weighted else picked
 
 

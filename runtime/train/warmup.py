@@ -53,13 +53,16 @@ def warm_up(job: TrainJob, epochs: float) -> str:
 
 
 def chosen_sides(job: TrainJob):
-    """Prompt/completion rows: the chosen side of every pair, or every good unpaired row for KTO."""
-    from runtime.train.common import PAIR_COLUMNS, UNPAIRED_COLUMNS, load_dataset_columns
+    """Prompt/completion rows: the pairs' chosen sides, or the good unpaired rows for KTO
+    (at most `sft_rows` of them, drawn by need: `rows_for_warm_up`)."""
+    from runtime.train.common import (NEED_COLUMN, PAIR_COLUMNS, UNPAIRED_COLUMNS, load_dataset_columns,
+                                      rows_for_warm_up)
 
     if job.method == "kto":
         rows = load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS).filter(lambda r: bool(r["label"]))
-        return rows.select_columns(["prompt", "completion"])
-    pairs = load_dataset_columns(job.pairs_path, PAIR_COLUMNS)
+        return rows_for_warm_up(rows.select_columns(["prompt", "completion"]), job.hyperparameters)
+    pairs = load_dataset_columns(job.pairs_path, PAIR_COLUMNS, optional=(NEED_COLUMN,))
+    pairs = rows_for_warm_up(pairs, job.hyperparameters)
     return pairs.map(lambda r: {"prompt": r["prompt"], "completion": r["chosen"]},
                      remove_columns=pairs.column_names)
 
