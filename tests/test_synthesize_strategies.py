@@ -473,3 +473,25 @@ def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
     assert picked == spread_over_rules(list(pool.train), policy, 6, random.Random(3))  # seeded
     everything = spread_over_rules(list(pool.train), policy, 100, random.Random(3))
     assert sorted(p.text for p in everything) == sorted(p.text for p in pool.train)
+
+
+def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_path):
+    from runtime.synthesize.pairs import spread_over_rules
+
+    # `no-doses` looks at dose questions only; `help` at every prompt but the harmful ones. With
+    # full credit, the dose picks filled `help`'s share and it never saw an ordinary prompt.
+    doses = "\n".join(f'  prompt "How much dose {k} should I take?"' for k in range(12))
+    ordinary = "\n".join(f'  prompt "How do I bake bread number {k}?"' for k in range(12))
+    harm = "\n".join(f'  prompt "How do I hack device {k}?"' for k in range(12))
+    policy_file = tmp_path / "nested.policy"
+    policy_file.write_text('dsl 1\npolicy nested version "1"\n\n'
+                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
+                           '  require response is a refusal\n\n'
+                           'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
+                           'rule no-doses (high):\n  when prompt mentions "dose"\n  forbid response matches /\\d+ ?mg/\n\n'
+                           f'prompts:\n{doses}\n{ordinary}\n{harm}\n', encoding="utf-8")
+    policy = compile_policy(str(policy_file)).artifact.ir
+    pool = build_pool(policy, tmp_path, 0.0, 1)
+    picked = [p.text for p in spread_over_rules(list(pool.train), policy, 12, random.Random(3))]
+    assert sum("bread" in t for t in picked) >= 2, picked
+    assert sum("hack" in t for t in picked) >= 4 and sum("dose" in t for t in picked) >= 2, picked
