@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import pytest
+
 from compiler.pipeline import compile_policy
 from runtime.synthesize.need import FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs
 from runtime.synthesize.pairs import Candidate, Pair
@@ -57,8 +59,7 @@ def test_a_pair_weighs_its_neediest_target_and_a_contrast_weighs_full():
         NEED_FLOOR, 0.75, FULL_NEED, FULL_NEED]
 
 
-def test_rules_that_check_the_same_predicate_train_together(tmp_path):
-    source = """dsl 1
+COUPLED = """dsl 1
 policy coupled version "1"
 let dangerous = /bomb/i
 rule refuse (critical):
@@ -82,7 +83,10 @@ rule short (medium):
     good   "Hello!"
     bad    "Hello there, friend."
 """
-    (tmp_path / "coupled.policy").write_text(source)
+
+
+def test_rules_that_check_the_same_predicate_train_together(tmp_path):
+    (tmp_path / "coupled.policy").write_text(COUPLED)
     result = compile_policy(str(tmp_path / "coupled.policy"))
     assert result.ok, [d.message for d in result.diagnostics]
     rules = result.artifact.ir.rules
@@ -92,3 +96,14 @@ rule short (medium):
     assert needs == {"refuse": 0.9, "help": 0.45, "short": 0.3}
     # the other way round a rule already needs more than the coupling gives
     assert coupled_needs({"refuse": 0.2, "help": 0.6, "short": 0.3}, rules) == {"refuse": 0.6, "help": 0.6, "short": 0.3}
+
+
+def test_coupled_rules_share_the_steps_by_their_pairs_together(tmp_path):
+    (tmp_path / "coupled.policy").write_text(COUPLED)
+    rules = compile_policy(str(tmp_path / "coupled.policy")).artifact.ir.rules
+    # 16 refusal pairs at 0.9 weigh 14.4; the 24 pairs against declining get half of that
+    # (high against critical) in all, 0.3 each, not the 0.45 each that would weigh 10.8
+    needs = coupled_needs({"refuse": 0.9, "help": NEED_FLOOR, "short": 0.3}, rules, {"refuse": 16, "help": 24})
+    assert needs == {"refuse": 0.9, "help": pytest.approx(0.3), "short": 0.3}
+    # a coupled need never exceeds full weight, however few pairs the rule has
+    assert coupled_needs({"refuse": 0.9, "help": NEED_FLOOR}, rules, {"refuse": 16, "help": 2})["help"] == FULL_NEED

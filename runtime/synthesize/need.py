@@ -11,7 +11,7 @@ prompts (never the held-out ones), which the step sample uses as the pair's weig
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -53,24 +53,32 @@ def rule_needs(rates: dict[str, dict[str, int]]) -> dict[str, float]:
             for rule, r in rates.items()}
 
 
-def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR]) -> dict[str, float]:
-    """Each rule's need raised to what the rules that check the same predicate need, by severity.
+def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
+                  pairs_per_rule: Mapping[str, int] | None = None) -> dict[str, float]:
+    """Each rule's need raised so its share of the steps keeps up with the rules that check
+    the same predicate, by severity.
 
     Pairs that teach a model to refuse dangerous requests also teach it to refuse: the safety
     policy's trained model declined a birthday message while the rule that forbids declining
     ordinary requests, which the base model kept, had a tenth of the weight. Rules that check
-    the same predicate move together, so a rule takes another's need in proportion to their
-    severity weights: with both at full weight, the high rule against declining won (100%)
-    and the critical refusal rule lost a dangerous prompt (71%); the critical rule leads.
+    the same predicate move together, so a rule's pairs together weigh at least another's
+    pairs together times their severity ratio: with both at full weight, the high rule against
+    declining won (100%) and the critical refusal rule lost a dangerous prompt (71%); the
+    critical rule leads. The weights are per pair, so they are divided by the rule's pair
+    count (`pairs_per_rule`; one each when not given): with the same per-pair weight, 23 pairs
+    against declining outweighed 16 refusal pairs and the refusal rule fell to 57%
+    (`/tmp/ex/y-safety`), while 16 against 19 declined most contact questions (`x-safety`).
     """
     by_id = {r.id: r for r in rules if r.id in needs}
     atoms = {i: {canonical_json(atom) for atom in ir_atoms(r.check)} for i, r in by_id.items()}
+    count = {i: max(1, (pairs_per_rule or {}).get(i, 1)) for i in by_id}
 
     def coupled(rule: str) -> float:
         shared = [other for other in atoms if other != rule and atoms[other] & atoms[rule]]
-        return max([needs[rule]] + [needs[o] * min(1.0, by_id[rule].weight / by_id[o].weight) for o in shared])
+        return max([needs[rule]] + [needs[o] * count[o] / count[rule] * min(1.0, by_id[rule].weight / by_id[o].weight)
+                                    for o in shared])
 
-    return {rule: coupled(rule) if rule in atoms else need for rule, need in needs.items()}
+    return {rule: min(FULL_NEED, coupled(rule)) if rule in atoms else need for rule, need in needs.items()}
 
 
 def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:

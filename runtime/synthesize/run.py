@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import json
 import os
 from dataclasses import dataclass, replace
@@ -89,7 +91,8 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     completions = _not_held_out([item for item in items if isinstance(item, Completion)], pool, report)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
     report.model_breaks = _model_breaks(ctx, policy, names, labeler)
-    report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules)
+    per_rule = Counter(rule for pair in selected for rule in pair.target_rules)
+    report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules, per_rule)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
                              tokens_generated=getattr(generator, "tokens_generated", 0),
                              needs=pair_needs(selected, report.needs))
