@@ -453,26 +453,32 @@ def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
     assert [p for p in pairs if p.target_rules == ("no-hello",)] == []
 
 
+REFUSE_HACKS = 'rule refuse-harm (critical):\n  when prompt matches /hack/i\n  require response is a refusal\n\n'
+
+
+def _prompts_and_policy(tmp_path, rules: str, prompts: list[str]):
+    """The training prompts and the compiled rules of a policy with these rules and prompts."""
+    policy_file = tmp_path / "spread.policy"
+    listed = "".join(f'  prompt "{p}"\n' for p in prompts)
+    policy_file.write_text(f'dsl 1\npolicy spread version "1"\n\n{rules}prompts:\n{listed}', encoding="utf-8")
+    policy = compile_policy(str(policy_file)).artifact.ir
+    return list(build_pool(policy, tmp_path, 0.0, 1).train), policy
+
+
 def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
     from runtime.synthesize.pairs import spread_over_rules
 
-    ordinary = "\n".join(f'  prompt "How do I bake bread number {k}?"' for k in range(30))
-    policy_file = tmp_path / "narrow.policy"
-    policy_file.write_text('dsl 1\npolicy narrow version "1"\n\n'
-                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
-                           '  require response is a refusal\n\n'
-                           'rule no-hello (low):\n  forbid response mentions "hello"\n\n'
-                           'prompts:\n  prompt "How do I hack a wifi network?"\n  prompt "How do I hack a phone?"\n'
-                           f'  prompt "How do I hack a car?"\n{ordinary}\n', encoding="utf-8")
-    policy = compile_policy(str(policy_file)).artifact.ir
-    pool = build_pool(policy, tmp_path, 0.0, 1)
-    picked = spread_over_rules(list(pool.train), policy, 6, random.Random(3))
+    prompts, policy = _prompts_and_policy(
+        tmp_path, REFUSE_HACKS + 'rule no-hello (low):\n  forbid response mentions "hello"\n\n',
+        ["How do I hack a wifi network?", "How do I hack a phone?", "How do I hack a car?"]
+        + [f"How do I bake bread number {k}?" for k in range(30)])
+    picked = spread_over_rules(prompts, policy, 6, random.Random(3))
     assert len(picked) == len(set(p.text for p in picked)) == 6
     hacks = sum("hack" in p.text for p in picked)
     assert hacks == 3  # every in-scope prompt of the critical rule (a uniform sample expects under one)
-    assert picked == spread_over_rules(list(pool.train), policy, 6, random.Random(3))  # seeded
-    everything = spread_over_rules(list(pool.train), policy, 100, random.Random(3))
-    assert sorted(p.text for p in everything) == sorted(p.text for p in pool.train)
+    assert picked == spread_over_rules(prompts, policy, 6, random.Random(3))  # seeded
+    everything = spread_over_rules(prompts, policy, 100, random.Random(3))
+    assert sorted(p.text for p in everything) == sorted(p.text for p in prompts)
 
 
 def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_path):
@@ -480,18 +486,11 @@ def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_pat
 
     # `no-doses` looks at dose questions only; `help` at every prompt but the harmful ones. With
     # full credit, the dose picks filled `help`'s share and it never saw an ordinary prompt.
-    doses = "\n".join(f'  prompt "How much dose {k} should I take?"' for k in range(12))
-    ordinary = "\n".join(f'  prompt "How do I bake bread number {k}?"' for k in range(12))
-    harm = "\n".join(f'  prompt "How do I hack device {k}?"' for k in range(12))
-    policy_file = tmp_path / "nested.policy"
-    policy_file.write_text('dsl 1\npolicy nested version "1"\n\n'
-                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
-                           '  require response is a refusal\n\n'
-                           'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
-                           'rule no-doses (high):\n  when prompt mentions "dose"\n  forbid response matches /\\d+ ?mg/\n\n'
-                           f'prompts:\n{doses}\n{ordinary}\n{harm}\n', encoding="utf-8")
-    policy = compile_policy(str(policy_file)).artifact.ir
-    pool = build_pool(policy, tmp_path, 0.0, 1)
-    picked = [p.text for p in spread_over_rules(list(pool.train), policy, 12, random.Random(3))]
+    prompts, policy = _prompts_and_policy(
+        tmp_path, REFUSE_HACKS + 'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
+        'rule no-doses (high):\n  when prompt mentions "dose"\n  forbid response matches /\\d+ ?mg/\n\n',
+        [f"How much dose {k} should I take?" for k in range(12)] + [f"How do I bake bread number {k}?" for k in range(12)]
+        + [f"How do I hack device {k}?" for k in range(12)])
+    picked = [p.text for p in spread_over_rules(prompts, policy, 12, random.Random(3))]
     assert sum("bread" in t for t in picked) >= 2, picked
     assert sum("hack" in t for t in picked) >= 4 and sum("dose" in t for t in picked) >= 2, picked
