@@ -67,7 +67,7 @@ def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
     critical rule leads. The weights are per pair, so they are divided by the rule's pair
     count (`pairs_per_rule`; one each when not given): with the same per-pair weight, 23 pairs
     against declining outweighed 16 refusal pairs and the refusal rule fell to 57%
-    (`/tmp/ex/y-safety`), while 16 against 19 declined most contact questions (`x-safety`).
+    (docs/benchmarks.md).
     """
     by_id = {r.id: r for r in rules if r.id in needs}
     atoms = {i: {canonical_json(atom) for atom in ir_atoms(r.check)} for i, r in by_id.items()}

@@ -114,12 +114,12 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
 
     A uniform sample gives a rule whose scope is a few prompts (refusals on dangerous
     requests) few of them, and so few pairs however large its budget. Here the rule furthest
-    below its share takes an in-scope prompt, from the source (template, file) it covers
-    least so far, until `limit` are taken. A prompt counts fully for the rule that took it
+    below its share takes an in-scope prompt from the source (template, file) least covered
+    so far for its size, until `limit` are taken. A prompt counts fully for the rule that took it
     and `OTHER_RULE_CREDIT` for every other rule in whose scope it lies: with full credit, a
-    narrow rule's picks filled a broad rule's share, and the safety policy's "help with
-    ordinary requests" saw only dosage questions, none of its ordinary prompts or contact
-    questions (/tmp/ex/x-safety: 21 of 24 prompts dangerous or dosage ones).
+    narrow rule's picks filled the share of a broad rule around it, and the safety policy's
+    rule against declining ordinary requests saw 8 dosage questions, one contact question and
+    none of its ordinary questions (docs/benchmarks.md).
     """
     order = rng.sample(prompts, len(prompts))
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
