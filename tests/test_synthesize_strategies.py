@@ -494,15 +494,3 @@ def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_pat
     picked = [p.text for p in spread_over_rules(prompts, policy, 12, random.Random(3))]
     assert sum("bread" in t for t in picked) >= 2, picked
     assert sum("hack" in t for t in picked) >= 4 and sum("dose" in t for t in picked) >= 2, picked
-
-
-def test_model_prompts_take_the_rule_examples_as_one_source(tmp_path):
-    from runtime.synthesize.pairs import spread_over_rules
-
-    # Four rules, each with an example prompt, and a template of twenty prompts: counted as
-    # four sources of one prompt each, the examples were the least covered and came first.
-    rules = "".join(f'rule no-word-{k} (low):\n  forbid response mentions "word{k}"\n  example:\n'
-                    f'    prompt "Example question {k}?"\n    good "Fine."\n    bad "word{k}."\n\n' for k in range(4))
-    prompts, policy = _prompts_and_policy(tmp_path, rules, [f"How do I fix thing {k}?" for k in range(20)])
-    picked = [p.text for p in spread_over_rules(prompts, policy, 6, random.Random(3))]
-    assert sum(t.startswith("Example") for t in picked) <= 2, picked
