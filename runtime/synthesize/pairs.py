@@ -125,7 +125,7 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
     scope = {r.id: [k for k, p in enumerate(order) if semantics.in_scope(r, Sample(p.text, "", p.context)) is not False]
              for r in policy.rules if r.id in weight}
-    size, covered = Counter(_source(p) for p in order), Counter()
+    size, covered = Counter(p.source for p in order), Counter()
     taken: list[int] = []
     counts = dict.fromkeys(scope, 0.0)
     while len(taken) < limit:
@@ -134,19 +134,13 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
             break
         rule = min(open_rules, key=lambda r: (counts[r] / weight[r], r))
         free = [k for k in scope[rule] if k not in taken]
-        k = min(free, key=lambda k: (covered[_source(order[k])] / size[_source(order[k])], k))
+        k = min(free, key=lambda k: (covered[order[k].source] / size[order[k].source], k))
         taken.append(k)
-        covered[_source(order[k])] += 1
+        covered[order[k].source] += 1
         for r in scope:
             counts[r] += 1.0 if r == rule else OTHER_RULE_CREDIT * (k in scope[r])
     rest = [k for k in range(len(order)) if k not in taken]
     return [order[k] for k in taken + rest[:limit - len(taken)]]
-
-
-def _source(prompt: PoolPrompt) -> str:
-    """Where a prompt came from, for spreading: its template or file; the rule examples are one
-    source (each is a source of one prompt, and counted apart they came first)."""
-    return "examples" if prompt.rule else prompt.source
 
 
 def _cut_back(capped: list) -> list[str]:
