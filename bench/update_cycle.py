@@ -14,8 +14,12 @@ the copy's gates are replaced by `gate critical >= 0` and `gate regression <= 1`
 script reports the unchanged rules' largest drop itself. Gates do not change what a cycle
 costs.
 
+With `--replay 0.5,0.8` the edited policy's `replay` share is set to each value in turn and
+the update runs once per share, each from the fresh cycle's champion (the script moves the
+alias back, recorded in the promotion log), so the shares are compared side by side.
+
 Run: .venv/bin/python bench/update_cycle.py [--policy bench/policies/brand.policy]
-     [--edit 'at most 120 words=>at most 80 words'] [--max-steps N]
+     [--edit 'at most 120 words=>at most 80 words'] [--max-steps N] [--replay 0.5,0.8]
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.cycle import CycleOptions, CycleResult, run_cycle  # noqa: E402
+from compiler.plan import RegisterStage  # noqa: E402
+from runtime.cycle import CycleOptions, CycleResult, run_cycle, stage_of  # noqa: E402
+from runtime.track import Tracker  # noqa: E402
 
 
 def cycle(policy: Path, options: CycleOptions) -> tuple[CycleResult, float]:
@@ -55,6 +61,34 @@ def relax_gates(policy: Path) -> None:
     policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def set_replay(policy: Path, share: float) -> None:
+    """Set the policy's `replay` share (replacing the line, or adding it to `training:`)."""
+    lines = [line for line in policy.read_text(encoding="utf-8").splitlines()
+             if not line.strip().startswith("replay ")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("training:")) + 1
+    lines[at:at] = [f"  replay = {share}"]
+    policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def updates(policy: Path, options: CycleOptions, fresh: CycleResult,
+            shares: list[float | None]) -> list[tuple[float | None, CycleResult, float]]:
+    """One update per replay share (None: the policy's own), each from the fresh cycle's champion."""
+    artifact = compile_policy(str(policy)).artifact
+    register = stage_of(artifact.plan, RegisterStage)
+    results = []
+    for share in shares:
+        if share is not None:
+            set_replay(policy, share)
+        if results:
+            Tracker(artifact.ir.policy_id, options.work_dir).promote(
+                register.model_name, fresh.model_version, register.alias, actor="bench/update_cycle.py",
+                reason="the next replay share updates the same champion")
+        result, seconds = cycle(policy, options)
+        print(f"update cycle (replay {'as in the policy' if share is None else share}): {seconds:.1f} s", flush=True)
+        results.append((share, result, seconds))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default="bench/policies/brand.policy")
@@ -64,6 +98,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="override the policy's step cap")
     parser.add_argument("--keep-gates", action="store_true", help="keep the policy's own gates")
     parser.add_argument("--work-dir", default=None, help="scratch folder (default: a new temporary one)")
+    parser.add_argument("--replay", default=None,
+                        help="comma-separated replay shares: one update per share from the same champion")
     args = parser.parse_args()
 
     scratch = Path(args.work_dir or tempfile.mkdtemp(prefix="tenet-update-bench-"))
@@ -85,8 +121,8 @@ def main() -> None:
     if text.count(old) != 1:
         raise SystemExit(f"--edit must match exactly once in {policy.name}: {old!r}")
     policy.write_text(text.replace(old, new), encoding="utf-8")
-    update, update_s = cycle(policy, options)
-    print(f"update cycle: {update_s:.1f} s", flush=True)
+    shares = [float(v) for v in args.replay.split(",")] if args.replay else [None]
+    results = updates(policy, options, fresh, shares)
     # The reference is a fresh cycle of the edited policy from the base model, in its own MLflow
     # store (so it has no champion). It shares the cache: the base model's samples and the
     # unchanged rules' candidates are the same computations, and only its result is compared.
@@ -95,14 +131,16 @@ def main() -> None:
     if not (reference_dir / "cache").exists():
         (reference_dir / "cache").symlink_to(scratch / "work" / "cache", target_is_directory=True)
     reference, reference_s = cycle(policy, replace(options, work_dir=str(reference_dir)))
-    report(args, fresh_s, update, update_s, reference, reference_s)
-
-
-def report(args, fresh_s: float, update: CycleResult, update_s: float, reference: CycleResult,
-           reference_s: float) -> None:
-    """Cost ratio, the changed rules against a fresh cycle of the edited policy, the unchanged rules."""
     print(f"\n{date.today()}  {platform.node()}  {platform.processor() or platform.machine()}  "
           f"policy {args.policy}, edit {args.edit!r}")
+    for share, update, update_s in results:
+        report(share, fresh_s, update, update_s, reference, reference_s)
+
+
+def report(share: float | None, fresh_s: float, update: CycleResult, update_s: float, reference: CycleResult,
+           reference_s: float) -> None:
+    """Cost ratio, the changed rules against a fresh cycle of the edited policy, the unchanged rules."""
+    print(f"replay share: {'as in the policy' if share is None else share}")
     print(f"  fresh cycle : {fresh_s:7.1f} s")
     print(f"  update cycle: {update_s:7.1f} s  ({update.diff_summary}; parent {update.parent_run})")
     print(f"  ratio update / fresh: {update_s / fresh_s:.3f}  (target <= 0.25)")
