@@ -90,14 +90,15 @@ def words(text: str) -> int:
 
 @PROPERTY
 @given(text=answers, limit=st.integers(3, 60))
-def test_shorten_cuts_a_natural_prefix_at_a_boundary(text, limit):
+def test_shorten_cuts_a_natural_prefix_at_a_boundary_outside_any_list(text, limit):
     cut = restructure.shorten(text, lambda t: words(t) <= limit)
     if cut is None:
         return
     assert words(cut) <= limit and naturalness.is_natural(cut)
     assert len(cut) < len(text.strip())
     variants = (text, restructure.condense_items(text), restructure.headline_items(text))
-    assert any(v.startswith(cut) for v in variants)
+    source = next(v for v in variants if v.startswith(cut))
+    assert not restructure.stops_a_list(source, len(cut)), cut  # never ends inside a list
 
 
 @PROPERTY
@@ -188,3 +189,14 @@ def test_condense_items_keeps_each_items_first_sentence():
 
 def test_every_corpus_item_is_a_plain_step():
     assert all(not naturalness.problems(f"- {item}") for item in ITEMS)
+
+
+def test_shorten_drops_a_list_it_cannot_keep_whole():
+    # Cut by the generation cap in step three: two steps would read as the whole guide.
+    text = ("Thanks for asking! Unplug the toaster before you start. Here's how:\n\n"
+            "1. Empty the crumb tray over the bin.\n2. Wipe the slots with a dry brush.\n3. Rinse the")
+    assert restructure.shorten(text, lambda _: True, min_units=2) == (
+        "Thanks for asking! Unplug the toaster before you start.")
+    assert restructure.stops_a_list(text, text.index("\n2."))
+    assert not restructure.stops_a_list(text, text.index("\n\n1."))
+

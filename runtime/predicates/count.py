@@ -53,11 +53,16 @@ def edit(pred: ir.CountPred, text: str, want: bool, rng: random.Random, for_chos
     limit = _upper_limit(pred, want) if for_chosen else None
     if limit is not None:
         return _cut_with_headroom(pred, text, fits, limit)
-    shorter = restructure.shorten(text, fits)
+    shorter = restructure.shorten(text, fits, whole_lists=not counts_items(pred))
     if shorter is not None or pred.unit != "lines":
         return shorter
     edited = restructure.sentences_to_lines(text)
     return edited if edited is not None and fits(edited) else None
+
+
+def counts_items(pred: ir.CountPred) -> bool:
+    """`pred` counts lines or list items: a list is what a cut must shorten to meet it."""
+    return pred.unit in ("lines", "bullets")
 
 
 def _cut_with_headroom(pred: ir.CountPred, text: str, fits, limit: int) -> str | None:
@@ -67,7 +72,7 @@ def _cut_with_headroom(pred: ir.CountPred, text: str, fits, limit: int) -> str |
     # An answer kept within a length limit must still say something: two sentences or items.
     least = 1 if pred.unit == "lines" else 2
     for accept in (lambda t: fits(t) and count_units(t, pred.unit) <= roomy, fits):
-        shorter = restructure.shorten(text, accept, min_units=least)
+        shorter = restructure.shorten(text, accept, min_units=least, whole_lists=not counts_items(pred))
         if shorter is not None:
             return shorter
     return None

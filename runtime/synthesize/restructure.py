@@ -37,15 +37,17 @@ def cut_points(text: str) -> list[int]:
     return sorted(p for p in points if p > 0)
 
 
-def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str | None:
+def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1, whole_lists: bool = True) -> str | None:
     """The best shorter version of `text` that `fits` and reads as a whole answer; None if none.
 
     Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
-    with each list item condensed to its first sentence, and with each item cut to its
-    headline (`headline_items`). A candidate that keeps every item of the answer's lists wins:
-    a list request answered with two of its five ways teaches a model to stop lists early (the
-    brand policy's update wrote one-bullet lists), while five short items are what a reviewer
-    wants; of those, the longest. Otherwise the one with the most sentences or items. A candidate
+    with each list item condensed to its first sentence, and with each item cut to its headline
+    (`headline_items`). With `whole_lists`, none ends inside a list (`stops_a_list`): a guide
+    cut to two of its five steps teaches a model to stop its lists early; without it (limits
+    on lines or items, where the list is what must get shorter) one may. A candidate that
+    keeps every item of the answer's lists wins: a list request answered with two of its five
+    ways teaches a model to stop lists early (the brand policy's update wrote one-bullet
+    lists), while five short items are what a reviewer wants; of those, the longest. Otherwise the one with the most sentences or items. A candidate
     keeps at least `min_units` sentences or items (fewer only if the text has fewer): with 2, a
     cut meant to keep an answer within a limit never leaves just an opener like "Thanks for asking!".
     """
@@ -56,7 +58,7 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str |
         for point in reversed(cut_points(variant)):
             prefix = _strip_trailing_intro(variant[:point].rstrip())
             if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
-                    and naturalness.is_natural(prefix)):
+                    and not (whole_lists and stops_a_list(variant, point)) and naturalness.is_natural(prefix)):
                 found.append(prefix)
                 break
     if not found:
@@ -68,6 +70,18 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1) -> str |
         return (0, len(cut_points(prefix)), len(prefix), prefix)
 
     return max(found, key=rank)
+
+
+def stops_a_list(text: str, point: int) -> bool:
+    """Cutting `text` at `point` ends it on a list item while the list goes on after it.
+
+    What is left reads as a whole answer only by its markup: a "how to" answer of two of its
+    five steps, or of the steps before the generation cap cut the third, teaches a model to stop
+    its lists early (the demo's trained model ended 17% of its guides after step one).
+    """
+    before = [line for line in text[:point].splitlines() if line.strip()]
+    after = [line for line in text[point:].splitlines() if line.strip()]
+    return bool(before and after and is_list_item(before[-1]) and is_list_item(after[0]))
 
 
 def is_list_item(line: str) -> bool:
