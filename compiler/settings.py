@@ -70,7 +70,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
                               choices=STRATEGIES),
     "save_steps": SettingSpec("int", 50, "save a resumable checkpoint every this many steps", 1, 1e9),
-    "replay": SettingSpec("float", 0.8, "share of an update's training rows that replay earlier pairs", 0.0, 1.0),
+    "replay": SettingSpec("float", 0.5, "share of an update's training rows that replay earlier pairs", 0.0, 1.0),
 }
 
 # The training recipe measured for each embedded model (bench/efficacy.py, docs/benchmarks.md):

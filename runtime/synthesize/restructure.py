@@ -42,14 +42,14 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1, whole_li
 
     Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
     with each list item condensed to its first sentence, and with each item cut to its headline
-    (`headline_items`). With `whole_lists`, none ends inside a list (`stops_a_list`): a guide
-    cut to two of its five steps teaches a model to stop its lists early; without it (limits
-    on lines or items, where the list is what must get shorter) one may. A candidate that
-    keeps every item of the answer's lists wins: a list request answered with two of its five
-    ways teaches a model to stop lists early (the brand policy's update wrote one-bullet
-    lists), while five short items are what a reviewer wants; of those, the longest. Otherwise the one with the most sentences or items. A candidate
-    keeps at least `min_units` sentences or items (fewer only if the text has fewer): with 2, a
-    cut meant to keep an answer within a limit never leaves just an opener like "Thanks for asking!".
+    (`headline_items`). A list cut to its first items teaches a model to stop lists early (the
+    brand policy's update wrote one-bullet lists), so with `whole_lists` no candidate ends
+    inside a list (`stops_a_list`); without it (limits on lines or items, where the list is
+    what must get shorter) one may. A candidate that keeps every item of the answer's lists
+    wins, since five short items are what a reviewer wants; of those, the longest. Otherwise
+    the one with the most sentences or items. A candidate keeps at least `min_units`
+    sentences or items (fewer only if the text has fewer): with 2, a cut meant to keep an
+    answer within a limit never leaves just an opener like "Thanks for asking!".
     """
     floor = min(min_units, len(cut_points(text)))
     items = list_items(text)
