@@ -199,4 +199,3 @@ def test_shorten_drops_a_list_it_cannot_keep_whole():
         "Thanks for asking! Unplug the toaster before you start.")
     assert restructure.stops_a_list(text, text.index("\n2."))
     assert not restructure.stops_a_list(text, text.index("\n\n1."))
-

@@ -37,7 +37,8 @@ def cut_points(text: str) -> list[int]:
     return sorted(p for p in points if p > 0)
 
 
-def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1, whole_lists: bool = True) -> str | None:
+def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1,
+            whole_lists: bool = True) -> str | None:
     """The best shorter version of `text` that `fits` and reads as a whole answer; None if none.
 
     Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
@@ -57,8 +58,9 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1, whole_li
     for variant in {text, condense_items(text), headline_items(text)}:
         for point in reversed(cut_points(variant)):
             prefix = _strip_trailing_intro(variant[:point].rstrip())
+            inside_a_list = whole_lists and stops_a_list(variant, point)
             if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
-                    and not (whole_lists and stops_a_list(variant, point)) and naturalness.is_natural(prefix)):
+                    and not inside_a_list and naturalness.is_natural(prefix)):
                 found.append(prefix)
                 break
     if not found:
