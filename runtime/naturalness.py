@@ -9,7 +9,9 @@ produces them. Each check is cheap, deterministic and text-only:
 - `empty_item`: a list marker with nothing after it (`3.` or `- -` alone on a line, or ending the text),
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
-- `lone_item`: a numbered list that stops after `1.` (what was cut after the first step);
+- `lone_item`: a list of one item: a numbered list that stops after `1.` (what was cut after the
+  first step), or a single bullet and no numbered list (the brand model's "Here's a guide:" and
+  one `- ` line, for a list request);
 - `repeated_item`: a list item that says what an earlier item said ("1. **Clean it**",
   "2. **Clean it**"): a small model's list that ran on, or a list that pads out a count;
 - `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
@@ -30,7 +32,7 @@ from compiler.semantics import REFUSAL_PATTERN
 
 PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover")
 LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
-          "lone_item": "one-item numbered lists", "repeated_item": "repeated list items",
+          "lone_item": "one-item lists", "repeated_item": "repeated list items",
           "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}  # for tables
 LOOP_N, LOOP_TIMES = 4, 3
 
@@ -38,6 +40,8 @@ HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)]
 EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])(?:[ \t]+[-*\u2022])*[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
 LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
+NUMBERED_ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+\S")
+BULLET_ITEM = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+")
 LIST_ITEM = re.compile(LIST_MARKER.pattern + r"\S")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -63,7 +67,7 @@ def problems(text: str) -> tuple[str, ...]:
         found.append("hybrid_marker")
     if EMPTY_ITEM.search(text.strip()) or has_header_only_item(text):
         found.append("empty_item")
-    if LONE_FIRST.search(text) and not SECOND.search(text):
+    if has_lone_item(text):
         found.append("lone_item")
     if has_repeated_item(text):
         found.append("repeated_item")
@@ -84,6 +88,13 @@ def has_loop(text: str, n: int = LOOP_N, times: int = LOOP_TIMES) -> bool:
     words = WORD.findall(text.lower())
     grams = Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
     return bool(grams) and max(grams.values()) >= times
+
+
+def has_lone_item(text: str) -> bool:
+    """A list of one item: `1.` without a `2.`, or one bullet where no numbered list could hold it."""
+    if LONE_FIRST.search(text) and not SECOND.search(text):
+        return True
+    return len(BULLET_ITEM.findall(text)) == 1 and not NUMBERED_ITEM.search(text)
 
 
 def has_header_only_item(text: str) -> bool:

@@ -54,6 +54,11 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
     assert contrast(STEPS, "empty_item") is None  # a numbered list's lead-in is not a bullet's
 
 
+def test_a_bulleted_list_stops_after_its_first_bullet():
+    assert contrast(BULLETS, "lone_item") == BULLETS[:BULLETS.index("\n- ", BULLETS.index("- ") + 1)].rstrip()
+    assert "lone_item" in naturalness.problems(contrast(BULLETS, "lone_item"))
+
+
 def test_edits_that_do_not_apply_give_none():
     prose = "Thanks for contacting Acme! Refunds take five days."
     assert contrast(prose, "lone_item") is None and contrast(prose, "hybrid_marker") is None

@@ -33,6 +33,8 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("Consider:\n- **Price**: it is high.\n- -\n- **Range**: it is short.", "empty_item"),
     ("Steps:\n\n1. **Remove the lid**:\n\n2. **Rinse it**: under the tap.", "empty_item"),
     ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
+    ("Here's a guide:\n\n- **Get a garden**: start with a few simple tools.", "lone_item"),
+    ("- When you're flying, drink plenty of water.", "lone_item"),
     ("Ways to learn:\n1. Immersion\n2. Apps\n3. **Immersion**.", "repeated_item"),
     ("Steps:\n\n1. **Cleaning the Blender**\n2. **Cleaning the Blender**", "repeated_item"),
     ("Here are the steps:", "mid_sentence"),
@@ -59,6 +61,7 @@ def test_each_check_catches_its_artifact(text, problem):
     "Steps:\n1. **Clean**:\n   - wipe it\n   - dry it\n2. **Store**: keep it dry.",
     "I'm sorry, but I can't help with that.",
     "Two options:\n- Rent a car:\n  - Cost: high\n- Take the train:\n  - Cost: low",
+    "Steps:\n1. Unplug it.\n2. Descale it:\n   - use vinegar",  # one sub-point of a longer list
 ])
 def test_whole_answers_pass(text):
     assert naturalness.problems(text) == ()
@@ -188,7 +191,8 @@ def test_condense_items_keeps_each_items_first_sentence():
 
 
 def test_every_corpus_item_is_a_plain_step():
-    assert all(not naturalness.problems(f"- {item}") for item in ITEMS)
+    # Each item, second in a list (one bullet alone is a one-item list).
+    assert all(not naturalness.problems(f"- Read the label first.\n- {item}") for item in ITEMS)
 
 
 def test_shorten_drops_a_list_it_cannot_keep_whole():
@@ -199,3 +203,35 @@ def test_shorten_drops_a_list_it_cannot_keep_whole():
         "Thanks for asking! Unplug the toaster before you start.")
     assert restructure.stops_a_list(text, text.index("\n2."))
     assert not restructure.stops_a_list(text, text.index("\n\n1."))
+
+
+def test_a_cut_inside_an_item_that_goes_on_in_indented_lines_stops_the_list():
+    text = ("To clean a laptop keyboard:\n\n- **Power off**: shut it down.\n- **Shake it**: turn it over.\n"
+            "  Tap the back gently.\n  Crumbs fall out.\n- **Wipe**: use a damp cloth.\n\nThat's all!")
+    assert restructure.stops_a_list(text, text.index("\n  Tap"))  # inside the second item
+    assert restructure.stops_a_list(text, text.index("\n- **Wipe**"))  # after its indented lines
+    assert not restructure.stops_a_list(text, text.index("\n\nThat's"))  # the list is whole
+    cut = restructure.shorten(text, lambda prefix: len(prefix) < len(text) - 20)
+    assert cut is None or "Wipe" in cut or "- " not in cut
+
+
+def test_drop_units_drops_the_intro_of_what_it_dropped():
+    text = ("It depends on you. However, I can offer a general guideline:\n\n"
+            "* **Injury**: 1 to 2 doses for 7 days.\n* **Pain**: 1 dose a day.\n\nRemember to ask a doctor.")
+    dropped = restructure.drop_units(text, lambda unit: "dose" in unit)
+    assert dropped == "It depends on you.\n\nRemember to ask a doctor."
+    # An intro whose list goes on keeps introducing it.
+    kept = restructure.drop_units("Tips:\n- Take 2 doses.\n- Rest.\n- Drink water.", lambda unit: "dose" in unit)
+    assert kept == "Tips:\n- Rest.\n- Drink water."
+
+
+def test_drop_units_never_leaves_a_one_bullet_list():
+    dropped = restructure.drop_units("Tips:\n- Take 2 doses\n- Rest well\n\nBye now.", lambda unit: "dose" in unit)
+    assert dropped == "Tips:\nRest well.\n\nBye now." and naturalness.is_natural(dropped)
+
+
+def test_list_to_prose_runs_the_items_into_their_lead_in():
+    text = "Follow these steps:\n1. Rinse it twice.\n2. Drop the parcel off\nBest regards"
+    prose = restructure.list_to_prose(text)
+    assert prose == "Follow these steps: Rinse it twice. Drop the parcel off.\nBest regards"
+    assert naturalness.is_natural(prose) and restructure.list_to_prose("No list here.") is None

@@ -334,7 +334,7 @@ def test_edits_of_one_side_do_not_undo_the_other(rule_id, verdict, op, text):
 
 def test_edits_respect_a_prompt_scope():
     r = next(x for x in compiled("minimal.policy").ir.rules if x.id == "bullets-for-lists")
-    in_scope = Sample("List the steps.", "First do this, then that.")
+    in_scope = Sample("List the steps.", "First do this. Then do that.")
     edited = repair(r, in_scope, random.Random(0))
     assert edited is not None and semantics.rule_vote(r, in_scope._replace(response=edited)) == ir.GOOD
     edited = violate(r, in_scope._replace(response=edited), random.Random(0))
@@ -400,8 +400,10 @@ def test_perturb_pairs_that_pass_the_gate_flip_only_their_target_rule():
     rules = ctx.policy.rules
     candidates = list(perturb(ctx))
     # One twin per example side, except `five-words-max`: its good example could only be
-    # padded and its bad one is a single sentence, so no natural edit exists.
-    assert {p.target_rules[0] for p in candidates} == {r.id for r in rules} - {"five-words-max"}
+    # padded and its bad one is a single sentence, so no natural edit exists; nor for
+    # `bullets-for-lists`, whose good example is all list and whose bad one a single sentence
+    # (one bullet is not a list).
+    assert {p.target_rules[0] for p in candidates} == {r.id for r in rules} - {"five-words-max", "bullets-for-lists"}
     kept, report = gate(candidates, rules, ctx.pool.eval_texts, 100.0)
     assert kept and len(kept) < len(candidates)
     assert_minimal(kept, rules)
@@ -488,7 +490,7 @@ def test_perturb_repairs_capped_answers_fitted_to_the_length_limit():
     ctx = perturb_context("minimal.policy", CappedGenerator([CUT_ANSWER + " Then"]))
     pairs = [p for p in perturb(ctx) if p.source != "example:" + p.target_rules[0]]
     by_rule = {p.target_rules[0]: p for p in pairs}
-    assert by_rule["bullets-for-lists"].chosen == "- Open it. Lift the lid."
+    assert by_rule["bullets-for-lists"].chosen == "- Open it.\n- Lift the lid."  # a list, never one bullet
     assert by_rule["bullets-for-lists"].rejected == "Open it. Lift the lid."
     assert by_rule["five-words-max"].chosen == "Open it. Lift the lid."
     # No chosen side reaches the cut answer's last sentence, where the cap fell.

@@ -52,12 +52,14 @@ def edit(pred: ir.CountPred, text: str, want: bool, rng: random.Random, for_chos
         return next((o for o in options if o is not None and fits(o)), None)
     limit = _upper_limit(pred, want) if for_chosen else None
     if limit is not None:
-        return _cut_with_headroom(pred, text, fits, limit)
-    shorter = restructure.shorten(text, fits, whole_lists=not counts_items(pred))
+        shorter = _cut_with_headroom(pred, text, fits, limit)
+    else:
+        shorter = restructure.shorten(text, fits, whole_lists=not counts_items(pred))
     if shorter is not None or pred.unit != "lines":
         return shorter
-    edited = restructure.sentences_to_lines(text)
-    return edited if edited is not None and fits(edited) else None
+    # Lines without a cut: one sentence per line for more, a list run into its lead-in for fewer.
+    options = (restructure.sentences_to_lines(text), restructure.list_to_prose(text))
+    return next((o for o in options if o is not None and fits(o)), None)
 
 
 def counts_items(pred: ir.CountPred) -> bool:

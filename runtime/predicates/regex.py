@@ -9,7 +9,7 @@ import pyarrow as pa
 from compiler import ir
 from runtime.label.re2 import translate
 from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits
+from runtime.synthesize import edits, restructure
 from runtime.synthesize.regex_sample import sample_match
 
 
@@ -39,6 +39,9 @@ def edit(pred: ir.RegexPred, text: str, want: bool, rng: random.Random, for_chos
     options = edits.placements(text, piece, rng)
     if pred.pattern.startswith("^"):
         options.insert(0, f"{piece.strip() or piece} {text.strip()}")  # a prefix first for anchored patterns
+    if restructure.is_list_item(f"{piece.strip()} x"):
+        # A list marker: the answer's sentences as a list, since one bullet alone reads as a cut list.
+        options[:0] = [o for o in (restructure.to_bullets(text), restructure.to_bullets(text, lead_in=False)) if o]
     return edits.first_holding(pred, options)
 
 

@@ -3,8 +3,8 @@
 Preference training raises what the chosen sides share (an opening sentence, short answers,
 lists) and a small model overshoots it: the demo's trained model said "Thanks for contacting
 Acme!" twice, stopped numbered lists after their first item, and looped a sentence to the
-token cap; the brand model bulleted its lead-in lines ("- The steps to bake bread are:")
-(docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
+token cap; the brand model bulleted its lead-in lines ("- The steps to bake bread are:") and
+answered two list requests with one bullet (docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
 or a one-item list keeps every rule. So a share of the budget (`artifact_pairs`) goes to
 contrasts: the chosen side is a selected pair's chosen side (whole, natural, and keeping every
 rule in scope); the rejected side is the same answer with one artifact that
@@ -33,6 +33,7 @@ SECOND_ITEM = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 LAST_SENTENCE = re.compile(r"([^.!?\n]+[.!?])\s*$")
 LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]")
 BULLET_ITEM = re.compile(r"^[ \t]*[-*\u2022][ \t]+\S")
+BULLET_LINE = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 
 
 def repeat_opening(text: str) -> str | None:
@@ -44,11 +45,15 @@ def repeat_opening(text: str) -> str | None:
 
 
 def stop_after_first_item(text: str) -> str | None:
-    """Keep a numbered list's first item only, and nothing after it."""
+    """Keep a list's first item only, and nothing after it: a numbered list's `1.`, or, in an
+    answer without numbered items, its first bullet (the brand model's one-bullet lists)."""
     second = SECOND_ITEM.search(text)
-    if not second or not FIRST_ITEM.search(text[:second.start()]):
+    if second and FIRST_ITEM.search(text[:second.start()]):
+        return text[:second.start()].rstrip()
+    bullets = [m.start() for m in BULLET_LINE.finditer(text)]
+    if len(bullets) < 2 or NUMBERED.search(text):
         return None
-    return text[:second.start()].rstrip()
+    return text[:bullets[1]].rstrip()
 
 
 def loop_last_sentence(text: str) -> str | None:

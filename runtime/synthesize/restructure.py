@@ -79,11 +79,26 @@ def stops_a_list(text: str, point: int) -> bool:
 
     What is left reads as a whole answer only by its markup: a "how to" answer of two of its
     five steps, or of the steps before the generation cap cut the third, teaches a model to stop
-    its lists early (the demo's trained model ended 17% of its guides after step one).
+    its lists early (the demo's trained model ended 17% of its guides after step one). An item
+    may go on in indented lines (sub-points, a wrapped sentence): a cut there stops the list too.
     """
     before = [line for line in text[:point].splitlines() if line.strip()]
     after = [line for line in text[point:].splitlines() if line.strip()]
-    return bool(before and after and is_list_item(before[-1]) and is_list_item(after[0]))
+    return bool(before and after and ends_in_item(before) and (is_list_item(after[0]) or _indent(after[0]) > 0))
+
+
+def ends_in_item(lines: list[str]) -> bool:
+    """The last line is a list item, or an indented line of one ("1. Unplug it." then "   Wait.")."""
+    for line in reversed(lines):
+        if is_list_item(line):
+            return True
+        if not _indent(line):
+            return False
+    return False
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def is_list_item(line: str) -> bool:
@@ -179,21 +194,63 @@ def sentences_to_lines(text: str) -> str | None:
     return result if result != text else None
 
 
+def list_to_prose(text: str) -> str | None:
+    """Each list item becomes a sentence on the line before it ("Steps:\n1. Unplug it" ->
+    "Steps: Unplug it."): fewer lines, without a list cut to one item."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if not is_list_item(line):
+            out.append(line)
+            continue
+        sentence = _as_sentence(line, BULLETED if BULLETED.match(line) else NUMBERED).strip()
+        if out and out[-1].strip():
+            out[-1] = f"{out[-1].rstrip()} {sentence}"
+        else:
+            out.append(sentence)
+    result = "\n".join(out)
+    return result if result != text else None
+
+
 def drop_units(text: str, contains: Callable[[str], bool]) -> str | None:
     """`text` without the sentences and list items for which `contains` holds; None if nothing is left."""
-    kept_lines = []
+    kept_lines: list[str] = []
+    dropped = False  # a whole line went since the last kept one
     for line in text.splitlines():
-        if BULLETED.match(line) or NUMBERED.match(line):
-            if not contains(line):
-                kept_lines.append(line)
-            continue
-        sentences = [s for s in SENTENCE_BREAK.split(line) if s.strip()]
-        kept = [s.strip() for s in sentences if not contains(s)]
-        if kept or not line.strip():
-            kept_lines.append(" ".join(kept) if line.strip() else "")
-    result = re.sub(r"\n{3,}", "\n\n", "\n".join(renumber(kept_lines))).strip()
+        kept = _kept_part(line, contains)
+        if kept is None:
+            dropped = True
+        elif kept:
+            if dropped and not is_list_item(kept):
+                _drop_orphan_intro(kept_lines)
+            kept_lines.append(kept)
+            dropped = False
+        else:
+            kept_lines.append("")
+    result = re.sub(r"\n{3,}", "\n\n", "\n".join(unlist_lone_bullet(renumber(kept_lines)))).strip()
     result = _strip_trailing_intro(result)
     return result or None
+
+
+def _kept_part(line: str, contains: Callable[[str], bool]) -> str | None:
+    """The line without its units for which `contains` holds; None if none is left, "" for a blank line."""
+    if not line.strip():
+        return ""
+    if is_list_item(line):
+        return None if contains(line) else line
+    kept = [s.strip() for s in SENTENCE_BREAK.split(line) if s.strip() and not contains(s)]
+    return " ".join(kept) if kept else None
+
+
+def _drop_orphan_intro(lines: list[str]) -> None:
+    """Drop the sentence that introduced what was just dropped ("I can offer a general guideline:"),
+    when prose follows it instead: the safety model learned to say it and then nothing."""
+    last = max((k for k, line in enumerate(lines) if line.strip()), default=None)
+    if last is None or is_list_item(lines[last]) or not lines[last].rstrip().endswith(":"):
+        return
+    sentences = [s.strip() for s in SENTENCE_BREAK.split(lines[last]) if s.strip()]
+    lines[last] = " ".join(sentences[:-1])
+    if not lines[last]:
+        del lines[last]
 
 
 def renumber(lines: list[str]) -> list[str]:
@@ -203,9 +260,7 @@ def renumber(lines: list[str]) -> list[str]:
 
     def close() -> None:
         if len(run) == 1:
-            line = NUMBERED.sub(lambda m: m.group(1), out[run[0]]).rstrip()
-            # An item needs no full stop; a sentence does, or it reads as cut off.
-            out[run[0]] = line if re.search(r"[.!?:)\"']$", line) else line + "."
+            out[run[0]] = _as_sentence(out[run[0]], NUMBERED)
         run.clear()
 
     for line in lines:
@@ -219,3 +274,19 @@ def renumber(lines: list[str]) -> list[str]:
         out.append(line)
     close()
     return out
+
+
+def unlist_lone_bullet(lines: list[str]) -> list[str]:
+    """The one bullet left in an answer without a numbered list becomes a plain sentence: a
+    list of one reads as cut off (`naturalness.has_lone_item`)."""
+    bullets = [k for k, line in enumerate(lines) if BULLETED.match(line)]
+    if len(bullets) != 1 or any(NUMBERED.match(line) for line in lines):
+        return lines
+    k = bullets[0]
+    return lines[:k] + [_as_sentence(lines[k], BULLETED)] + lines[k + 1:]
+
+
+def _as_sentence(line: str, marker: re.Pattern) -> str:
+    """A list item without its marker; an item needs no full stop, a sentence does, or it reads as cut off."""
+    line = marker.sub(lambda m: m.group(1), line).rstrip()
+    return line if re.search(r"[.!?:)\"']$", line) else line + "."
