@@ -5,10 +5,17 @@ fit). Its mean per-token log-probability under the base model, given the prompt,
 pair whose chosen side scores far below its rejected side (by more than `MARGIN` nats per
 token) would teach the model to say something it finds unnatural, so it is dropped. Each
 side is scored on its first `MAX_ANSWER_TOKENS` tokens.
+
+Only edits are compared. Where the chosen side replaces the answer rather than edits it (a
+written refusal in place of a harmful answer, or two different samples), the model's own
+answer is always the likelier one, and the gap measures the behaviour the rule asks for, not
+awkward text: on the safety policy 18 pairs were dropped as not fluent while the refusal
+rule kept 14 pairs from 33 answers to dangerous prompts (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from runtime.synthesize.pairs import Pair
@@ -16,6 +23,8 @@ from runtime.synthesize.pairs import Pair
 MARGIN = 1.0  # nats per token
 BATCH = 16
 MAX_ANSWER_TOKENS = 96  # the opening of an answer tells how fluent it reads; scoring all of it costs more
+EDIT_OVERLAP = 0.5  # an edit keeps at least this share of the chosen side's word pairs from the rejected side
+WORD = re.compile(r"\w+(?:'\w+)?")
 
 
 class FluencyCheck:
@@ -28,10 +37,12 @@ class FluencyCheck:
         self.checked = 0
 
     def __call__(self, pairs: list[Pair]) -> list[bool]:
-        rows = [(pair, side) for pair in pairs for side in (pair.chosen, pair.rejected)]
-        scores = self.mean_logprobs([(_messages(pair), side) for pair, side in rows])
-        self.checked += len(pairs)
-        return [scores[2 * k] >= scores[2 * k + 1] - self.margin for k in range(len(pairs))]
+        edits = [pair for pair in pairs if is_edit(pair)]
+        rows = [(pair, side) for pair in edits for side in (pair.chosen, pair.rejected)]
+        scores = iter(self.mean_logprobs([(_messages(pair), side) for pair, side in rows]))
+        self.checked += len(edits)
+        fluent = {id(pair): next(scores) >= next(scores) - self.margin for pair in edits}
+        return [fluent.get(id(pair), True) for pair in pairs]
 
     def mean_logprobs(self, rows: Sequence[tuple[list[dict], str]]) -> list[float]:
         """Mean log-probability per response token, given its conversation, for each row."""
@@ -78,3 +89,12 @@ class FluencyCheck:
 def _messages(pair: Pair) -> list[dict]:
     return [{"role": role, "content": text} for role, text in pair.context] + [
         {"role": "user", "content": pair.prompt}]
+
+
+def is_edit(pair: Pair) -> bool:
+    """The chosen side is the rejected one edited: it shares most of its word pairs with it."""
+    words = WORD.findall(pair.chosen.lower())
+    grams = set(zip(words, words[1:])) or {tuple(words)}
+    rejected = WORD.findall(pair.rejected.lower())
+    shared = grams & (set(zip(rejected, rejected[1:])) | {tuple(rejected)})
+    return len(shared) >= EDIT_OVERLAP * len(grams)
