@@ -103,7 +103,7 @@ def has_header_only_item(text: str) -> bool:
     for line, after in zip(lines, lines[1:]):
         kind = _item_kind(line)
         if kind and line.rstrip(CLOSERS).endswith(":") and _item_kind(after) == kind \
-                and _indent(after) <= _indent(line):
+                and indent(after) <= indent(line):
             return True
     return False
 
@@ -113,7 +113,7 @@ def has_repeated_item(text: str) -> bool:
 
     Nested items may repeat ("Cost" under each of two options); outer ones should not.
     """
-    items = [(_indent(line), tuple(WORD.findall(LIST_MARKER.sub("", line, count=1).lower())))
+    items = [(indent(line), tuple(WORD.findall(LIST_MARKER.sub("", line, count=1).lower())))
              for line in text.splitlines() if LIST_ITEM.match(line)]
     outer = [words for indent, words in items if words and indent == min(i for i, _ in items)]
     return len(set(outer)) < len(outer)
@@ -126,7 +126,8 @@ def _item_kind(line: str) -> str | None:
     return "number" if line.lstrip()[:1].isdigit() else "bullet"
 
 
-def _indent(line: str) -> int:
+def indent(line: str) -> int:
+    """How many spaces and tabs the line starts with."""
     return len(line) - len(line.lstrip())
 
 

@@ -84,7 +84,8 @@ def stops_a_list(text: str, point: int) -> bool:
     """
     before = [line for line in text[:point].splitlines() if line.strip()]
     after = [line for line in text[point:].splitlines() if line.strip()]
-    return bool(before and after and ends_in_item(before) and (is_list_item(after[0]) or _indent(after[0]) > 0))
+    goes_on = bool(after) and (is_list_item(after[0]) or naturalness.indent(after[0]) > 0)
+    return bool(before) and goes_on and ends_in_item(before)
 
 
 def ends_in_item(lines: list[str]) -> bool:
@@ -92,13 +93,9 @@ def ends_in_item(lines: list[str]) -> bool:
     for line in reversed(lines):
         if is_list_item(line):
             return True
-        if not _indent(line):
+        if not naturalness.indent(line):
             return False
     return False
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
 
 
 def is_list_item(line: str) -> bool:
