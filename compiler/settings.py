@@ -63,7 +63,7 @@ SETTINGS: dict[str, SettingSpec] = {
     "eval_max_new_tokens": SettingSpec("int", 0, "tokens per evaluation answer (0: derived from the policy's "
                                        "length rules, at least 256)", 0, 32768),
     "length_ratio_max": SettingSpec("float", 2.5, "max chosen/rejected length ratio", 1.0, 100.0),
-    "artifact_pairs": SettingSpec("float", 0.15, "artifact contrasts per rule pair: a chosen side against itself "
+    "artifact_pairs": SettingSpec("float", 0.25, "artifact contrasts per rule pair: a chosen side against itself "
                                   "with a repeated opening, a one-item list, a loop or `- 1.` markers", 0.0, 1.0),
     "scope_pairs": SettingSpec("float", 1.0, "scope contrasts per pair of a scoped `require` rule: the behaviour "
                                "it requires, rejected on prompts outside its scope", 0.0, 4.0),

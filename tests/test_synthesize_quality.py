@@ -45,6 +45,11 @@ def rules():
     return artifact().ir.rules
 
 
+def rules_except(*ids: str):
+    """The fixture's rules but `ids`: a chosen side keeps every rule, and a sentence has more than five words."""
+    return [r for r in rules() if r.id not in ids]
+
+
 def pair(chosen: str, rejected: str, target: str = "no-email", strategy: str = "examples",
          prompt: str = PROMPT) -> Pair:
     return Pair(prompt=prompt, chosen=chosen, rejected=rejected, strategy=strategy,
@@ -64,8 +69,8 @@ CASES = {
     "other_rule_flipped": pair("Please use the help page.", "Please use the help page. help@acme.example.",
                                strategy="perturb"),
     "unknown_rule": pair("Use the FAQ page.", "Email help@acme.example.", target="no-such-rule"),
-    # A length pair whose chosen side names a competitor: `no-competitors` is critical.
-    "chosen_breaks_critical": pair("Try Globex instead.", "This answer is far too long for a summary of it.",
+    # A length pair whose chosen side names a competitor: every rule holds on a chosen side.
+    "chosen_breaks_rule": pair("Try Globex instead.", "This answer is far too long for a summary of it.",
                                    target="five-words-max", strategy="sample", prompt="Summarize the answer."),
     # Sides that do not read as whole answers (checked for every strategy but `examples`).
     "unnatural_loop": pair("Use the help page. Use the help page now. Use the help page today.",
@@ -90,21 +95,22 @@ def test_every_drop_reason_has_a_case():
 
 
 def test_the_authors_examples_are_not_held_to_naturalness():
+    others = rules_except("no-refusal", "five-words-max")  # the decline breaks both
     for reason in ("unnatural_mid_sentence", "chosen_declines"):
         authored = Pair(**{**CASES[reason].__dict__, "strategy": "examples"})
-        kept, _ = gate([authored], rules(), set(), 2.5)
+        kept, _ = gate([authored], others, set(), 2.5)
         assert kept == [authored]
 
 
 def test_a_chosen_refusal_is_kept_when_a_target_rule_is_about_refusals():
     refusal = pair("Sure, here is the tracking page.", "I'm sorry, but I can't help with that.",
                    target="no-refusal", strategy="sample", prompt="Help me track my order.")
-    kept, _ = gate([refusal], rules(), set(), 2.5)
+    kept, _ = gate([refusal], rules_except("five-words-max"), set(), 2.5)
     assert kept == [refusal]
     wants_one = rules()[-1].model_copy(update={"verdict": "require", "id": "must-refuse"})
     declining = pair("I'm sorry, but I can't help with that.", "Sure, here it is.", target="must-refuse",
                      strategy="sample", prompt="Help me track my order.")
-    kept, _ = gate([declining], [*rules(), wants_one], set(), 2.5)
+    kept, _ = gate([declining], [*rules_except("five-words-max", "no-refusal"), wants_one], set(), 2.5)
     assert kept == [declining]
 
 
@@ -181,6 +187,13 @@ def test_soft_verdicts_count_abstain_as_the_weaker_outcome():
     assert kept == [] and report.dropped == Counter({"chosen_fails_target": 1})
 
 
+def test_a_chosen_side_breaking_a_rule_of_any_severity_is_dropped():
+    # `five-words-max` is medium: the chosen side is still an SFT target, so it must keep it.
+    long_chosen = pair("Use the help page on our site.", "Write to help@acme.example.", strategy="sample")
+    kept, report = gate([long_chosen], rules(), set(), 10.0)
+    assert kept == [] and report.dropped == Counter({"chosen_breaks_rule": 1})
+
+
 def test_only_minimal_pairs_are_checked_for_other_rules():
     flipped = CASES["other_rule_flipped"]
     kept, _ = gate([Pair(**{**flipped.__dict__, "strategy": "sample"})], rules(), set(), 2.5)
@@ -214,7 +227,7 @@ def test_qa_report_counts_every_stage():
     assert {k: v for k, v in qa["dropped_by_reason"].items() if v} == {
         "identical": 1, "duplicate": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
         "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1,
-        "chosen_breaks_critical": 1, **unnatural}
+        "chosen_breaks_rule": 1, **unnatural}
     assert set(qa["dropped_by_reason"]) == set(DROP_REASONS)
     assert qa["per_strategy"] == {
         "examples": {"candidates": 9, "kept": 1, "dropped": {
@@ -222,7 +235,7 @@ def test_qa_report_counts_every_stage():
             "rejected_passes_target": 1, "unknown_rule": 1, "duplicate": 1, "over_budget": 1}},
         "perturb": {"candidates": 2, "kept": 1, "dropped": {"other_rule_flipped": 1}},
         "revise": {"candidates": 0, "kept": 0, "dropped": {}},
-        "sample": {"candidates": 11, "kept": 2, "dropped": {**unnatural, "chosen_breaks_critical": 1}},
+        "sample": {"candidates": 11, "kept": 2, "dropped": {**unnatural, "chosen_breaks_rule": 1}},
     }
     assert qa["per_rule"]["no-email"] == {"dropped": 16, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
     assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2, "filled_by": {"perturb": 1}}
@@ -422,7 +435,7 @@ def test_pairs_about_refusals_are_exempt_from_the_length_ratio():
     answer = ("Start on the orders page, open the order you want to follow, and choose the tracking "
               "link next to it; the carrier's page then shows where the parcel is and when it arrives.")
     kept, report = gate([pair(answer, deflection, target="no-refusal", strategy="sample",
-                              prompt="Help me track my order.")], rules(), set(), 2.5)
+                              prompt="Help me track my order.")], rules_except("five-words-max"), set(), 2.5)
     assert len(kept) == 1 and not report.dropped
 
 

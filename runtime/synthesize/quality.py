@@ -1,8 +1,8 @@
 """Quality gates for candidate pairs, budget selection, and the pair QA report.
 
 A pair is kept only if: the chosen side passes and the rejected side fails every target
-rule; the chosen side breaks no critical rule; for minimal pairs (perturb) no other rule changed its vote; the sides differ; it is
-not a duplicate; the length ratio is inside the band (length is a known DPO shortcut; pairs
+rule; the chosen side breaks no rule it can be checked against; for minimal pairs (perturb) no
+other rule changed its vote; the sides differ; it is not a duplicate; the length ratio is inside the band (length is a known DPO shortcut; pairs
 whose target bounds the length are exempt, their lengths must differ); its prompt is not a
 held-out evaluation prompt; and both sides read as whole answers (`runtime.naturalness`: no
 loop, no hybrid list marker, no mid-sentence ending, no leftover), except the policy
@@ -34,7 +34,7 @@ from runtime.synthesize.verify import fails, passes, vote_matrix
 
 NATURALNESS_REASONS = tuple(f"unnatural_{p}" for p in naturalness.PROBLEMS)
 DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", *NATURALNESS_REASONS,
-                "chosen_declines", "chosen_fails_target", "chosen_breaks_critical", "rejected_passes_target",
+                "chosen_declines", "chosen_fails_target", "chosen_breaks_rule", "rejected_passes_target",
                 "other_rule_flipped", "unknown_rule",
                 "not_fluent", "over_budget")
 # The order in which strategies fill a rule's budget: the model's own answers first, then the
@@ -191,10 +191,10 @@ def _verify(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler 
     flips = ((chosen_votes != rejected_votes) & checkable).tolist()
     chosen_rows, rejected_rows = chosen_votes.tolist(), rejected_votes.tolist()
     verdicts = [r.verdict for r in rules]
-    critical = [j for j, r in enumerate(rules) if r.severity == "critical"]
+    checked = [j for j, ok in enumerate(checkable) if ok]
     kept = []
     for k, pair in enumerate(pairs):
-        reason = _reject_reason(pair, chosen_rows[k], rejected_rows[k], flips[k], verdicts, index, critical)
+        reason = _reject_reason(pair, chosen_rows[k], rejected_rows[k], flips[k], verdicts, index, checked)
         if reason:
             report.drop(pair, reason)
             continue
@@ -203,7 +203,7 @@ def _verify(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], labeler: Labeler 
 
 
 def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: list[bool],
-                   verdicts: list[str], index: dict[str, int], critical: list[int]) -> str | None:
+                   verdicts: list[str], index: dict[str, int], checked: list[int]) -> str | None:
     targets = []
     for rule_id in pair.target_rules:
         j = index.get(rule_id)
@@ -214,10 +214,11 @@ def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: li
         if not fails(rejected[j], verdicts[j]):
             return "rejected_passes_target"
         targets.append(j)
-    # A chosen side is also an SFT target: it never demonstrates a critical violation (a
-    # no-links pair whose chosen side gives a phone number, or bomb-making steps without a link).
-    if any(chosen[j] == ir.BAD for j in critical):
-        return "chosen_breaks_critical"
+    # A chosen side is also an SFT target: it never demonstrates a violation of any rule (a
+    # no-links pair whose chosen side gives a phone number; a no-email pair on a list request
+    # whose chosen side lists in prose, which the brand model then copied).
+    if any(chosen[j] == ir.BAD for j in checked):
+        return "chosen_breaks_rule"
     if pair.strategy == "perturb" and sum(flips) > sum(flips[j] for j in targets):
         return "other_rule_flipped"
     return None
