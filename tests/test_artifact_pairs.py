@@ -54,6 +54,16 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
     assert contrast(STEPS, "empty_item") is None  # a numbered list's lead-in is not a bullet's
 
 
+def test_a_prose_answer_gets_its_last_sentence_as_a_one_item_list():
+    prose = "Thanks for contacting Acme! Unplug the toaster and let it cool. Then wipe it with a damp cloth."
+    edited = contrast(prose, "lone_item")
+    assert edited == ("Thanks for contacting Acme! Unplug the toaster and let it cool:\n\n"
+                      "1. Then wipe it with a damp cloth.")
+    assert naturalness.problems(edited) == ("lone_item",)
+    assert contrast("Thanks for contacting Acme! Wipe it with a damp cloth.", "lone_item") is None  # no lead-in
+    assert contrast("Here it is:\n- one bullet only.", "lone_item") is None
+
+
 def test_a_bulleted_list_stops_after_its_first_bullet():
     assert contrast(BULLETS, "lone_item") == BULLETS[:BULLETS.index("\n- ", BULLETS.index("- ") + 1)].rstrip()
     assert "lone_item" in naturalness.problems(contrast(BULLETS, "lone_item"))
@@ -137,5 +147,5 @@ def test_a_kind_that_applies_to_few_answers_still_gets_its_part():
     lists = [f"Here is how to fix problem {k}:\n1. Unplug the kettle.\n2. Rinse it twice." for k in range(3)]
     made, counts = artifact_pairs(_pairs(prose + lists), 0.5, (), None, seed=2)
     assert len(made) == round(0.5 * 43)
-    # Three answers have a numbered list: lone-item and hybrid-marker contrasts share them.
-    assert counts["lone_item"] + counts["hybrid_marker"] == 3 and counts["lone_item"] >= 1
+    # Three answers have a numbered list, and only those take `- 1.` markers: they still get turns.
+    assert 1 <= counts["hybrid_marker"] <= 3 and counts["lone_item"] >= 1
