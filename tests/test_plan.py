@@ -68,7 +68,7 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
         )),
         SynthesizeStage(strategies=("examples", "perturb", "sample", "revise", "contrast", "feedback"),
                         budget=100, per_rule=(("no-pii", 100),), eval_split=0.25, length_ratio_max=2.0, seed=7,
-                        max_new_tokens=64, artifact_pairs=0.15, scope_pairs=1.0),
+                        max_new_tokens=64, artifact_pairs=0.25, scope_pairs=1.0),
         EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=128, seed=7),
         TrainStage(method="kto", requested_method="kto", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                    hyperparameters=(("revision", "main"), ("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
