@@ -45,6 +45,7 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
         "lone_item": "follow these steps:\n\n1. Fill it with water and vinegar.",
         "loop": "again. Rinse it twice before you use it again. Rinse it twice before you use it again.",
         "hybrid_marker": "\n- 1. Fill it with water and vinegar.\n- 2. Boil",
+        "mid_sentence": "To descale your kettle, follow these steps:",
     }
     for problem, part in expected.items():
         edited = contrast(STEPS, problem)
@@ -62,6 +63,14 @@ def test_a_prose_answer_gets_its_last_sentence_as_a_one_item_list():
     assert naturalness.problems(edited) == ("lone_item",)
     assert contrast("Thanks for contacting Acme! Wipe it with a damp cloth.", "lone_item") is None  # no lead-in
     assert contrast("Here it is:\n- one bullet only.", "lone_item") is None
+
+
+def test_an_answer_stops_on_its_lead_in():
+    assert contrast(STEPS, "mid_sentence") == STEPS[:STEPS.index("\n\n1.")]
+    assert contrast(BULLETS, "mid_sentence") == "Here are the steps:"
+    prose = "Thanks for contacting Acme! Unplug the toaster and let it cool. Then wipe it with a damp cloth."
+    assert contrast(prose, "mid_sentence") == "Thanks for contacting Acme! Unplug the toaster and let it cool:"
+    assert naturalness.problems(contrast(prose, "mid_sentence")) == ("mid_sentence",)
 
 
 def test_a_bulleted_list_stops_after_its_first_bullet():
