@@ -32,6 +32,7 @@ FIRST_ITEM = re.compile(r"(?m)^[ \t]*1[.)][ \t]")
 SECOND_ITEM = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 LAST_SENTENCE = re.compile(r"([^.!?\n]+[.!?])\s*$")
 LIST_ITEM = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)])[ \t]")
+LIST_LINE = re.compile(LIST_ITEM.pattern, re.M)
 BULLET_ITEM = re.compile(r"^[ \t]*[-*\u2022][ \t]+\S")
 BULLET_LINE = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 
@@ -65,15 +66,19 @@ def last_sentence_as_item(text: str) -> str | None:
     the one-item form is learned as a way to be short, so short prose answers are where it
     is contrasted.
     """
-    if LIST_ITEM.match(text.lstrip()) or BULLET_LINE.search(text):
+    split = _prose_lead_and_last(text)
+    return f"{split[0]}:\n\n1. {split[1]}" if split else None
+
+
+def _prose_lead_and_last(text: str) -> tuple[str, str] | None:
+    """A prose answer's sentences before the last (without their final period) and its last sentence."""
+    if LIST_LINE.search(text):
         return None
     sentences = list(naturalness.SENTENCE.finditer(text))
     if len(sentences) < 2 or text[sentences[-1].end():].strip():
         return None
     lead, last = text[:sentences[-1].start()].rstrip(), sentences[-1].group(0).strip()
-    if not lead.endswith("."):
-        return None
-    return f"{lead[:-1]}:\n\n1. {last}"
+    return (lead[:-1], last) if lead.endswith(".") else None
 
 
 def stop_at_lead_in(text: str) -> str | None:
@@ -83,12 +88,12 @@ def stop_at_lead_in(text: str) -> str | None:
     Taught against one-item lists alone, the demo's model stopped 5 of 24 guides on their
     lead-in instead; the two contrasts together leave it the whole answer.
     """
-    first_item = next((m for m in re.finditer(r"(?m)^.*$", text) if LIST_ITEM.match(m.group(0))), None)
+    first_item = LIST_LINE.search(text)
     if first_item is not None:
         lead = text[:first_item.start()].rstrip()
         return lead if lead.endswith(":") else None
-    made = last_sentence_as_item(text)
-    return made[:made.rindex("\n\n1. ")] if made else None
+    split = _prose_lead_and_last(text)
+    return f"{split[0]}:" if split else None
 
 
 def loop_last_sentence(text: str) -> str | None:

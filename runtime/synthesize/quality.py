@@ -2,8 +2,9 @@
 
 A pair is kept only if: the chosen side passes and the rejected side fails every target
 rule; the chosen side breaks no rule it can be checked against; for minimal pairs (perturb) no
-other rule changed its vote; the sides differ; it is not a duplicate; the length ratio is inside the band (length is a known DPO shortcut; pairs
-whose target bounds the length are exempt, their lengths must differ); its prompt is not a
+other rule changed its vote; the sides differ; it is not a duplicate; the length ratio is
+inside the band (length is a known DPO shortcut; pairs whose target bounds the length are
+exempt, their lengths must differ); its prompt is not a
 held-out evaluation prompt; and both sides read as whole answers (`runtime.naturalness`: no
 loop, no hybrid list marker, no mid-sentence ending, no leftover), except the policy
 authors' own examples. A fluency check under the base model (`fluency.py`) runs on the
