@@ -55,6 +55,11 @@ which who whose whom your our their its my is are was were be been will would ca
 might must this these those such very more most""".split())
 EMOJI = tuple("\U0001F600\U0001F642\U0001F44D\U0001F60A")
 SIGN_OFF_WORDS = 3
+# Abbreviations whose period does not end a sentence ("the amount (e.g. 20%)"): a cut after
+# one, or an answer that stops on one, stops mid-sentence. "etc." often ends a sentence, so
+# it is not here.
+ABBREVIATIONS = ("e.g", "E.g", "i.e", "I.e", "vs", "cf", "approx", "Mr", "Mrs", "Ms", "Dr")
+ABBREVIATION_END = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$")
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]+")
 
 
@@ -139,7 +144,7 @@ def ends_mid_sentence(text: str) -> bool:
     last = lines[-1].rstrip(CLOSERS)
     if not last:
         return False  # only markup, e.g. a closing code fence
-    if last.endswith(DANGLING_PUNCTUATION):
+    if last.endswith(DANGLING_PUNCTUATION) or ABBREVIATION_END.search(last) or unclosed_parenthesis(last):
         return True
     if SENTENCE_END.search(last) or last.endswith(EMOJI):
         return False
@@ -149,6 +154,11 @@ def ends_mid_sentence(text: str) -> bool:
     # sign-off on its own line after the answer ("Best regards").
     return not (LIST_ITEM.match(lines[-1]) or lines[-1].startswith(("#", "|", "```"))
                 or (len(lines) > 1 and len(last.split()) <= SIGN_OFF_WORDS and last[:1].isupper()))
+
+
+def unclosed_parenthesis(line: str) -> bool:
+    """The line opens a parenthesis it never closes ("the amount (e.g. 20%"): cut inside an aside."""
+    return line.count("(") > line.count(")")
 
 
 _REFUSAL = re.compile(REFUSAL_PATTERN)

@@ -41,6 +41,9 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("You can return it within thirty days and", "mid_sentence"),
     ("We ship to Canada, the US,", "mid_sentence"),
     ("- Unplug it\n- Fill it with", "mid_sentence"),
+    ("This usually includes the warranty amount (e.g.", "mid_sentence"),
+    ("It lists the amount (e.g. 20%", "mid_sentence"),
+    ("Ask for the manager, i.e.", "mid_sentence"),
     ("...", "mid_sentence"),
     ("", "mid_sentence"),
     ("Thanks, {name}! Your order ships today.", "leftover"),
@@ -60,6 +63,9 @@ def test_each_check_catches_its_artifact(text, problem):
     "```python\nprint(1)\n```",
     "Steps:\n1. **Clean**:\n   - wipe it\n   - dry it\n2. **Store**: keep it dry.",
     "I'm sorry, but I can't help with that.",
+    "We stock kettles, toasters, blenders, etc.",
+    "Keep the receipt (the one we emailed you).",
+    "No.",
     "Two options:\n- Rent a car:\n  - Cost: high\n- Take the train:\n  - Cost: low",
     "Steps:\n1. Unplug it.\n2. Descale it:\n   - use vinegar",  # one sub-point of a longer list
 ])
@@ -102,6 +108,17 @@ def test_shorten_cuts_a_natural_prefix_at_a_boundary_outside_any_list(text, limi
     variants = (text, restructure.condense_items(text), restructure.headline_items(text))
     source = next(v for v in variants if v.startswith(cut))
     assert not restructure.stops_a_list(source, len(cut)), cut  # never ends inside a list
+
+
+def test_a_cut_never_ends_on_an_abbreviation():
+    text = ("Register it online. It asks for the amount (e.g. 20%), the duration (e.g. 30 days) and "
+            "your name. Dr. Lee signs it. Keep the receipt.")
+    assert [text[:p] for p in restructure.cut_points(text)] == [
+        "Register it online.",
+        "Register it online. It asks for the amount (e.g. 20%), the duration (e.g. 30 days) and your name.",
+        "Register it online. It asks for the amount (e.g. 20%), the duration (e.g. 30 days) and your name. "
+        "Dr. Lee signs it.",
+        text]
 
 
 @PROPERTY

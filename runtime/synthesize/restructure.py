@@ -19,8 +19,11 @@ BULLETED = re.compile(r"^([ \t]*)[-*\u2022][ \t]+")
 HEADLINE = re.compile(r"^([^:.!?\n]{1,60}?):(\*\*)?[ \t]+\S")
 HEADLINE_WORDS = 6
 # A sentence ends at . ! ? (with any closing quote or markup) followed by space and a capital,
-# a digit, a quote or markup; abbreviations like "e.g. this" stay whole.
-SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019*_)]))[ \t]+(?=[A-Z0-9\"'\u201c*(])")
+# a digit, a quote or markup; abbreviations stay whole whatever follows them ("e.g. this",
+# "e.g. 20%", "Dr. Lee": `naturalness.ABBREVIATIONS`).
+NOT_AFTER_ABBREVIATION = "".join(rf"(?<!\b{re.escape(a)}\.)" for a in naturalness.ABBREVIATIONS)
+SENTENCE_BREAK = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019*_)]))" + NOT_AFTER_ABBREVIATION
+                            + r"[ \t]+(?=[A-Z0-9\"'\u201c*(])")
 
 
 def cut_points(text: str) -> list[int]:
