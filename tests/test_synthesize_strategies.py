@@ -370,6 +370,17 @@ def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):
     assert digests(again) == digests(out)
 
 
+def test_a_rerun_from_the_cache_reports_the_same_samples(llama, tmp_path):
+    from runtime.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    runs = [synthesize(artifact(), tmp_path / name, root=FIXTURES, generator=make_generator(llama),
+                       feedback=FEEDBACK[:2], cache=cache) for name in ("fresh", "cached")]
+    assert runs[1].report.reused_rules  # every rule's candidates came from the cache
+    assert runs[1].report.capped_samples == runs[0].report.capped_samples > 0
+    assert runs[1].report.model_breaks == runs[0].report.model_breaks
+
+
 def test_another_seed_changes_the_sampled_outputs(first_run, llama, tmp_path):
     out, result = first_run
     other = synthesize(with_seed(8), tmp_path / "seed-8", root=FIXTURES, generator=make_generator(llama),

@@ -16,7 +16,7 @@ from runtime.label.scorers import Scorers
 from runtime.synthesize import output, reuse
 from runtime.synthesize.artifacts import STRATEGY as ARTIFACT_STRATEGY, artifact_pairs
 from runtime.synthesize.fluency import FluencyCheck
-from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
+from runtime.synthesize.pairs import Candidate, Completion, Pair, SynthesisContext
 from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import PromptPool, build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
@@ -82,7 +82,6 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     report = QaReport()
     for name in names:
         report.candidates.setdefault(name, 0)
-    report.capped_samples = sum(c.capped for c in ctx._candidates or [])
     kept, report = gate(candidates, policy.rules, pool.eval_texts, training.length_ratio_max, labeler, report)
     fluent = FluencyCheck(generator, cache=cache) if generator is not None else None
     selected = select_within_budget(kept, policy.pair_specs, training.seed, report, accept=fluent)
@@ -90,7 +89,9 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                            training.scope_pairs if scope_share is None else scope_share, policy, labeler, report)
     completions = _not_held_out([item for item in items if isinstance(item, Completion)], pool, report)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
-    report.model_breaks = _model_breaks(ctx, policy, names, labeler)
+    samples = _samples(ctx, policy, names)
+    report.capped_samples = sum(c.capped for c in samples)
+    report.model_breaks = break_rates(samples, policy.rules, labeler)
     per_rule = Counter(rule for pair in selected for rule in pair.target_rules)
     report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules, per_rule)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
@@ -108,17 +109,18 @@ def _not_held_out(completions: list[Completion], pool: PromptPool, report: QaRep
     return kept
 
 
-def _model_breaks(ctx: SynthesisContext, policy, names: Sequence[str], labeler: Labeler) -> dict:
-    """How often the model's sampled answers broke each rule (empty when nothing was sampled).
+def _samples(ctx: SynthesisContext, policy, names: Sequence[str]) -> list[Candidate]:
+    """The model's sampled answers to the training prompts (none when nothing was sampled).
 
     When every rule's candidates came from the cache no strategy sampled in this run; the
-    samples are then read again over the whole policy, from the generation cache.
+    samples are then read again over the whole policy, from the generation cache, so the
+    break rates and the count of capped samples do not depend on what was cached.
     """
     if ctx.generator is None or not any(name in READS_SAMPLES for name in names):
-        return {}
+        return []
     if ctx._candidates is None:
         ctx = replace(ctx, policy=policy)
-    return break_rates(ctx.candidates(), policy.rules, labeler)
+    return ctx.candidates()
 
 
 def _contrasts(selected: list[Pair], artifact_share: float, scope_share: float, policy, labeler: Labeler,
