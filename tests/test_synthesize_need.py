@@ -50,21 +50,13 @@ def test_a_rule_never_seen_broken_keeps_a_floor_and_one_never_judged_full_weight
     assert needs == {"kept": NEED_FLOOR, "broken": 0.75, "unseen": FULL_NEED}
 
 
-def pair(*targets: str) -> Pair:
-    return Pair("p", "c", "r", "perturb", targets, "prompts")
+def test_a_pair_weighs_its_neediest_target_and_a_contrast_weighs_full():
+    def pair(*targets: str) -> Pair:
+        return Pair("p", "c", "r", "perturb", targets, "prompts")
 
-
-def test_a_pair_weighs_its_neediest_target_and_a_contrast_the_rule_pairs_mean():
     needs = {"kept": NEED_FLOOR, "broken": 0.75}
-    weights = pair_needs([pair("kept"), pair("kept", "broken"), pair(), pair("new-rule")], needs)
-    mean = (NEED_FLOOR + 0.75 + FULL_NEED) / 3
-    assert weights == pytest.approx([NEED_FLOOR, 0.75, mean, FULL_NEED])
-    # the contrasts' share of the step weight is their share of the pairs
-    assert weights[2] / sum(weights) == pytest.approx(1 / 4)
-
-
-def test_contrasts_alone_weigh_full():
-    assert pair_needs([pair(), pair()], {"kept": NEED_FLOOR}) == [FULL_NEED, FULL_NEED]
+    assert pair_needs([pair("kept"), pair("kept", "broken"), pair(), pair("new-rule")], needs) == [
+        NEED_FLOOR, 0.75, FULL_NEED, FULL_NEED]
 
 
 COUPLED = """dsl 1

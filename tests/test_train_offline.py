@@ -273,6 +273,26 @@ def test_the_warm_up_takes_at_most_sft_rows_chosen_sides_drawn_by_need(tmp_path)
     assert len(chosen_sides(replace(job, hyperparameters={**job.hyperparameters.model_dump(), "sft_rows": 0}))) == 60
 
 
+def test_the_warm_up_leaves_out_contrasts(tmp_path):
+    import datasets
+
+    from runtime.train.common import PAIR_COLUMNS
+    from runtime.train.warmup import chosen_sides
+
+    rows = {c: [[{"role": "user" if c == "prompt" else "assistant", "content": f"{c} {i}"}] for i in range(6)]
+            for c in PAIR_COLUMNS}
+    targets = [["short"], ["short", "greet"], [], ["greet"], [], []]
+    datasets.Dataset.from_dict({**rows, "need": [1.0] * 6, "target_rules": targets}).to_parquet(
+        str(tmp_path / "pairs.parquet"))
+    job = _job("dpo", "unused", tmp_path, tmp_path / "out")
+    picked = chosen_sides(job)
+    assert picked.column_names == ["prompt", "completion"]
+    assert sorted(r["completion"][0]["content"] for r in picked) == ["chosen 0", "chosen 1", "chosen 3"]
+    # contrasts alone (a policy whose rule pairs all failed the gates) still warm up
+    datasets.Dataset.from_dict({**rows, "target_rules": [[]] * 6}).to_parquet(str(tmp_path / "pairs.parquet"))
+    assert len(chosen_sides(job)) == 6
+
+
 @pytest.mark.parametrize("lora,method", [(True, "dpo"), (False, "kto")])
 def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
     from transformers import AutoModelForCausalLM

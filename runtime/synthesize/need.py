@@ -24,7 +24,10 @@ from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
 # A rule the samples never saw broken still gets some steps: a few dozen answers are weak
 # evidence that the model always keeps it, and its pairs remind the model of it.
 NEED_FLOOR = 0.1
-# Rules no sampled answer was in scope for: no evidence the model keeps them, so full weight.
+# Contrasts (artifact, scope) and rules no sampled answer was in scope for: no evidence the
+# model keeps them, so full weight. At the rule pairs' mean need instead (their share of the
+# steps = their share of the pairs) the brand policy's length rule fell from 94% to 72%, as
+# loop contrasts also teach shorter answers, and the safety refusal rule from 62% to 25%.
 FULL_NEED = 1.0
 
 
@@ -81,14 +84,5 @@ def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
 
 
 def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:
-    """A pair's need: the largest need of its target rules; a contrast's, the rule pairs' mean.
-
-    Contrasts (artifact, scope) target no rule. At full weight they took a share of the steps
-    far above their share of the pairs wherever the model keeps most rules: a quarter of the
-    safety policy's pairs, 39% of its steps' weight, and the critical refusal rule fell from
-    100% to 62%. At the rule pairs' mean need they take the share `artifact_pairs` gives them.
-    Without rule pairs or rates, every pair has `FULL_NEED`.
-    """
-    rule_needs_ = [max(needs.get(rule, FULL_NEED) for rule in p.target_rules) for p in pairs if p.target_rules]
-    contrast = sum(rule_needs_) / len(rule_needs_) if rule_needs_ else FULL_NEED
-    return [max((needs.get(rule, FULL_NEED) for rule in p.target_rules), default=contrast) for p in pairs]
+    """A pair's need: the largest need of its target rules; `FULL_NEED` for contrasts, or without rates."""
+    return [max((needs.get(rule, FULL_NEED) for rule in p.target_rules), default=FULL_NEED) for p in pairs]

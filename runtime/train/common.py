@@ -16,6 +16,7 @@ from compiler.plan import TrainSettings
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 UNPAIRED_COLUMNS = ("prompt", "completion", "label")
 NEED_COLUMN = "need"  # a pair's weight in the step sample (runtime/synthesize/need.py)
+TARGETS_COLUMN = "target_rules"  # empty for contrasts, which the warm-up leaves out
 
 
 @dataclass(frozen=True)
