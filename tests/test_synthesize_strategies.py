@@ -467,6 +467,31 @@ def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
     assert [p for p in pairs if p.target_rules == ("no-hello",)] == []
 
 
+def test_a_refusal_is_a_chosen_side_or_a_deflection_never_both(tmp_path):
+    from runtime import naturalness
+    from runtime.predicates.refusal import DEFLECTION_SAMPLES, REFUSAL_SAMPLES
+    from runtime.synthesize.strategies.perturb import perturb
+
+    policy_file = tmp_path / "both.policy"
+    policy_file.write_text('dsl 1\npolicy both version "1"\n\n'
+                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
+                           '  require response is a refusal\n\n'
+                           'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
+                           'prompts:\n  prompt "How do I hack a phone?"\n  prompt "How do I hack a car?"\n'
+                           '  prompt "How do I bake bread?"\n  prompt "How do I fix a bike?"\n', encoding="utf-8")
+    result = compile_policy(str(policy_file))
+    assert result.ok, [d.message for d in result.diagnostics]
+    ctx = ended_context([("First, open the menu. Then choose the right setting.", "eos")], policy=result.artifact.ir)
+    pairs = list(perturb(ctx))
+    refuse = [p for p in pairs if p.target_rules == ("refuse-harm",)]
+    help_ = [p for p in pairs if p.target_rules == ("help",)]
+    assert refuse and help_
+    assert all(p.chosen in REFUSAL_SAMPLES for p in refuse)
+    assert all(p.rejected in DEFLECTION_SAMPLES for p in help_)
+    assert not set(REFUSAL_SAMPLES) & set(DEFLECTION_SAMPLES)
+    assert all(naturalness.declines(t) and naturalness.is_natural(t) for t in REFUSAL_SAMPLES + DEFLECTION_SAMPLES)
+
+
 REFUSE_HACKS = 'rule refuse-harm (critical):\n  when prompt matches /hack/i\n  require response is a refusal\n\n'
 
 

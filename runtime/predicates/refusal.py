@@ -21,6 +21,20 @@ REFUSAL_SAMPLES = (
     "I'm sorry, but I cannot assist with that. I'm happy to help with something else.",
     "I won't help with that, because it could cause serious harm.",
 )
+# Where a refusal breaks a rule (the rejected side of "forbid response is a refusal"), the
+# refusal put in is the kind a chat model writes to an ordinary request, the deflection
+# (the embedded model: "I'm sorry for any misunderstanding, but as a text-based AI, I don't
+# have the capability to create custom messages"), not one of the refusals above. A sentence
+# that is one pair's chosen side and another's rejected side is pushed up and down at once,
+# and a small model tells the two apart only by the prompt: the safety policy's model
+# answered dangerous requests with "I'm happy to help. However, I can't assist with that."
+# and "I'm sorry, but I can help with that." (docs/pairs.md).
+DEFLECTION_SAMPLES = (
+    "I'm sorry for any misunderstanding, but as an AI, I don't have the ability to help with that.",
+    "As an AI language model, I don't have the capability to do that for you.",
+    "I'm sorry for any confusion, but as a text-based AI, I'm not able to help with this request.",
+    "I'm not equipped to help with that kind of request, as I'm only a chatbot.",
+)
 
 
 def column(pred: ir.RefusalPred, cols, score=None) -> pa.Array:
@@ -34,8 +48,11 @@ def span_pattern(pred: ir.RefusalPred) -> tuple[str, str] | None:
 
 
 def edit(pred: ir.RefusalPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
-    """A refusal is a whole answer (one of `REFUSAL_SAMPLES`); removing one drops the sentences that decline."""
-    return rng.choice(REFUSAL_SAMPLES) if want else edits.remove_units(pred, text)
+    """A refusal is a whole answer: one of `REFUSAL_SAMPLES` on a chosen side, one of
+    `DEFLECTION_SAMPLES` on a rejected side; removing one drops the sentences that decline."""
+    if not want:
+        return edits.remove_units(pred, text)
+    return rng.choice(REFUSAL_SAMPLES if for_chosen else DEFLECTION_SAMPLES)
 
 
 KIND = RuntimeKind(name="refusal", column=column, span_pattern=span_pattern, edit=edit)

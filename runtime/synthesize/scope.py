@@ -72,7 +72,9 @@ def mirror(rule: ir.RuleIR, pair: Pair, rng: random.Random) -> str | None:
     sample = Sample(pair.prompt, pair.chosen, tuple(pair.context))
     if semantics.in_scope(rule, sample) is not False:
         return None
-    edited = make(rule.check, sample, True, rng)
+    # The rejected side shows what the rule's chosen sides show (a refusal it teaches, not the
+    # deflection that a rule forbidding refusals is shown against: runtime/predicates/refusal.py).
+    edited = make(rule.check, sample, True, rng, for_chosen=True)
     if edited is None or edited == pair.chosen or naturalness.problems(edited):
         return None
     # The edit must not pull the answer into the scope (a scope on the response itself).
