@@ -57,10 +57,9 @@ def chosen_sides(job: TrainJob):
     (at most `sft_rows` of them, drawn by need: `rows_for_warm_up`).
 
     Contrasts (no target rule) are left out: their chosen side is a rule pair's chosen side
-    again, so training on it twice only tilts the warm-up towards the answers that contrasts
-    could be cut from, the long answers to ordinary prompts. With the 33 contrasts of the
-    safety policy in its warm-up, the critical refusal rule read 62% and 25%; with 20, 100%.
-    A contrast teaches by its rejected side, which only the preference steps see.
+    again (on the safety, brand and demo policies, every one of them), so in the warm-up they
+    only train some answers twice. A contrast teaches by its rejected side, which only the
+    preference steps see.
     """
     from runtime.train.common import (NEED_COLUMN, PAIR_COLUMNS, TARGETS_COLUMN, UNPAIRED_COLUMNS,
                                       load_dataset_columns, rows_for_warm_up)
