@@ -89,9 +89,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
                            training.scope_pairs if scope_share is None else scope_share, policy, labeler, report)
     completions = _not_held_out([item for item in items if isinstance(item, Completion)], pool, report)
     report.reused_rules = sorted(g for g in reused if g != reuse.POLICY_GROUP)
-    samples = _samples(ctx, policy, names)
-    report.capped_samples = sum(c.capped for c in samples)
-    report.model_breaks = break_rates(samples, policy.rules, labeler)
+    report.capped_samples, report.model_breaks = _sample_counts(_samples(ctx, policy, names), policy, labeler)
     per_rule = Counter(rule for pair in selected for rule in pair.target_rules)
     report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules, per_rule)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
@@ -121,6 +119,11 @@ def _samples(ctx: SynthesisContext, policy, names: Sequence[str]) -> list[Candid
     if ctx._candidates is None:
         ctx = replace(ctx, policy=policy)
     return ctx.candidates()
+
+
+def _sample_counts(samples: list[Candidate], policy, labeler: Labeler) -> tuple[int, dict]:
+    """How many samples the token cap cut, and how often the samples broke each rule."""
+    return sum(c.capped for c in samples), break_rates(samples, policy.rules, labeler)
 
 
 def _contrasts(selected: list[Pair], artifact_share: float, scope_share: float, policy, labeler: Labeler,
