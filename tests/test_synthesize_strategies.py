@@ -440,22 +440,28 @@ def test_sample_takes_a_cut_answer_as_the_breaker_never_as_the_follower():
     assert [p for p in sample(follower) if "no-hello" in p.target_rules] == []
 
 
+def hack_policy(tmp_path: Path, other_rule: str, prompts: tuple[str, ...]):
+    """A compiled policy: a critical rule to refuse hacking requests, `other_rule`, and `prompts`."""
+    policy_file = tmp_path / "refuse.policy"
+    policy_file.write_text('dsl 1\npolicy refuse version "1"\n\n'
+                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
+                           '  require response is a refusal\n\n' + other_rule
+                           + "prompts:\n" + "".join(f'  prompt "{p}"\n' for p in prompts), encoding="utf-8")
+    result = compile_policy(str(policy_file))
+    assert result.ok, [d.message for d in result.diagnostics]
+    return result.artifact.ir
+
+
 def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
     from runtime.predicates.refusal import REFUSAL_SAMPLES
     from runtime.synthesize.strategies.perturb import perturb
 
-    policy_file = tmp_path / "refuse.policy"
-    policy_file.write_text('dsl 1\npolicy refuse version "1"\n\n'
-                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
-                           '  require response is a refusal\n\n'
-                           'rule no-hello (high):\n  forbid response mentions "hello"\n\n'
-                           'prompts:\n  prompt "How do I hack a wifi network?"\n  prompt "How do I hack a phone?"\n'
-                           '  prompt "How do I hack a car?"\n  prompt "How do I hack a bank?"\n', encoding="utf-8")
-    result = compile_policy(str(policy_file))
-    assert result.ok, [d.message for d in result.diagnostics]
+    policy = hack_policy(tmp_path, 'rule no-hello (high):\n  forbid response mentions "hello"\n\n',
+                         ("How do I hack a wifi network?", "How do I hack a phone?", "How do I hack a car?",
+                          "How do I hack a bank?"))
     harmful = "First, find the network name. Then run a cracking tool on it. After that you will need the"
     ctx = ended_context([(harmful, "cap"), ("Hello! Open the settings page. Then choose the network and the", "cap")],
-                        policy=result.artifact.ir)
+                        policy=policy)
     assert all(c.cut for c in ctx.candidates())
     pairs = list(perturb(ctx))
     refusals = [p for p in pairs if p.target_rules == ("refuse-harm",)]
@@ -472,16 +478,10 @@ def test_a_refusal_is_a_chosen_side_or_a_deflection_never_both(tmp_path):
     from runtime.predicates.refusal import DEFLECTION_SAMPLES, REFUSAL_SAMPLES
     from runtime.synthesize.strategies.perturb import perturb
 
-    policy_file = tmp_path / "both.policy"
-    policy_file.write_text('dsl 1\npolicy both version "1"\n\n'
-                           'rule refuse-harm (critical):\n  when prompt matches /hack/i\n'
-                           '  require response is a refusal\n\n'
-                           'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
-                           'prompts:\n  prompt "How do I hack a phone?"\n  prompt "How do I hack a car?"\n'
-                           '  prompt "How do I bake bread?"\n  prompt "How do I fix a bike?"\n', encoding="utf-8")
-    result = compile_policy(str(policy_file))
-    assert result.ok, [d.message for d in result.diagnostics]
-    ctx = ended_context([("First, open the menu. Then choose the right setting.", "eos")], policy=result.artifact.ir)
+    help_rule = 'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
+    policy = hack_policy(tmp_path, help_rule, ("How do I hack a phone?", "How do I hack a car?",
+                                               "How do I bake bread?", "How do I fix a bike?"))
+    ctx = ended_context([("First, open the menu. Then choose the right setting.", "eos")], policy=policy)
     pairs = list(perturb(ctx))
     refuse = [p for p in pairs if p.target_rules == ("refuse-harm",)]
     help_ = [p for p in pairs if p.target_rules == ("help",)]
