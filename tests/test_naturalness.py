@@ -222,6 +222,34 @@ def test_shorten_drops_a_list_it_cannot_keep_whole():
     assert not restructure.stops_a_list(text, text.index("\n\n1."))
 
 
+STEPS = ("1. **Unplug**: Switch it off at the wall.\n2. **Empty**: Tip the crumbs into the bin.\n"
+         "3. **Brush**: Sweep the slots with a dry brush.\n4. **Wipe**: Clean the case with a damp cloth.\n"
+         "5. **Dry**: Leave it open for an hour.\n")
+
+
+def test_finished_items_drop_the_item_the_cap_stopped_inside():
+    capped = "To fix it:\n\n" + STEPS + "6. **Test**: Plug it back in and"
+    assert restructure.finished_items(capped) == ("To fix it:\n\n" + STEPS).rstrip()
+    # Its indented sub-points go with it.
+    assert restructure.finished_items(capped + "\n   - the lid\n   - the") == ("To fix it:\n\n" + STEPS).rstrip()
+    # After two finished steps the list would read as stopped early; a finished answer keeps its end.
+    assert restructure.finished_items("Steps:\n1. Open it.\n2. Lift it.\n3. Then wipe the") is None
+    # Only the items of the list the cap fell in count.
+    assert restructure.finished_items(STEPS + "Then:\n1. Store it.\n2. Keep it on a") is None
+    # The cap fell in a paragraph after the list, not inside an item: `shorten` cuts that.
+    assert restructure.finished_items("To fix it:\n\n" + STEPS + "\nIn the end, the") is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(st.sampled_from(ITEMS), min_size=4, max_size=8, unique=True), tail=st.sampled_from(ITEMS))
+def test_finished_items_are_natural_whole_lists(items, tail):
+    capped = "Here's how:\n" + "".join(f"{k}. {item}\n" for k, item in enumerate(items, 1))
+    capped += f"{len(items) + 1}. " + " ".join(tail.split()[:2])
+    kept = restructure.finished_items(capped)
+    assert kept is not None and naturalness.is_natural(kept)
+    assert restructure.list_items(kept) == len(items)
+
+
 def test_a_cut_inside_an_item_that_goes_on_in_indented_lines_stops_the_list():
     text = ("To clean a laptop keyboard:\n\n- **Power off**: shut it down.\n- **Shake it**: turn it over.\n"
             "  Tap the back gently.\n  Crumbs fall out.\n- **Wipe**: use a damp cloth.\n\nThat's all!")

@@ -457,6 +457,28 @@ def test_a_cut_answer_is_fitted_to_a_length_limit_only_where_the_limit_ends_it()
     assert fit_to_limits(Sample("List the steps.", CUT_ANSWER), []) is None
 
 
+def test_a_capped_list_is_fitted_to_a_length_limit_as_its_finished_items_headlines():
+    from runtime.synthesize.pairs import _cut_back
+    from runtime.synthesize.restructure import list_items
+
+    class Capped:
+        text = ("Here are the steps:\n1. **Unplug**: Switch it off at the wall. Wait a minute.\n"
+                "2. **Empty**: Tip the crumbs into the bin. Shake it gently.\n"
+                "3. **Brush**: Sweep the slots with a dry brush. Go slowly.\n"
+                "4. **Wipe**: Clean the case with a damp cloth. Skip the slots.\n"
+                "5. **Dry**: Leave it open for an hour. Check it is dry.\n"
+                "6. **Test**: Plug it back in. Make one slice of toast.\n7. **Store**: Keep it on a")
+
+    (cut,) = _cut_back([Capped])
+    limit = {r.id: r for r in compiled("minimal.policy").ir.rules}["five-words-max"]
+    forty = limit.model_copy(update={"check": limit.check.model_copy(update={"value": 40})})
+    fitted = fit_to_limits(Sample("List the steps.", cut), [forty])
+    # Every finished step, each cut to its headline; the step the cap stopped inside is gone.
+    assert fitted == ("Here are the steps:\n1. **Unplug**\n2. **Empty**\n3. **Brush**\n4. **Wipe**\n5. **Dry**\n"
+                      "6. **Test**")
+    assert list_items(fitted) == 6 and naturalness.is_natural(fitted)
+
+
 def test_a_fitted_answer_keeps_headroom_below_the_limit_where_a_cut_allows():
     five = {r.id: r for r in compiled("minimal.policy").ir.rules}["five-words-max"]
     eight = five.model_copy(update={"check": five.check.model_copy(update={"value": 8})})

@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 from compiler import ir, semantics
 from compiler.semantics import Sample
 from runtime.synthesize.prompts import PoolPrompt, PromptPool
-from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, shorten
+from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, finished_items, shorten
 
 # How much a prompt taken for one rule counts towards another rule's share (spread_over_rules).
 OTHER_RULE_CREDIT = 0.25
@@ -144,8 +144,12 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
 
 
 def _cut_back(capped: list) -> list[str]:
-    """Capped answers cut back to their longest natural prefix of two or more sentences or items."""
-    cut = (shorten(g.text, lambda _: True, min_units=2) for g in capped)
+    """Capped answers cut back to their longest natural prefix of two or more sentences or items.
+
+    Where the cap fell inside a list item, the prefix is the list's finished items
+    (`restructure.finished_items`), as every shorter prefix would stop the list.
+    """
+    cut = (finished_items(g.text) or shorten(g.text, lambda _: True, min_units=2) for g in capped)
     return [text for text in cut if text]
 
 

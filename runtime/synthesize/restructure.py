@@ -91,6 +91,35 @@ def stops_a_list(text: str, point: int) -> bool:
     return bool(before) and goes_on and ends_in_item(before)
 
 
+# A capped list keeps its finished items only if there are at least this many: two or three
+# steps before the cap is the "stopped early" list that `stops_a_list` keeps out of pairs.
+FINISHED_ITEMS_MIN = 4
+
+
+def finished_items(text: str, min_items: int = FINISHED_ITEMS_MIN) -> str | None:
+    """A capped answer without the list item the cap fell in, if `min_items` finished items precede it.
+
+    A small model answers "What are the steps to…" with a numbered list longer than any
+    generation cap, so the cap always falls inside an item and every shorter prefix stops the
+    list (`stops_a_list`): none of these answers was a base, and the brand policy's trained
+    model answered steps requests in prose. Dropped with its sub-points, the unfinished item
+    leaves a list of the steps the model did finish, which a length limit may then condense
+    (`shorten`). None if the text does not end inside a top-level item (its last line is an
+    item or an indented line of one) or too few precede it.
+    """
+    lines = text.rstrip().splitlines()
+    top = [k for k, line in enumerate(lines) if line.strip() and not naturalness.indent(line)]
+    if not top or not is_list_item(lines[top[-1]]) or not ends_in_item(lines):
+        return None
+    finished = 0  # items of the same list before the last one, back to its intro
+    for k in reversed(top[:-1]):
+        if not is_list_item(lines[k]):
+            break
+        finished += 1
+    kept = "\n".join(lines[:top[-1]]).rstrip()
+    return kept if finished >= min_items and naturalness.is_natural(kept) else None
+
+
 def ends_in_item(lines: list[str]) -> bool:
     """The last line is a list item, or an indented line of one ("1. Unplug it." then "   Wait.")."""
     for line in reversed(lines):

@@ -124,12 +124,12 @@ def _model_answers(ctx: SynthesisContext, rules: list[ir.RuleIR]) -> Iterator[tu
 
 
 def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
-    """A cut answer shortened to every length limit in its scope, ending before its last unit.
+    """A cut answer shortened to every length limit in its scope: cut earlier, or its items condensed.
 
     The token cap decided where a cut answer ends, so it is never a chosen side as it is. But
-    where a length limit cuts it earlier, at a sentence or item boundary, the limit decides:
-    the result is what the length repair makes of the whole answer, and may be a base like a
-    finished answer. Without these, a policy's long-form prompts ("What are the steps to…"),
+    where a length limit shortens it (cut at a sentence or item boundary, or each list item
+    condensed to its first sentence or headline), the limit decides: the result is what the
+    length repair makes of the whole answer, and may be a base like a finished answer. Without these, a policy's long-form prompts ("What are the steps to…"),
     which a small model answers past the cap, gave the brand policy almost no pairs, and its
     trained model answered them in prose. Like a length repair, the cut keeps headroom below
     each limit where it can (`HEADROOM`): bases that all end just under a limit teach a model
@@ -137,7 +137,6 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     them, or when no natural prefix of two or more units fits them all.
     """
     in_scope = [rule for rule in limits if semantics.in_scope(rule, sample) is True]
-    units = len(cut_points(sample.response))
     ceilings = [c for rule in in_scope for c in response_counts(rule.check) if c.op in ("at_most", "fewer_than")]
 
     def within(text: str) -> bool:
@@ -149,7 +148,7 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     if not in_scope or within(sample.response):
         return None  # the cap, not a limit, would decide where it ends
     for accept in (roomy, within):
-        fitted = shorten(sample.response, lambda text: len(cut_points(text)) < units and accept(text), min_units=2)
+        fitted = shorten(sample.response, accept, min_units=2)
         if fitted is not None:
             return fitted
     return None
