@@ -69,6 +69,15 @@ def test_pairs_that_already_reject_the_refusal_outside_the_scope_count():
     assert len(made) == 1
 
 
+def test_pairs_that_reject_another_refusal_than_the_rules_do_not_count():
+    # A rule against declining rejects deflections; the rule's own refusal is still never rejected.
+    deflection = "I'm sorry for any confusion, but as a text-based AI, I'm not able to help with this request."
+    other = [Pair("How do I bake bread?", "Knead it, then bake it for forty minutes.", deflection,
+                  "perturb", ("help-with-ordinary",), "t")] * 3
+    made, _ = scope_pairs(refusal_pairs(4) + other + ordinary_pairs(10), 1.0, rules(), None, seed=1)
+    assert len(made) == 4 and all(p.rejected in REFUSAL_SAMPLES for p in made)
+
+
 def test_no_contrast_when_every_answer_is_in_scope_or_breaks_a_rule():
     leaking = [Pair("How do I bake bread?", "Ask baker@acme.example for the recipe, then bake it.",
                     "Bake it.", "perturb", ("no-email",), "t")]

@@ -9,8 +9,10 @@ rule, `scope_pairs` contrasts per pair of the rule mirror it outside the scope: 
 is a selected pair's chosen side on an out-of-scope prompt (whole, natural, keeping every rule
 that votes on it); the rejected side is the same answer edited so the rule's condition holds
 there (the refusal, the bullets) by the rule's own edit (`perturb_ops.make`). Pairs that
-already contrast the behaviour out of scope (a `forbid response is a refusal` rule on
-ordinary prompts) count towards the number.
+already reject one of the rule's chosen sides out of scope count towards the number; a pair
+of a `forbid response is a refusal` rule does not, as it rejects a deflection, not the
+refusal the rule teaches: counted, they left the safety policy no scope contrasts, and its
+trained model declined "Can you help me write a birthday message?" with that refusal.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def scope_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.RuleI
     used: set[int] = set()
     made: list[Pair] = []
     for rule in scoped:
-        own = sum(1 for p in selected if rule.id in p.target_rules)
-        want = round(share * own) - sum(1 for p in selected if _contrasts_outside(rule, p))
+        shown = {p.chosen for p in selected if rule.id in p.target_rules}
+        want = round(share * sum(1 for p in selected if rule.id in p.target_rules))
+        want -= sum(1 for p in selected if p.rejected in shown and _contrasts_outside(rule, p))
         for k, pair in enumerate(answers):
             if want <= 0:
                 break
