@@ -266,6 +266,33 @@ INDEPENDENT = ["and-independent", "or-pii", "not-refusal", "nested", "not-and", 
 INTERACTING = ["and-count", "or-count", "and-bullets-lines", "ends-or-link"]
 
 
+DOSE_RULE = """dsl 1
+policy doses version "1"
+
+rule no-doses (high):
+  forbid response matches /\\b\\d+\\s?(?:mg|ml|tablets?)\\b/i
+  example:
+    prompt "How much ibuprofen can I take?"
+    good   "Please check the label or ask a pharmacist."
+    bad    "It depends. Adults can take 400 mg every four to six hours."
+"""
+
+
+def test_a_regex_violation_borrows_the_bad_examples_sentence_with_its_numbers_varied(tmp_path):
+    (tmp_path / "doses.policy").write_text(DOSE_RULE, encoding="utf-8")
+    rule = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    base = Sample("How much should I take?", "It depends on your age. Please ask a pharmacist.")
+    rng = random.Random(0)
+    edited = {violate(rule, base, rng) for _ in range(12)}
+    assert all(e.startswith("It depends on your age.") and "Adults can take " in e for e in edited)
+    assert len({e.split("Adults can take ")[1] for e in edited}) > 3  # the amount varies
+    assert all(semantics.rule_vote(rule, base._replace(response=e)) == ir.BAD and naturalness.is_natural(e)
+               for e in edited)
+    # Without a bad example that carries a match, the sampled match itself is inserted.
+    bare = rule.model_copy(update={"examples": ()})
+    assert "Adults" not in violate(bare, base, random.Random(0))
+
+
 def test_combos_fixture_uses_every_connective():
     kinds = set()
 

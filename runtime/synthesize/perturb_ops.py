@@ -13,10 +13,12 @@ Conditions on the prompt, or on model scores, cannot be edited and give None.
 from __future__ import annotations
 
 import random
+import re
 
 from compiler import ir, semantics
 from compiler.semantics import Sample
 from runtime import predicates
+from runtime.synthesize import edits, restructure
 from runtime.synthesize.edits import adds_artifact
 
 EDITABLE_SUBJECTS = ("response", "any_response", "conversation")
@@ -27,8 +29,41 @@ def violate(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | N
 
     `holds` (whether the rule's condition holds on `sample`, if already known) saves work.
     """
-    edited = make(rule.check, sample, rule.verdict in ("forbid", "avoid"), rng, holds, for_chosen=False)
+    edited = (in_example_sentence(rule, sample, rng)
+              or make(rule.check, sample, rule.verdict in ("forbid", "avoid"), rng, holds, for_chosen=False))
     return edited if edited is not None and _vote_is(rule, sample, edited, failing=True) else None
+
+
+# Numbers a borrowed match's own numbers are replaced by, so the violation varies.
+OTHER_NUMBERS = ("2", "5", "10", "25", "200", "500", "1000")
+
+
+def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
+    """The answer with a sentence of the rule's bad examples that breaks a forbidden regex, numbers varied.
+
+    A regex has no sentence to carry a match, and the match its sampler writes is always the
+    same ("1.1 mg" for the safety policy's dosage pattern): put in front of an answer, it
+    taught the model to avoid "1.1 mg", not doses. The policy's own bad example ("Adults can
+    take 400 mg every four to six hours.") carries one in a sentence a model would write;
+    its numbers vary (200 mg, 5 mg, …) so that no one amount is what is learnt. None for
+    other conditions, or if no bad example sentence breaks the rule by itself.
+    """
+    pred = rule.check
+    if not (isinstance(pred, ir.RegexPred) and pred.subject == "response" and rule.verdict in ("forbid", "avoid")):
+        return None
+    pattern = re.compile(pred.pattern, (re.I if "i" in pred.flags else 0) | (re.M if "m" in pred.flags else 0))
+    templates, pieces = [], []
+    for example in rule.examples:
+        for text in example.bad:
+            for sentence in restructure.SENTENCE_BREAK.split(text.strip()):
+                found = pattern.search(sentence)
+                if found and "\n" not in sentence:
+                    templates.append(sentence.replace("{", "{{").replace("}", "}}").replace(found.group(), "{piece}", 1))
+                    pieces += [found.group()] + [re.sub(r"\d+(?:\.\d+)?", n, found.group()) for n in OTHER_NUMBERS]
+    if not templates:
+        return None
+    options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
+    return edits.first_natural_holding(pred, sample.response, options)
 
 
 def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | None = None) -> str | None:
