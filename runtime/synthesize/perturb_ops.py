@@ -43,7 +43,7 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
 
     A regex has no sentence to carry a match, and the match its sampler writes is always the
     same ("1.1 mg" for the safety policy's dosage pattern): put in front of an answer, it
-    taught the model to avoid "1.1 mg", not doses. The policy's own bad example ("Adults can
+    showed a fragment, not a dose (4 of that policy's 14 dosage pairs). The bad example ("Adults can
     take 400 mg every four to six hours.") carries one in a sentence a model would write;
     its numbers vary (200 mg, 5 mg, …) so that no one amount is what is learnt. None for
     other conditions, or if no bad example sentence breaks the rule by itself.
