@@ -5,8 +5,9 @@ applies a one-rule edit and runs the update cycle against the same MLflow store 
 Then, in a separate work folder (its own MLflow store, the same cache), it runs a fresh cycle
 of the edited policy from the base model: what the update should deliver. Prints the wall
 times and their ratio (target <= 0.25), the changed rules' compliance after the update
-beside the fresh cycle's (target: within 2 points), and the unchanged rules' compliance
-under the champion and after the update.
+beside the fresh cycle's (target: within 2 points), the unchanged rules' compliance
+under the champion and after the update, and the seconds each stage took in both cycles
+(the train stage split into its SFT warm-up and the method's own steps).
 
 The fresh cycle must be promoted for the edit to have a champion to continue from, and the
 embedded model fails most policies' gates before much training; so, unless `--keep-gates`,
@@ -134,16 +135,38 @@ def main() -> None:
     print(f"\n{date.today()}  {platform.node()}  {platform.processor() or platform.machine()}  "
           f"policy {args.policy}, edit {args.edit!r}")
     for share, update, update_s in results:
-        report(share, fresh_s, update, update_s, reference, reference_s)
+        report(share, fresh, fresh_s, update, update_s, reference, reference_s)
 
 
-def report(share: float | None, fresh_s: float, update: CycleResult, update_s: float, reference: CycleResult,
-           reference_s: float) -> None:
+def stage_seconds(result: CycleResult) -> dict[str, float]:
+    """Seconds per stage of a cycle (its MLflow child runs), and the train stage's warm-up and method."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(result.tracking_uri)
+    experiment = client.get_run(result.run_id).info.experiment_id
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{result.run_id}'",
+                              order_by=["attributes.start_time ASC"])
+    seconds = {}
+    for run in runs:
+        stage = run.data.tags.get("tenet.stage", run.info.run_name)
+        seconds[stage] = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else 0.0
+        for key in ("warmup_seconds", "method_seconds"):
+            if f"train.{key}" in run.data.metrics:
+                seconds[f"  {stage}: {key.split('_')[0]}"] = run.data.metrics[f"train.{key}"]
+    return seconds
+
+
+def report(share: float | None, fresh: CycleResult, fresh_s: float, update: CycleResult, update_s: float,
+           reference: CycleResult, reference_s: float) -> None:
     """Cost ratio, the changed rules against a fresh cycle of the edited policy, the unchanged rules."""
     print(f"replay share: {'as in the policy' if share is None else share}")
     print(f"  fresh cycle : {fresh_s:7.1f} s")
     print(f"  update cycle: {update_s:7.1f} s  ({update.diff_summary}; parent {update.parent_run})")
     print(f"  ratio update / fresh: {update_s / fresh_s:.3f}  (target <= 0.25)")
+    fresh_stages, update_stages = stage_seconds(fresh), stage_seconds(update)
+    print("  seconds per stage, fresh / update:")
+    for stage in fresh_stages | update_stages:
+        print(f"    {stage:<26} {fresh_stages.get(stage, 0.0):7.1f} {update_stages.get(stage, 0.0):7.1f}")
     changed = [r for r in update.after.per_rule if r not in update.unchanged]
     print(f"  changed rules: champion -> update, and a fresh cycle of the edited policy ({reference_s:.0f} s):")
     gap = 0.0

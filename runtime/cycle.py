@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -425,11 +426,18 @@ def train_job(job: TrainJob) -> TrainResult:
 
     Every process of a distributed launch calls this with the same job (runtime/scale.py).
     """
+    warmup_seconds = 0.0
     if job.hyperparameters.sft_epochs > 0:
         from runtime.train.warmup import warm_up
 
+        start = time.monotonic()
         job = replace(job, model_path=warm_up(job, job.hyperparameters.sft_epochs))
-    return importlib.import_module(METHOD_MODULES[job.method]).train(job)
+        warmup_seconds = time.monotonic() - start
+    result = importlib.import_module(METHOD_MODULES[job.method]).train(job)
+    # Where a train stage's time goes: the warm-up, the method's own steps (`train_runtime`),
+    # and the rest (loading the model, the reference's log-probabilities, saving).
+    timing = {"warmup_seconds": warmup_seconds, "method_seconds": result.seconds}
+    return replace(result, metrics={**result.metrics, **timing})
 
 
 def visit_gate(stage: GateStage, ctx: CycleContext) -> None:

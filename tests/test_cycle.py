@@ -50,6 +50,8 @@ def test_cycle_is_recorded_in_mlflow(cycle_run, monkeypatch):
     assert tracker.client.get_logged_model(version.source[len("models:/"):]).source_run_id == parent.info.run_id
     train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
     assert any(k.startswith("train.") for k in train.data.metrics)
+    # Where the stage's time went: the method's own steps, and the warm-up (none here).
+    assert train.data.metrics["train.method_seconds"] > 0 and train.data.metrics["train.warmup_seconds"] == 0
 
 
 def test_trained_weights_differ_from_the_base(cycle_run):
