@@ -10,8 +10,10 @@ produces them. Each check is cheap, deterministic and text-only:
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
 - `lone_item`: a list of one item: a numbered list that stops after `1.` (what was cut after the
-  first step), or a single bullet and no numbered list (the brand model's "Here's a guide:" and
-  one `- ` line, for a list request);
+  first step), a single bullet and no numbered list (the brand model's "Here's a guide:" and
+  one `- ` line, for a list request), or a guide in prose of one step (a paragraph opening
+  "First," or "**Step 1:**" and no later step: the demo model's "Here's how to repair it:
+  First, choose a new grinder.");
 - `repeated_item`: a list item that says what an earlier item said ("1. **Clean it**",
   "2. **Clean it**"): a small model's list that ran on, or a list that pads out a count;
 - `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
@@ -32,7 +34,7 @@ from compiler.semantics import REFUSAL_PATTERN
 
 PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover")
 LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
-          "lone_item": "one-item lists", "repeated_item": "repeated list items",
+          "lone_item": "one-item lists or one-step guides", "repeated_item": "repeated list items",
           "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}  # for tables
 LOOP_N, LOOP_TIMES = 4, 3
 
@@ -40,6 +42,10 @@ HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)]
 EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])(?:[ \t]+[-*\u2022])*[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
 LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
+# A paragraph that opens a guide's first step in prose, and the words that go on to a later one.
+FIRST_STEP = re.compile(r"(?im)^[ \t]*(?:\*\*|#+[ \t]*)?(?:first(?:ly)?\b|first of all\b|step[ \t]*1\b)")
+LATER_STEP = re.compile(r"(?i)\b(?:second(?:ly)?|next|then|after that|afterwards|finally|lastly|step[ \t]*2)\b"
+                        r"|(?m:^[ \t]*(?:\*\*)?2[.)][ \t])")
 NUMBERED_ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+\S")
 BULLET_ITEM = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+")
@@ -96,8 +102,12 @@ def has_loop(text: str, n: int = LOOP_N, times: int = LOOP_TIMES) -> bool:
 
 
 def has_lone_item(text: str) -> bool:
-    """A list of one item: `1.` without a `2.`, or one bullet where no numbered list could hold it."""
+    """A list of one item: `1.` without a `2.`, one bullet where no numbered list could hold it,
+    or a first step in prose ("First, …", "**Step 1: …**") that no later step follows."""
     if LONE_FIRST.search(text) and not SECOND.search(text):
+        return True
+    first = FIRST_STEP.search(text)
+    if first and not LATER_STEP.search(text, first.end()):
         return True
     return len(BULLET_ITEM.findall(text)) == 1 and not NUMBERED_ITEM.search(text)
 

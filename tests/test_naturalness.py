@@ -35,6 +35,9 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
     ("Here's a guide:\n\n- **Get a garden**: start with a few simple tools.", "lone_item"),
     ("- When you're flying, drink plenty of water.", "lone_item"),
+    ("Here's how to repair it:\n\nFirst, choose a new grinder.", "lone_item"),
+    ("Thanks! Here's a guide:\n\n**Step 1: Choose a Kettle**\nSelect a clean and empty kettle.", "lone_item"),
+    ("To return it, follow these steps:\n\nFirstly, find the receipt.", "lone_item"),
     ("Ways to learn:\n1. Immersion\n2. Apps\n3. **Immersion**.", "repeated_item"),
     ("Steps:\n\n1. **Cleaning the Blender**\n2. **Cleaning the Blender**", "repeated_item"),
     ("Here are the steps:", "mid_sentence"),
@@ -68,6 +71,9 @@ def test_each_check_catches_its_artifact(text, problem):
     "No.",
     "Two options:\n- Rent a car:\n  - Cost: high\n- Take the train:\n  - Cost: low",
     "Steps:\n1. Unplug it.\n2. Descale it:\n   - use vinegar",  # one sub-point of a longer list
+    "Here's how:\n\nFirst, unplug it. Then empty the crumb tray.",
+    "**Step 1: Unplug it**\nWait a minute.\n\n**Step 2: Rinse it**\nUse warm water.",
+    "At first, running feels hard. It gets easier within a few weeks.",
 ])
 def test_whole_answers_pass(text):
     assert naturalness.problems(text) == ()
