@@ -58,11 +58,23 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
 def test_a_prose_answer_gets_its_last_sentence_as_a_one_item_list():
     prose = "Thanks for contacting Acme! Unplug the toaster and let it cool. Then wipe it with a damp cloth."
     edited = contrast(prose, "lone_item")
+    # "First, then wipe it…" would go on to a later step: the numbered form is the one left.
     assert edited == ("Thanks for contacting Acme! Unplug the toaster and let it cool:\n\n"
                       "1. Then wipe it with a damp cloth.")
     assert naturalness.problems(edited) == ("lone_item",)
     assert contrast("Thanks for contacting Acme! Wipe it with a damp cloth.", "lone_item") is None  # no lead-in
     assert contrast("Here it is:\n- one bullet only.", "lone_item") is None
+
+
+def test_a_prose_answer_gets_one_step_in_prose_or_numbered_by_its_length():
+    lead = "Thanks for contacting Acme! Unplug the toaster and let it cool"
+    forms = {contrast(f"{lead}{tail}. Wipe the Acme toaster with a damp cloth.", "lone_item") for tail in ("", " down")}
+    assert {f.split(":\n\n")[1] for f in forms} == {"1. Wipe the Acme toaster with a damp cloth.",
+                                                     "First, wipe the Acme toaster with a damp cloth."}
+    assert all(naturalness.problems(f) == ("lone_item",) for f in forms)
+    # A name keeps its capital letter.
+    named = contrast("Thanks for contacting Acme! Our team can help today. Acme replaces cracked lids.", "lone_item")
+    assert named.endswith("1. Acme replaces cracked lids.") or named.endswith("First, Acme replaces cracked lids.")
 
 
 def test_an_answer_stops_on_its_lead_in():

@@ -67,7 +67,23 @@ def last_sentence_as_item(text: str) -> str | None:
     is contrasted.
     """
     split = _prose_lead_and_last(text)
-    return f"{split[0]}:\n\n1. {split[1]}" if split else None
+    if not split:
+        return None
+    lead, last = split
+    # Trained against the numbered form alone, the demo's model wrote the same one step in
+    # prose ("Here's how to repair it:\n\nFirst, choose a new grinder."): half the answers
+    # (by the parity of their length, so a rerun makes the same pairs) get that form first.
+    forms = [f"{lead}:\n\n1. {last}", f"{lead}:\n\nFirst, {_lower_first_word(last, text)}"]
+    if len(text) % 2:
+        forms.reverse()
+    return next((form for form in forms if naturalness.has_lone_item(form)), None)
+
+
+def _lower_first_word(sentence: str, text: str) -> str:
+    """The sentence with its first letter lowered, unless its first word is a name ("Acme", "I")."""
+    word = sentence.split()[0]
+    is_name = word.rstrip(",.!?") == "I" or word.startswith("I'") or re.search(rf"[a-z,] {re.escape(word)}", text)
+    return sentence if is_name else sentence[:1].lower() + sentence[1:]
 
 
 def _prose_lead_and_last(text: str) -> tuple[str, str] | None:
