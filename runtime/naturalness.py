@@ -48,7 +48,8 @@ LATER_STEP = re.compile(r"(?i)\b(?:second(?:ly)?|next|then|after that|afterwards
                         r"|(?m:^[ \t]*(?:\*\*)?2[.)][ \t])")
 NUMBERED_ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+\S")
 BULLET_ITEM = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
-LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+[.)]|[A-Za-z][.)])[ \t]+")
+# Outline numbers count as markers too ("4.1. Rinse it"): a sub-step needs no closing punctuation.
+LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+(?:\.\d+)*[.)]|[A-Za-z][.)])[ \t]+")
 LIST_ITEM = re.compile(LIST_MARKER.pattern + r"\S")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")

@@ -72,6 +72,7 @@ def test_each_check_catches_its_artifact(text, problem):
     "Two options:\n- Rent a car:\n  - Cost: high\n- Take the train:\n  - Cost: low",
     "Steps:\n1. Unplug it.\n2. Descale it:\n   - use vinegar",  # one sub-point of a longer list
     "Here's how:\n\nFirst, unplug it. Then empty the crumb tray.",
+    "Steps:\n1. Choose a kettle\n2. Fill it\n2.1. Use cold water\n2.2. Stop at the line",
     "**Step 1: Unplug it**\nWait a minute.\n\n**Step 2: Rinse it**\nUse warm water.",
     "At first, running feels hard. It gets easier within a few weeks.",
 ])
