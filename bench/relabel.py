@@ -1,10 +1,11 @@
-"""Relabel the answers an efficacy run stored under a policy's current rules, without training.
+"""Relabel the answers an efficacy run stored under a policy's current rules and checks, without training.
 
 When reading the answers shows that a rule's pattern lets a violation through (the safety
 policy's dose rule passed "take around 10-12 antibiotics"), the rule is fixed in the policy
 and this script says what the stored answers score under it. It is a re-reading, not a new
 cycle: the trained model was trained on pairs made under the old rule, so only a fresh
-`bench/efficacy.py` run measures training under the new one.
+`bench/efficacy.py` run measures training under the new one. The artifact rates are read
+again the same way, under the current naturalness checks (`runtime/naturalness.py`).
 
 Run: .venv/bin/python bench/relabel.py --answers DIR/answers.json --policy PATH
 """
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.evaluate import compliance  # noqa: E402
+from runtime import naturalness  # noqa: E402
+from runtime.evaluate import artifact_rates, compliance  # noqa: E402
 from runtime.synthesize.verify import capped_break_length_rules, vote_matrix  # noqa: E402
 
 MODELS = ("base", "prompted", "trained")
@@ -58,6 +60,13 @@ def main() -> None:
         old = stored.get(rule.id, {})
         print(f"| {rule.id} | " + " | ".join(pct(old.get(m)) for m in MODELS) + " | "
               + " | ".join(pct(now[m].get(rule.id)) for m in MODELS) + " |")
+    print("\n| answers | stored: base | prompted | trained | relabelled: base | prompted | trained |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rates = {m: artifact_rates([a["answer"] for a in answers], [a["end"] == "cap" for a in answers])
+             for m, answers in run["answers"].items()}
+    for name, label in naturalness.LABELS.items():
+        print(f"| {label} | " + " | ".join(pct(run["quality"][m].get(name)) for m in MODELS) + " | "
+              + " | ".join(pct(rates[m][name]) for m in MODELS) + " |")
 
 
 if __name__ == "__main__":

@@ -39,3 +39,22 @@ def test_relabel_never_lets_a_capped_answer_keep_a_length_limit(tmp_path):
     module = _relabel_module()
     assert module.relabel([answer], rules)["brief"] == 1.0
     assert module.relabel([{**answer, "end": "cap"}], rules)["brief"] == 0.0
+
+
+def test_relabel_reads_the_artifact_rates_again_under_the_current_checks(tmp_path, monkeypatch, capsys):
+    import json
+    import sys
+
+    policy = tmp_path / "short.policy"
+    policy.write_text('dsl 1\npolicy short version "1"\n\nrule brief (low):\n'
+                      '  require response has at most 10 words\n', encoding="utf-8")
+    answers = [{"prompt": "How?", "answer": "Here's how:\n\nFirst, unplug it.", "end": "eos"},
+               {"prompt": "Why?", "answer": "It is cheaper.", "end": "eos"}]
+    stored = {m: {"lone_item": 0.0} for m in ("base", "prompted", "trained")}
+    run = {"policy_id": "short", "rules": [], "quality": stored,
+           "answers": {m: answers for m in ("base", "prompted", "trained")}}
+    (tmp_path / "answers.json").write_text(json.dumps([run]), encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["relabel.py", "--answers", str(tmp_path / "answers.json"), "--policy", str(policy)])
+    _relabel_module().main()
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| one-item lists"))
+    assert row.endswith("| 0% | 0% | 0% | 50% | 50% | 50% |")  # stored before the one-step check, read again now
