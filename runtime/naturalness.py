@@ -44,8 +44,8 @@ LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 # A paragraph that opens a guide's first step in prose, and the words that go on to a later one.
 FIRST_STEP = re.compile(r"(?im)^[ \t]*(?:\*\*|#+[ \t]*)?(?:first(?:ly)?\b|first of all\b|step[ \t]*1\b)")
-LATER_STEP = re.compile(r"(?i)\b(?:second(?:ly)?|next|then|after that|afterwards|finally|lastly|step[ \t]*2)\b"
-                        r"|(?m:^[ \t]*(?:\*\*)?2[.)][ \t])")
+LATER_STEP = re.compile(r"(?i)\b(?:second(?:ly)?|next|then|after that|afterwards|finally|lastly"
+                        r"|step[ \t]*2)\b|(?m:^[ \t]*(?:\*\*)?2[.)][ \t])")
 NUMBERED_ITEM = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]+\S")
 BULLET_ITEM = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 # Outline numbers count as markers too ("4.1. Rinse it"): a sub-step needs no closing punctuation.

@@ -82,7 +82,8 @@ def last_sentence_as_item(text: str) -> str | None:
 def _lower_first_word(sentence: str, text: str) -> str:
     """The sentence with its first letter lowered, unless its first word is a name ("Acme", "I")."""
     word = sentence.split()[0]
-    is_name = word.rstrip(",.!?") == "I" or word.startswith("I'") or re.search(rf"[a-z,] {re.escape(word)}", text)
+    pronoun = word.rstrip(",.!?") == "I" or word.startswith("I'")
+    is_name = pronoun or re.search(rf"[a-z,] {re.escape(word)}", text)
     return sentence if is_name else sentence[:1].lower() + sentence[1:]
 
 

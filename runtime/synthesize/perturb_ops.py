@@ -49,21 +49,30 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     other conditions, or if no bad example sentence breaks the rule by itself.
     """
     pred = rule.check
-    if not (isinstance(pred, ir.RegexPred) and pred.subject == "response" and rule.verdict in ("forbid", "avoid")):
+    forbidden = rule.verdict in ("forbid", "avoid")
+    if not (isinstance(pred, ir.RegexPred) and pred.subject == "response" and forbidden):
         return None
-    pattern = re.compile(pred.pattern, (re.I if "i" in pred.flags else 0) | (re.M if "m" in pred.flags else 0))
+    flags = (re.I if "i" in pred.flags else 0) | (re.M if "m" in pred.flags else 0)
+    templates, pieces = _example_templates(rule, re.compile(pred.pattern, flags))
+    if not templates:
+        return None
+    options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
+    return edits.first_natural_holding(pred, sample.response, options)
+
+
+def _example_templates(rule: ir.RuleIR, pattern: re.Pattern) -> tuple[list[str], list[str]]:
+    """The bad examples' sentences that match, with `{piece}` for the match, and the pieces to fill in."""
     templates, pieces = [], []
     for example in rule.examples:
         for text in example.bad:
             for sentence in restructure.SENTENCE_BREAK.split(text.strip()):
                 found = pattern.search(sentence)
                 if found and "\n" not in sentence:
-                    templates.append(sentence.replace("{", "{{").replace("}", "}}").replace(found.group(), "{piece}", 1))
-                    pieces += [found.group()] + [re.sub(r"\d+(?:\.\d+)?", n, found.group()) for n in OTHER_NUMBERS]
-    if not templates:
-        return None
-    options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
-    return edits.first_natural_holding(pred, sample.response, options)
+                    escaped = sentence.replace("{", "{{").replace("}", "}}")
+                    templates.append(escaped.replace(found.group(), "{piece}", 1))
+                    amount = found.group()
+                    pieces += [amount, *(re.sub(r"\d+(?:\.\d+)?", n, amount) for n in OTHER_NUMBERS)]
+    return templates, pieces
 
 
 def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | None = None) -> str | None:

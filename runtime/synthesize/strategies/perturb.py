@@ -129,9 +129,10 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     The token cap decided where a cut answer ends, so it is never a chosen side as it is. But
     where a length limit shortens it (cut at a sentence or item boundary, or each list item
     condensed to its first sentence or headline), the limit decides: the result is what the
-    length repair makes of the whole answer, and may be a base like a finished answer. Without these, a policy's long-form prompts ("What are the steps to…"),
-    which a small model answers past the cap, gave the brand policy almost no pairs, and its
-    trained model answered them in prose. Like a length repair, the cut keeps headroom below
+    length repair makes of the whole answer, and may be a base like a finished answer.
+    Without these, a policy's long-form prompts ("What are the steps to…"), which a small
+    model answers past the cap, gave the brand policy almost no pairs, and its trained model
+    answered them in prose. Like a length repair, the cut keeps headroom below
     each limit where it can (`HEADROOM`): bases that all end just under a limit teach a model
     to land on either side of it. None when no limit applies, when the answer already fits
     them, or when no natural prefix of two or more units fits them all.
