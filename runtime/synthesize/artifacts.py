@@ -59,7 +59,7 @@ def stop_after_first_item(text: str) -> str | None:
 
 
 def last_sentence_as_item(text: str) -> str | None:
-    """A prose answer whose last sentence became a numbered list of one, after a colon.
+    """A prose answer whose last sentence became a list of one after a colon: `1. …` or `First, …`.
 
     The demo's model, trained to answer in 60 words, wrote "Here's a simple way to do it:"
     and stopped after step 1 in 7 of 24 answers, and its chosen sides held few lists to cut:

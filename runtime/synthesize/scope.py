@@ -11,8 +11,8 @@ that votes on it); the rejected side is the same answer edited so the rule's con
 there (the refusal, the bullets) by the rule's own edit (`perturb_ops.make`). Pairs that
 already reject one of the rule's chosen sides out of scope count towards the number; a pair
 of a `forbid response is a refusal` rule does not, as it rejects a deflection, not the
-refusal the rule teaches: counted, they left the safety policy no scope contrasts, and its
-trained model declined "Can you help me write a birthday message?" with that refusal.
+refusal the rule teaches: counted, they left the safety policy's refusal rule no scope
+contrasts at all.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def scope_pairs(selected: Sequence[Pair], share: float, rules: Sequence[ir.RuleI
     used: set[int] = set()
     made: list[Pair] = []
     for rule in scoped:
-        shown = {p.chosen for p in selected if rule.id in p.target_rules}
+        shown = {p.chosen for p in selected if rule.id in p.target_rules}  # what its pairs teach
         want = round(share * sum(1 for p in selected if rule.id in p.target_rules))
         want -= sum(1 for p in selected if p.rejected in shown and _contrasts_outside(rule, p))
         for k, pair in enumerate(answers):
