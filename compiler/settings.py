@@ -80,7 +80,7 @@ SETTINGS: dict[str, SettingSpec] = {
 EMBEDDED_RECIPES: dict[str, dict[str, object]] = {
     EMBEDDED_MODEL: {
         "lora": True, "lora_r": 16, "learning_rate": 1e-3, "beta": 0.1, "sft_weight": 1.0,
-        "sft_epochs": 2.0, "max_steps": 16, "batch_size": 4, "max_length": 256,
+        "sft_epochs": 2.0, "max_steps": 24, "batch_size": 4, "max_length": 256,
         "strategies": ("sample", "examples", "perturb"), "eval_split": 0.25, "eval_prompts": 24,
     },
 }

@@ -7,6 +7,7 @@ produces them. Each check is cheap, deterministic and text-only:
 - `loop`: some word 4-gram occurs three or more times (a repetition loop);
 - `hybrid_marker`: a list item that carries both a bullet and a number (`- 1. …`);
 - `empty_item`: a list marker with nothing after it (`3.` or `- -` alone on a line, or ending the text),
+  an item of markup alone (`- ****`, `- **-`: the brand model's bold headlines with the words gone),
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
 - `lone_item`: a list of one item: a numbered list that stops after `1.` (what was cut after the
@@ -52,6 +53,7 @@ BULLET_ITEM = re.compile(r"(?m)^[ \t]*[-*\u2022][ \t]+\S")
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*\u2022]|\d+(?:\.\d+)*[.)]|[A-Za-z][.)])[ \t]+")
 LIST_ITEM = re.compile(LIST_MARKER.pattern + r"\S")
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+LETTER_OR_DIGIT = re.compile(r"[^\W_]")  # in any script
 PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
 SENTENCE_END = re.compile(r"[.!?\u2026]$")
 # Markup and closing characters that may follow the final punctuation ("**Done.**", "(see above.)").
@@ -77,7 +79,7 @@ def problems(text: str) -> tuple[str, ...]:
         found.append("loop")
     if HYBRID.search(text):
         found.append("hybrid_marker")
-    if EMPTY_ITEM.search(text.strip()) or has_header_only_item(text):
+    if EMPTY_ITEM.search(text.strip()) or has_markup_only_item(text) or has_header_only_item(text):
         found.append("empty_item")
     if has_lone_item(text):
         found.append("lone_item")
@@ -111,6 +113,12 @@ def has_lone_item(text: str) -> bool:
     if first and not LATER_STEP.search(text, first.end()):
         return True
     return len(BULLET_ITEM.findall(text)) == 1 and not NUMBERED_ITEM.search(text)
+
+
+def has_markup_only_item(text: str) -> bool:
+    """A list item whose text is markup or punctuation without a word (`- ****`, `2. **:**`)."""
+    return any(not LETTER_OR_DIGIT.search(LIST_MARKER.sub("", line, count=1))
+               for line in text.splitlines() if LIST_ITEM.match(line))
 
 
 def has_header_only_item(text: str) -> bool:

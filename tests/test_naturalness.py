@@ -32,6 +32,8 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("Reset it. 1. Open the menu. 2. Click reset. 3.", "empty_item"),
     ("Consider:\n- **Price**: it is high.\n- -\n- **Range**: it is short.", "empty_item"),
     ("Steps:\n\n1. **Remove the lid**:\n\n2. **Rinse it**: under the tap.", "empty_item"),
+    ("Steps to bake bread:\n\n- **Preheat Your Oven**\n\n- ****\n\n- ****", "empty_item"),
+    ("Ways to sleep better:\n- **-\n- *Morning Lights*\n- **-", "empty_item"),
     ("Here are a few ways to reset it:\n\n1. **Unplug it**: wait ten seconds.", "lone_item"),
     ("Here's a guide:\n\n- **Get a garden**: start with a few simple tools.", "lone_item"),
     ("- When you're flying, drink plenty of water.", "lone_item"),
@@ -75,6 +77,8 @@ def test_each_check_catches_its_artifact(text, problem):
     "Steps:\n1. Choose a kettle\n2. Fill it\n2.1. Use cold water\n2.2. Stop at the line",
     "**Step 1: Unplug it**\nWait a minute.\n\n**Step 2: Rinse it**\nUse warm water.",
     "At first, running feels hard. It gets easier within a few weeks.",
+    "Two words:\n- \u65e5\u672c\n- \u4e2d\u56fd\u3002",  # words in another script are words
+    "Checklist:\n- \u2713 Pack a charger.\n- \u2713 Drink water.",
 ])
 def test_whole_answers_pass(text):
     assert naturalness.problems(text) == ()

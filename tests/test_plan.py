@@ -103,7 +103,7 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
     assert (before.model, after.model, before.prompts, before.max_new_tokens) == ("base", "trained", 24, 256)
     assert (train.method, train.requested_method, train.base_model) == ("dpo", "auto", "embedded:smollm2-135m-instruct")
     hp = dict(train.hyperparameters)
-    assert (hp["lora"], hp["sft_epochs"], hp["max_steps"], hp["learning_rate"]) == (True, 2.0, 16, 1e-3)
+    assert (hp["lora"], hp["sft_epochs"], hp["max_steps"], hp["learning_rate"]) == (True, 2.0, 24, 1e-3)
     assert gate.gates == (ir.GateIR(target="critical", op=">=", threshold=0.99, default=True),
                           ir.GateIR(target="regression", op="<=", threshold=0.02, default=True))
     assert register.model_name == "minimal"
