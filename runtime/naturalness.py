@@ -40,7 +40,9 @@ LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "e
 LOOP_N, LOOP_TIMES = 4, 3
 
 HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)][ \t]+[-*\u2022])(?:[ \t]|$)")
-EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])(?:[ \t]+[-*\u2022])*[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
+# A marker alone on a line, or ending the text; markers followed by markup only ("- -", "- ****")
+# are `has_markup_only_item`'s.
+EMPTY_ITEM = re.compile(r"(?m)^[ \t]*(?:\d+[.)]|[-*\u2022])[ \t]*$|(?:^|[.!?:][ \t]+)\d{1,2}[.)][ \t]*\Z")
 LONE_FIRST = re.compile(r"(?m)^[ \t]*1[.)][ \t]+\S")
 SECOND = re.compile(r"(?m)^[ \t]*2[.)][ \t]")
 # A paragraph that opens a guide's first step in prose, and the words that go on to a later one.
