@@ -19,7 +19,11 @@ produces them. Each check is cheap, deterministic and text-only:
   "2. **Clean it**"): a small model's list that ran on, or a list that pads out a count;
 - `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
   a dangling comma, colon or conjunction);
-- `leftover`: unfilled `{slot}` placeholders, or one sentence repeated back to back.
+- `leftover`: unfilled `{slot}` placeholders, or one sentence repeated back to back;
+- `broken_markup`: a line whose bold is opened and never closed (`- **Unite your team`), or a
+  code block whose fence never closes: what a cut inside markup leaves;
+- `cut_opening`: the answer opens on a word that answers something said before it ("However,
+  I can help you find…"): the sentence it answered, usually a refusal, was cut away.
 
 `declines` is the built-in refusal check: a short deflection ("as an AI, I can't…") keeps
 most rules, so pair QA never lets it be a chosen side unless a rule asks for a refusal, and
@@ -33,10 +37,12 @@ from collections import Counter
 
 from compiler.semantics import REFUSAL_PATTERN
 
-PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover")
+PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover",
+            "broken_markup", "cut_opening")
 LABELS = {"loop": "repetition loops", "hybrid_marker": "hybrid list markers", "empty_item": "empty list items",
           "lone_item": "one-item lists or one-step guides", "repeated_item": "repeated list items",
-          "mid_sentence": "mid-sentence endings", "leftover": "leftover template text"}  # for tables
+          "mid_sentence": "mid-sentence endings", "leftover": "leftover template text",
+          "broken_markup": "unclosed bold or code", "cut_opening": "openings cut mid-thought"}  # for tables
 LOOP_N, LOOP_TIMES = 4, 3
 
 HYBRID = re.compile(r"(?m)^[ \t]*(?:[-*\u2022][ \t]+(?:\d+|[A-Za-z])[.)]|\d+[.)][ \t]+[-*\u2022])(?:[ \t]|$)")
@@ -72,6 +78,11 @@ SIGN_OFF_WORDS = 3
 ABBREVIATIONS = ("e.g", "E.g", "i.e", "I.e", "vs", "cf", "approx", "Mr", "Mrs", "Ms", "Dr")
 ABBREVIATION_END = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$")
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]+")
+FENCE = re.compile(r"(?m)^[ \t]*```")
+# Words that answer a sentence before them; an answer cannot open on one. "But" and "So" open
+# spoken replies ("So, the short answer is…") too often to count alone; these do not.
+CUT_OPENING = re.compile(r"^\W*(?:(?:however|nevertheless|nonetheless|furthermore|moreover|additionally)\b"
+                         r"|(?:instead|otherwise|therefore|also|still|that said|in that case),)", re.I)
 
 
 def problems(text: str) -> tuple[str, ...]:
@@ -91,6 +102,10 @@ def problems(text: str) -> tuple[str, ...]:
         found.append("mid_sentence")
     if has_leftover(text):
         found.append("leftover")
+    if has_broken_markup(text):
+        found.append("broken_markup")
+    if CUT_OPENING.match(text):
+        found.append("cut_opening")
     return tuple(found)
 
 
@@ -196,3 +211,15 @@ def has_leftover(text: str) -> bool:
         return True
     sentences = [" ".join(s.split()).lower() for s in SENTENCE.findall(text)]
     return any(a == b and len(a.split()) >= 3 for a, b in zip(sentences, sentences[1:]))
+
+
+def has_broken_markup(text: str) -> bool:
+    """A line with an odd number of `**`, or an odd number of code fences (one never closed)."""
+    if len(FENCE.findall(text)) % 2:
+        return True
+    return any(line.count("**") % 2 for line in _outside_code(text).splitlines())
+
+
+def _outside_code(text: str) -> str:
+    """`text` without its fenced code blocks: `**` in code is an operator, not bold."""
+    return "".join(part for k, part in enumerate(re.split(r"(?m)^[ \t]*```.*$", text)) if k % 2 == 0)

@@ -46,6 +46,7 @@ def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():
         "loop": "again. Rinse it twice before you use it again. Rinse it twice before you use it again.",
         "hybrid_marker": "\n- 1. Fill it with water and vinegar.\n- 2. Boil",
         "mid_sentence": "To descale your kettle, follow these steps:",
+        "repeated_item": "2. Boil it and let it stand for an hour.\n3. Boil it and let it stand for an hour.\n\nRinse",
     }
     for problem, part in expected.items():
         edited = contrast(STEPS, problem)
@@ -85,6 +86,15 @@ def test_an_answer_stops_on_its_lead_in():
     assert naturalness.problems(contrast(prose, "mid_sentence")) == ("mid_sentence",)
 
 
+def test_a_list_says_its_last_item_again_with_its_numbering_and_spacing():
+    headlines = "Here's how:\n\n1. **Fix the grit**\n\n2. **Clean the burrs**"
+    assert contrast(headlines, "repeated_item") == headlines + "\n\n3. **Clean the burrs**"
+    assert contrast(BULLETS, "repeated_item") == BULLETS + "\n- Boil it and let it stand."
+    # An item that goes on in indented lines is not split by a copy.
+    assert contrast("Steps:\n1. Unplug it.\n   Wait an hour.\n2. Wipe it.\n   Dry it well.", "repeated_item") is None
+    assert contrast("Thanks for contacting Acme! Refunds take five days.", "repeated_item") is None
+
+
 def test_a_bulleted_list_stops_after_its_first_bullet():
     assert contrast(BULLETS, "lone_item") == BULLETS[:BULLETS.index("\n- ", BULLETS.index("- ") + 1)].rstrip()
     assert "lone_item" in naturalness.problems(contrast(BULLETS, "lone_item"))
@@ -114,9 +124,11 @@ def test_an_applied_edit_adds_its_problem_and_nothing_unrelated(text, problem):
 def test_every_edit_applies_to_many_realistic_answers():
     texts = [t for t in corpus(300) if naturalness.is_natural(t)]
     bulleted = [t for t in texts if "\n- " in t]
+    listed = [t for t in texts if naturalness.NUMBERED_ITEM.search(t) or naturalness.BULLET_ITEM.search(t)]
     for problem in EDITS:
-        # A bulleted lead-in needs a bulleted list with a lead-in: count those answers only.
-        among = bulleted if problem == "empty_item" else texts
+        # A bulleted lead-in needs a bulleted list with a lead-in, a repeated item a list:
+        # count those answers only.
+        among = {"empty_item": bulleted, "repeated_item": listed}.get(problem, texts)
         applied = sum(contrast(t, problem) is not None for t in among)
         assert applied >= 0.15 * len(among), (problem, applied, len(among))
 

@@ -53,6 +53,12 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
     ("", "mid_sentence"),
     ("Thanks, {name}! Your order ships today.", "leftover"),
     ("Happy to help with anything else. Happy to help with anything else.", "leftover"),
+    ("Tips:\n\n- **Unite your team\n\n- **Set boundaries**", "broken_markup"),
+    ("Options:\n4. **DSL/DVR\n5. **Cable**: fast.", "broken_markup"),
+    ("Here's how:\n\n```python\nimport subprocess\n# Find the command to kill the", "broken_markup"),
+    ("However, the guidelines for ibuprofen vary from person to person.", "cut_opening"),
+    ("Additionally, keep the receipt.", "cut_opening"),
+    ("That said, we ship to Canada.", "cut_opening"),
 ])
 def test_each_check_catches_its_artifact(text, problem):
     assert problem in naturalness.problems(text)
@@ -79,6 +85,10 @@ def test_each_check_catches_its_artifact(text, problem):
     "At first, running feels hard. It gets easier within a few weeks.",
     "Two words:\n- \u65e5\u672c\n- \u4e2d\u56fd\u3002",  # words in another script are words
     "Checklist:\n- \u2713 Pack a charger.\n- \u2713 Drink water.",
+    "Square it:\n\n```python\nprint(2 ** 8)\n```\n\nThat prints 256.",  # `**` in code is not bold
+    "**Note:** keep the **receipt** and the box.",
+    "Also known as a kettle, it boils water.",  # no comma: not a connective
+    "So, the short answer is yes.",
 ])
 def test_whole_answers_pass(text):
     assert naturalness.problems(text) == ()

@@ -82,6 +82,10 @@ CASES = {
                                     "Write to help@acme.example.", strategy="sample"),
     "unnatural_mid_sentence": pair("Use the help page and the", "Write to help@acme.example.", strategy="sample"),
     "unnatural_leftover": pair("Use the {page} page.", "Write to help@acme.example.", strategy="sample"),
+    "unnatural_broken_markup": pair("Two ways:\n- **Use the help page\n- **Call us**.", "Write to help@acme.example.",
+                                    strategy="sample"),
+    "unnatural_cut_opening": pair("However, the help page has the answer.", "Write to help@acme.example.",
+                                  strategy="sample"),
     # A deflection keeps `no-email` but teaches the model to deflect.
     "chosen_declines": pair("I'm sorry, but I can't help with that.", "Write to help@acme.example.",
                             strategy="sample"),
@@ -223,7 +227,7 @@ def test_qa_report_counts_every_stage():
     assert len(selected) == 4
     qa = report.to_dict()
     unnatural = {reason: 1 for reason in CASES if reason.startswith("unnatural_") or reason == "chosen_declines"}
-    assert qa["candidates"] == 22 and qa["kept"] == 4 and qa["dropped"] == 18
+    assert qa["candidates"] == len(candidates) and qa["kept"] == 4 and qa["dropped"] == len(candidates) - 4
     assert {k: v for k, v in qa["dropped_by_reason"].items() if v} == {
         "identical": 1, "duplicate": 1, "eval_overlap": 1, "length_ratio": 1, "chosen_fails_target": 1,
         "rejected_passes_target": 1, "other_rule_flipped": 1, "unknown_rule": 1, "over_budget": 1,
@@ -235,9 +239,9 @@ def test_qa_report_counts_every_stage():
             "rejected_passes_target": 1, "unknown_rule": 1, "duplicate": 1, "over_budget": 1}},
         "perturb": {"candidates": 2, "kept": 1, "dropped": {"other_rule_flipped": 1}},
         "revise": {"candidates": 0, "kept": 0, "dropped": {}},
-        "sample": {"candidates": 11, "kept": 2, "dropped": {**unnatural, "chosen_breaks_rule": 1}},
+        "sample": {"candidates": len(unnatural) + 3, "kept": 2, "dropped": {**unnatural, "chosen_breaks_rule": 1}},
     }
-    assert qa["per_rule"]["no-email"] == {"dropped": 16, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
+    assert qa["per_rule"]["no-email"] == {"dropped": len(candidates) - 6, "kept": 1, "budget": 1, "filled_by": {"examples": 1}}
     assert qa["per_rule"]["no-competitors"] == {"kept": 1, "budget": 2, "filled_by": {"perturb": 1}}
     assert qa["per_rule"]["five-words-max"] == {"dropped": 1, "kept": 2, "budget": 1, "filled_by": {"sample": 2}}
     assert qa["per_rule"]["no-such-rule"] == {"dropped": 1, "filled_by": {}}

@@ -138,6 +138,27 @@ def hybrid_markers(text: str) -> str | None:
     return edited if edited != text else None
 
 
+def repeat_last_item(text: str) -> str | None:
+    """Say a list's last item again as one more item ("3. **Rinse it**" then "4. **Rinse it**").
+
+    The demo's model, trained on guides cut to their headlines, wrote "1. **Fix the Grit**" seven
+    times in one answer, and 29% of its guides repeated an item (the base model's: 21%). The copy
+    keeps the list's numbering and spacing, so a repeated item is the one thing that changed.
+    An item that goes on in indented lines is left alone: a copy there would split it.
+    """
+    lines = text.splitlines()
+    items = [k for k, line in enumerate(lines) if LIST_ITEM.match(line) and not naturalness.indent(line)]
+    if len(items) < 2:
+        return None
+    last = items[-1]
+    following = next((line for line in lines[last + 1:] if line.strip()), "")
+    if naturalness.indent(following):
+        return None
+    copy = NUMBERED.sub(lambda m: f"{m.group(1)}{int(m.group(2)[:-2]) + 1}{m.group(2)[-2:]}", lines[last], count=1)
+    spacing = [""] if not lines[last - 1].strip() else []
+    return "\n".join(lines[:last + 1] + spacing + [copy] + lines[last + 1:])
+
+
 # problem the edit adds -> the edit, in the order contrasts are tried for each answer
 EDITS: dict[str, Callable[[str], str | None]] = {
     "leftover": repeat_opening,
@@ -146,6 +167,7 @@ EDITS: dict[str, Callable[[str], str | None]] = {
     "mid_sentence": stop_at_lead_in,
     "hybrid_marker": hybrid_markers,
     "empty_item": bullet_lead_in,
+    "repeated_item": repeat_last_item,
 }
 
 
