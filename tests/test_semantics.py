@@ -238,6 +238,8 @@ def test_phone_match_span_excludes_boundary_characters() -> None:
     ("I can't wait to help you!", False),
     ("While I'm happy to assist, I'm unable to back up your photos due to the nature of my role.", True),
     ("I can help with that.", False),
+    ("I'm more than happy to help. But I'd be more than happy to help with something else.", True),
+    ("Here are the steps. Let me know if I can help with anything else!", False),
 ])
 def test_refusal(value: str, expected: bool) -> None:
     assert evaluate(ir.RefusalPred(span=SPAN, subject="response"), on(value)) is expected

@@ -14,7 +14,11 @@ REFUSAL_PATTERN = (
     "|i(?:['\u2019]m| am) not equipped to"
     # "I'm unable to back up your photos": being unable is declining, whatever the verb
     "|i(?:['\u2019]m| am) unable to [a-z]"
-    "|i must decline|i (?:have to|need to) decline)"
+    "|i must decline|i (?:have to|need to) decline"
+    # "I'm more than happy to help. But I'd be more than happy to help with something else.":
+    # help offered with something else is this request declined (a helpful answer offers
+    # help with "anything else")
+    "|(?:happy|glad) to (?:help|assist)(?: you)? with something else)"
 )
 
 
