@@ -179,6 +179,33 @@ def test_votes_of_an_unchanged_rule_come_from_the_cache(tmp_path):
     assert np.array_equal(second, vote_matrix(v2, rows))  # the same as uncached
 
 
+def test_cached_votes_are_not_reused_once_the_vote_code_changes(tmp_path, monkeypatch):
+    from compiler.pipeline import compile_policy
+    from runtime.cache import Cache
+    from runtime.label import engine
+    from runtime.synthesize.verify import vote_matrix
+
+    rules = compile_policy(str(FIXTURES / "update-v1.policy")).artifact.ir.rules
+    rows = [("hello", "good", ())]
+    cache = Cache(tmp_path)
+    vote_matrix(rules, rows, engine.Labeler(rules, spans=False, cache=cache))
+    vote_matrix(rules, rows, engine.Labeler(rules, spans=False, cache=cache))
+    assert cache.hits == len(rules)
+    # A built-in pattern that changed (a new refusal phrase) is a new digest: nothing is reused.
+    monkeypatch.setattr(engine, "vote_code_digest", lambda: "other code")
+    vote_matrix(rules, rows, engine.Labeler(rules, spans=False, cache=cache))
+    assert cache.hits == len(rules)
+
+
+def test_the_vote_code_digest_covers_the_built_in_patterns():
+    from runtime.label import engine
+
+    files = {path.relative_to(engine._ROOT).as_posix() for path in engine.vote_code_files()}
+    assert {"compiler/semantics.py", "compiler/predicates/refusal.py", "compiler/predicates/pii.py",
+            "runtime/predicates/refusal.py", "runtime/label/kernels.py"} <= files
+    assert all((engine._ROOT / f).is_file() for f in files) and len(engine.vote_code_digest()) == 64
+
+
 def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_champion(cycles, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     code, _, err = cycles["from_base"]

@@ -8,7 +8,10 @@ row verdict is BAD when any critical rule votes BAD, else the weighted score dec
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +23,30 @@ from compiler.walk import ir_atoms
 from runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
 
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
+# The code that decides a vote beyond the rule itself: built-in patterns (what "is a refusal"
+# matches) and the engines that run them. Cached votes are keyed by its digest too, so a new
+# built-in phrase is not read from votes the old pattern cast.
+VOTE_CODE = ("compiler/semantics.py", "compiler/predicates", "runtime/predicates", "runtime/label")
+_ROOT = Path(semantics.__file__).resolve().parents[1]  # where `compiler` and `runtime` are, installed or not
+
+
+@functools.cache
+def vote_code_digest() -> str:
+    """The sha256 of the source files in `VOTE_CODE`, in path order."""
+    digest = hashlib.sha256()
+    for path in vote_code_files():
+        digest.update(path.relative_to(_ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def vote_code_files() -> list[Path]:
+    """The source files of `VOTE_CODE`, in path order."""
+    files = []
+    for part in VOTE_CODE:
+        root = _ROOT / part
+        files += sorted(root.rglob("*.py")) if root.is_dir() else [root]
+    return files
 
 
 def vote_column(rule_id: str) -> str:
@@ -42,8 +69,8 @@ class Labeler:
             score: Batched model scores for model-backed predicates.
             spans: Also find where each condition matched (`label` only).
             cache: A `runtime.cache.Cache`: a text-only rule's votes on a batch are stored by the
-                rule's semantic fingerprint and the batch's content, so an unchanged rule is not
-                labeled again in a later cycle. Used when `spans` is off (spans need the search).
+                rule's semantic fingerprint, the batch's content and the vote code's digest
+                (`vote_code_digest`), so an unchanged rule is not labeled again in a later cycle. Used when `spans` is off (spans need the search).
         """
         self.rules = tuple(rules)
         self.score = score
@@ -67,7 +94,7 @@ class Labeler:
             if digest is not None and not rule.runtime_only:  # model scores may change between cycles
                 from runtime.cache import key_of
 
-                key = key_of("votes", rule.fingerprint.semantic, digest)
+                key = key_of("votes", vote_code_digest(), rule.fingerprint.semantic, digest)
                 cached = self.cache.get("votes", key)
                 if cached is not None:
                     matrix[:, j] = cached
