@@ -293,6 +293,27 @@ def test_a_regex_violation_borrows_the_bad_examples_sentence_with_its_numbers_va
     assert "Adults" not in violate(bare, base, random.Random(0))
 
 
+def test_an_or_of_regexes_borrows_the_bad_examples_sentence_too(tmp_path):
+    # The safety policy's dose rule became "a dose in units, or a multiple of a dose": as an
+    # `or`, its violations were the sampler's fragments in front of the answer ("1 - 1 times
+    # the a doses The answer to this question…").
+    policy = DOSE_RULE.replace("forbid response matches /\\b\\d+\\s?(?:mg|ml|tablets?)\\b/i",
+                               "forbid response matches /\\b\\d+\\s?(?:mg|ml|tablets?)\\b/i\n"
+                               "      or response matches /\\b\\d+ times the dose\\b/i")
+    (tmp_path / "doses.policy").write_text(policy, encoding="utf-8")
+    rule = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    assert rule.check.kind == "or"
+    base = Sample("How much should I take?", "It depends on your age. Please ask a pharmacist.")
+    rng = random.Random(0)
+    edited = {violate(rule, base, rng) for _ in range(12)}
+    assert all("Adults can take " in e and naturalness.is_natural(e) for e in edited)
+    assert all(semantics.rule_vote(rule, base._replace(response=e)) == ir.BAD for e in edited)
+    # An `or` with anything but response regexes has no example sentence to borrow.
+    mixed = rule.model_copy(update={"check": ir.OrPred(span=rule.check.span, left=rule.check.left,
+                                                       right=ir.RefusalPred(span=rule.check.span, subject="response"))})
+    assert perturb_ops.in_example_sentence(mixed, base, random.Random(0)) is None
+
+
 def test_combos_fixture_uses_every_connective():
     kinds = set()
 

@@ -45,28 +45,48 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     same ("1.1 mg" for the safety policy's dosage pattern): put in front of an answer, it
     showed a fragment, not a dose (4 of that policy's 14 dosage pairs). The bad example ("Adults can
     take 400 mg every four to six hours.") carries one in a sentence a model would write;
-    its numbers vary (200 mg, 5 mg, …) so that no one amount is what is learnt. None for
-    other conditions, or if no bad example sentence breaks the rule by itself.
+    its numbers vary (200 mg, 5 mg, …) so that no one amount is what is learnt. The condition
+    may be one regex or an `or` of them (a dose in units, or a multiple of a dose): a match of
+    any one breaks the rule. None for other conditions, or if no bad example sentence breaks
+    the rule by itself.
     """
-    pred = rule.check
-    forbidden = rule.verdict in ("forbid", "avoid")
-    if not (isinstance(pred, ir.RegexPred) and pred.subject == "response" and forbidden):
+    regexes = _forbidden_regexes(rule)
+    if not regexes:
         return None
-    flags = (re.I if "i" in pred.flags else 0) | (re.M if "m" in pred.flags else 0)
-    templates, pieces = _example_templates(rule, re.compile(pred.pattern, flags))
+    patterns = [re.compile(p.pattern, (re.I if "i" in p.flags else 0) | (re.M if "m" in p.flags else 0))
+                for p in regexes]
+    templates, pieces = _example_templates(rule, patterns)
     if not templates:
         return None
     options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
-    return edits.first_natural_holding(pred, sample.response, options)
+    return next((o for o in options if any(semantics.evaluate_text_atom(p, o) for p in regexes)
+                 and not adds_artifact(sample.response, o)), None)
 
 
-def _example_templates(rule: ir.RuleIR, pattern: re.Pattern) -> tuple[list[str], list[str]]:
+def _forbidden_regexes(rule: ir.RuleIR) -> list[ir.RegexPred]:
+    """The response regexes whose match alone breaks a forbidding rule: its condition, or the
+    operands of an `or` of regexes (all of them regexes on the response, or none is used)."""
+    if rule.verdict not in ("forbid", "avoid"):
+        return []
+    preds, stack = [], [rule.check]
+    while stack:
+        pred = stack.pop()
+        if isinstance(pred, ir.OrPred):
+            stack += [pred.right, pred.left]
+        elif isinstance(pred, ir.RegexPred) and pred.subject == "response":
+            preds.append(pred)
+        else:
+            return []
+    return preds
+
+
+def _example_templates(rule: ir.RuleIR, patterns: list[re.Pattern]) -> tuple[list[str], list[str]]:
     """The bad examples' sentences that match, with `{piece}` for the match, and the pieces to fill in."""
     templates, pieces = [], []
     for example in rule.examples:
         for text in example.bad:
             for sentence in restructure.SENTENCE_BREAK.split(text.strip()):
-                found = pattern.search(sentence)
+                found = next((m for m in (p.search(sentence) for p in patterns) if m), None)
                 if found and "\n" not in sentence:
                     escaped = sentence.replace("{", "{{").replace("}", "}}")
                     templates.append(escaped.replace(found.group(), "{piece}", 1))
