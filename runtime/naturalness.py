@@ -78,7 +78,7 @@ SIGN_OFF_WORDS = 3
 ABBREVIATIONS = ("e.g", "E.g", "i.e", "I.e", "vs", "cf", "approx", "Mr", "Mrs", "Ms", "Dr")
 ABBREVIATION_END = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$")
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]+")
-FENCE = re.compile(r"(?m)^[ \t]*```")
+FENCE = re.compile(r"(?m)^[ \t]*```.*$")  # a code fence line, opening or closing
 # Words that answer a sentence before them; an answer cannot open on one. "But" and "So" open
 # spoken replies ("So, the short answer is…") too often to count alone; these do not.
 CUT_OPENING = re.compile(r"^\W*(?:(?:however|nevertheless|nonetheless|furthermore|moreover|additionally)\b"
@@ -222,4 +222,4 @@ def has_broken_markup(text: str) -> bool:
 
 def _outside_code(text: str) -> str:
     """`text` without its fenced code blocks: `**` in code is an operator, not bold."""
-    return "".join(part for k, part in enumerate(re.split(r"(?m)^[ \t]*```.*$", text)) if k % 2 == 0)
+    return "".join(part for k, part in enumerate(FENCE.split(text)) if k % 2 == 0)

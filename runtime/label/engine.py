@@ -70,7 +70,8 @@ class Labeler:
             spans: Also find where each condition matched (`label` only).
             cache: A `runtime.cache.Cache`: a text-only rule's votes on a batch are stored by the
                 rule's semantic fingerprint, the batch's content and the vote code's digest
-                (`vote_code_digest`), so an unchanged rule is not labeled again in a later cycle. Used when `spans` is off (spans need the search).
+                (`vote_code_digest`), so an unchanged rule is not labeled again in a later cycle.
+                Used when `spans` is off (spans need the search).
         """
         self.rules = tuple(rules)
         self.score = score

@@ -53,9 +53,7 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     regexes = _forbidden_regexes(rule)
     if not regexes:
         return None
-    patterns = [re.compile(p.pattern, (re.I if "i" in p.flags else 0) | (re.M if "m" in p.flags else 0))
-                for p in regexes]
-    templates, pieces = _example_templates(rule, patterns)
+    templates, pieces = _example_templates(rule, [semantics.compile_user_regex(p.pattern, p.flags) for p in regexes])
     if not templates:
         return None
     options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
