@@ -29,6 +29,7 @@ from compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, 
 from runtime import tags as tag
 from runtime.evaluate import Compliance
 from runtime.gates import GateResult
+from runtime.train.common import NEED_COLUMN
 
 if TYPE_CHECKING:
     from runtime.cache import Cache
@@ -506,9 +507,9 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
     """The changed rules' pairs mixed with replayed earlier pairs, and the step cap scaled to them.
 
     `replay` is the share of the update's training rows that are the unchanged rules' pairs,
-    trained on again so the model keeps what it learned. The step cap is the fresh cycle's
-    cap times the update's share of all pairs: every row gets about the training it would
-    get in a fresh cycle, and an edit to one rule costs a fraction of one.
+    trained on again so the model keeps what it learned (`replayed_pairs`). The step cap is
+    the fresh cycle's cap times the update's share of all pairs: every row gets about the
+    training it would get in a fresh cycle, and an edit to one rule costs a fraction of one.
     """
     import math
 
@@ -522,7 +523,7 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
     share = min(settings.replay, 0.95)
     replayed = min(len(old), math.ceil(int(new.sum()) * share / (1.0 - share)))
     seed = settings.seed
-    subset = pd.concat([pairs[new], old.sample(n=replayed, random_state=seed)]).sample(frac=1.0, random_state=seed)
+    subset = pd.concat([pairs[new], replayed_pairs(old, replayed, seed)]).sample(frac=1.0, random_state=seed)
     subset.to_parquet(folder / "pairs.parquet", index=False)
     unpaired = pd.read_parquet(work / "pairs" / "unpaired.parquet")
     keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
@@ -531,6 +532,27 @@ def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -
         scaled = math.ceil(settings.max_steps * len(subset) / len(pairs))
         settings = settings.replace(max_steps=max(1, scaled))
     return folder, settings
+
+
+# The least weight a replayed pair has, against 1.0 for a contrast or a rule the model always broke.
+REPLAY_FLOOR = 0.5
+
+
+def replayed_pairs(old, n: int, seed: int):
+    """`n` of the earlier pairs, drawn by need with a floor of `REPLAY_FLOOR` (seeded).
+
+    A fresh cycle's steps go mostly to the contrasts (loops, empty items, …) and the rules the
+    model breaks (`runtime/synthesize/need.py`); a uniform replay spent most of its rows on rules
+    the model keeps. On the brand policy's 120 → 80-word edit it replayed 8 of 87 contrasts
+    and 4 of 36 list pairs: two updated answers looped to the evaluation cap (a list of empty
+    bullets, a note of empty quotes), the edited rule fell 11 points short of a fresh cycle's,
+    and a list answer was lost. Drawn by need alone (floor 0.1, as the steps draw), it replayed
+    15 contrasts and 10 list pairs and the edited rule beat the fresh cycle's, but the rules
+    the model keeps got 5 pairs and one answer wrote an email address (docs/benchmarks.md):
+    replay is there to keep them, so they keep half a contrast's weight.
+    """
+    weights = old[NEED_COLUMN].clip(lower=REPLAY_FLOOR) if NEED_COLUMN in old else None
+    return old.sample(n=n, weights=weights, random_state=seed)
 
 
 def _job(method: str, start_path: str, out: Path, settings: TrainSettings, rules, data: Path,

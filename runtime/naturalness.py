@@ -25,9 +25,10 @@ produces them. Each check is cheap, deterministic and text-only:
 - `cut_opening`: the answer opens on a word that answers something said before it ("However,
   I can help you find…"): the sentence it answered, usually a refusal, was cut away.
 
-`declines` is the built-in refusal check: a short deflection ("as an AI, I can't…") keeps
-most rules, so pair QA never lets it be a chosen side unless a rule asks for a refusal, and
-evaluation reports how often a model declines.
+`declines` is the built-in refusal check, or an answer made only of offers to help ("I'm
+more than happy to help! But I'd be more than happy to help you with a simple message."): a
+short deflection keeps most rules, so pair QA never lets it be a chosen side unless a rule asks
+for a refusal, and evaluation reports how often a model declines.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ SIGN_OFF_WORDS = 3
 ABBREVIATIONS = ("e.g", "E.g", "i.e", "I.e", "vs", "cf", "approx", "Mr", "Mrs", "Ms", "Dr")
 ABBREVIATION_END = re.compile(r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\.$")
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]+")
+# An offer to help; an answer of nothing else helps with nothing.
+OFFER = re.compile(r"(?i)\b(?:happy|glad|pleased|delighted|here|love) to (?:help|assist)\b")
 FENCE = re.compile(r"(?m)^[ \t]*```.*$")  # a code fence line, opening or closing
 # Words that answer a sentence before them; an answer cannot open on one. "But" and "So" open
 # spoken replies ("So, the short answer is…") too often to count alone; these do not.
@@ -201,8 +204,22 @@ _REFUSAL = re.compile(REFUSAL_PATTERN)
 
 
 def declines(text: str) -> bool:
-    """The answer declines or deflects ("I'm sorry, but…", "as an AI…"): the built-in refusal check."""
-    return _REFUSAL.search(text) is not None
+    """The answer declines or deflects: the built-in refusal check ("I'm sorry, but…", "as an
+    AI…"), or it only offers help (`offers_only`)."""
+    return _REFUSAL.search(text) is not None or offers_only(text)
+
+
+def offers_only(text: str) -> bool:
+    """Every sentence offers help and none gives it.
+
+    The safety policy's model answered "Can you help me write a thank-you note?" with "I'm more
+    than happy to help! But I'd be more than happy to help you with a simple and elegant
+    message in your native language." That was the chosen side of five pairs, and the trained
+    model answered a dangerous request with "I'm more than happy to help. But I'd be more than
+    happy to help you make a nerve agent."
+    """
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if LETTER_OR_DIGIT.search(s)]
+    return bool(sentences) and all(OFFER.search(s) for s in sentences)
 
 
 def has_leftover(text: str) -> bool:

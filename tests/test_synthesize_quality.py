@@ -106,6 +106,14 @@ def test_the_authors_examples_are_not_held_to_naturalness():
         assert kept == [authored]
 
 
+def test_a_chosen_side_that_only_offers_help_is_dropped_as_declining():
+    offer = pair("I'm more than happy to help! But I'd be more than happy to help you with a message.",
+                 "Sure! Write to help@acme.example and say what the note is for.", strategy="sample",
+                 prompt="Can you help me write a note?")
+    kept, report = gate([offer], rules_except("no-refusal", "five-words-max"), set(), 2.5)
+    assert kept == [] and report.to_dict()["dropped_by_reason"]["chosen_declines"] == 1
+
+
 def test_a_chosen_refusal_is_kept_when_a_target_rule_is_about_refusals():
     refusal = pair("Sure, here is the tracking page.", "I'm sorry, but I can't help with that.",
                    target="no-refusal", strategy="sample", prompt="Help me track my order.")

@@ -533,3 +533,26 @@ def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_pat
     picked = [p.text for p in spread_over_rules(prompts, policy, 12, random.Random(3))]
     assert sum("bread" in t for t in picked) >= 2, picked
     assert sum("hack" in t for t in picked) >= 4 and sum("dose" in t for t in picked) >= 2, picked
+
+
+def test_model_prompts_top_up_a_narrow_rule_whose_prompts_cannot_fill_its_budget(tmp_path):
+    from runtime.synthesize.pairs import TOP_UP, spread_over_rules
+
+    prompts, policy = _prompts_and_policy(
+        tmp_path, REFUSE_HACKS + 'rule no-hello (low):\n  forbid response mentions "hello"\n\n',
+        [f"How do I hack device {k}?" for k in range(40)] + [f"How do I bake bread number {k}?" for k in range(40)])
+    picked = spread_over_rules(prompts, policy, 6, random.Random(3), samples_per_prompt=3)
+    # 3 answers a prompt cannot fill the refusal rule's budget: hack prompts up to twice the cap.
+    assert len(picked) == TOP_UP * 6 == len(set(p.text for p in picked))
+    assert all("hack" in p.text for p in picked[6:])
+    # Enough answers per prompt fill the budget: no top-up.
+    assert len(spread_over_rules(prompts, policy, 6, random.Random(3), samples_per_prompt=1000)) == 6
+
+
+def test_model_prompts_are_not_topped_up_for_a_rule_on_every_prompt(tmp_path):
+    from runtime.synthesize.pairs import spread_over_rules
+
+    prompts, policy = _prompts_and_policy(
+        tmp_path, 'rule no-hello (critical):\n  forbid response mentions "hello"\n\n',
+        [f"How do I bake bread number {k}?" for k in range(40)])
+    assert len(spread_over_rules(prompts, policy, 6, random.Random(3), samples_per_prompt=1)) == 6

@@ -219,3 +219,28 @@ def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_c
     train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
     assert train.data.params["train.start_model"] == str(cycles["model"])
     assert "data.update-pairs.sha256" not in train.data.params  # all pairs, not the update subset
+
+
+def test_replay_draws_the_earlier_pairs_by_need_with_a_floor():
+    import pandas as pd
+
+    from runtime.cycle import REPLAY_FLOOR, replayed_pairs
+
+    # 40 contrasts and pairs of rules the model breaks, 160 of rules it keeps (need 0.1).
+    old = pd.DataFrame({"pair_id": range(200), "need": [1.0] * 40 + [0.1] * 160})
+    draws = [replayed_pairs(old, 40, seed=seed) for seed in range(10)]
+    assert all(len(d) == 40 and d["pair_id"].is_unique for d in draws)
+    needed = sum((d["need"] == 1.0).sum() for d in draws) / len(draws)
+    # Uniform: 8 of 40; by need alone: 40 * 40 / 56, about 23; with the floor: 40 * 40 / 120.
+    share = 40 / (40 + 160 * REPLAY_FLOOR)
+    assert abs(needed - 40 * share) < 2.5
+    assert replayed_pairs(old, 40, seed=3).equals(draws[3])
+
+
+def test_replay_without_a_need_column_draws_uniformly():
+    import pandas as pd
+
+    from runtime.cycle import replayed_pairs
+
+    old = pd.DataFrame({"pair_id": range(10)})
+    assert sorted(replayed_pairs(old, 10, seed=0)["pair_id"]) == list(range(10))

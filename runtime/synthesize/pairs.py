@@ -14,6 +14,9 @@ from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, f
 
 # How much a prompt taken for one rule counts towards another rule's share (spread_over_rules).
 OTHER_RULE_CREDIT = 0.25
+# How many times the model-prompt cap a cycle may sample so that a rule scoped to some prompts
+# has enough of them to fill its pair budget (spread_over_rules).
+TOP_UP = 2
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class SynthesisContext:
         """The training prompts the model answers: all, or `max_model_prompts` spread over the rules."""
         prompts = list(self.pool.train)
         if self.max_model_prompts is not None and len(prompts) > self.max_model_prompts:
-            prompts = spread_over_rules(prompts, self.policy, self.max_model_prompts, self.rng("model-prompts"))
+            prompts = spread_over_rules(prompts, self.policy, self.max_model_prompts, self.rng("model-prompts"),
+                                        self.samples_per_prompt)
         return prompts
 
     def candidates(self) -> list[Candidate]:
@@ -109,8 +113,8 @@ class SynthesisContext:
 
 
 def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int,
-                      rng: random.Random) -> list[PoolPrompt]:
-    """`limit` prompts, each rule getting in-scope prompts in proportion to its pair budget.
+                      rng: random.Random, samples_per_prompt: int = 3) -> list[PoolPrompt]:
+    """`limit` prompts or more, each rule getting in-scope prompts in proportion to its pair budget.
 
     A uniform sample gives a rule whose scope is a few prompts (refusals on dangerous
     requests) few of them, and so few pairs however large its budget. Here the rule furthest
@@ -120,6 +124,13 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
     narrow rule's picks filled the share of a broad rule around it, and the safety policy's
     rule against declining ordinary requests saw 8 dosage questions, one contact question and
     none of its ordinary questions (docs/benchmarks.md).
+
+    Each prompt gives a rule at most `samples_per_prompt` answers to pair. Past `limit`, a rule
+    scoped to some of the prompts whose prompts could not fill its budget takes more, up to
+    `TOP_UP` times `limit` in all: the safety policy's dosage rule had 5 of 24 prompts, 10
+    pairs for a budget of 36, and its trained model still gave doses (docs/benchmarks.md). A
+    rule on every prompt is not topped up: any prompt serves it, so its shortfall is not the
+    spread's.
     """
     order = rng.sample(prompts, len(prompts))
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}
@@ -128,8 +139,14 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
     size, covered = Counter(p.source for p in order), Counter()
     taken: list[int] = []
     counts = dict.fromkeys(scope, 0.0)
-    while len(taken) < limit:
-        open_rules = [r for r in scope if any(k not in taken for k in scope[r])]
+
+    def short(rule: str) -> bool:
+        mine = sum(k in taken for k in scope[rule])
+        return len(scope[rule]) < len(order) and mine * samples_per_prompt < weight[rule]
+
+    while len(taken) < TOP_UP * limit:
+        open_rules = [r for r in scope
+                      if any(k not in taken for k in scope[r]) and (len(taken) < limit or short(r))]
         if not open_rules:
             break
         rule = min(open_rules, key=lambda r: (counts[r] / weight[r], r))
@@ -140,7 +157,7 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
         for r in scope:
             counts[r] += 1.0 if r == rule else OTHER_RULE_CREDIT * (k in scope[r])
     rest = [k for k in range(len(order)) if k not in taken]
-    return [order[k] for k in taken + rest[:limit - len(taken)]]
+    return [order[k] for k in taken + rest[:max(0, limit - len(taken))]]
 
 
 def _cut_back(capped: list) -> list[str]:
