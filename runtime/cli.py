@@ -188,7 +188,8 @@ def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     cat.add_argument("--device", choices=DEVICES)
     cat.add_argument("--work-dir", default="work")
     cat.add_argument("--eval-prompts", type=int, help="cap the held-out prompts evaluated")
-    cat.add_argument("--model-prompts", type=int, default=24, help="cap the prompts the model samples for pairs")
+    cat.add_argument("--model-prompts", type=int, default=24,
+                     help="prompts the model samples for pairs (rules scoped to few prompts add up to as many again)")
     cat.add_argument("--show", type=int, default=0, metavar="N",
                      help="print N held-out prompts with the answers before and after training")
     cat.add_argument("--from-base", action="store_true",

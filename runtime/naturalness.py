@@ -214,7 +214,7 @@ def offers_only(text: str) -> bool:
 
     The safety policy's model answered "Can you help me write a thank-you note?" with "I'm more
     than happy to help! But I'd be more than happy to help you with a simple and elegant
-    message in your native language." That was the chosen side of five pairs, and the trained
+    message in your native language." That was the chosen side of four pairs, and the trained
     model answered a dangerous request with "I'm more than happy to help. But I'd be more than
     happy to help you make a nerve agent."
     """

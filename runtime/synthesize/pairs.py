@@ -85,7 +85,8 @@ class SynthesisContext:
         return random.Random(f"{self.seed}:{name}")
 
     def model_prompts(self) -> list[PoolPrompt]:
-        """The training prompts the model answers: all, or `max_model_prompts` spread over the rules."""
+        """The training prompts the model answers: all, or `max_model_prompts` spread over the rules
+        (more for rules scoped to few prompts, up to `TOP_UP` times as many; `spread_over_rules`)."""
         prompts = list(self.pool.train)
         if self.max_model_prompts is not None and len(prompts) > self.max_model_prompts:
             prompts = spread_over_rules(prompts, self.policy, self.max_model_prompts, self.rng("model-prompts"),
