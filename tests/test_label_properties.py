@@ -311,3 +311,12 @@ def test_scores_fixture_reaches_every_three_valued_case():
     votes = {v for _, v in outcomes}
     assert None in votes and {ir.GOOD, ir.BAD, ir.ABSTAIN} <= votes
     assert any(semantics.in_scope(r, s, fake_reference) is None for r in rules for s in samples)
+
+
+def test_an_address_after_a_vertical_tab_is_placed_as_python_places_it():
+    """RE2's `\\s` lacks the vertical tab: an untranslated email span took the tab in (found by
+    the property above in CI)."""
+    rules = artifact("predicates.policy").ir.rules
+    texts = ["\x0ba@b.co", "x\x0ba@b.co", "see www.x.io\x0bok"]
+    check_against_reference([{"prompt": "", "response": t} for t in texts],
+                            [semantics.Sample("", t) for t in texts], rules, 4)

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from compiler import ir
 from compiler.predicates.pii import PII_PATTERNS
+from runtime.label.re2 import translate
 from runtime.predicates import RuntimeKind
 from runtime.synthesize import edits
 
@@ -30,11 +31,14 @@ def column(pred: ir.PiiPred, cols, score=None) -> pa.Array:
 
 
 def span_pattern(pred: ir.PiiPred) -> tuple[str, str] | None:
-    """The pattern for RE2; a phone number's `hit` group excludes boundary characters, so Python places it."""
+    """The pattern for RE2, `\\s` spelled as Python means it (RE2's lacks the vertical tab, so
+    "\\x0ba@b.co" put the tab inside the address); a phone number's `hit` group excludes
+    boundary characters, so Python places it."""
     if pred.pii == "phone_number":
         return None
     pattern = PII_PATTERNS[pred.pii]
-    return pattern.removeprefix("(?i)"), "i" if pattern.startswith("(?i)") else ""
+    body = translate(pattern.removeprefix("(?i)"), dollar=False)
+    return None if body is None else (body, "i" if pattern.startswith("(?i)") else "")
 
 
 def edit(pred: ir.PiiPred, text: str, want: bool, rng: random.Random, for_chosen: bool) -> str | None:
