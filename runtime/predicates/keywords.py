@@ -43,7 +43,7 @@ def edit(pred: ir.KeywordsPred, text: str, want: bool, rng: random.Random, for_c
         return edits.remove_units(pred, text)
     options = [o for term in pred.terms for o in edits.in_sentence(text, sentences_for(term), [term], rng)]
     rng.shuffle(options)
-    return edits.first_natural_holding(pred, text, options)
+    return edits.first_natural_holding((pred,), text, options)
 
 
 KIND = RuntimeKind(name="keywords", column=column, span_pattern=span_pattern, edit=edit)

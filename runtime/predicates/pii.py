@@ -46,7 +46,7 @@ def edit(pred: ir.PiiPred, text: str, want: bool, rng: random.Random, for_chosen
     if not want:
         return edits.remove_units(pred, text)
     options = edits.in_sentence(text, PII_SENTENCES[pred.pii], PII_SAMPLES[pred.pii], rng)
-    return edits.first_natural_holding(pred, text, options)
+    return edits.first_natural_holding((pred,), text, options)
 
 
 KIND = RuntimeKind(name="pii", column=column, span_pattern=span_pattern, edit=edit)

@@ -60,10 +60,10 @@ def in_sentence(text: str, sentences: Sequence[str], pieces: Sequence[str], rng:
     return options
 
 
-def first_natural_holding(pred, original: str, options: Sequence[str]) -> str | None:
-    """The first option on which the text atom `pred` holds and that adds no artifact."""
-    return next((o for o in options if semantics.evaluate_text_atom(pred, o) and not adds_artifact(original, o)),
-                None)
+def first_natural_holding(preds: Sequence, original: str, options: Sequence[str]) -> str | None:
+    """The first option on which one of the text atoms `preds` holds and that adds no artifact."""
+    return next((o for o in options if any(semantics.evaluate_text_atom(p, o) for p in preds)
+                 and not adds_artifact(original, o)), None)
 
 
 def remove_units(pred, text: str) -> str | None:

@@ -57,8 +57,7 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     if not templates:
         return None
     options = edits.in_sentence(sample.response, templates, sorted(set(pieces)), rng)
-    return next((o for o in options if any(semantics.evaluate_text_atom(p, o) for p in regexes)
-                 and not adds_artifact(sample.response, o)), None)
+    return edits.first_natural_holding(regexes, sample.response, options)
 
 
 def _forbidden_regexes(rule: ir.RuleIR) -> list[ir.RegexPred]:
