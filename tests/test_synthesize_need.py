@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from compiler.ir import PairSpec
 from compiler.pipeline import compile_policy
-from runtime.synthesize.need import FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs
+from runtime.synthesize.need import (FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs,
+                                     shortfall_weights)
 from runtime.synthesize.pairs import Candidate, Pair
 from runtime.synthesize.prompts import PoolPrompt
 
@@ -107,3 +109,15 @@ def test_coupled_rules_share_the_steps_by_their_pairs_together(tmp_path):
     assert needs == {"refuse": 0.9, "help": pytest.approx(0.3), "short": 0.3}
     # a coupled need never exceeds full weight, however few pairs the rule has
     assert coupled_needs({"refuse": 0.9, "help": NEED_FLOOR}, rules, {"refuse": 16, "help": 2})["help"] == FULL_NEED
+
+
+def test_a_rule_short_of_its_budget_weighs_what_its_full_budget_would():
+    specs = [PairSpec(rule=rule, severity="high", budget=36, strategies=("sample",), seeds=1)
+             for rule in ("dose", "refuse", "over", "none")]
+    needs = {"dose": 0.5, "refuse": 0.9, "over": 0.3, "none": 1.0, "contrast-only": 0.4}
+    weights = shortfall_weights(needs, specs, {"dose": 12, "refuse": 36, "over": 40})
+    # 12 pairs of 36 weigh three times each, so together they weigh 36 × 0.5 as a full budget
+    assert weights["dose"] == pytest.approx(1.5)
+    assert 12 * weights["dose"] == pytest.approx(36 * needs["dose"])
+    # at or over budget, with no pairs, or with no budget, a rule keeps its need
+    assert (weights["refuse"], weights["over"], weights["none"], weights["contrast-only"]) == (0.9, 0.3, 1.0, 0.4)

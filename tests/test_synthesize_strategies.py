@@ -353,11 +353,15 @@ def test_each_pair_weighs_what_its_rule_needs_in_the_step_sample(first_run):
     breaks = json.loads((out / "pair_qa.json").read_text())["model_breaks"]
     assert set(breaks) == {r.id for r in artifact().ir.rules}
     assert sum(b["judged"] for b in breaks.values()) > 0
-    for b in breaks.values():  # no two rules of this policy check the same predicate
+    shortfall = json.loads((out / "pair_qa.json").read_text())["shortfall"]
+    for rule, b in breaks.items():  # no two rules of this policy check the same predicate
         assert b["need"] == (max(NEED_FLOOR, round(b["broken"] / b["judged"], 3)) if b["judged"] else FULL_NEED)
+        short = shortfall.get(rule)
+        scale = short["budget"] / short["kept"] if short and short["kept"] else 1.0
+        assert b["weight"] == pytest.approx(b["need"] * scale, abs=1e-3 * (scale + 1))  # need is rounded
     for row in pq.read_table(out / "pairs.parquet").to_pylist():
-        expected = max((breaks[r]["need"] for r in row["target_rules"]), default=FULL_NEED)
-        assert round(row["need"], 3) == expected
+        expected = max((breaks[r]["weight"] for r in row["target_rules"]), default=FULL_NEED)
+        assert round(row["need"], 3) == pytest.approx(expected, abs=1e-3)
 
 
 def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):

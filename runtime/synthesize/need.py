@@ -83,6 +83,26 @@ def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
     return {rule: min(FULL_NEED, coupled(rule)) if rule in atoms else need for rule, need in needs.items()}
 
 
+def shortfall_weights(needs: dict[str, float], specs: Sequence[ir.PairSpec],
+                      pairs_per_rule: Mapping[str, int]) -> dict[str, float]:
+    """Each rule's per-pair weight: its need times budget over pairs kept, when it kept fewer.
+
+    Severity sets a rule's budget, and the step sample gives a rule about need × pairs kept of
+    the steps. A rule whose prompts yield few pairs lost its share with them: the safety
+    policy's dose rule kept 16 of its 36 pairs and, at need 0.51, drew about 5 of 96 step rows
+    against the refusal rule's 33, and the trained model gave a dose on one held-out question
+    in four (four runs, docs/benchmarks.md). Scaled by budget over kept, a rule's pairs weigh
+    together what its full budget would have; a rule at or over budget keeps its need.
+    """
+    budgets = {s.rule: s.budget for s in specs}
+
+    def scale(rule: str) -> float:
+        kept = pairs_per_rule.get(rule, 0)
+        return max(1.0, budgets.get(rule, 0) / kept) if kept else 1.0
+
+    return {rule: need * scale(rule) for rule, need in needs.items()}
+
+
 def pair_needs(pairs: Sequence[Pair], needs: dict[str, float]) -> list[float]:
     """A pair's need: the largest need of its target rules; `FULL_NEED` for contrasts, or without rates."""
     return [max((needs.get(rule, FULL_NEED) for rule in p.target_rules), default=FULL_NEED) for p in pairs]

@@ -62,7 +62,8 @@ class QaReport:
     artifact_pairs: Counter = field(default_factory=Counter)  # artifact contrasts, by the problem added
     scope_pairs: Counter = field(default_factory=Counter)  # scope contrasts, by the scoped rule
     model_breaks: dict = field(default_factory=dict)  # rule -> {judged, broken} in the model's samples
-    needs: dict = field(default_factory=dict)  # rule -> its pairs' weight in the step sample
+    needs: dict = field(default_factory=dict)  # rule -> how often the model broke it (coupled)
+    weights: dict = field(default_factory=dict)  # rule -> its pairs' weight in the step sample
 
     def drop(self, pair: Pair, reason: str) -> None:
         """Record a dropped pair."""
@@ -88,7 +89,8 @@ class QaReport:
             "capped_samples": self.capped_samples,
             "artifact_pairs": dict(sorted(self.artifact_pairs.items())),
             "scope_pairs": dict(sorted(self.scope_pairs.items())),
-            "model_breaks": {r: {**c, "need": round(self.needs[r], 3)} for r, c in sorted(self.model_breaks.items())},
+            "model_breaks": {r: {**c, "need": round(self.needs[r], 3),
+                                                     "weight": round(self.weights.get(r, self.needs[r]), 3)} for r, c in sorted(self.model_breaks.items())},
             "shortfall": self.shortfall,
             "unpaired_dropped_by_reason": dict(self.unpaired_dropped),
             "reused_rules": list(self.reused_rules),

@@ -21,7 +21,7 @@ from runtime.synthesize.polish import polish_all
 from runtime.synthesize.prompts import PromptPool, build_pool, normalize
 from runtime.synthesize.quality import QaReport, gate, select_within_budget
 from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
-from runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs
+from runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs, shortfall_weights
 from runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
@@ -92,9 +92,10 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
     report.capped_samples, report.model_breaks = _sample_counts(_samples(ctx, policy, names), policy, labeler)
     per_rule = Counter(rule for pair in selected for rule in pair.target_rules)
     report.needs = coupled_needs(rule_needs(report.model_breaks), policy.rules, per_rule)
+    report.weights = shortfall_weights(report.needs, policy.pair_specs, per_rule)
     result = SynthesisResult(pairs=selected, completions=completions, eval_prompts=pool.eval, report=report,
                              tokens_generated=getattr(generator, "tokens_generated", 0),
-                             needs=pair_needs(selected, report.needs))
+                             needs=pair_needs(selected, report.weights))
     if out_dir is not None:
         write(result, artifact, Path(out_dir), names)
     return result
