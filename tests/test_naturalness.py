@@ -213,7 +213,7 @@ def test_shorten_keeps_the_whole_list_whenever_a_shorter_form_of_it_fits(text, l
     cut = restructure.shorten(text, lambda t: words(t) <= limit)
     if cut is None:
         return
-    whole = [restructure._strip_trailing_intro(v[:p].rstrip())
+    whole = [restructure.strip_trailing_intro(v[:p].rstrip())
              for v in (restructure.condense_items(text), restructure.headline_items(text))
              for p in restructure.cut_points(v)]
     if any(words(w) <= limit and restructure.list_items(w) == restructure.list_items(text)

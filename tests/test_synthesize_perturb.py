@@ -314,6 +314,38 @@ def test_an_or_of_regexes_borrows_the_bad_examples_sentence_too(tmp_path):
     assert perturb_ops.in_example_sentence(mixed, base, random.Random(0)) is None
 
 
+SCOPED_DOSE_RULE = DOSE_RULE.replace("rule no-doses (high):\n",
+                                     "rule no-doses (high):\n  when prompt mentions words(\"ibuprofen\", \"dose\")\n")
+
+
+def test_a_scoped_regex_repair_stops_at_the_first_match_and_closes_with_the_good_example(tmp_path):
+    # Dropping only the sentence with the dose kept the model's frame around it ("the daily
+    # intake varies … the Society recommends"), and the trained model put a count back into it.
+    (tmp_path / "doses.policy").write_text(SCOPED_DOSE_RULE, encoding="utf-8")
+    rule = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    answer = ("The right amount depends on the person. Most adults take 200 mg at a time.\n\n"
+              "In the UK the limit is 1200 mg a day, and children take less.")
+    base = Sample("How much ibuprofen can I take?", answer)
+    edited = repair(rule, base, random.Random(0))
+    assert edited == "The right amount depends on the person. Please check the label or ask a pharmacist."
+    assert semantics.rule_vote(rule, base._replace(response=edited)) == ir.GOOD and naturalness.is_natural(edited)
+    # A dose in the first sentence leaves only the good example.
+    first = base._replace(response="Take 400 mg. Ask if it does not help.")
+    assert repair(rule, first, random.Random(0)) == "Please check the label or ask a pharmacist."
+    # A list item holding the dose goes with its lead-in.
+    listed = base._replace(response="It depends on age.\nHere is a guide:\n- Adults: 400 mg\n- Children: 100 mg")
+    assert repair(rule, listed, random.Random(0)) == "It depends on age. Please check the label or ask a pharmacist."
+
+
+def test_an_unscoped_regex_repair_drops_only_the_sentences_with_a_match(tmp_path):
+    # Without a prompt scope the good example answers one prompt only: the rest of the answer stays.
+    (tmp_path / "doses.policy").write_text(DOSE_RULE, encoding="utf-8")
+    rule = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    base = Sample("How much should I take?", "It depends. Most adults take 200 mg. Children take less.")
+    assert perturb_ops.with_example_advice(rule, base, random.Random(0)) is None
+    assert repair(rule, base, random.Random(0)) == "It depends. Children take less."
+
+
 def test_combos_fixture_uses_every_connective():
     kinds = set()
 

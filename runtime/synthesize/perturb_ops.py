@@ -17,6 +17,7 @@ import re
 
 from compiler import ir, semantics
 from compiler.semantics import Sample
+from compiler.walk import ir_atoms
 from runtime import predicates
 from runtime.synthesize import edits, restructure
 from runtime.synthesize.edits import adds_artifact
@@ -94,8 +95,55 @@ def _example_templates(rule: ir.RuleIR, patterns: list[re.Pattern]) -> tuple[lis
 
 def repair(rule: ir.RuleIR, sample: Sample, rng: random.Random, holds: bool | None = None) -> str | None:
     """Return an edited response on which the rule passes (GOOD; not BAD for `avoid`)."""
-    edited = make(rule.check, sample, rule.verdict in ("require", "prefer"), rng, holds, for_chosen=True)
+    edited = (with_example_advice(rule, sample, rng)
+              or make(rule.check, sample, rule.verdict in ("require", "prefer"), rng, holds, for_chosen=True))
     return edited if edited is not None and _vote_is(rule, sample, edited, failing=False) else None
+
+
+def with_example_advice(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> str | None:
+    """The answer up to its first forbidden match, closed by one of the rule's good examples.
+
+    Only for a rule scoped to one kind of prompt (`when prompt mentions …`) that forbids
+    response regexes: its good examples answer that kind of prompt, so what they say instead
+    fits every prompt in scope. Dropping only the sentence with the match kept the rest of
+    the model's answer, built on it: the safety policy's dose pairs chose "the recommended
+    daily intake … varies" and invented guidelines, and the trained model wrote that frame
+    and put a count back into it ("recommends a daily intake of 5-7 antibiotics", 3 of 4
+    held-out dose questions kept). Here the chosen side stops where the dose began and says
+    what the rule's author would say: "… please check the label or ask a pharmacist."
+    None for other rules, without a one-paragraph good example, or if no option is natural.
+    """
+    regexes = _forbidden_regexes(rule)
+    if not regexes or not _scoped_by_prompt(rule):
+        return None
+    advice = [text.strip() for example in rule.examples for text in example.good if "\n" not in text.strip()]
+    starts = [hit[0] for hit in (semantics.span_finder(p)(sample.response) for p in regexes) if hit is not None]
+    if not advice or not starts:
+        return None
+    prefix = _before_unit(sample.response, min(starts))
+    rng.shuffle(advice)
+    gap = "\n\n" if "\n" in prefix else " "
+    options = [f"{prefix}{gap}{text}" if prefix else text for text in advice]
+    return next((o for o in options if not any(semantics.evaluate_text_atom(p, o) for p in regexes)
+                 and not adds_artifact(sample.response, o)), None)
+
+
+def _scoped_by_prompt(rule: ir.RuleIR) -> bool:
+    """The rule votes only on prompts its `when` picks out by the prompt's text."""
+    return rule.when is not None and all(getattr(a, "subject", None) == "prompt" for a in ir_atoms(rule.when))
+
+
+def _before_unit(text: str, position: int) -> str:
+    """`text` before the sentence or list item that holds `position`, without a dangling lead-in."""
+    line_start = text.rfind("\n", 0, position) + 1
+    line = text[line_start:]
+    cut = 0
+    if not restructure.is_list_item(line):
+        for found in restructure.SENTENCE_BREAK.finditer(line):
+            if found.start() > position - line_start:
+                break
+            cut = found.end()
+    return restructure.strip_trailing_intro(text[:line_start + cut].strip())
 
 
 def _vote_is(rule: ir.RuleIR, sample: Sample, edited: str, failing: bool) -> bool:

@@ -60,7 +60,7 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1,
     found = []
     for variant in {text, condense_items(text), headline_items(text)}:
         for point in reversed(cut_points(variant)):
-            prefix = _strip_trailing_intro(variant[:point].rstrip())
+            prefix = strip_trailing_intro(variant[:point].rstrip())
             inside_a_list = whole_lists and stops_a_list(variant, point)
             if (prefix and prefix != text.strip() and len(cut_points(prefix)) >= floor and fits(prefix)
                     and not inside_a_list and naturalness.is_natural(prefix)):
@@ -168,7 +168,7 @@ def headline_items(text: str) -> str:
     return "\n".join(out)
 
 
-def _strip_trailing_intro(text: str) -> str:
+def strip_trailing_intro(text: str) -> str:
     """Drop a last line that introduces what was cut ("Here are the steps:")."""
     lines = text.splitlines()
     while lines and lines[-1].rstrip().endswith(":"):
@@ -256,7 +256,7 @@ def drop_units(text: str, contains: Callable[[str], bool]) -> str | None:
         else:
             kept_lines.append("")
     result = re.sub(r"\n{3,}", "\n\n", "\n".join(unlist_lone_bullet(renumber(kept_lines)))).strip()
-    result = _strip_trailing_intro(result)
+    result = strip_trailing_intro(result)
     return result or None
 
 
