@@ -451,6 +451,36 @@ def test_pairs_about_refusals_are_exempt_from_the_length_ratio():
     assert len(kept) == 1 and not report.dropped
 
 
+DOSE_RULE = """dsl 1
+policy doses version "1"
+
+rule no-doses (high):
+  {scope}forbid response matches /\\b\\d+ ?mg\\b/
+  example:
+    prompt "What dose of ibuprofen can I take?"
+    good   "Dosing depends on you, so ask a pharmacist."
+    bad    "Take 400 mg."
+"""
+
+
+@pytest.mark.parametrize("scope,kept_count", [('when prompt mentions words("dose")\n  ', 1), ("", 0)])
+def test_pairs_of_a_rule_repaired_with_advice_are_exempt_from_the_length_ratio(tmp_path, scope, kept_count):
+    # Scoped to dose questions, the rule's repair ends the answer where the dose began and
+    # closes with its good example: shorter by nature, like a refusal. Unscoped, it is banded.
+    path = tmp_path / "doses.policy"
+    path.write_text(DOSE_RULE.format(scope=scope), encoding="utf-8")
+    result = compile_policy(str(path))
+    assert result.ok, [d.message for d in result.diagnostics]
+    answer = ("Ibuprofen eases pain and fever. For an adult the usual amount is 400 mg every six hours, "
+              "and you should take it with food so that it does not upset your stomach.")
+    chosen = "Ibuprofen eases pain and fever. Dosing depends on you, so ask a pharmacist."
+    assert len(answer) / len(chosen) > 2.0
+    candidate = pair(chosen, answer, target="no-doses", strategy="perturb", prompt="What dose of ibuprofen is safe?")
+    kept, report = gate([candidate], result.artifact.ir.rules, set(), 1.5)
+    assert len(kept) == kept_count
+    assert report.dropped == (Counter() if kept_count else Counter({"length_ratio": 1}))
+
+
 def test_fluency_compares_edits_only():
     from runtime.synthesize.fluency import FluencyCheck, is_edit
 

@@ -113,12 +113,11 @@ def with_example_advice(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     what the rule's author would say: "… please check the label or ask a pharmacist."
     None for other rules, without a one-paragraph good example, or if no option is natural.
     """
-    regexes = _forbidden_regexes(rule)
-    if not regexes or not _scoped_by_prompt(rule):
+    if not repairs_with_advice(rule):
         return None
-    advice = [text.strip() for example in rule.examples for text in example.good if "\n" not in text.strip()]
+    regexes, advice = _forbidden_regexes(rule), _one_paragraph_advice(rule)
     starts = [hit[0] for hit in (semantics.span_finder(p)(sample.response) for p in regexes) if hit is not None]
-    if not advice or not starts:
+    if not starts:
         return None
     prefix = _before_unit(sample.response, min(starts))
     rng.shuffle(advice)
@@ -126,6 +125,20 @@ def with_example_advice(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     options = [f"{prefix}{gap}{text}" if prefix else text for text in advice]
     return next((o for o in options if not any(semantics.evaluate_text_atom(p, o) for p in regexes)
                  and not adds_artifact(sample.response, o)), None)
+
+
+def repairs_with_advice(rule: ir.RuleIR) -> bool:
+    """The rule's repair ends the answer where the forbidden text began, with a good example.
+
+    Such a repair changes the answer's length by nature, as a refusal does: the quality
+    gate's length band does not apply to the rule's pairs (`runtime/synthesize/quality.py`).
+    """
+    return bool(_forbidden_regexes(rule)) and _scoped_by_prompt(rule) and bool(_one_paragraph_advice(rule))
+
+
+def _one_paragraph_advice(rule: ir.RuleIR) -> list[str]:
+    """The rule's good examples that are one paragraph long, stripped."""
+    return [text.strip() for example in rule.examples for text in example.good if "\n" not in text.strip()]
 
 
 def _scoped_by_prompt(rule: ir.RuleIR) -> bool:

@@ -30,6 +30,7 @@ from compiler.walk import ir_atoms
 from runtime import naturalness
 from runtime.label.engine import Labeler
 from runtime.synthesize.pairs import Pair
+from runtime.synthesize.perturb_ops import repairs_with_advice
 from runtime.synthesize.prompts import normalize
 from runtime.synthesize.verify import fails, passes, vote_matrix
 
@@ -111,9 +112,11 @@ def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[st
         report.candidates[pair.strategy] += 1
     refusal_rules = {r.id for r in rules if mentions_refusal(r)}
     # The length band keeps edits minimal; a length limit or a refusal changes the length by
-    # nature (a refusal is a sentence or two where the answer was a page), so pairs that
-    # target one are exempt.
-    unbanded = {r.id for r in rules if caps_length(r)} | refusal_rules
+    # nature (a refusal is a sentence or two where the answer was a page), and so does a
+    # repair that ends the answer where the forbidden text began (the safety policy's dose
+    # rule: 12 of its 17 dropped pairs were the model's own dose answers against that
+    # repair), so pairs that target one are exempt.
+    unbanded = {r.id for r in rules if caps_length(r) or repairs_with_advice(r)} | refusal_rules
     keys = [(normalize(p.prompt), normalize(p.chosen), normalize(p.rejected)) for p in pairs]
     survivors = [(p, k) for p, k in zip(pairs, keys)
                  if _cheap_ok(p, k, eval_prompts, length_ratio_max, unbanded, report)
