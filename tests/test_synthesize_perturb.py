@@ -346,6 +346,24 @@ def test_an_unscoped_regex_repair_drops_only_the_sentences_with_a_match(tmp_path
     assert repair(rule, base, random.Random(0)) == "It depends. Children take less."
 
 
+def test_a_compliant_answer_to_a_scoped_rule_is_contrasted_at_the_violation(tmp_path):
+    # Against the same answer with a dose added, the answer alone teaches "do not add that
+    # sentence"; closed by the good example, the chosen side shows what to say where the
+    # dose would go.
+    (tmp_path / "doses.policy").write_text(SCOPED_DOSE_RULE, encoding="utf-8")
+    rule = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    base = Sample("How much ibuprofen can I take?", "The right amount depends on the person.")
+    made = [minimal_pair(rule, base, "test", random.Random(seed)) for seed in range(6)]
+    for pair in made:
+        assert pair.rejected.startswith(base.response) and pair.rejected != base.response
+        assert pair.chosen == base.response + " Please check the label or ask a pharmacist."
+        assert semantics.rule_vote(rule, base._replace(response=pair.chosen)) == ir.GOOD
+    # Unscoped, the compliant answer itself is the chosen side.
+    (tmp_path / "doses.policy").write_text(DOSE_RULE, encoding="utf-8")
+    unscoped = compile_policy(str(tmp_path / "doses.policy")).artifact.ir.rules[0]
+    assert minimal_pair(unscoped, base, "test", random.Random(0)).chosen == base.response
+
+
 def test_combos_fixture_uses_every_connective():
     kinds = set()
 

@@ -22,7 +22,7 @@ CROSS_RULE = ("sample", "revise", "contrast", "feedback")
 POLICY_GROUP = "__policy__"  # items that target no single rule
 # Part of every key: bump it when what a strategy yields for the same inputs changes (new
 # edits, new gates on candidates), so no cycle reuses candidates the old code made.
-CANDIDATES_VERSION = "candidates-v24"
+CANDIDATES_VERSION = "candidates-v25"
 
 
 def rule_keys(policy: ir.PolicyIR, pool: PromptPool, strategies: Sequence[str], settings: dict) -> dict[str, str]:

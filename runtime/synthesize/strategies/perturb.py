@@ -18,7 +18,7 @@ from runtime import naturalness
 from runtime.predicates.count import HEADROOM
 from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
 from runtime.synthesize.restructure import cut_points, shorten
-from runtime.synthesize.perturb_ops import repair, violate
+from runtime.synthesize.perturb_ops import repair, repairs_with_advice, violate
 
 
 def perturb(ctx: SynthesisContext) -> Iterator[Pair]:
@@ -73,6 +73,11 @@ def minimal_pair(rule: ir.RuleIR, base: Sample, source: str, rng, vote: int | No
     if edited is None or cut and shares_text(edited, base.response) and not _cut_to_limit(rule, edited, base):
         return None
     chosen, rejected = (base.response, edited) if passes else (edited, base.response)
+    # Against the answer with a dose added, the answer alone teaches "do not add that
+    # sentence"; where a rule's repair closes with its good example, the chosen side says
+    # that example where the violation would go (`perturb_ops.with_example_advice`).
+    if passes and repairs_with_advice(rule):
+        chosen = repair(rule, base._replace(response=edited), rng) or chosen
     if not passes and caps_length(rule):
         rejected = just_over(rule, base, chosen) or rejected
     return Pair(prompt=base.prompt, chosen=chosen, rejected=rejected, strategy="perturb",
