@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -48,7 +49,7 @@ class Diagnostic(BaseModel):
     def render(self, sources: dict[str, str] | None = None) -> str:
         """Render as `path:line:col: error[CODE]: message`, the source line, a caret and the hint."""
         sources = sources or {}
-        head = f"{self.severity.value}[{self.code}]: {self.message}"
+        head = f"{self.severity.value}[{self.code}]: {visible(self.message)}"
         if self.span is None:
             lines = [head]
         else:
@@ -59,7 +60,7 @@ class Diagnostic(BaseModel):
             if text is not None:
                 lines.extend(_caret_lines(text, self.span))
         if self.hint:
-            lines.append(f"  = hint: {self.hint}")
+            lines.append(f"  = hint: {visible(self.hint)}")
         return "\n".join(lines)
 
 
@@ -134,11 +135,23 @@ def _read_quietly(path: str) -> str | None:
         return None
 
 
+def visible(text: str) -> str:
+    """`text` with each control or bidirectional character but tab and newline shown as U+FFFD.
+
+    A terminal would act on them (an escape sequence, a reordered line); one replacement
+    character per character keeps the caret under the right column.
+    """
+    return _INVISIBLE.sub("\ufffd", text)
+
+
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def _caret_lines(text: str, span: Span) -> list[str]:
     source_lines = text.split("\n")  # spans count lines by "\n" only, as the lexer does
     if not 1 <= span.line <= len(source_lines):
         return []
-    line = source_lines[span.line - 1].expandtabs(1)
+    line = visible(source_lines[span.line - 1].removesuffix("\r").expandtabs(1))
     width = span.end_col - span.col if span.end_line == span.line else len(line) - span.col + 1
     width = max(1, width)
     gutter = f"{span.line:>4} | "

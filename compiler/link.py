@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from compiler import ast
-from compiler.diagnostics import CompileError, Diagnostic, did_you_mean, error
+from compiler.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
 from compiler.load import Program
 
 SUPPORTED_DSL_VERSIONS = (1.0,)
@@ -58,6 +58,8 @@ class LinkedPolicy(BaseModel):
     prompts: tuple[ast.PromptSource, ...]
     settings: tuple[ast.Setting, ...]
     gates: tuple[ast.Gate, ...]
+    policy_span: Span  # the entry's policy id: where a diagnostic about the whole policy points
+    training_span: Span | None = None  # the entry's `training:` block, else the nearest inherited one
 
     def let(self, name: str) -> ast.Let | None:
         """Return the `let` bound to `name`, if any."""
@@ -124,6 +126,8 @@ def link(program: Program) -> LinkedPolicy:
                       if isinstance(item, ast.Prompts) for s in item.sources),
         settings=settings,
         gates=gates,
+        policy_span=entry.policy_id.span,
+        training_span=_training_span(inherited),
     )
 
 
@@ -149,6 +153,12 @@ def _add_rule(rules: dict[str, LinkedRule], rule: ast.Rule, module: str, authori
         diagnostics.append(error("E101", f"duplicate rule id `{rule_id}`", rule.id.span, hint))
         return
     rules[rule_id] = LinkedRule(rule=rule, module=module, authority=authority, order=order)
+
+
+def _training_span(trees: list[ast.PolicyAst]) -> Span | None:
+    """The span of the last `training:` block in inheritance order (the entry's if it has one)."""
+    blocks = [item.span for tree in trees for item in tree.items if isinstance(item, ast.Training)]
+    return blocks[-1] if blocks else None
 
 
 def _merge_training(trees: list[ast.PolicyAst]) -> tuple[tuple[ast.Setting, ...], tuple[ast.Gate, ...]]:

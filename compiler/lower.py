@@ -8,7 +8,7 @@ from compiler import ast, ir, predicates
 from compiler.lengths import generation_cap
 from compiler.link import LinkedPolicy, LinkedRule
 from compiler.passes.check_training import is_override, setting_value
-from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, SETTINGS
+from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, GATE_TARGETS, SETTINGS
 from compiler.walk import content_hash, ir_atoms
 
 
@@ -159,6 +159,9 @@ def _lower_training(policy: LinkedPolicy, rules: tuple[ir.RuleIR, ...], base_mod
     gates = [ir.GateIR(target=g.target, rule=g.rule.text if g.rule else None, op=g.op,
                        threshold=g.threshold) for g in policy.gates]
     given = {g.target for g in gates}
+    # A default severity gate only where the policy has rules of that severity: gates fail
+    # closed, and one over no rules could never be measured.
+    measurable = {r.severity for r in rules} | {t for t in GATE_TARGETS if t not in ir.SEVERITIES}
     gates += [ir.GateIR(target=t, op=op, threshold=th, default=True)
-              for t, op, th in DEFAULT_GATES if t not in given]
+              for t, op, th in DEFAULT_GATES if t not in given and t in measurable]
     return ir.TrainingIR(**values, gates=tuple(gates))

@@ -14,11 +14,14 @@ from compiler.link import LinkedPolicy, link
 from compiler.load import Program, load_program
 from compiler.lower import lower
 from compiler.passes.check_examples import check_examples
+from compiler.passes.check_heldout import check_heldout
+from compiler.passes.check_model_refs import check_model_refs
 from compiler.passes.check_names import check_names
 from compiler.passes.check_prompts import check_prompts
 from compiler.passes.check_reachability import check_reachability
 from compiler.passes.check_regex import check_regex
 from compiler.passes.check_rules import check_rules
+from compiler.passes.check_text import check_text
 from compiler.passes.check_trainer_fields import check_trainer_fields
 from compiler.passes.check_training import check_training
 from compiler.passes.resolve_precedence import resolve_precedence
@@ -27,7 +30,8 @@ from compiler.plan import build_plan
 Check = Callable[[LinkedPolicy], list[Diagnostic]]
 IrPass = Callable[[LinkedPolicy, PolicyIR], tuple[PolicyIR, list[Diagnostic]]]
 
-CHECKS: tuple[Check, ...] = (check_names, check_regex, check_rules, check_training, check_prompts)
+CHECKS: tuple[Check, ...] = (check_names, check_regex, check_rules, check_training, check_prompts,
+                             check_model_refs)
 IR_PASSES: tuple[IrPass, ...] = (resolve_precedence, check_reachability, check_examples, check_trainer_fields)
 
 
@@ -47,7 +51,8 @@ class Compilation(BaseModel):
 
 
 def compile_policy(path: str | Path, root: str | Path | None = None,
-                   base_model: str | None = None, method: str | None = None) -> Compilation:
+                   base_model: str | None = None, method: str | None = None,
+                   for_training: bool = False) -> Compilation:
     """Compile a policy file; policy errors come back as diagnostics, never as exceptions.
 
     Args:
@@ -57,12 +62,14 @@ def compile_policy(path: str | Path, root: str | Path | None = None,
             the recipe defaults that depend on the model describe what will run.
         method: A training method that replaces the policy's (`--method`), so `trainer.*`
             settings are checked against the config that method builds.
+        for_training: Compile for a training run (`tenet plan`, `compile-and-train`): no
+            held-out prompts is an error (E173) even without a `training:` block.
     """
     sources: dict[str, str] = {}
     try:
         program = load_program(path, root)
         sources = program.sources()
-        return _compile_program(program, sources, base_model, method)
+        return _compile_program(program, sources, base_model, method, for_training)
     except CompileError as exc:
         return Compilation(artifact=None, diagnostics=tuple(sorted(exc.diagnostics, key=sort_key)),
                            sources=sources)
@@ -74,9 +81,12 @@ def compile_policy(path: str | Path, root: str | Path | None = None,
 
 
 def _compile_program(program: Program, sources: dict[str, str], base_model: str | None,
-                     method: str | None) -> Compilation:
-    linked = link(program)
-    found: list[Diagnostic] = []
+                     method: str | None, for_training: bool = False) -> Compilation:
+    found: list[Diagnostic] = check_text(program)  # the source text itself, every module
+    try:
+        linked = link(program)
+    except CompileError as exc:
+        raise CompileError([*found, *exc.diagnostics]) from None
     for check in CHECKS:
         found.extend(check(linked))
     if has_errors(found):
@@ -85,6 +95,8 @@ def _compile_program(program: Program, sources: dict[str, str], base_model: str 
     for ir_pass in IR_PASSES:
         policy_ir, more = ir_pass(linked, policy_ir)
         found.extend(more)
+    if not has_errors(found):  # the plan-level check: only for an otherwise sound policy
+        found.extend(check_heldout(linked, policy_ir, for_training))
     found.sort(key=sort_key)
     if has_errors(found):
         return Compilation(artifact=None, diagnostics=tuple(found), sources=sources)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Mapping, Sequence, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from compiler import ir
+from compiler.heldout import heldout_prompts
 from compiler.settings import DEVICES, PRECISIONS, SETTINGS, TRAIN_METHODS
 
 
@@ -114,15 +115,23 @@ class EvaluateStage(Stage):
     kind: Literal["evaluate"] = "evaluate"
     phase: Literal["before", "after"]
     model: Literal["base", "trained"]
-    prompts: int
+    prompts: int  # the cap on held-out prompts answered (`eval_prompts`)
     max_new_tokens: int
     capability_guard: Literal["kl"] = "kl"
     seed: int = _default("seed")
+    # Held-out prompts of the policy's templates and literal prompts (`compiler.heldout`); None
+    # when a prompt file adds rows only the cycle reads (and in artifacts older than the field).
+    heldout: int | None = None
 
     @property
     def name(self) -> str:
         """`evaluate-before` or `evaluate-after`: a plan has one evaluate stage per phase."""
         return f"evaluate-{self.phase}"
+
+    @property
+    def answered(self) -> int | None:
+        """How many held-out prompts the stage answers, when the compiler knows them all."""
+        return None if self.heldout is None else min(self.prompts, self.heldout)
 
 
 class TrainStage(Stage):
@@ -193,6 +202,8 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
     """Build the stages of an update cycle from the IR."""
     t = policy.training
     sources = tuple(_describe_source(s) for s in policy.prompts) + ("rule examples",)
+    held = heldout_prompts(policy)
+    heldout = len(held.prompts) if held.known else None
     stages: list[Stage] = [
         LabelStage(rules=tuple(r.id for r in policy.rules), sources=sources),
         SynthesizeStage(strategies=t.strategies, budget=t.pairs,
@@ -201,11 +212,11 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
                         max_new_tokens=t.max_new_tokens, artifact_pairs=t.artifact_pairs,
                         scope_pairs=t.scope_pairs),
         EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
-                      seed=t.seed),
+                      seed=t.seed, heldout=heldout),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,
                    hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS) + t.overrides),
         EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
-                      seed=t.seed),
+                      seed=t.seed, heldout=heldout),
         GateStage(gates=t.gates),
         RegisterStage(model_name=policy.policy_id),
     ]
@@ -231,8 +242,12 @@ def describe_stage(stage: Stage) -> str:
         return (f"synthesize  {stage.budget} pairs via {', '.join(stage.strategies)} "
                 f"(eval split {stage.eval_split:g}, length ratio <= {stage.length_ratio_max:g}, seed {stage.seed})")
     if isinstance(stage, EvaluateStage):
-        return (f"evaluate    {stage.model} model {stage.phase} training on {stage.prompts} held-out prompts "
-                f"(answers up to {stage.max_new_tokens} tokens, capability guard: {stage.capability_guard})")
+        if stage.answered is None:
+            count, note = f"up to {stage.prompts} held-out prompts", "prompt files are read when the cycle runs; "
+        else:
+            count, note = f"{stage.answered} held-out prompt{'' if stage.answered == 1 else 's'}", ""
+        return (f"evaluate    {stage.model} model {stage.phase} training on {count} "
+                f"({note}answers up to {stage.max_new_tokens} tokens, capability guard: {stage.capability_guard})")
     if isinstance(stage, TrainStage):
         s = stage.settings
         method = stage.method if stage.requested_method == stage.method else f"{stage.method} (auto)"

@@ -13,7 +13,7 @@ logic decides whether the rule's vote still follows from the text predicates alo
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 from compiler import ir, predicates
 from compiler.predicates.base import STRIP_CHARS, WS, Finder, compile_user_regex
@@ -37,12 +37,14 @@ from compiler.walk import ir_atoms
 # re-exported because the runtime and the tests read them here, the one reference.
 __all__ = [
     "BULLET_PATTERN", "COUNT_PATTERNS", "LINE_PATTERN", "PII_PATTERNS", "REFUSAL_PATTERN",
-    "SENTENCE_PATTERN", "STRIP_CHARS", "WORD_PATTERN", "WS", "Sample", "compare_count",
+    "SENTENCE_PATTERN", "STRIP_CHARS", "UNANSWERED", "WORD_PATTERN", "WS", "Sample", "compare_count",
     "compare_score", "compile_user_regex", "count_units", "evaluate", "evaluate_text_atom",
-    "in_scope", "is_json", "keyword_pattern", "locates", "match_span", "rule_vote", "span_finder",
-    "subject_text", "verdict_vote",
+    "in_scope", "is_json", "keyword_pattern", "locates", "match_span", "reported_violation", "row_score",
+    "row_verdict", "rule_vote", "span_finder", "subject_text", "verdict_vote",
 ]
 WORD_CHARS = "A-Za-z0-9_"
+# The subjects whose text includes the response: unknown while the prompt is not answered yet.
+UNANSWERED: frozenset[str] = frozenset({"response", "any_response", "conversation"})
 # A vote per verdict kind: (when the checked predicate holds, when it does not).
 VERDICT_VOTES: dict[str, tuple[int, int]] = {
     "require": (ir.GOOD, ir.BAD),
@@ -83,24 +85,29 @@ def subject_text(sample: Sample, subject: str) -> str:
 ScoreFn = Callable[[ir.ScorePred, Sample], "float | None"]
 
 
-def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None) -> bool | None:
+def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None,
+             unknown: frozenset[str] = frozenset()) -> bool | None:
     """Evaluate a predicate on a sample; None means unknown (a score with no value).
 
     Args:
         pred: The predicate.
         sample: The row.
         score: Returns a model-backed score, or None when it has no verdict.
+        unknown: Subjects whose text is not known yet (`UNANSWERED`: the response before it
+            is generated); a text atom on one of them is unknown.
     """
     if isinstance(pred, (ir.AndPred, ir.OrPred)):
         # Kleene logic: `false` decides an `and`, `true` an `or`; otherwise unknown wins.
         decides = isinstance(pred, ir.OrPred)
-        return _connective(decides, evaluate(pred.left, sample, score),
-                           lambda: evaluate(pred.right, sample, score))
+        return _connective(decides, evaluate(pred.left, sample, score, unknown),
+                           lambda: evaluate(pred.right, sample, score, unknown))
     if isinstance(pred, ir.NotPred):
-        value = evaluate(pred.operand, sample, score)
+        value = evaluate(pred.operand, sample, score, unknown)
         return None if value is None else not value
     kind = predicates.of(pred)
     if kind.is_text:
+        if pred.subject in unknown:
+            return None
         return kind.holds(pred, subject_text(sample, pred.subject))
     value = score(pred, sample) if score else None
     return None if value is None else kind.decide(pred, value)
@@ -158,15 +165,19 @@ def verdict_vote(verdict: str, holds: bool) -> int:
     return when_holds if holds else otherwise
 
 
-def in_scope(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None) -> bool | None:
-    """Whether a rule applies to a sample (its `when` holds and no `unless` does)."""
+def in_scope(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None,
+             unknown: frozenset[str] = frozenset()) -> bool | None:
+    """Whether a rule applies to a sample (its `when` holds and no `unless` does); None: unknown.
+
+    `unknown` names subjects whose text is not known yet, as in `evaluate`.
+    """
     scope: bool | None = True
     if rule.when is not None:
-        scope = evaluate(rule.when, sample, score)
+        scope = evaluate(rule.when, sample, score, unknown)
         if scope is False:
             return False
     for carve_out in rule.unless:
-        hit = evaluate(carve_out, sample, score)
+        hit = evaluate(carve_out, sample, score, unknown)
         if hit is True:
             return False
         if hit is None:
@@ -187,3 +198,32 @@ def rule_vote(rule: ir.RuleIR, sample: Sample, score: ScoreFn | None = None) -> 
     if scope is None or holds is None:
         return None
     return verdict_vote(rule.verdict, holds)
+
+
+# --- a row's aggregate: verdict, score and the violation it reports ---------------------------
+
+
+def row_verdict(votes: Sequence[int]) -> int:
+    """A row's verdict: BAD when any rule voted BAD, ABSTAIN when none voted, else GOOD.
+
+    A violation is never outvoted: severity and precedence pick the reported violation and
+    weigh the score, but a row that breaks any rule that applies to it is BAD.
+    """
+    if any(v == ir.BAD for v in votes):
+        return ir.BAD
+    if all(v == ir.ABSTAIN for v in votes):
+        return ir.ABSTAIN
+    return ir.GOOD
+
+
+def row_score(votes: Sequence[int], rules: Sequence[ir.RuleIR]) -> float | None:
+    """Σ weight of the GOOD votes ÷ Σ weight of all votes (severity weights); None when none voted."""
+    total = sum(rule.weight for vote, rule in zip(votes, rules) if vote != ir.ABSTAIN)
+    good = sum(rule.weight for vote, rule in zip(votes, rules) if vote == ir.GOOD)
+    return good / total if total > 0 else None
+
+
+def reported_violation(votes: Sequence[int], rules: Sequence[ir.RuleIR]) -> int | None:
+    """The index of the violation a row reports: the BAD-voting rule of highest precedence."""
+    broken = [j for j, vote in enumerate(votes) if vote == ir.BAD]
+    return min(broken, key=lambda j: rules[j].precedence, default=None)

@@ -30,7 +30,8 @@ class SettingSpec(NamedTuple):
 
 
 SETTINGS: dict[str, SettingSpec] = {
-    "base_model": SettingSpec("string", EMBEDDED_MODEL, "Hugging Face id, local path, or embedded:…"),
+    "base_model": SettingSpec("string", EMBEDDED_MODEL, "Hugging Face id, a folder inside the policy root, or "
+                                                    "embedded:…"),
     "revision": SettingSpec("string", "main", "Hub revision (branch, tag or commit) of models named by "
                             "Hugging Face id"),
     "method": SettingSpec("choice", "auto", "training method", choices=METHODS),
@@ -94,11 +95,7 @@ TRAINER_CONFIGS: dict[str, tuple[str, ...]] = {
 }
 LORA_CONFIG = "LoraConfig"
 OVERRIDE_SECTIONS = ("trainer", "lora")
-# Fields the cycle owns: setting them would break where it writes, reports or resumes.
-MANAGED_FIELDS: dict[str, tuple[str, ...]] = {
-    "trainer": ("output_dir", "report_to", "resume_from_checkpoint"),
-    "lora": ("task_type", "peft_type"),
-}
+# Which of their fields a policy may set, within which ranges: compiler/trainer_allow.py.
 
 DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (
     ("critical", ">=", 0.99),

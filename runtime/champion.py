@@ -21,18 +21,22 @@ TASK = "llm/v1/chat"
 MODEL_NAME = "model"  # the LoggedModel's name within its run
 
 
-def log_model(mlflow: Any, model_dir: str | Path, run_id: str, card: str) -> Any:
+def log_model(mlflow: Any, model_dir: str | Path, run_id: str, card: str,
+              work_dir: str | Path | None = None) -> Any:
     """Log a trained model as the run's LoggedModel with the `transformers` flavor.
 
     The model is loaded and saved again with `save_pretrained`, so the logged folder holds
     safetensors weights, config, generation config and tokenizer, never the trainer's
-    pickles (`training_args.bin`) or checkpoints.
+    pickles (`training_args.bin`) or checkpoints. The model's `name_or_path`, which MLflow
+    records as `source_model_name` (and names in LICENSE.txt), is its label from
+    `runtime.redact.local_name`: `org/name@commit` or `<work>/…`, never a path on this machine.
 
     Args:
         mlflow: The `mlflow` module, with the tracking URI set.
         model_dir: The trainer's output folder (a full model or a LoRA adapter, with tokenizer).
         run_id: The cycle's parent run, which the model is an output of.
         card: The model card's markdown.
+        work_dir: The cycle's work folder, which the model's label is relative to.
 
     Returns:
         MLflow's `ModelInfo` (its `model_uri` is `models:/m-…`).
@@ -40,12 +44,21 @@ def log_model(mlflow: Any, model_dir: str | Path, run_id: str, card: str) -> Any
     from huggingface_hub import ModelCard
     from transformers import AutoTokenizer, pipeline
 
+    model = load_merged(model_dir)
+    model.name_or_path = source_name(model.name_or_path, work_dir)
     # The flavor's local-checkpoint mode fails under transformers 5 (a pipeline's `impl` is
     # a string there), so the pipeline is built in memory.
-    generator = pipeline("text-generation", model=load_merged(model_dir),
-                         tokenizer=AutoTokenizer.from_pretrained(str(model_dir)))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
+    generator = pipeline("text-generation", model=model, tokenizer=tokenizer)
     return mlflow.transformers.log_model(generator, name=MODEL_NAME, task=TASK, model_card=ModelCard(card),
                                          pip_requirements=_requirements(), run_id=run_id)
+
+
+def source_name(name_or_path: str, work_dir: str | Path | None = None) -> str:
+    """What a logged model records as its source: a Hub id as is, a local folder by its label."""
+    from runtime.redact import is_local_path, local_name
+
+    return local_name(name_or_path, work_dir) if is_local_path(str(name_or_path)) else str(name_or_path)
 
 
 def load_merged(model_dir: str | Path) -> Any:
@@ -57,10 +70,10 @@ def load_merged(model_dir: str | Path) -> Any:
     if (Path(model_dir) / "adapter_config.json").exists():
         from peft import AutoPeftModelForCausalLM
 
-        return AutoPeftModelForCausalLM.from_pretrained(str(model_dir)).merge_and_unload()
+        return AutoPeftModelForCausalLM.from_pretrained(str(model_dir), trust_remote_code=False).merge_and_unload()
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(model_dir))
+    return AutoModelForCausalLM.from_pretrained(str(model_dir), trust_remote_code=False)
 
 
 def _requirements() -> list[str]:

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from compiler import __version__
 from compiler.artifact import CompiledArtifact, read_artifact, write_artifact
-from compiler.diagnostics import Severity, render_all
+from compiler.diagnostics import CompileError, Severity, render_all
 from compiler.diff import diff_artifacts
 from compiler.errors import ExitCode, TenetError
 from compiler.pipeline import Compilation, compile_policy
 from compiler.plan import describe_stage
 from compiler.settings import DEVICES, METHODS
 from runtime.console import Console
+from runtime.redact import redacted_stage
+from runtime.models import operator_model
 
 if TYPE_CHECKING:
     from runtime.scale import Launch
@@ -62,12 +64,18 @@ def _fail(exc: Exception, args: argparse.Namespace, console: Console) -> int:
     if isinstance(exc, args.usage_errors):
         exc = UsageError(str(exc))
     if isinstance(exc, TenetError):
-        if exc.exit_code == ExitCode.OK and getattr(args, "format", "text") == "json":
+        as_json = getattr(args, "format", "text") == "json" and hasattr(args, "policy")
+        if as_json and exc.exit_code == ExitCode.OK:
             from runtime.summary import outcome_summary, to_json
 
             # `--format json` owns stdout: an outcome such as "nothing to train" is a summary too.
-            console.print(to_json(outcome_summary(args.policy, exc)))
+            console.print_json(to_json(outcome_summary(args.policy, exc)))
             return exc.exit_code
+        if as_json and isinstance(exc, CompileError):
+            from runtime.summary import errors_summary, to_json
+
+            # A policy error found while the command ran (no held-out rows in its prompt files).
+            console.print_json(to_json(errors_summary(args.policy, exc.diagnostics)))
         say = console.print if exc.exit_code == ExitCode.OK else console.error
         say(exc.render())
         return exc.exit_code
@@ -165,7 +173,7 @@ def _data_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     pairs.add_argument("policy", help=".policy file or compiled .json artifact")
     pairs.add_argument("--out", required=True, help="output directory")
     pairs.add_argument("--strategies", help="comma-separated (default: the policy's `strategies` setting)")
-    pairs.add_argument("--model", help="model for sample/revise/contrast (default: the policy's base_model "
+    pairs.add_argument("--model", type=operator_model, help="model for sample/revise/contrast (default: the policy's base_model "
                                        "when one of those strategies is asked for)")
     pairs.add_argument("--feedback", help="rated logs (JSONL/CSV/Parquet or hf://org/name?split=S, with a "
                                           "`rating` column) for `feedback`")
@@ -183,7 +191,7 @@ def _cycle_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     _policy_args(cat)
     cat.add_argument("--method", choices=METHODS,
                      help="default: the plan's (auto: KTO for feedback-only data, else DPO)")
-    cat.add_argument("--base-model", help="Hugging Face id, local path or embedded:… (default: the plan's)")
+    cat.add_argument("--base-model", type=operator_model, help="Hugging Face id, local path or embedded:… (default: the plan's)")
     cat.add_argument("--max-steps", type=int)
     cat.add_argument("--device", choices=DEVICES)
     cat.add_argument("--work-dir", default="work")
@@ -218,18 +226,22 @@ def _policy_args(sub: argparse.ArgumentParser) -> None:
 # --- commands ---------------------------------------------------------------------
 
 
-def _compile(args: argparse.Namespace) -> Compilation:
-    """Compile the command's policy; a path that is not a readable file is a usage error."""
+def _compile(args: argparse.Namespace, for_training: bool = False) -> Compilation:
+    """Compile the command's policy; a path that is not a readable file is a usage error.
+
+    `for_training` (plan, compile-and-train): a policy with no held-out prompts is an error (E173).
+    """
     if not Path(args.policy).is_file():
         raise UsageError(f"policy file not found: {args.policy}")
     # `--base-model` and `--method` are compiled in, so the plan (and the check of the policy's
     # `trainer.*` settings against the method's TRL config) describes what will run.
-    return compile_policy(args.policy, args.root, getattr(args, "base_model", None), getattr(args, "method", None))
+    return compile_policy(args.policy, args.root, getattr(args, "base_model", None), getattr(args, "method", None),
+                          for_training=for_training)
 
 
 def _compiled(args: argparse.Namespace, console: Console) -> CompiledArtifact | None:
-    """Compile the command's policy and print its diagnostics; None when it has errors."""
-    result = _compile(args)
+    """Compile the command's policy for a training run and print its diagnostics; None when it has errors."""
+    result = _compile(args, for_training=True)
     _report(result, console, "text")
     return result.artifact
 
@@ -265,7 +277,7 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.POLICY
     console.print(f"plan for {artifact.policy_id} {artifact.version} (plan {artifact.plan_hash[:12]})")
     for i, stage in enumerate(artifact.plan.stages, 1):
-        console.print(f"  {i}. {describe_stage(stage)}")
+        console.print(f"  {i}. {describe_stage(redacted_stage(stage))}")
     return ExitCode.OK
 
 
@@ -276,7 +288,7 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
         return ExitCode.POLICY
     diff = diff_artifacts(old, new)
     if args.format == "json":
-        console.print(json.dumps(diff.model_dump(mode="json"), indent=2, sort_keys=True))
+        console.print_json(json.dumps(diff.model_dump(mode="json"), indent=2, sort_keys=True))
     else:
         console.print(f"{old.policy_id} {old.version} -> {new.policy_id} {new.version}: {diff.summary()}")
         for change in diff.rules:
@@ -291,7 +303,7 @@ def cmd_schema(args: argparse.Namespace, console: Console) -> int:
     """`tenet schema`."""
     from compiler.artifact import json_schema
 
-    console.print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    console.print_json(json.dumps(json_schema(), indent=2, sort_keys=True))
     return ExitCode.OK
 
 
@@ -336,8 +348,14 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     sample = Sample(prompt=args.prompt, response=args.response)
     scorers = Scorers.for_policy(artifact.ir.training, Path(args.policy).parent, args.judge_model)
     explanations, verdict, score = explain(artifact, sample, scorers)
-    console.print(render(explanations, verdict, score, sample, color=console.out.isatty()))
+    color = console.out.isatty()
+    console.print(render(explanations, verdict, score, sample, color=color), keep=_HIGHLIGHT if color else ())
     return ExitCode.OK
+
+
+# The reverse video `runtime.label.explain.highlight` marks a match with on a terminal: the only
+# control sequences `tenet explain` prints unescaped.
+_HIGHLIGHT = ("\033[7m", "\033[0m")
 
 
 def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
@@ -395,13 +413,13 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     from runtime.cycle import train_stage
 
     as_json = args.format == "json"
-    result = _compile(args)
+    result = _compile(args, for_training=True)
     follower = scale.rank() > 0
     if not follower:
         _report(result, console, "text")  # diagnostics go to stderr in both formats
     if not result.ok:
         if as_json and not follower:
-            console.print(summary.to_json(summary.errors_summary(args.policy, result.diagnostics)))
+            console.print_json(summary.to_json(summary.errors_summary(args.policy, result.diagnostics)))
         return ExitCode.POLICY
     launch = scale.join(args.work_dir, args.device or train_stage(result.artifact).settings.device)
     if launch is not None and not launch.main:
@@ -423,10 +441,10 @@ def _cycle(args: argparse.Namespace, artifact: CompiledArtifact, console: Consol
                            before_train=launch.announce if launch is not None else None)
     # Nothing to train is raised as an outcome; `_fail` prints it (as JSON with --format json).
     with _StageBar(console, len(artifact.plan.stages)) as progress, _stdout_to_stderr(as_json):
-        cycle = run_cycle(artifact, options, progress=progress, notify=lambda m: console.err.write(m + "\n"))
+        cycle = run_cycle(artifact, options, progress=progress, notify=console.error)
     if as_json:
         method = train_stage(artifact).method  # `--method` was compiled into the plan
-        console.print(summary.to_json(summary.cycle_summary(artifact, cycle, method)))
+        console.print_json(summary.to_json(summary.cycle_summary(artifact, cycle, method)))
     else:
         _print_cycle(artifact, cycle, args.show, console)
     return ExitCode.OK if cycle.promoted else ExitCode.GATE_FAILED
@@ -603,7 +621,10 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     else:
         cycles = store.cycles(policy_id)
         text, data = audit.render_cycles(cycles), {"policy": policy_id, "cycles": cycles}
-    console.print(audit.to_json(data) if args.format == "json" else text)
+    if args.format == "json":
+        console.print_json(audit.to_json(data))
+    else:
+        console.print(text)
     return ExitCode.OK
 
 
@@ -645,7 +666,7 @@ def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
 
 def _report(result: Compilation, console: Console, fmt: str) -> None:
     if fmt == "json":
-        console.print(json.dumps({"ok": result.ok, "diagnostics": [d.model_dump(mode="json")
+        console.print_json(json.dumps({"ok": result.ok, "diagnostics": [d.model_dump(mode="json")
                                                                   for d in result.diagnostics]},
                                  indent=2, sort_keys=True))
         return

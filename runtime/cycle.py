@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from compiler.artifact import CompiledArtifact, to_json
+from compiler.diagnostics import CompileError
 from compiler.errors import NothingToDo
+from compiler.passes.check_heldout import no_heldout_prompts
 from compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, Stage, SynthesizeStage,
                            TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
 from runtime import tags as tag
@@ -239,6 +241,8 @@ def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPl
 
     policy_id = artifact.ir.policy_id
     root = Path(artifact.sources[-1].path).parent
+    # Nothing to evaluate on means nothing could be promoted: refuse before a model loads.
+    require_heldout(artifact, root)
     work = Path(options.work_dir) / policy_id / artifact.policy_hash[:12]
     work.mkdir(parents=True, exist_ok=True)
     cache = Cache(Path(options.work_dir) / "cache")
@@ -305,15 +309,19 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
 
 def _finish(ctx: CycleContext) -> None:
     """Record the outcome on the cycle run: cache use, the model version, promotion, the model's path."""
-    client = ctx.tracker.client
+    from runtime.lineage import work_id
+
+    tracker, client = ctx.tracker, ctx.tracker.client
     for name, value in (("cache.hits", ctx.cache.hits), ("cache.misses", ctx.cache.misses)):
         client.log_metric(ctx.run_id, name, value)
     scorers = ctx.models.scorers
     for name, value in (scorers.commit_params() if scorers else {}).items():  # Hub judges, classifiers
-        client.log_param(ctx.run_id, name, value)
+        tracker.log_param(name, value, run_id=ctx.run_id)
     client.set_tag(ctx.run_id, tag.MODEL_VERSION, str(ctx.model_version))
     client.set_tag(ctx.run_id, tag.PROMOTED, str(ctx.passed).lower())
-    client.set_tag(ctx.run_id, tag.MODEL_PATH, str(Path(ctx.trained_dir).resolve()))
+    # `<work>/…`: only this work folder (`tenet.work.id`) reads it back as a folder (runtime/lineage.py).
+    tracker.set_tag(ctx.run_id, tag.MODEL_PATH, str(Path(ctx.trained_dir).resolve()))
+    client.set_tag(ctx.run_id, tag.WORK_ID, work_id(ctx.options.work_dir))
 
 
 # --- stage handlers: one per stage type in compiler/plan.py ------------------------------------
@@ -409,7 +417,7 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     if ctx.continuing:
         data, settings = _update_data(ctx.work, ctx.delta.changed, settings)
         tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
-    tracker.mlflow.log_param("train.start_model", start)
+    tracker.log_param("train.start_model", start)
     # Checkpoints are only resumable onto the model they started from.
     out = ctx.work / (f"train-from-{ctx.parent.run_id[:12]}" if ctx.continuing else "train")
     job = _job(stage.method, start, out, settings, ctx.artifact.ir.rules, data, ctx.options.progress)
@@ -426,7 +434,13 @@ def train_job(job: TrainJob) -> TrainResult:
     """Warm up with SFT when the settings ask for it, then train the job's method.
 
     Every process of a distributed launch calls this with the same job (runtime/scale.py).
+    The policy's `trainer.*` / `lora.*` settings are checked against tenet's allow-list and the
+    installed TRL and peft first, so a refused one stops the stage before the warm-up trains.
     """
+    from runtime.train.guard import check_overrides, stay_offline
+
+    check_overrides(job.method, job.hyperparameters.overrides)
+    stay_offline()
     warmup_seconds = 0.0
     if job.hyperparameters.sft_epochs > 0:
         from runtime.train.warmup import warm_up
@@ -443,13 +457,15 @@ def train_job(job: TrainJob) -> TrainResult:
 
 def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
     """Check the stage's gates on the two evaluations; write the before/after report."""
-    from runtime.gates import check_gates
+    from runtime.gates import check_gates, promotable
 
     tracker = ctx.tracker
-    # An update may move the rules it retrains; every other rule must hold.
-    regression = ctx.delta.unchanged if ctx.parent is not None else None
+    # An update may move the rules it retrains; every other rule must hold. An update that
+    # changed every rule has none left unchanged, so each rule is held to the champion's mark.
+    regression = (ctx.delta.unchanged or None) if ctx.parent is not None else None
     ctx.gates = check_gates(stage.gates, ctx.before, ctx.after, ctx.drift, regression_rules=regression)
-    ctx.passed = all(g.passed for g in ctx.gates)
+    # Fail closed: a gate that measured nothing failed, and an evaluation without votes promotes nothing.
+    ctx.passed = promotable(ctx.gates, ctx.after)
     for g in ctx.gates:
         tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
                                   float(g.passed))
@@ -492,6 +508,22 @@ def conversations(prompts) -> list[list[dict[str, str]]]:
     """Chat messages for pool prompts: the earlier turns, then the prompt as the user's turn."""
     return [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
             for p in prompts]
+
+
+def require_heldout(artifact: CompiledArtifact, root: Path) -> int:
+    """The number of held-out prompts the policy's prompt sources give; none is a policy error (E173).
+
+    The compiler counts templates and literal prompts itself (`compiler.heldout`); this also
+    reads the prompt files, whose rows it cannot see.
+    """
+    from runtime.synthesize.prompts import build_pool
+
+    synth = stage_of(artifact.plan, SynthesizeStage)
+    count = len(build_pool(artifact.ir, root, synth.eval_split, synth.seed).eval)
+    if count == 0:
+        where = artifact.ir.prompts[0].span if artifact.ir.prompts else None
+        raise CompileError([no_heldout_prompts(artifact.ir, where)])
+    return count
 
 
 def heldout_conversations(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[list[dict]]:
@@ -593,12 +625,14 @@ def _train_prompts(data: Path) -> str:
 
 
 def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
+    from runtime.redact import redacted_stage
+
     (work / "artifact.json").write_text(to_json(artifact), encoding="utf-8")
     tracker.mlflow.log_artifact(str(work / "artifact.json"), "policy")
     for source in artifact.sources:
         if Path(source.path).is_file():
             tracker.mlflow.log_artifact(source.path, "policy/sources")
-    plan = "\n".join(describe_stage(s) for s in artifact.plan.stages)
+    plan = "\n".join(describe_stage(redacted_stage(s, tracker.work_dir)) for s in artifact.plan.stages)
     tracker.mlflow.log_text(plan, "policy/plan.txt")
 
 
@@ -614,7 +648,8 @@ def _log_compliance(tracker, phase: str, result: Compliance) -> None:
     metrics.update({f"{phase}.artifact.{name}": rate for name, rate in result.artifacts.items()})
     tracker.mlflow.log_metrics(metrics)
     tracker.mlflow.log_dict({"per_rule": result.per_rule, "per_severity": result.per_severity,
-                             "overall": result.overall, "votes": result.votes, "truncated": result.truncated,
+                             "overall": result.overall, "votes": result.votes, "in_scope": result.in_scope,
+                             "truncated": result.truncated,
                              "declined": result.declined,
                              "artifacts": result.artifacts,
                              "samples": [{"prompt": p, "response": a, "end": e}

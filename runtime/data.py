@@ -320,7 +320,7 @@ def _hub_snapshot(ref: DatasetRef) -> Path:
     if found is None:
         raise DataError(f"data set {ref.repo_id!r} (revision {revision!r}) is not in the Hugging Face cache "
                         f"({hub.hub_cache()}); tenet downloads nothing by default. Download it first "
-                        f"(`hf download {ref.repo_id} --repo-type dataset --revision {revision}`) or set "
+                        f"(`{hub.download_command(ref.repo_id, revision, 'dataset')}`) or set "
                         "TENET_ALLOW_DOWNLOADS=1")
     return found.path
 

@@ -9,7 +9,8 @@ reports the truncation rate and the artifact rates of `runtime.naturalness` (loo
 list markers, mid-sentence endings among complete answers, leftovers) and how often the
 model declines (a model can keep most rules by deflecting). The capability guard
 is the mean per-token KL divergence of the evaluated model from the base model on neutral
-text, so a model that complies by forgetting how to write shows up.
+text, so a model that complies by forgetting how to write shows up. Each evaluation also
+counts the prompts in each rule's scope, so a gate can say why a rule cast no vote.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from compiler import ir
 from runtime import naturalness
 from runtime.label.engine import Labeler
 from runtime.synthesize.generate import Generator
-from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
+from runtime.synthesize.verify import capped_break_length_rules, scope_matrix, vote_matrix
 
 SEVERITIES = ir.SEVERITIES
 
@@ -41,6 +42,7 @@ class Compliance:
     declined: float | None = None  # share of answers that decline or deflect (built-in refusal check)
     artifacts: dict[str, float] = field(default_factory=dict)  # naturalness problem -> share of answers
     ends: list[str] = field(default_factory=list)  # per sample: "eos" or "cap"
+    in_scope: dict[str, int] = field(default_factory=dict)  # rule -> held-out prompts in its scope
 
 
 def _rate(good: int, bad: int) -> float | None:
@@ -73,6 +75,8 @@ def evaluate_model(generator: Generator, rules: Sequence[ir.RuleIR], prompts: Se
         rows.append((messages[-1]["content"], answer.text, context))
     capped = np.array([a.capped for a in answers], dtype=bool)
     result = compliance(rules, capped_break_length_rules(rules, vote_matrix(rules, rows, labeler), capped))
+    applies = scope_matrix(rules, rows, labeler).sum(axis=0)
+    result.in_scope = {r.id: int(applies[j]) for j, r in enumerate(rules)}
     result.samples = [(p, a) for p, a, _ in rows]
     result.ends = [a.end for a in answers]
     result.truncated = float(capped.mean()) if len(answers) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 from typing import NamedTuple
 
@@ -62,6 +63,17 @@ def downloads_allowed() -> bool:
     """Whether tenet may fetch from the Hub: `TENET_ALLOW_DOWNLOADS=1` and not `HF_HUB_OFFLINE`."""
     offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
     return os.environ.get("TENET_ALLOW_DOWNLOADS") == "1" and not offline
+
+
+def download_command(repo_id: str, revision: str, repo_type: str = "model") -> str:
+    """The `hf download` command that fetches a snapshot, every argument quoted for a POSIX shell.
+
+    The id and revision come from a policy or the command line, so a revision such as
+    `main && curl … | sh` must reach the shell as one argument if the hint is pasted.
+    """
+    args = ["hf", "download", repo_id, *(["--repo-type", repo_type] if repo_type != "model" else []),
+            "--revision", revision]
+    return shlex.join(args)
 
 
 def snapshot(repo_id: str, revision: str = DEFAULT_REVISION, repo_type: str = "model") -> Snapshot | None:

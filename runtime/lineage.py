@@ -15,12 +15,17 @@ import os
 import shutil
 import socket
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from compiler.artifact import CompiledArtifact, read_artifact
 from compiler.diff import ChangeCategory, PolicyDiff, diff_artifacts
 from runtime import tags as tag
+from runtime.redact import WORK
+
+WORK_ID_FILE = ".tenet-work-id"
 
 
 @dataclass(frozen=True)
@@ -71,10 +76,59 @@ def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | 
                                                    dst_path=tmp, tracking_uri=tracker.uri)
         artifact = read_artifact(path)
     tags = client.get_run(version.run_id).data.tags
-    model_dir = tags.get(tag.MODEL_PATH, "")
-    if not (model_dir and tags.get(tag.HOST) == socket.gethostname() and Path(model_dir).is_dir()):
+    model_dir = _local_model_dir(tags, tracker.work_dir)
+    if model_dir is None:
         model_dir = _download(tracker, version)
     return Parent(run_id=version.run_id, version=str(version.version), artifact=artifact, model_dir=model_dir)
+
+
+def _local_model_dir(tags: dict[str, str], work_dir: str | Path) -> str | None:
+    """The champion's folder when this work folder trained it and still has it, else None.
+
+    `tenet.model.path` is `<work>/REL`, relative to the work folder that trained the model,
+    and `tenet.work.id` names that folder; another work folder on this machine may hold
+    other files at the same place. An older cycle recorded an absolute path on its host.
+    """
+    recorded = tags.get(tag.MODEL_PATH, "")
+    if not recorded or tags.get(tag.HOST) != socket.gethostname():
+        return None
+    prefix = WORK + "/"
+    if recorded.startswith(prefix):
+        if tags.get(tag.WORK_ID) != work_id(work_dir):
+            return None
+        folder = Path(work_dir).resolve() / recorded[len(prefix):]
+        if not folder.resolve().is_relative_to(Path(work_dir).resolve()):
+            return None
+    else:
+        folder = Path(recorded)
+        if not folder.is_absolute():
+            return None
+    return str(folder) if folder.is_dir() else None
+
+
+def work_id(work_dir: str | Path) -> str:
+    """A random id of a work folder, made on first use (`.tenet-work-id`): which folder trained a model."""
+    path = Path(work_dir) / WORK_ID_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return _read_work_id(path)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(uuid.uuid4().hex)
+    return _read_work_id(path)
+
+
+def _read_work_id(path: Path) -> str:
+    """The id in a `.tenet-work-id` file, waiting briefly for a process that is writing it."""
+    for _ in range(50):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            text = handle.read().strip()
+        if text:
+            return text
+        time.sleep(0.01)
+    raise OSError(f"{path} holds no work folder id; delete it and run again")
 
 
 def _download(tracker, version) -> str:
@@ -124,7 +178,7 @@ def start_model(parent: Parent, cache_root: str | Path) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     merged.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(str(folder)).save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False).save_pretrained(tmp)
     try:
         os.replace(tmp, target)  # atomic: another cycle merging the same adapter wrote the same model
     except OSError:

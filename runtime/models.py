@@ -60,23 +60,30 @@ def resolve_model(name: str, root: str | Path | None = None, revision: str | Non
     """Turn a model reference into a local folder `from_pretrained` can load offline.
 
     Args:
-        name: `embedded:…`, a local directory (absolute or relative to `root`), or a Hub id
-            (`org/name`, or `org/name@revision` to pin one), found in the Hugging Face cache.
-        root: Directory that relative paths are resolved against.
+        name: `embedded:…`, an absolute directory (the operator's `--base-model`), a directory
+            relative to `root` that stays inside it after symbolic links (a policy's), or a Hub
+            id (`org/name`, or `org/name@revision` to pin one), found in the Hugging Face cache.
+        root: Directory that relative paths are resolved against and confined to.
         revision: The Hub revision for an id that pins none (default: main).
 
     Raises:
         ModelError: When the model is neither a local folder nor a cached (or, with downloads
-            allowed, downloadable) Hub snapshot, or when its folder lacks config or weights.
+            allowed, downloadable) Hub snapshot, when a relative folder leads outside `root`, or
+            when its folder lacks config or weights.
     """
     if name in EMBEDDED_MODELS:
         return str(ensure_embedded(name))
     if name.startswith("embedded:"):
         raise ModelError(f"unknown embedded model {name!r}; known: {', '.join(EMBEDDED_MODELS)}")
-    for candidate in (Path(name), Path(root or ".") / name):
-        if candidate.is_dir():
-            check_model_dir(candidate)
-            return str(candidate.resolve())
+    base = Path(root or ".")
+    candidate = Path(name) if Path(name).is_absolute() else base / name
+    if candidate.is_dir():
+        real = candidate.resolve()
+        if not Path(name).is_absolute() and not real.is_relative_to(base.resolve()):
+            raise ModelError(f"model {name!r} leads outside the policy's folder {base}; pass a model from "
+                             "elsewhere with --base-model")
+        check_model_dir(real)
+        return str(real)
     if name.startswith((".", "/")) or not hub.is_hub_id(name):
         raise ModelError(f"model path {name!r} does not exist")
     repo_id, pinned = hub.split_revision(name)
@@ -87,10 +94,16 @@ def resolve_model(name: str, root: str | Path | None = None, revision: str | Non
         raise ModelError(f"model {name!r} is not a local directory ({where} does not exist) and revision "
                          f"{wanted!r} of it is not in the Hugging Face cache ({hub.hub_cache()}); tenet "
                          "downloads nothing by default. Give a path, download the model first "
-                         f"(`hf download {repo_id} --revision {wanted}`), or set TENET_ALLOW_DOWNLOADS=1 "
+                         f"(`{hub.download_command(repo_id, wanted)}`), or set TENET_ALLOW_DOWNLOADS=1 "
                          "to let tenet fetch it")
     check_model_dir(found.path)
     return str(found.path)
+
+
+def operator_model(name: str) -> str:
+    """A `--base-model`/`--model` argument: an existing relative folder becomes absolute (the operator's, not the policy's)."""
+    path = Path(name)
+    return str(path.resolve()) if not path.is_absolute() and path.is_dir() else name
 
 
 def check_model_dir(path: Path) -> None:
@@ -126,9 +139,10 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                  trust_remote_code=False)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     # A GGUF-loaded model refuses save_pretrained; a fresh model with its weights does not.

@@ -14,27 +14,49 @@ follower waits for them by watching files in the launch's folder, `<work-dir>/.l
 `job-<n>.json` for each training job, then `end.json`. A main process that fails writes
 `end.json` as well, so no follower waits for a job that will never come; one that dies
 outright is seen by the launcher, which stops the others.
+
+Only this launch's main process can hand a follower a job. It makes the launch's folder itself
+(`mkdtemp`, mode 0700) and a random key, and sends both to the others over the process group,
+never through a file. Each message carries an HMAC-SHA256 of its content under that key. A
+follower reads a message only from a plain file (no symbolic link) of its own user that no one
+else may write, in a folder of the same kind, and only when its HMAC verifies; it then checks
+the job against the `TrainJob` record's fields and types, and trains it only when every data and
+output path lies in the work folder and the start model is there or is the plan's base model.
+Anything else stops the follower with a `LaunchError`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
+import stat
 import sys
+import tempfile
 import time
-import uuid
 from contextlib import contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
+
+from compiler.errors import TenetError
 
 if TYPE_CHECKING:
     from compiler.artifact import CompiledArtifact
     from runtime.train.common import TrainJob
 
 POLL_SECONDS = 0.5
+MAX_MESSAGE_BYTES = 1 << 20  # a job is a few hundred bytes
+# The job fields that name files the follower reads or writes: all in the work folder.
+WORK_PATHS = ("pairs_path", "unpaired_path", "output_dir", "resume_from", "prompts_path")
+
+
+class LaunchError(TenetError):
+    """A file in the launch's folder that this launch's main process did not write, or a job out of bounds."""
 
 
 def rank() -> int:
@@ -53,17 +75,24 @@ class Launch:
 
     rank: int
     world_size: int
-    folder: Path  # `<work-dir>/.launch/<id>`: what the main process tells the others
+    folder: Path  # `<work-dir>/.launch/<random>`: what the main process tells the others
+    key: bytes = dataclasses.field(repr=False)  # the HMAC key of this launch's messages
+    announced: list[int] = dataclasses.field(default_factory=list, compare=False)
 
     @property
     def main(self) -> bool:
         """Whether this is the process that runs the cycle."""
         return self.rank == 0
 
+    @property
+    def work_dir(self) -> Path:
+        """The cycle's work folder, which every path of a job must lie in."""
+        return self.folder.parent.parent
+
     def announce(self, job: TrainJob) -> None:
         """Hand the other processes a training job (main process; called before it trains)."""
-        count = len(list(self.folder.glob("job-*.json")))
-        _write_json(self.folder / f"job-{count + 1}.json", job_record(job))
+        self.announced.append(len(self.announced) + 1)
+        write_message(self.folder / f"job-{self.announced[-1]}.json", job_record(job), self.key)
 
     def end(self, meet: bool) -> None:
         """Tell the other processes the cycle is over; when `meet`, wait for them and clean up.
@@ -71,7 +100,7 @@ class Launch:
         A cycle that failed does not meet: the other processes may be inside a collective of
         their own, and the launcher stops them when this process exits with an error.
         """
-        _write_json(self.folder / "end.json", {"meet": meet})
+        write_message(self.folder / "end.json", {"meet": meet}, self.key)
         if meet:
             self.meet()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -107,13 +136,33 @@ def join(work_dir: str | Path, device: str | None) -> Launch | None:
     state = PartialState(cpu=select_device(device) == "cpu")
     if state.num_processes <= 1:
         return None
-    # A fresh folder per launch, so a follower never mistakes an earlier launch's files for news.
-    ids = [uuid.uuid4().hex[:12] if state.is_main_process else None]
-    dist.broadcast_object_list(ids, src=0)
-    folder = Path(work_dir) / ".launch" / ids[0]
-    if state.is_main_process:
-        folder.mkdir(parents=True, exist_ok=True)
-    return Launch(rank=state.process_index, world_size=state.num_processes, folder=folder)
+    # A fresh folder and key per launch, made by the main process and sent over the process
+    # group: a follower never mistakes an earlier launch's files, or anyone else's, for news.
+    shared = list(new_launch_folder(work_dir)) if state.is_main_process else [None, None]
+    dist.broadcast_object_list(shared, src=0)
+    folder, key = Path(shared[0]), bytes.fromhex(shared[1])
+    if not state.is_main_process:
+        check_folder(folder)
+    return Launch(rank=state.process_index, world_size=state.num_processes, folder=folder, key=key)
+
+
+def new_launch_folder(work_dir: str | Path) -> tuple[str, str]:
+    """A new private folder under `<work-dir>/.launch/` and a random key (hex) for one launch."""
+    parent = Path(work_dir) / ".launch"
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder = tempfile.mkdtemp(prefix="", dir=parent)  # mode 0700, a name no one can guess
+    return str(Path(folder).resolve()), secrets.token_hex(32)
+
+
+def check_folder(folder: Path) -> None:
+    """Refuse a launch folder that is a link, or that another user owns or may write to."""
+    try:
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise LaunchError(f"launch folder {folder} cannot be read: {exc.strerror}") from None
+    problem = _ownership_problem(info, stat.S_ISDIR)
+    if problem is not None:
+        raise LaunchError(f"launch folder {folder} {problem}; a follower reads only its main process's folder")
 
 
 @contextmanager
@@ -147,25 +196,139 @@ def follow(launch: Launch, artifact: CompiledArtifact) -> int:
 
     count = 0
     with redirect_stdout(sys.stderr):
-        while (news := _next(launch.folder, count + 1)) is not None:
+        while (news := _next(launch, count + 1)) is not None:
             count += 1
+            check_record(news, launch.work_dir, lambda: _base_model(artifact))
             train_job(job_from_record(news, artifact))
-    end = json.loads((launch.folder / "end.json").read_text(encoding="utf-8"))
-    if end["meet"]:
+    end = read_message(launch.folder / "end.json", launch.key)
+    if end.get("meet") is True:
         launch.meet()
     return ExitCode.OK
 
 
-def _next(folder: Path, number: int) -> dict[str, Any] | None:
+def _next(launch: Launch, number: int) -> dict[str, Any] | None:
     """Job `number` once the main process announces it, or None once it has ended the cycle."""
-    job, end = folder / f"job-{number}.json", folder / "end.json"
+    job, end = launch.folder / f"job-{number}.json", launch.folder / "end.json"
     while True:
-        if job.exists():
-            return json.loads(job.read_text(encoding="utf-8"))
-        if end.exists():
+        if os.path.lexists(job):
+            return read_message(job, launch.key)
+        if os.path.lexists(end):
             # The job may have been written just before the end: look once more.
-            return json.loads(job.read_text(encoding="utf-8")) if job.exists() else None
+            return read_message(job, launch.key) if os.path.lexists(job) else None
         time.sleep(POLL_SECONDS)
+
+
+def write_message(path: Path, value: dict[str, Any], key: bytes) -> None:
+    """Write a signed message whole or not at all: a follower polling the folder never reads half a file."""
+    body = json.dumps(value, sort_keys=True)
+    text = json.dumps({"body": body, "hmac": _sign(body, key)}, indent=2)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def read_message(path: Path, key: bytes) -> dict[str, Any]:
+    """A message this launch's main process wrote: a plain private file of this user whose HMAC verifies.
+
+    Raises:
+        LaunchError: For a link, a file another user owns or may write, or a wrong signature.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LaunchError(f"{path} cannot be read ({exc.strerror}); a follower reads only plain files "
+                          "its main process wrote") from None
+    with os.fdopen(fd, "rb") as handle:
+        problem = _ownership_problem(os.fstat(handle.fileno()), stat.S_ISREG)
+        if problem is not None:
+            raise LaunchError(f"{path} {problem}; a follower reads only files its main process wrote")
+        raw = handle.read(MAX_MESSAGE_BYTES + 1)
+    try:
+        outer = json.loads(raw)
+        body, mac = outer["body"], outer["hmac"]
+        valid = isinstance(body, str) and isinstance(mac, str) and hmac.compare_digest(_sign(body, key), mac)
+    except (ValueError, TypeError, KeyError):
+        valid = False
+    if len(raw) > MAX_MESSAGE_BYTES or not valid:
+        raise LaunchError(f"{path} was not written by this launch's main process (no valid signature)")
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise LaunchError(f"{path} holds no message")
+    return value
+
+
+def _sign(body: str, key: bytes) -> str:
+    return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _ownership_problem(info: os.stat_result, is_kind: Any) -> str | None:
+    """Why a launch file or folder is not this user's own private one, or None."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not is_kind(info.st_mode):
+        return "is not the kind of file expected"
+    if info.st_uid != os.geteuid():
+        return f"belongs to another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "may be written by other users"
+    return None
+
+
+def check_record(record: dict[str, Any], work_dir: Path, base_model: Any) -> None:
+    """Refuse a job that is not a `TrainJob` record, or whose paths leave the work folder.
+
+    Args:
+        record: The job as `job_record` wrote it.
+        work_dir: The cycle's work folder.
+        base_model: Returns the plan's base model folder (a start model may also be that one),
+            called only when the start model is outside the work folder.
+    """
+    from runtime.cycle import METHOD_MODULES
+    from runtime.train.common import TrainJob
+
+    fields = {f.name for f in dataclasses.fields(TrainJob)} - {"callbacks"}
+    if set(record) != fields:
+        raise LaunchError(f"a job must have exactly the fields {sorted(fields)}; got {sorted(record)}")
+    if record["method"] not in METHOD_MODULES:
+        raise LaunchError(f"unknown training method {record['method']!r} in a job")
+    texts = ("method", "model_path", "output_dir")
+    if not all(isinstance(record[k], str) for k in texts) or not all(
+            record[k] is None or isinstance(record[k], str) for k in WORK_PATHS):
+        raise LaunchError("a job's method and paths must be strings")
+    if not (isinstance(record["report_to"], list) and all(isinstance(r, str) for r in record["report_to"])
+            and isinstance(record["reward_functions"], bool) and isinstance(record["progress"], bool)
+            and isinstance(record["hyperparameters"], dict)):
+        raise LaunchError("a job's report_to, reward_functions, progress or hyperparameters is mistyped")
+    for name in WORK_PATHS:
+        if record[name] is not None and not _inside(record[name], work_dir):
+            raise LaunchError(f"a job's {name} {record[name]!r} is outside the work folder {work_dir}")
+    model = record["model_path"]
+    if not _inside(model, work_dir) and not _same_folder(model, base_model()):
+        raise LaunchError(f"a job's start model {model!r} is neither in the work folder {work_dir} nor the "
+                          "plan's base model")
+
+
+def _inside(path: str, folder: Path) -> bool:
+    """Whether `path`, symbolic links resolved, lies in `folder`."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def _same_folder(path: str, other: str) -> bool:
+    """Whether two paths name one folder (never when `other` is empty)."""
+    return bool(other) and Path(path).resolve() == Path(other).resolve()
+
+
+def _base_model(artifact: CompiledArtifact | None) -> str:
+    """The plan's base model folder, resolved as the main process resolved it (none without an artifact)."""
+    if artifact is None:
+        return ""
+    from runtime.cycle import train_stage
+    from runtime.models import resolve_model
+
+    train = train_stage(artifact)
+    return resolve_model(train.base_model, Path(artifact.sources[-1].path).parent, train.settings.revision)
 
 
 def job_record(job: TrainJob) -> dict[str, Any]:
@@ -192,10 +355,3 @@ def job_from_record(record: dict[str, Any], artifact: CompiledArtifact) -> Train
     fields = {k: v for k, v in record.items() if k not in rebuilt}
     return TrainJob(**{**fields, "progress": False}, report_to=(), reward_functions=rewards,
                     hyperparameters=TrainSettings.model_validate(record["hyperparameters"]))
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    """Write whole or not at all: a follower polling the folder never reads half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=2), encoding="utf-8")
-    os.replace(tmp, path)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from compiler.artifact import CompiledArtifact
 from compiler.diagnostics import Diagnostic
 from compiler.errors import EXIT_MEANINGS, ExitCode, NothingToDo
+from runtime.redact import display_uri
 
 SUMMARY_VERSION = 1
 
@@ -38,7 +39,7 @@ def cycle_summary(artifact: CompiledArtifact, cycle: Any, method: str) -> dict[s
         "run_id": cycle.run_id,
         "parent_run_id": cycle.parent_run,
         "diff": cycle.diff_summary,
-        "tracking_uri": cycle.tracking_uri,
+        "tracking_uri": display_uri(cycle.tracking_uri),
         "rules": rules,
         "overall": {"before": cycle.before.overall, "after": cycle.after.overall},
         "drift": cycle.drift,

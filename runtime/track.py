@@ -6,6 +6,10 @@ The default store is an absolute `sqlite:///…/mlflow.db` in the work folder; a
 `MLFLOW_TRACKING_URI` in the environment wins. Runs are never left RUNNING: SIGTERM marks
 the cycle KILLED, an exception marks it FAILED, and `sweep_stale_runs` marks runs whose
 process died (SIGKILL) KILLED at the next start.
+
+Params, tags (MLflow's own context tags included), dataset sources and the logged model's
+source name go through `runtime.redact`: a remote store never receives a secret or a path of
+this machine (`<work>/…`, `<local>/NAME` or `org/name@commit` instead).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import signal
 import socket
 import time
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from runtime import tags as tag
+from runtime.redact import local_name, redact_mapping, redact_value
 
 
 # `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; a later Tracker in the same
@@ -60,7 +66,7 @@ def ui_hint(uri: str, run_id: str) -> str:
     """How to open a cycle's run in the MLflow UI: a link into the server, or `mlflow ui` over the file."""
     if is_server(uri):
         return f"open it at {run_url(uri, run_id)}"
-    return f"open it with: mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"
+    return f"open it with: mlflow ui --host 127.0.0.1 --backend-store-uri {shlex.quote(uri)}"
 
 
 def run_url(server: str, run_id: str) -> str:
@@ -124,7 +130,7 @@ class Tracker:
     def cycle(self, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
         """Open the parent run of an update cycle; FAILED on error, KILLED on SIGTERM."""
         run = self.mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name,
-                                    tags={**tags, **_liveness()})
+                                    tags=self._tags({**tags, **_liveness()}))
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum, frame):  # Python's default skips atexit: mark the run first
@@ -133,7 +139,7 @@ class Tracker:
 
         signal.signal(signal.SIGTERM, on_sigterm)
         try:
-            self.mlflow.log_params({k: _param(v) for k, v in params.items()})
+            self.mlflow.log_params({k: _param(v) for k, v in self.redacted(params).items()})
             yield run.info.run_id
         except BaseException:
             if self.mlflow.active_run() is not None:
@@ -147,9 +153,35 @@ class Tracker:
     @contextmanager
     def stage(self, name: str) -> Iterator[str]:
         """A nested run for one plan stage."""
-        tags = {tag.STAGE: name, **_liveness()}
+        tags = self._tags({tag.STAGE: name, **_liveness()})
         with self.mlflow.start_run(run_name=name, nested=True, tags=tags, experiment_id=self.experiment_id) as run:
             yield run.info.run_id
+
+    def redacted(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Params or tags as they may leave this machine: no secrets, local paths as labels (runtime.redact)."""
+        return redact_mapping(values, self.work_dir)
+
+    def _tags(self, tags: dict[str, str]) -> dict[str, str]:
+        """A new run's tags with MLflow's own (the entry script's path, the git remote) redacted too.
+
+        MLflow adds its context tags under the ones given, so giving every one of them,
+        redacted, keeps a local path or a token in a git remote URL out of the store.
+        """
+        from mlflow.tracking.context.registry import resolve_tags
+
+        return {k: str(v) for k, v in self.redacted(resolve_tags(tags)).items()}
+
+    def log_param(self, key: str, value: Any, run_id: str | None = None) -> None:
+        """Log one param, redacted, on `run_id` or else the active run."""
+        text = _param(redact_value(key, value, self.work_dir))
+        if run_id is None:
+            self.mlflow.log_param(key, text)
+        else:
+            self.client.log_param(run_id, key, text)
+
+    def set_tag(self, run_id: str, key: str, value: str) -> None:
+        """Set one tag, redacted, on a run."""
+        self.client.set_tag(run_id, key, str(redact_value(key, value, self.work_dir)))
 
     def heartbeat(self, run_id: str) -> None:
         """Record that the cycle's process is alive (for the stale-run sweep)."""
@@ -160,8 +192,9 @@ class Tracker:
         import pandas as pd
 
         full = file_sha256(path)
-        frame = pd.DataFrame({"path": [str(path)], "sha256": [full]})
-        dataset = self.mlflow.data.from_pandas(frame, source=str(Path(path).resolve()), name=name, digest=full[:32])
+        where = local_name(Path(path).resolve(), self.work_dir)  # `<work>/…`: no machine path in the store
+        frame = pd.DataFrame({"path": [where], "sha256": [full]})
+        dataset = self.mlflow.data.from_pandas(frame, source=where, name=name, digest=full[:32])
         self.mlflow.log_input(dataset, context=context)
         self.mlflow.log_param(f"data.{name}.sha256", full)
         return full
@@ -187,7 +220,7 @@ class Tracker:
         from runtime import champion
 
         card = champion.model_card(self.client.get_run(run_id), rules, gates)
-        info = champion.log_model(self.mlflow, model_dir, run_id, card)
+        info = champion.log_model(self.mlflow, model_dir, run_id, card, work_dir=self.work_dir)
         try:
             self.client.get_registered_model(name)
         except self.mlflow.exceptions.MlflowException:

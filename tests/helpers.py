@@ -25,6 +25,15 @@ rule no-todo (high):
     bad "TODO"
 """
 
+# A prompts block whose seeded split holds out prompts at the usual seeds and splits: a policy
+# with a `training:` block needs held-out prompts (E173).
+PROMPTS = """
+prompts:
+  template "How do I {task} my {product}?"
+    slot task = "clean", "fix", "return", "sell", "store"
+    slot product = "toaster", "blender", "kettle", "grinder"
+"""
+
 
 def rel(path: Path) -> str:
     """A path relative to the repository root, as the compiler should see it in goldens."""

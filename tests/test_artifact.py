@@ -20,7 +20,7 @@ from compiler.artifact import (
     write_artifact,
 )
 from compiler.pipeline import compile_policy
-from helpers import FIXTURES, REPO, compile_rel, rel, write_policy
+from helpers import FIXTURES, PROMPTS, REPO, compile_rel, rel, write_policy
 
 PASSES = FIXTURES / "passes"
 
@@ -106,7 +106,7 @@ def test_policy_hash_depends_on_content_not_location(tmp_path: Path) -> None:
 
 def test_plan_hash_follows_the_plan(tmp_path: Path) -> None:
     a = compiled(tmp_path, POLICY, "a.policy")
-    b = compiled(tmp_path, POLICY + "\ntraining:\n  pairs = 10\n", "b.policy")
+    b = compiled(tmp_path, POLICY + PROMPTS + "\ntraining:\n  pairs = 10\n", "b.policy")
     c = compiled(tmp_path, POLICY.replace("Prose lists", "Prose answers"), "c.policy")
     assert a.plan_hash != b.plan_hash
     assert a.plan_hash == c.plan_hash  # a rationale edit does not change the plan

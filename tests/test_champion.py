@@ -72,3 +72,24 @@ def test_lora_champion_is_registered_merged_and_continues(adapter, tiny_llama, t
     name = "model.layers.0.self_attn.q_proj.weight"
     weights = {k: dict(m.named_parameters())[name] for k, m in (("f", fetched), ("m", merged), ("b", base))}
     assert torch.allclose(weights["f"], weights["m"]) and not torch.allclose(weights["f"], weights["b"])
+
+
+def test_a_champion_folder_is_reused_only_by_the_work_folder_that_trained_it(tmp_path):
+    import socket
+
+    from runtime import tags as tag
+    from runtime.lineage import _local_model_dir, work_id
+
+    work, other = tmp_path / "work", tmp_path / "other"
+    for folder in (work, other):
+        (folder / "p" / "h" / "train" / "final").mkdir(parents=True)
+    tags = {tag.HOST: socket.gethostname(), tag.MODEL_PATH: "<work>/p/h/train/final",
+            tag.WORK_ID: work_id(work)}
+    assert _local_model_dir(tags, work) == str((work / "p" / "h" / "train" / "final").resolve())
+    assert work_id(work) == work_id(work) != work_id(other)
+    assert _local_model_dir(tags, other) is None  # the same place in another work folder: another model
+    assert _local_model_dir({**tags, tag.HOST: "another-machine"}, work) is None
+    assert _local_model_dir({**tags, tag.MODEL_PATH: "<work>/../other/p/h/train/final"}, work) is None
+    # A cycle recorded before models were named inside their work folder: its absolute path, on its host.
+    older = {tag.HOST: socket.gethostname(), tag.MODEL_PATH: str(other / "p" / "h" / "train" / "final")}
+    assert _local_model_dir(older, work) == older[tag.MODEL_PATH]

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from compiler import __version__
 from compiler.errors import EXIT_MEANINGS, ExitCode
@@ -22,13 +23,19 @@ from runtime.cli import main
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "gate-fails.policy"
 
 
+# A secret in the tracking URI's query string (the store is still the work folder's SQLite file).
+URI_TOKEN = "s3cr3t-query-token"
+
+
 @pytest.fixture(scope="module")
 def failing_cycle(tmp_path_factory):
     """(exit code, stdout, what reached the real stdout, work folder) of a cycle whose gate fails."""
     tmp = tmp_path_factory.mktemp("ci")
     stray = io.StringIO()
+    store = f"sqlite:///{(tmp / 'work').resolve() / 'mlflow.db'}"
     # Anything a library prints to stdout would break `--format json`.
-    with contextlib.redirect_stdout(stray):
+    with contextlib.redirect_stdout(stray), pytest.MonkeyPatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", f"{store}?token={URI_TOKEN}")
         code, out, err = run_tiny_cycle(tmp, FIXTURE, "--format", "json")
     return code, out, stray.getvalue(), tmp / "work", err
 
@@ -85,6 +92,40 @@ def test_trainer_and_lora_overrides_reach_trl_and_peft(failing_cycle, monkeypatc
     assert float(train.data.params["warmup_steps"]) == 0.5
     adapter = json.loads(next(work.glob("ci/*/train/final/adapter_config.json")).read_text())
     assert sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
+
+
+def test_json_summary_prints_the_tracking_uri_without_its_secret(failing_cycle):
+    _, out, stray, work, err = failing_cycle
+    assert URI_TOKEN not in out + stray + err
+    store = f"sqlite:///{work.resolve() / 'mlflow.db'}"
+    assert json.loads(out)["tracking_uri"] == f"{store}?token=<redacted>"
+
+
+def test_the_registered_model_and_the_run_name_no_path_of_this_machine(failing_cycle, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _, out, _, work, _ = failing_cycle
+    from runtime import tags as tag
+    from runtime.track import Tracker
+
+    tmp = str(work.parent.resolve())
+    tracker = Tracker("ci", work)
+    parent = tracker.client.get_run(json.loads(out)["run_id"])
+    train = next(r for r in tracker.client.search_runs([tracker.experiment_id])
+                 if r.data.tags.get("tenet.stage") == "train")
+    # The base model was `--base-model <tmp>/llama`: recorded by name, not by where it lies.
+    assert parent.data.params["plan.base_model"] == train.data.params["train.start_model"] == "<local>/llama"
+    assert parent.data.tags[tag.MODEL_PATH].startswith("<work>/ci/")
+    for run in tracker.client.search_runs([tracker.experiment_id]):  # the parent and every stage
+        logged = {**run.data.params, **run.data.tags}
+        assert not {k: v for k, v in logged.items() if tmp in v}, run.data.tags.get("tenet.stage")
+    assert "output_dir" in train.data.params  # transformers' arguments are logged, redacted
+    (mlmodel,) = work.glob("mlartifacts/models/*/artifacts/MLmodel")
+    flavor = yaml.safe_load(mlmodel.read_text(encoding="utf-8"))["flavors"]["transformers"]
+    assert flavor["source_model_name"] == "<local>/llama"
+    for name in ("LICENSE.txt", "model_card.md"):
+        assert tmp not in (mlmodel.parent / name).read_text(encoding="utf-8")
+    (version,) = tracker.client.search_model_versions("name='ci'")
+    assert "- base model: <local>/llama" in version.description and tmp not in version.description
 
 
 def test_policy_errors_exit_1_with_a_json_summary(tmp_path):

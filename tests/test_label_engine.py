@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shutil
 import signal
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 from compiler import ir, semantics
 from compiler.pipeline import compile_policy
 from runtime.data import read_batches
-from runtime.label.engine import SPAN_TYPE, Labeler, aggregate, rules_metadata, span_column, vote_column
+from runtime.label.engine import (SPAN_TYPE, Labeler, aggregate, reported_violations, rules_metadata,
+                                  span_column, vote_column)
 from runtime.label.scorers import Scorers
 
 pytest_plugins = ["tiny_models"]
@@ -89,31 +91,44 @@ def test_soft_rules_abstain_instead_of_voting_the_other_way():
 
 
 class R:
-    """A stand-in with what `aggregate` reads."""
+    """A stand-in with what `aggregate` and `reported_violations` read (precedence: list order)."""
 
-    def __init__(self, severity: str, soft: bool = False):
+    def __init__(self, severity: str, soft: bool = False, precedence: int = 0):
         self.severity = severity
         self.weight = ir.SEVERITY_WEIGHT[severity] * (0.5 if soft else 1.0)
+        self.precedence = precedence
 
 
 def test_aggregate_by_hand():
-    rules = [R("critical"), R("high"), R("high"), R("high"), R("medium"), R("low"), R("medium", soft=True)]
+    kinds = [("critical", False), ("high", False), ("high", False), ("high", False), ("medium", False),
+             ("low", False), ("medium", True)]
+    rules = [R(severity, soft, precedence) for precedence, (severity, soft) in enumerate(kinds)]
     matrix = np.array([
         # crit high high high  med  low  soft-med
-        [BAD, GOOD, GOOD, GOOD, GOOD, GOOD, GOOD],          # critical BAD wins over 16/24 good
-        [ABSTAIN, BAD, ABSTAIN, ABSTAIN, GOOD, GOOD, ABSTAIN],  # 3 / 7 -> BAD
-        [ABSTAIN, GOOD, ABSTAIN, ABSTAIN, BAD, BAD, ABSTAIN],   # 4 / 7 -> GOOD
+        [BAD, GOOD, GOOD, GOOD, GOOD, GOOD, GOOD],          # 16 / 24, a critical violation
+        [ABSTAIN, BAD, ABSTAIN, ABSTAIN, GOOD, GOOD, ABSTAIN],  # 3 / 7
+        [ABSTAIN, GOOD, ABSTAIN, ABSTAIN, BAD, BAD, ABSTAIN],   # 4 / 7: the high GOOD outweighs, never outvotes
         [ABSTAIN] * 7,                                      # nobody voted
-        [ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, GOOD, BAD, BAD],   # 2 / (2 + 1 + 1) = 0.5 -> GOOD
-        [GOOD, BAD, BAD, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN],   # 8 / 16 -> GOOD (critical voted GOOD)
-        [ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, BAD],  # only a soft BAD
+        [ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, GOOD, BAD, BAD],   # 2 / (2 + 1 + 1) = 0.5
+        [GOOD, BAD, BAD, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN],   # 8 / 16: a critical GOOD does not excuse
+        [ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, ABSTAIN, BAD],  # only a soft BAD (an `avoid` broken)
+        [GOOD, ABSTAIN, GOOD, ABSTAIN, ABSTAIN, GOOD, ABSTAIN],  # nothing broken
     ], dtype=np.int8)
     verdict, score = aggregate(matrix, rules)
-    assert verdict.tolist() == [BAD, BAD, GOOD, ABSTAIN, GOOD, GOOD, BAD]
-    expected = [16 / 24, 3 / 7, 4 / 7, math.nan, 0.5, 0.5, 0.0]
+    assert verdict.tolist() == [BAD, BAD, BAD, ABSTAIN, BAD, BAD, BAD, GOOD]
+    expected = [16 / 24, 3 / 7, 4 / 7, math.nan, 0.5, 0.5, 0.0, 1.0]
     for got, want in zip(score.tolist(), expected):
         assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)
     assert verdict.dtype == np.int8
+    # The reported violation is the broken rule of highest precedence.
+    assert reported_violations(matrix, rules).tolist() == [0, 1, 4, -1, 5, 1, 6, -1]
+
+
+def test_reported_violation_follows_precedence_not_column_order():
+    rules = [R("low", precedence=2), R("critical", precedence=0), R("high", precedence=1)]
+    matrix = np.array([[BAD, BAD, BAD], [BAD, GOOD, BAD], [BAD, ABSTAIN, GOOD]], dtype=np.int8)
+    assert reported_violations(matrix, rules).tolist() == [1, 2, 0]
+    assert reported_violations(np.zeros((2, 0), dtype=np.int8), []).tolist() == [-1, -1]
 
 
 def test_label_output_columns_and_aggregation_on_real_rules():
@@ -126,7 +141,7 @@ def test_label_output_columns_and_aggregation_on_real_rules():
     table, matrix = label_rows(rules, rows)
     assert table.column_names == (["row", "prompt", "response", "context", "gold", "bad"]
                                   + [c for r in rules for c in (vote_column(r.id), span_column(r.id))]
-                                  + ["verdict", "score"])
+                                  + ["verdict", "score", "reason"])
     for r in rules:
         assert table.schema.field(vote_column(r.id)).type == pa.int8()
         assert table.schema.field(span_column(r.id)).type == SPAN_TYPE
@@ -140,6 +155,8 @@ def test_label_output_columns_and_aggregation_on_real_rules():
     assert verdicts[1] == GOOD and scores[1] == pytest.approx(1.0)
     # a bad row: every vote abstains, verdict abstains, score is null
     assert set(matrix[2].tolist()) == {ABSTAIN} and verdicts[2] == ABSTAIN and scores[2] is None
+    # row 0 reports its critical violation, not the low one; the others report none
+    assert table.column("reason").to_pylist() == ["no-secrets", None, None]
     assert table.column(span_column("no-secrets")).to_pylist()[0] == {"start": 13, "end": 21}
     assert table.column(span_column("no-secrets")).to_pylist()[1] is None
 
@@ -179,7 +196,7 @@ def judge_rules() -> tuple[ir.RuleIR, ...]:
 
 def judge_root(tmp_path: Path, model_dir: Path) -> Path:
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "judge").symlink_to(model_dir, target_is_directory=True)
+    shutil.copytree(model_dir, tmp_path / "models" / "judge")
     return tmp_path
 
 

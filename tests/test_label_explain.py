@@ -4,6 +4,7 @@ condition, and the matched text marked «…»."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,7 @@ def test_explain_prints_votes_source_lines_and_marked_matches():
     code, stdout, stderr = cli("explain", ENGINE, "--prompt", "formal request",
                                "--response", "Sure :) your password")
     assert code == 0, stderr
-    assert stdout.splitlines()[0] == "verdict: BAD (score 0.00)"
+    assert stdout.splitlines()[0] == "verdict: BAD (score 0.00) — breaks no-secrets (critical) and 1 more"
     rules = blocks(stdout)
     # precedence order: critical first, then high, medium (declaration order), low
     assert list(rules) == ["no-secrets", "formal-no-smileys", "prefer-thanks", "avoid-shouting",
@@ -77,7 +78,8 @@ def test_explain_prints_votes_source_lines_and_marked_matches():
 def test_explain_out_of_scope_and_condition_reasons():
     code, stdout, _ = cli("explain", ENGINE, "--prompt", "casual", "--response", "THANKS a lot")
     assert code == 0
-    assert stdout.splitlines()[0] == "verdict: GOOD (score 0.82)"  # (8 + 1) / (8 + 1 + 1 + 1)
+    # Two rules are broken, so the row is BAD however the weights fall: (8 + 1) / (8 + 1 + 1 + 1).
+    assert stdout.splitlines()[0] == "verdict: BAD (score 0.82) — breaks avoid-shouting (medium) and 1 more"
     rules = blocks(stdout)
     assert rules["formal-no-smileys"][0].startswith("ABSTAIN formal-no-smileys (high, forbid) — out of scope")
     assert rules["no-secrets"][0] == "GOOD    no-secrets (critical, forbid) — condition does not hold"
@@ -101,8 +103,22 @@ def test_explain_api_matches_the_labeler():
     assert by_id["formal-no-smileys"].vote == ir.BAD and by_id["formal-no-smileys"].span == (7, 9)
     assert by_id["prefer-thanks"].vote == ir.GOOD and by_id["prefer-thanks"].span == (0, 6)
     assert by_id["smileys-welcome"].vote == ir.ABSTAIN
-    assert verdict == ir.GOOD and score == pytest.approx((8 + 1) / (8 + 4 + 1))
+    # formal-no-smileys is broken: BAD, though the critical and the soft rule vote GOOD.
+    assert verdict == ir.BAD and score == pytest.approx((8 + 1) / (8 + 4 + 1))
     assert by_id["no-secrets"].source_line.strip() == 'forbid response mentions "password"'
+
+
+def test_explain_a_high_violation_is_not_outvoted_by_passing_critical_rules(tmp_path):
+    """The std safety module's critical rules keep, the local high rule breaks: the row is BAD."""
+    policy = tmp_path / "mail.policy"
+    policy.write_text('dsl 1\npolicy mail version "1"\nimport "std/safety.policy"\n\n'
+                      "rule no-emails (high):\n  forbid response contains email\n", encoding="utf-8")
+    code, stdout, stderr = cli("explain", policy, "--prompt", "Email billing@northwind.com.",
+                               "--response", "Email billing@northwind.com.")
+    assert code == 0, stderr
+    assert stdout.splitlines()[0].startswith("verdict: BAD (score ")
+    assert stdout.splitlines()[0].endswith(" — breaks no-emails (high)")
+    assert blocks(stdout)["no-emails"][0] == "BAD     no-emails (high, forbid) — condition holds"
 
 
 def test_highlight():
@@ -125,7 +141,7 @@ def test_explain_judge_rules_with_a_tiny_judge(tmp_path, tiny_llama_no_scores, m
     policy = tmp_path / "judge.policy"
     policy.write_text((REPO / JUDGE).read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "judge").symlink_to(tiny_llama_no_scores, target_is_directory=True)
+    shutil.copytree(tiny_llama_no_scores, tmp_path / "models" / "judge")
     code, stdout, stderr = cli("explain", policy, "--prompt", "Open?", "--response", "Yes")
     assert code == 0, stderr
     rules = blocks(stdout)

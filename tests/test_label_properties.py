@@ -320,3 +320,51 @@ def test_an_address_after_a_vertical_tab_is_placed_as_python_places_it():
     texts = ["\x0ba@b.co", "x\x0ba@b.co", "see www.x.io\x0bok"]
     check_against_reference([{"prompt": "", "response": t} for t in texts],
                             [semantics.Sample("", t) for t in texts], rules, 4)
+
+
+# --- the row verdict: a violation is never outvoted ---------------------------------------------------
+
+
+class WeightedRule:
+    """What the aggregation reads of a rule: its weight (severity, soft) and its precedence."""
+
+    def __init__(self, severity: str, soft: bool, precedence: int):
+        self.severity = severity
+        self.weight = ir.SEVERITY_WEIGHT[severity] * (0.5 if soft else 1.0)
+        self.precedence = precedence
+
+
+@st.composite
+def vote_matrices(draw) -> tuple[np.ndarray, list[WeightedRule]]:
+    """A vote matrix and its rules: any severities, soft or hard, in any precedence order."""
+    n_rules = draw(st.integers(1, 8))
+    kinds = draw(st.lists(st.tuples(st.sampled_from(ir.SEVERITIES), st.booleans()),
+                          min_size=n_rules, max_size=n_rules))
+    order = draw(st.permutations(range(n_rules)))
+    rules = [WeightedRule(severity, soft, order[j]) for j, (severity, soft) in enumerate(kinds)]
+    rows = draw(st.lists(st.lists(st.sampled_from([ir.GOOD, ir.BAD, ir.ABSTAIN]), min_size=n_rules,
+                                  max_size=n_rules), min_size=1, max_size=12))
+    return np.array(rows, dtype=np.int8), rules
+
+
+@QUICK
+@given(data=vote_matrices())
+def test_verdict_is_bad_iff_some_vote_is_bad(data):
+    """Vectorized (`aggregate`) and reference (`semantics.row_verdict`) verdicts: BAD iff some rule
+    voted BAD, ABSTAIN iff every rule abstained, GOOD otherwise; they agree on score and reason."""
+    from runtime.label.engine import aggregate, reported_violations
+
+    matrix, rules = data
+    verdicts, scores = aggregate(matrix, rules)
+    reasons = reported_violations(matrix, rules)
+    for i, row in enumerate(matrix.tolist()):
+        expected = (ir.BAD if ir.BAD in row else ir.ABSTAIN if set(row) == {ir.ABSTAIN} else ir.GOOD)
+        assert semantics.row_verdict(row) == expected
+        assert verdicts[i] == expected
+        reference_score = semantics.row_score(row, rules)
+        assert (np.isnan(scores[i]) and reference_score is None) or scores[i] == pytest.approx(reference_score)
+        reason = semantics.reported_violation(row, rules)
+        assert reasons[i] == (-1 if reason is None else reason)
+        if reason is not None:  # the violation reported is the broken rule that ranks first
+            assert row[reason] == ir.BAD
+            assert rules[reason].precedence == min(r.precedence for r, v in zip(rules, row) if v == ir.BAD)

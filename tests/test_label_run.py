@@ -7,6 +7,7 @@ import csv
 import functools
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,9 +98,13 @@ def test_label_dataset_writes_parquet_with_votes_spans_verdicts_and_provenance(t
     assert votes["formal-no-smileys"][:4] == [BAD, ABSTAIN, ABSTAIN, ABSTAIN]
     assert votes["smileys-welcome"][:4] == [ABSTAIN, GOOD, BAD, BAD]   # shadowed on the formal row
     assert votes["no-secrets"][:4] == [GOOD, GOOD, BAD, GOOD]
-    # row 0: high BAD (4) vs critical GOOD (8) -> 8/12; row 2: critical BAD (0/9); row 3: 8/10
-    assert table.column("verdict").to_pylist() == [GOOD, GOOD, BAD, GOOD] + [ABSTAIN] * 7
+    # A row that breaks any rule is BAD; the score weighs the votes by severity: row 0: high BAD (4)
+    # vs critical GOOD (8) -> 8/12; row 2: critical BAD (0/9); row 3: low and soft medium BAD -> 8/10
+    assert table.column("verdict").to_pylist() == [BAD, GOOD, BAD, BAD] + [ABSTAIN] * 7
     assert table.column("score").to_pylist()[:4] == pytest.approx([8 / 12, 1.0, 0.0, 8 / 10])
+    # The reported violation: the broken rule of highest precedence (medium before low on row 3).
+    assert table.column("reason").to_pylist() == ["formal-no-smileys", None, "no-secrets", "avoid-shouting"] \
+        + [None] * 7
     assert all(v == ABSTAIN for r in rules for v in votes[r.id][4:])
     assert table.column("score").to_pylist()[4:] == [None] * 7
     assert table.column(span_column("no-secrets")).to_pylist()[2] == {"start": 5, "end": 13}
@@ -125,7 +130,7 @@ def test_report_and_rule_analysis_are_written_beside_the_output(tmp_path):
     report = json.loads((tmp_path / "labels.report.json").read_text())
     assert report["rows"] == N_ROWS and report["bad_rows"] == 7
     assert report["bad_by_reason"] == {reason: 1 for reason in BAD_REASONS}
-    assert report["verdicts"] == {"good": 3, "bad": 1, "abstain": 7}
+    assert report["verdicts"] == {"good": 1, "bad": 3, "abstain": 7}
     rules = {r["rule"]: r for r in report["rules"]}
     assert rules["no-secrets"]["coverage"] == pytest.approx(4 / N_ROWS, abs=1e-6)
     # gold for the 4 good rows: down, up, down, (none) -> no-secrets votes GOOD, GOOD, BAD
@@ -189,7 +194,7 @@ def test_label_dataset_without_spans(tmp_path):
 
 
 def test_label_dataset_in_memory_without_output():
-    rows = [{"prompt": "p", "response": "fine"}] * 5
+    rows = [{"prompt": "p", "response": "thanks :)"}] * 5
     report = label_dataset(artifact(), rows, None)
     assert report.rows == 5 and report.to_dict()["verdicts"]["good"] == 5
     assert report.to_dict()["bad_rows"] == 0 and report.to_dict()["bad_by_reason"] == {}
@@ -213,7 +218,7 @@ def test_200k_rows_in_batches_of_10k(tmp_path, monkeypatch):
     n = 200_000
     table = pa.table({
         "prompt": pa.array(["formal ask", "casual"] * (n // 2)),
-        "response": pa.array(["thanks :) here", "fine", "your PASSWORD", "ok"] * (n // 4)),
+        "response": pa.array(["thanks here", "fine :)", "your PASSWORD", "ok :)"] * (n // 4)),
     })
     pq.write_table(table, tmp_path / "big.parquet", row_group_size=64_000)
     seen: list[int] = []
@@ -310,7 +315,7 @@ def test_cli_label_parquet(tmp_path):
                                "--columns", "gold=fb")
     assert code == 0, stderr
     assert f"labeled {N_ROWS} rows" in stdout
-    assert "verdicts: 3 good, 1 bad, 7 abstain" in stdout
+    assert "verdicts: 1 good, 3 bad, 7 abstain" in stdout
     assert "bad rows: 7 (" in stdout and "invalid_text 1" in stdout and "kept in the output" in stdout
     header = next(line for line in stdout.splitlines() if line.startswith("rule"))
     assert header.split() == ["rule", "polarity", "coverage", "overlaps", "conflicts", "correct", "incorrect",
@@ -372,7 +377,7 @@ def classifier_policy(tmp_path: Path, model_dir: Path) -> Path:
     """The classifier fixture policy in its own folder, with the tiny BERT at models/tox."""
     folder = tmp_path / "policy"
     (folder / "models").mkdir(parents=True)
-    (folder / "models" / "tox").symlink_to(model_dir, target_is_directory=True)
+    shutil.copytree(model_dir, folder / "models" / "tox")
     policy = folder / "classifier.policy"
     policy.write_text((FIXTURES / "classifier.policy").read_text(encoding="utf-8"), encoding="utf-8")
     return policy

@@ -4,6 +4,7 @@ sentiment (VADER) and similarity (the embedded all-MiniLM-L6-v2 package)."""
 from __future__ import annotations
 
 import importlib.util
+import shutil
 
 import pytest
 
@@ -70,10 +71,18 @@ def test_classifier_unknown_label_is_a_clear_error(tiny_classifier):
 
 
 def test_classifier_model_path_is_relative_to_the_policy_root(tmp_path, tiny_classifier):
-    (tmp_path / "models").mkdir()
-    (tmp_path / "models" / "tox").symlink_to(tiny_classifier, target_is_directory=True)
+    shutil.copytree(tiny_classifier, tmp_path / "models" / "tox")
     values = Scorers(root=tmp_path)(score_pred("classifier", model="models/tox", label="toxic"), ["hi"])
     assert 0.0 <= values[0] <= 1.0
+
+
+def test_classifier_model_linked_from_outside_the_policy_root_is_refused(tmp_path, tiny_classifier):
+    from runtime.models import ModelError
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "tox").symlink_to(tiny_classifier, target_is_directory=True)
+    with pytest.raises(ModelError, match="leads outside the policy's folder"):
+        Scorers(root=tmp_path)(score_pred("classifier", model="models/tox", label="toxic"), ["hi"])
 
 
 def test_missing_classifier_model_raises_model_error(tmp_path):

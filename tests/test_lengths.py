@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.lengths import CAP_FLOOR, caps_length, generation_cap
-from helpers import write_policy
+from helpers import PROMPTS, write_policy
 from compiler.pipeline import compile_policy
 
 
@@ -55,6 +55,6 @@ def test_the_policy_default_caps_come_from_its_length_rules(tmp_path):
                         "rule r1 (low):\n  require response has at most 200 words\n")
     training = compile_policy(str(path)).artifact.ir.training
     assert training.max_new_tokens == training.eval_max_new_tokens == 464
-    path.write_text(path.read_text() + "training:\n  max_new_tokens = 64\n  eval_max_new_tokens = 500\n")
+    path.write_text(path.read_text() + PROMPTS + "training:\n  max_new_tokens = 64\n  eval_max_new_tokens = 500\n")
     training = compile_policy(str(path)).artifact.ir.training
     assert (training.max_new_tokens, training.eval_max_new_tokens) == (64, 500)

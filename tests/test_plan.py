@@ -18,7 +18,7 @@ from compiler.plan import (
     describe_gate,
 )
 from compiler.pipeline import compile_policy
-from helpers import FIXTURES, compile_rel, write_policy
+from helpers import FIXTURES, PROMPTS, compile_rel, write_policy
 
 PASSES = FIXTURES / "passes"
 STAGE_ORDER = [("label", None), ("synthesize", None), ("evaluate", "before"), ("train", None),
@@ -35,7 +35,8 @@ rule no-todo (high):
 
 
 def plan_of(tmp_path: Path, body: str) -> TrainingPlan:
-    result = compile_policy(write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n' + body))
+    """The plan of a policy made of `body` and a prompts block (a training run needs held-out prompts)."""
+    result = compile_policy(write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n' + PROMPTS + body))
     assert result.ok, [d.message for d in result.diagnostics]
     return result.artifact.plan
 
@@ -99,13 +100,14 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
     # The embedded base model brings its measured recipe (compiler.settings.EMBEDDED_RECIPES).
     assert (synth.budget, synth.per_rule, synth.strategies) == (256, (("be-polite", 256),),
                                                                ("sample", "examples", "perturb"))
-    # No count rule: the evaluation cap is the 256-token floor.
+    # No count rule: the evaluation cap is the 256-token floor. No prompts: nothing is held out.
     assert (before.model, after.model, before.prompts, before.max_new_tokens) == ("base", "trained", 24, 256)
+    assert (before.heldout, before.answered) == (0, 0)
     assert (train.method, train.requested_method, train.base_model) == ("dpo", "auto", "embedded:smollm2-135m-instruct")
     hp = dict(train.hyperparameters)
     assert (hp["lora"], hp["sft_epochs"], hp["max_steps"], hp["learning_rate"]) == (True, 2.0, 24, 1e-3)
-    assert gate.gates == (ir.GateIR(target="critical", op=">=", threshold=0.99, default=True),
-                          ir.GateIR(target="regression", op="<=", threshold=0.02, default=True))
+    # Its one rule is high: no default critical gate, which no vote could ever measure.
+    assert gate.gates == (ir.GateIR(target="regression", op="<=", threshold=0.02, default=True),)
     assert register.model_name == "minimal"
 
 
@@ -113,7 +115,7 @@ def test_settings_a_policy_writes_win_over_the_embedded_recipe(tmp_path) -> None
     from compiler.pipeline import compile_policy
     from helpers import write_policy
 
-    body = 'dsl 1\npolicy p version "1"\n\nrule r (low):\n  forbid response mentions "x"\n\ntraining:\n'
+    body = 'dsl 1\npolicy p version "1"\n' + PROMPTS + '\nrule r (low):\n  forbid response mentions "x"\n\ntraining:\n'
     mine = compile_policy(str(write_policy(tmp_path, "a.policy", body + "  lora = false\n  max_steps = 3\n")))
     hp = dict(next(s for s in mine.artifact.plan.stages if s.kind == "train").hyperparameters)
     assert (hp["lora"], hp["max_steps"], hp["sft_epochs"]) == (False, 3, 2.0)
@@ -153,25 +155,33 @@ def test_method_resolution(tmp_path: Path, settings: str, method: str, requested
 # --- gates ----------------------------------------------------------------------------------
 
 
+CRITICAL_RULE = RULE.replace("no-todo (high)", "no-secret (critical)").replace('"TODO"', '"SECRET"')
+
+
 def test_default_gates_without_training_block(tmp_path: Path) -> None:
-    assert gates(plan_of(tmp_path, RULE)) == ["critical >= 0.99 (default)", "regression <= 0.02 (default)"]
+    assert gates(plan_of(tmp_path, CRITICAL_RULE)) == ["critical >= 0.99 (default)", "regression <= 0.02 (default)"]
 
 
 def test_default_gates_with_training_block_but_no_gates(tmp_path: Path) -> None:
-    assert gates(plan_of(tmp_path, RULE + "\ntraining:\n  pairs = 10\n")) == [
+    assert gates(plan_of(tmp_path, CRITICAL_RULE + "\ntraining:\n  pairs = 10\n")) == [
         "critical >= 0.99 (default)", "regression <= 0.02 (default)"]
 
 
+def test_no_default_critical_gate_without_critical_rules(tmp_path: Path) -> None:
+    """Gates fail closed, and a gate over no rules could never be measured."""
+    assert gates(plan_of(tmp_path, RULE)) == ["regression <= 0.02 (default)"]
+
+
 def test_a_given_gate_replaces_only_its_default(tmp_path: Path) -> None:
-    assert gates(plan_of(tmp_path, RULE + "\ntraining:\n  gate critical >= 0.95\n")) == [
+    assert gates(plan_of(tmp_path, CRITICAL_RULE + "\ntraining:\n  gate critical >= 0.95\n")) == [
         "critical >= 0.95", "regression <= 0.02 (default)"]
-    assert gates(plan_of(tmp_path, RULE + "\ntraining:\n  gate rule no-todo >= 0.9\n")) == [
+    assert gates(plan_of(tmp_path, RULE + CRITICAL_RULE + "\ntraining:\n  gate rule no-todo >= 0.9\n")) == [
         "rule no-todo >= 0.9", "critical >= 0.99 (default)", "regression <= 0.02 (default)"]
 
 
 def test_a_repeated_gate_keeps_the_last(tmp_path: Path) -> None:
     assert gates(plan_of(tmp_path, RULE + "\ntraining:\n  gate high >= 0.5\n  gate high >= 0.7\n")) == [
-        "high >= 0.7", "critical >= 0.99 (default)", "regression <= 0.02 (default)"]
+        "high >= 0.7", "regression <= 0.02 (default)"]
 
 
 # --- pair budget ------------------------------------------------------------------------------
@@ -206,3 +216,51 @@ def test_pair_budget_is_never_exceeded_with_several_critical_rules(in_repo: Path
     plan = compile_rel(PASSES / "support.policy").artifact.plan
     synth = next(s for s in plan.stages if isinstance(s, SynthesizeStage))
     assert sum(n for _, n in synth.per_rule) <= synth.budget
+
+
+# --- held-out prompts: what the evaluation will answer ------------------------------------------
+
+
+def diagnostics_of(tmp_path: Path, body: str, for_training: bool = False) -> list[str]:
+    path = write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n' + body)
+    return [d.code for d in compile_policy(path, for_training=for_training).diagnostics]
+
+
+def test_the_evaluate_stages_carry_the_held_out_count(tmp_path: Path) -> None:
+    from compiler.heldout import heldout_prompts
+
+    result = compile_policy(write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n' + PROMPTS + RULE))
+    before, after = [s for s in result.artifact.plan.stages if isinstance(s, EvaluateStage)]
+    count = len(heldout_prompts(result.artifact.ir).prompts)
+    assert 0 < count < 20 and before.heldout == after.heldout == count
+    assert before.answered == min(count, before.prompts)
+
+
+def test_no_held_out_prompts_is_an_error_only_for_a_training_run(tmp_path: Path) -> None:
+    assert diagnostics_of(tmp_path, RULE) == []  # a labeling-only policy
+    assert diagnostics_of(tmp_path, RULE, for_training=True) == ["E173"]  # `tenet plan`, compile-and-train
+    assert diagnostics_of(tmp_path, RULE + "\ntraining:\n  pairs = 8\n") == ["E173"]  # `tenet check`
+    assert diagnostics_of(tmp_path, PROMPTS + RULE + "\ntraining:\n  pairs = 8\n") == []
+    assert diagnostics_of(tmp_path, PROMPTS + RULE + "\ntraining:\n  eval_split = 0\n") == ["E173"]
+
+
+def test_the_held_out_check_runs_only_on_an_otherwise_sound_policy(tmp_path: Path) -> None:
+    """An error of an IR pass (here an example the rule contradicts) is not joined by E173."""
+    broken = RULE.replace('bad "TODO"', 'bad "All done."')
+    assert diagnostics_of(tmp_path, broken + "\ntraining:\n  pairs = 8\n") == ["E140"]
+
+
+SCOPED = """
+rule refund-form (high):
+  when {subject} mentions "refund"
+  require response mentions "refund form"
+"""
+
+
+def test_a_gated_rule_no_held_out_prompt_reaches_is_a_warning(tmp_path: Path) -> None:
+    gated = "\ntraining:\n  gate rule refund-form >= 0.9\n"
+    assert diagnostics_of(tmp_path, PROMPTS + SCOPED.format(subject="prompt") + gated) == ["W150", "W164"]
+    # The answer is not known before generation: a scope on the response is given the benefit of the doubt.
+    assert diagnostics_of(tmp_path, PROMPTS + SCOPED.format(subject="response") + gated) == ["W150"]
+    reached = PROMPTS.replace('"sell"', '"refund"') + SCOPED.format(subject="prompt") + gated
+    assert "W164" not in diagnostics_of(tmp_path, reached)

@@ -35,10 +35,13 @@ def _job(tmp_path: Path) -> TrainJob:
                     resume_from=str(tmp_path / "train" / "checkpoint-2"))
 
 
+KEY = bytes(range(32))
+
+
 def _pair(tmp_path: Path) -> tuple[scale.Launch, scale.Launch]:
     folder = tmp_path / ".launch" / "id"
-    folder.mkdir(parents=True)
-    return scale.Launch(0, 2, folder), scale.Launch(1, 2, folder)
+    folder.mkdir(parents=True, mode=0o700)
+    return scale.Launch(0, 2, folder, KEY), scale.Launch(1, 2, folder, KEY)
 
 
 def test_a_job_travels_as_json_and_the_follower_reports_nowhere(tmp_path):
@@ -81,8 +84,77 @@ def test_the_main_process_tells_the_others_how_the_cycle_ended(tmp_path, monkeyp
     except (NothingToTrain, RuntimeError):
         pass
     # A failed cycle does not meet: the launcher stops the others when the main process exits.
-    assert json.loads((main.folder / "end.json").read_text()) == {"meet": meet}
+    assert scale.read_message(main.folder / "end.json", KEY) == {"meet": meet}
     assert scale.follow(follower, artifact=None) == ExitCode.OK  # no job: nothing trained, no hang
+
+
+def _follow_refuses(follower: scale.Launch, monkeypatch, match: str) -> None:
+    """The follower stops with a LaunchError and trains nothing."""
+    trained = []
+    monkeypatch.setattr("runtime.cycle.train_job", lambda job: trained.append(job))
+    with pytest.raises(scale.LaunchError, match=match):
+        scale.follow(follower, artifact=None)
+    assert trained == []
+
+
+def test_a_follower_refuses_a_job_its_main_process_did_not_sign(tmp_path, monkeypatch):
+    _, follower = _pair(tmp_path)
+    record = scale.job_record(_job(tmp_path))
+    # Plain JSON, as an earlier tenet wrote it, or signed with another launch's key.
+    (follower.folder / "job-1.json").write_text(json.dumps(record))
+    _follow_refuses(follower, monkeypatch, "not written by this launch")
+    scale.write_message(follower.folder / "job-1.json", record, bytes(32))
+    _follow_refuses(follower, monkeypatch, "not written by this launch")
+
+
+def test_a_follower_refuses_a_linked_or_shared_job_file(tmp_path, monkeypatch):
+    main, follower = _pair(tmp_path)
+    main.announce(_job(tmp_path))
+    job = main.folder / "job-1.json"
+    os.chmod(job, 0o666)  # signed, but anyone may rewrite it
+    _follow_refuses(follower, monkeypatch, "may be written by other users")
+    os.chmod(job, 0o600)
+    job.rename(tmp_path / "signed.json")
+    job.symlink_to(tmp_path / "signed.json")
+    _follow_refuses(follower, monkeypatch, "cannot be read")
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"output_dir": "/tmp/elsewhere/train"}, "output_dir .* is outside the work folder"),
+    ({"pairs_path": "../../etc/pairs.parquet"}, "pairs_path .* is outside the work folder"),
+    ({"model_path": "/opt/models/other"}, "start model .* is neither in the work folder"),
+    ({"method": "exec"}, "unknown training method"),
+    ({"callbacks": ["os.system"]}, "exactly the fields"),
+    ({"output_dir": ["train"]}, "must be strings"),
+])
+def test_a_signed_job_out_of_bounds_is_refused(tmp_path, monkeypatch, change, match):
+    main, follower = _pair(tmp_path)
+    record = {**scale.job_record(_job(tmp_path)), **change}
+    scale.write_message(main.folder / "job-1.json", record, KEY)
+    _follow_refuses(follower, monkeypatch, match)
+
+
+def test_the_start_model_may_be_the_plans_base_model_outside_the_work_folder(tmp_path, monkeypatch):
+    base = tmp_path / "models" / "llama"
+    record = {**scale.job_record(_job(tmp_path / "work")), "model_path": str(base)}
+    scale.check_record(record, tmp_path / "work", lambda: str(base))
+    with pytest.raises(scale.LaunchError, match="start model"):
+        scale.check_record(record, tmp_path / "work", lambda: str(tmp_path / "models" / "other"))
+
+
+def test_each_launch_gets_a_private_folder_and_key_of_its_own(tmp_path):
+    first, key = scale.new_launch_folder(tmp_path / "work")
+    second, _ = scale.new_launch_folder(tmp_path / "work")
+    folder = Path(first)
+    assert first != second and folder.parent == (tmp_path / "work" / ".launch").resolve()
+    assert (folder.stat().st_mode & 0o777) == 0o700 and len(bytes.fromhex(key)) == 32
+    scale.check_folder(folder)
+    os.chmod(folder, 0o777)
+    with pytest.raises(scale.LaunchError, match="may be written by other users"):
+        scale.check_folder(folder)
+    (tmp_path / "planted").symlink_to(second)
+    with pytest.raises(scale.LaunchError, match="symbolic link"):
+        scale.check_folder(tmp_path / "planted")
 
 
 def test_outside_a_launch_there_is_nothing_to_join(tmp_path, monkeypatch):

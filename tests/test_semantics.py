@@ -7,6 +7,7 @@ import pytest
 from compiler import ir
 from compiler.diagnostics import Span
 from compiler.semantics import (
+    UNANSWERED,
     Sample,
     count_units,
     evaluate,
@@ -14,6 +15,9 @@ from compiler.semantics import (
     in_scope,
     is_json,
     match_span,
+    reported_violation,
+    row_score,
+    row_verdict,
     rule_vote,
     subject_text,
     verdict_vote,
@@ -391,6 +395,37 @@ def test_unknown_scope_gives_unknown_vote() -> None:
     assert in_scope(rule("forbid", TRUE, unless=[UNKNOWN, TRUE]), YES) is False
     # A `when` that is certainly false wins over an unknown carve-out.
     assert in_scope(rule("forbid", TRUE, when=FALSE, unless=[UNKNOWN]), YES) is False
+
+
+def test_a_scope_before_the_answer_exists_is_unknown_only_where_the_answer_decides() -> None:
+    """Before generation (`UNANSWERED`), atoms on the response are unknown; prompt atoms decide."""
+    on_prompt = rule("require", TRUE, when=keywords("refund", subject="prompt"))
+    on_answer = rule("require", TRUE, when=keywords("refund", subject="response"))
+    both = rule("require", TRUE, when=AND(keywords("refund", subject="prompt"),
+                                        keywords("sorry", subject="conversation")))
+    unanswered = on("", prompt="How do I get a refund?")
+    assert in_scope(on_prompt, unanswered, unknown=UNANSWERED) is True
+    assert in_scope(on_prompt, on("", prompt="Hello"), unknown=UNANSWERED) is False
+    assert in_scope(on_answer, unanswered, unknown=UNANSWERED) is None
+    assert in_scope(both, unanswered, unknown=UNANSWERED) is None
+    assert in_scope(both, on("", prompt="Hello"), unknown=UNANSWERED) is False  # `false` decides an `and`
+    assert evaluate(keywords("refund", subject="any_response"), unanswered, unknown=UNANSWERED) is None
+
+
+# --- the row verdict -----------------------------------------------------------------------
+
+
+def test_a_row_is_bad_when_any_rule_votes_bad_whatever_its_severity() -> None:
+    low = rule("forbid", TRUE).model_copy(update={"severity": "low", "precedence": 2})
+    critical = rule("require", TRUE).model_copy(update={"severity": "critical", "precedence": 0})
+    high = rule("require", TRUE).model_copy(update={"severity": "high", "precedence": 1})
+    rules = (low, critical, high)
+    assert row_verdict([BAD, GOOD, GOOD]) == BAD  # 12 of 13 weight is GOOD; the low violation stands
+    assert row_score([BAD, GOOD, GOOD], rules) == pytest.approx(12 / 13)
+    assert reported_violation([BAD, GOOD, BAD], rules) == 2  # the high one outranks the low one
+    assert row_verdict([ABSTAIN, GOOD, ABSTAIN]) == GOOD
+    assert reported_violation([ABSTAIN, GOOD, ABSTAIN], rules) is None
+    assert row_verdict([ABSTAIN] * 3) == ABSTAIN and row_score([ABSTAIN] * 3, rules) is None
 
 
 def test_scope_on_prompt_and_check_on_response() -> None:

@@ -104,7 +104,9 @@ def test_second_machine_continues_from_the_registered_champion(machines, client)
                                   f"tags.mlflow.parentRunId = '{second.info.run_id}'")
     train = next(r for r in children if r.data.tags.get("tenet.stage") == "train")
     downloaded = machines["b"] / "cache" / "champions" / first.info.run_id
-    assert train.data.params["train.start_model"] == str(downloaded)
+    # Recorded inside the work folder, not where that folder lies on machine B.
+    assert train.data.params["train.start_model"] == f"<work>/cache/champions/{first.info.run_id}"
+    assert downloaded.is_dir()
     assert not (downloaded / "training_args.bin").exists()
     # Nothing of the store lives on machine B: no SQLite file, no local artifact folder.
     assert not list(machines["b"].glob("mlflow.db")) and not list(machines["b"].glob("mlartifacts"))

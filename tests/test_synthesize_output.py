@@ -211,7 +211,7 @@ def test_cli_pairs_prints_kept_and_candidates_per_strategy(tmp_path):
     dropped = {f"{reason} {n}" for reason, n in qa["dropped_by_reason"].items() if n}
     line = next(line for line in stdout.splitlines() if line.startswith("dropped: "))
     assert dropped and set(line.removeprefix("dropped: ").split(", ")) == dropped
-    assert "held-out eval prompts: 0" in stdout
+    assert "held-out eval prompts: 1" in stdout
     assert "Traceback" not in stdout + stderr
 
 

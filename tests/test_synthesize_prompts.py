@@ -11,8 +11,11 @@ import functools  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from compiler import ir  # noqa: E402
+from compiler.heldout import heldout_prompts  # noqa: E402
 from compiler.pipeline import compile_policy  # noqa: E402
 from runtime.synthesize.prompts import PromptPool, build_pool, fill_template, normalize  # noqa: E402
 from runtime.synthesize.run import synthesize  # noqa: E402
@@ -132,6 +135,28 @@ def test_split_depends_on_the_seed_and_the_share():
     assert EXAMPLE_PROMPTS <= texts(most.train) and len(most.eval) > len(base.eval)
 
 
+@settings(max_examples=60, deadline=None)
+@given(split=st.sampled_from([0.0, 0.05, 0.25, 0.5, 1.0]), seed=st.integers(0, 10_000),
+       literals=st.lists(st.sampled_from(sorted(LITERALS | EXAMPLE_PROMPTS | {"  what are your OPENING hours? "})),
+                         max_size=6))
+def test_the_compiler_holds_out_the_prompts_the_pool_holds_out(split, seed, literals):
+    """`compiler.heldout` (what `tenet plan` counts and E173 checks) and `build_pool` (what the cycle
+    evaluates on) split templates and literal prompts identically, rule examples included."""
+    p = policy()
+    written = tuple(s for s in p.prompts if not isinstance(s, ir.PromptFileIR))
+    extra = tuple(ir.LiteralPromptIR(span=written[0].span, text=t) for t in literals)
+    p = p.model_copy(update={"prompts": written + extra,
+                             "training": p.training.model_copy(update={"eval_split": split, "seed": seed})})
+    held = heldout_prompts(p)
+    assert held.known
+    assert list(held.prompts) == [x.text for x in pool(p).eval]
+
+
+def test_the_compiler_does_not_claim_to_know_the_rows_of_prompt_files():
+    held = heldout_prompts(policy())
+    assert not held.known and {f.path for f in held.files} == {"prompts/questions.jsonl", "prompts/tickets.csv"}
+
+
 def test_pairs_on_eval_prompts_are_dropped():
     pp = pool()
     held_out = pp.eval[0].text
@@ -153,3 +178,21 @@ def test_unpaired_rows_on_eval_prompts_are_not_kept(tmp_path):
     result = synthesize(artifact(), None, root=FIXTURES, strategies=["feedback"], feedback=rows)
     eval_keys = {normalize(x.text) for x in result.eval_prompts}
     assert not [c for c in result.completions if normalize(c.prompt) in eval_keys]
+
+
+def test_a_policy_that_asks_for_millions_of_prompts_is_held_to_the_limit(tmp_path):
+    import time
+
+    from compiler.heldout import MAX_WRITTEN_PROMPTS
+
+    values = ", ".join(f'"w{i}"' for i in range(71))  # 71 x 71 = 5,041: one template's limit
+    templates = "".join(f'  template "t{t} {{x}} {{y}}" slot x = {values} slot y = {values}\n' for t in range(400))
+    policy = tmp_path / "many.policy"
+    policy.write_text('dsl 1\npolicy many version "1"\n\nrule no-todo (high):\n  forbid response contains "TODO"\n'
+                      f'\nprompts:\n{templates}', encoding="utf-8")
+    started = time.process_time()
+    result = compile_policy(policy)  # asks for 400 x 5,000 = 2,000,000 prompts
+    assert time.process_time() - started < 10
+    assert result.ok and [d.code for d in result.diagnostics if d.code == "W176"] == ["W176"]
+    pool = build_pool(result.artifact.ir, tmp_path, 0.2, 42)
+    assert len(pool.train) + len(pool.eval) == MAX_WRITTEN_PROMPTS

@@ -26,6 +26,7 @@ from hypothesis import strategies as st  # noqa: E402
 from compiler import ir  # noqa: E402
 from compiler.lower import allocate_pairs  # noqa: E402
 from compiler.pipeline import compile_policy  # noqa: E402
+from helpers import PROMPTS  # noqa: E402
 from runtime.synthesize.pairs import Pair  # noqa: E402
 from runtime.synthesize.quality import DROP_REASONS, QaReport, gate, select_within_budget  # noqa: E402
 from runtime.synthesize.run import synthesize  # noqa: E402
@@ -171,7 +172,7 @@ rule no-sorry (medium):
     prompt "Summarize."
     good   "Short."
     bad    "A much longer sorry answer."
-'''
+''' + PROMPTS
     counts = {}
     for name, setting in (("default", ""), ("wide", "training:\n  length_ratio_max = 5\n")):
         path = tmp_path / f"{name}.policy"

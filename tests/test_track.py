@@ -103,3 +103,40 @@ def test_register_promote_and_promotion_log(tracker, tiny_llama):
     log = tracker.promotion_log("acme-support")
     assert [(e["version"], e["previous"]) for e in log] == [(v1, None), (v2, v1)]
     assert json.loads(json.dumps(log))[1]["actor"] == "ci"
+
+
+def test_params_and_tags_leave_no_secret_or_machine_path_in_the_store(tracker, tmp_path):
+    params = {"policy.id": "acme-support", "plan.trainer.hub_token": "hf_abcdefghijklmnopqrstuvwxyz0123",
+              "plan.base_model": "/home/alice/models/llama",
+              "plan.report": "https://al:pw@h.example/x?token=abc9",
+              "plan.lora.target_modules": ["q_proj", "v_proj"], "plan.max_new_tokens": 64}
+    tags = {"tenet.note": "Authorization: Bearer abcdefghijklmnop", "tenet.diff.summary": "+1 rule"}
+    with tracker.cycle("c", params, tags) as run_id:
+        tracker.log_param("train.start_model", str(tmp_path / "cache" / "merged" / "abc"))
+    run = tracker.client.get_run(run_id)
+    logged = run.data.params
+    assert logged["plan.trainer.hub_token"] == "<redacted>"
+    assert logged["plan.base_model"] == "<local>/llama"
+    assert logged["plan.report"] == "https://h.example/x?token=<redacted>"
+    assert logged["plan.lora.target_modules"] == '["q_proj", "v_proj"]'
+    assert logged["plan.max_new_tokens"] == "64"
+    assert logged["train.start_model"] == "<work>/cache/merged/abc"
+    assert run.data.tags["tenet.note"] == "Authorization: Bearer <redacted>"
+    assert run.data.tags["tenet.diff.summary"] == "+1 rule"
+    everything = json.dumps([logged, run.data.tags])
+    for secret in ("abcdefghijklmnopqrstuvwxyz0123", "alice", "pw@", "abc9", "abcdefghijklmnop",
+                   str(tmp_path)):
+        assert secret not in everything
+    # MLflow's own tags name the entry script and the git remote: no path there either.
+    assert not any(str(v).startswith("/") for v in run.data.tags.values())
+
+
+def test_dataset_source_is_named_inside_the_work_folder(tracker, tmp_path):
+    data = tmp_path / "policy" / "pairs.parquet"
+    data.parent.mkdir()
+    data.write_bytes(b"rows")
+    with tracker.cycle("c", {}, {}):
+        with tracker.stage("synthesize") as stage_id:
+            tracker.log_dataset(data, "pairs", "training")
+    source = tracker.client.get_run(stage_id).inputs.dataset_inputs[0].dataset.source
+    assert json.loads(source) == {"uri": "<work>/policy/pairs.parquet"}

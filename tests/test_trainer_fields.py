@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.passes.check_trainer_fields import FIELDS_FILE
 from compiler.pipeline import compile_policy
 from compiler.settings import LORA_CONFIG, TRAIN_METHODS, TRAINER_CONFIGS
-from helpers import CLEAN, write_policy
+from helpers import CLEAN, PROMPTS, write_policy
 
-HEAD = CLEAN + '''
+HEAD = CLEAN + PROMPTS + '''
 training:
   base_model = "some/model"
 '''
@@ -23,14 +22,6 @@ training:
 
 def _compile(tmp_path: Path, settings: str, method: str | None = None):
     return compile_policy(write_policy(tmp_path, "p.policy", HEAD + settings), method=method)
-
-
-def test_committed_table_matches_the_installed_packages() -> None:
-    pytest.importorskip("trl")
-    from runtime.train.fields import field_table, render
-
-    assert render(field_table()) == FIELDS_FILE.read_text(encoding="utf-8"), (
-        "compiler/trainer_fields.json is out of date: run python -m runtime.train.fields")
 
 
 def test_table_has_every_config_a_method_builds() -> None:
@@ -47,7 +38,7 @@ def test_values_are_typed_by_their_field(tmp_path: Path) -> None:
   trainer.warmup_steps = 0.1
   trainer.lr_scheduler_type = cosine
   trainer.gradient_checkpointing = true
-  trainer.max_completion_length = none
+  trainer.min_p = none
   trainer.reward_weights = "1, 0.5"
   lora.target_modules = "q_proj, v_proj"
   lora.bias = none
@@ -57,7 +48,7 @@ def test_values_are_typed_by_their_field(tmp_path: Path) -> None:
     overrides = dict(result.artifact.ir.training.overrides)
     assert overrides == {
         "trainer.num_generations": 8, "trainer.warmup_steps": 0.1, "trainer.lr_scheduler_type": "cosine",
-        "trainer.gradient_checkpointing": True, "trainer.max_completion_length": None,
+        "trainer.gradient_checkpointing": True, "trainer.min_p": None,
         "trainer.reward_weights": (1.0, 0.5), "lora.target_modules": ("q_proj", "v_proj"),
         "lora.bias": "none",  # `bias` is not optional, so bare `none` is the string
         "lora.init_lora_weights": "gaussian",
@@ -102,12 +93,12 @@ def test_overrides_are_applied_last(tmp_path: Path) -> None:
 
     from runtime.train.common import lora_config, trainer_config
 
-    job = _job(tmp_path, **{"trainer.lr_scheduler_type": "cosine", "trainer.beta": 0.5,
+    job = _job(tmp_path, **{"trainer.lr_scheduler_type": "cosine", "trainer.gradient_checkpointing": True,
                             "trainer.warmup_steps": 0.1, "lora.target_modules": ("q_proj", "v_proj"),
                             "lora.lora_dropout": 0.05})
     args = trainer_config(DPOConfig, job, beta=0.1)
     assert args.lr_scheduler_type == SchedulerType.COSINE and args.warmup_steps == 0.1
-    assert args.beta == 0.5  # the policy's field wins over what the method derives
+    assert args.gradient_checkpointing is True  # the policy's field wins over tenet's `False`
     lora = lora_config(job)
     assert lora.target_modules == {"q_proj", "v_proj"} and lora.lora_dropout == 0.05 and lora.r == 4
 

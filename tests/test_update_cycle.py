@@ -217,7 +217,7 @@ def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_c
     assert third.data.tags["tenet.diff.parent_run"] == parents[1].info.run_id
     runs = tracker.client.search_runs([tracker.experiment_id], f"tags.mlflow.parentRunId = '{third.info.run_id}'")
     train = next(r for r in runs if r.data.tags.get("tenet.stage") == "train")
-    assert train.data.params["train.start_model"] == str(cycles["model"])
+    assert train.data.params["train.start_model"] == f"<local>/{cycles['model'].name}"  # no machine path
     assert "data.update-pairs.sha256" not in train.data.params  # all pairs, not the update subset
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from compiler import ast, ir
 from compiler.diagnostics import Diagnostic, error
@@ -20,6 +20,7 @@ from compiler.semantics import Sample, in_scope, rule_vote
 
 _NAMES = {ir.GOOD: "GOOD", ir.BAD: "BAD", ir.ABSTAIN: "ABSTAIN"}
 EXAMPLE_SECONDS = 0.25
+T = TypeVar("T")
 
 
 class _TooSlow(Exception):
@@ -47,6 +48,15 @@ def _time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def within_time(seconds: float, compute: Callable[[], T]) -> T | None:
+    """`compute()`, or None when it ran longer than `seconds` (a regex that backtracks badly)."""
+    try:
+        with _time_limit(seconds):
+            return compute()
+    except _TooSlow:
+        return None
 
 
 def check_examples(linked: LinkedPolicy, policy: ir.PolicyIR) -> tuple[ir.PolicyIR, list[Diagnostic]]:

@@ -1,9 +1,11 @@
-"""Check `trainer.<field>` and `lora.<field>` settings against the TRL and peft configs, and type them.
+"""Check `trainer.<field>` and `lora.<field>` settings against tenet's allow-list and the TRL and peft configs.
 
-The method (after `auto` and `--method` are resolved) picks the TRL config(s) a `trainer.`
-field must belong to (`compiler.settings.TRAINER_CONFIGS`); a `lora.` field belongs to peft's
-`LoraConfig`. Field names and types come from compiler/trainer_fields.json, generated from the
-installed packages by `python -m runtime.train.fields`, so the compiler never imports them.
+A policy may set only the fields of compiler/trainer_allow.py, within tenet's bounds; any other
+field is refused with its reason (E169). The method (after `auto` and `--method` are resolved)
+picks the TRL config(s) a `trainer.` field must belong to (`compiler.settings.TRAINER_CONFIGS`);
+a `lora.` field belongs to peft's `LoraConfig`. Field names and types come from
+compiler/trainer_fields.json, generated from the installed packages by
+`python -m runtime.train.fields`, so the compiler never imports them.
 Each value is converted to its field's type and stored in `training.overrides`, which the
 runtime applies last when it builds each config: a bad field fails here, before any run opens.
 """
@@ -22,7 +24,9 @@ from compiler.diagnostics import Diagnostic, error, warning
 from compiler.link import LinkedPolicy
 from compiler.passes.check_training import is_override
 from compiler.plan import resolve_method
-from compiler.settings import LORA_CONFIG, MANAGED_FIELDS, TRAINER_CONFIGS
+from compiler.settings import LORA_CONFIG, TRAINER_CONFIGS
+from compiler.trainer_allow import (ALL_LINEAR, ALLOWED, MAX_MODULE_NAMES, AllowedField, bounded, range_text,
+                                    refusal)
 
 FIELDS_FILE = Path(__file__).resolve().parent.parent / "trainer_fields.json"
 _KIND_TEXT = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
@@ -37,34 +41,76 @@ def config_fields() -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def check_trainer_fields(policy: LinkedPolicy, policy_ir: ir.PolicyIR) -> tuple[ir.PolicyIR, list[Diagnostic]]:
-    """Report unknown fields and bad values; return the IR with `training.overrides` filled in."""
+    """Report refused or unknown fields and bad values; return the IR with `training.overrides` filled in."""
     method = resolve_method(policy_ir.training)
     found: list[Diagnostic] = []
     overrides: list[tuple[str, ir.OverrideValue]] = []
     for setting in policy.settings:
         if not is_override(setting.key.text):
             continue
-        section, field = setting.key.text.split(".", 1)
-        classes = TRAINER_CONFIGS[method] if section == "trainer" else (LORA_CONFIG,)
-        spec = _field_spec(field, classes)
-        if spec is None or field in MANAGED_FIELDS[section]:
-            found.append(_unknown_field(setting, section, field, classes, method))
-            continue
-        value, problem = convert(setting.value, setting.value_kind, spec)
-        if problem:
-            takes = describe_types(spec["types"])
-            if spec.get("choices"):
-                takes = f"one of {', '.join(spec['choices'])}"
-            found.append(error("E167", f"`{setting.key.text}`: {problem}", setting.span,
-                               f"{'/'.join(classes)}.{field} takes {takes}"))
-            continue
-        overrides.append((setting.key.text, value))
+        value, problem = _check_setting(setting, method)
+        if problem is not None:
+            found.append(problem)
+        else:
+            overrides.append((setting.key.text, value))
     lora_settings = [s for s in policy.settings if s.key.text.startswith("lora.") and is_override(s.key.text)]
     if lora_settings and not policy_ir.training.lora:
         found.append(warning("W168", "`lora.*` settings apply only when the model trains a LoRA adapter",
                              lora_settings[0].key.span, "add `lora = true`, or remove the `lora.*` settings"))
     training = policy_ir.training.model_copy(update={"overrides": tuple(overrides)})
     return policy_ir.model_copy(update={"training": training}), found
+
+
+def _check_setting(setting: ast.Setting, method: str) -> tuple[ir.OverrideValue, Diagnostic | None]:
+    """One `trainer.`/`lora.` setting: its typed value, or the diagnostic that refuses it.
+
+    Refused fields (E169) come first, so a field that loads code or uploads is named as such
+    whichever method runs; then fields the method's config lacks (E166); then values (E167).
+    """
+    key = setting.key.text
+    section, field = key.split(".", 1)
+    classes = config_names(section, method)
+    spec = _field_spec(field, classes)
+    anywhere = _field_spec(field, section_configs(section))
+    refused = refusal(section, field, parsed_as_dict=bool((spec or anywhere or {}).get("dict")))
+    if refused is not None and (anywhere is not None or refused.reason != "unlisted"):
+        return None, error("E169", f"`{key}` is refused: {refused.message}", setting.key.span, refused.hint)
+    if refused is not None or spec is None:
+        return None, _unknown_field(setting, section, field, classes, method)
+    allowed = ALLOWED[section][field]
+    if allowed.methods and method not in allowed.methods:
+        return None, error("E169", f"`{key}` is refused for method {method}: tenet allows it only for "
+                                   f"{', '.join(allowed.methods)}", setting.key.span,
+                           f"method {method} sets it from tenet's own settings; set `method` to use it")
+    # `none` only where tenet allows it, whatever the installed field takes.
+    spec = {**spec, "types": [t for t in spec["types"] if t != "none" or allowed.none]}
+    value, problem = convert(setting.value, setting.value_kind, spec)
+    if problem is None:
+        value, problem = bounded(allowed, value, method)
+    if problem is not None:
+        return None, error("E167", f"`{key}`: {problem}", setting.span, _takes(key, allowed, spec, method))
+    return value, None
+
+
+def _takes(key: str, allowed: AllowedField, spec: dict[str, Any], method: str) -> str:
+    """The hint of E167: what the field takes, within tenet's bounds."""
+    choices = allowed.choices_for(method) or tuple(spec.get("choices", ()))
+    if choices:
+        takes = f"one of {', '.join(choices)}"
+    elif allowed.module_names:
+        takes = f"plain module names, comma-separated (at most {MAX_MODULE_NAMES}), or \"{ALL_LINEAR}\""
+    else:
+        takes = describe_types(spec["types"])
+    if allowed.low is not None:
+        takes += f" in {range_text(allowed)}"
+    return f"`{key}` takes {takes}: {allowed.help}"
+
+
+def section_configs(section: str) -> tuple[str, ...]:
+    """Every config class a `<section>.` field may belong to, over all methods."""
+    if section == "lora":
+        return (LORA_CONFIG,)
+    return tuple(dict.fromkeys(name for names in TRAINER_CONFIGS.values() for name in names))
 
 
 def convert(raw: str | float, kind: str, spec: dict[str, Any]) -> tuple[ir.OverrideValue, str | None]:
@@ -139,20 +185,33 @@ def _field_spec(field: str, classes: tuple[str, ...]) -> dict[str, Any] | None:
 
 def _unknown_field(setting: ast.Setting, section: str, field: str, classes: tuple[str, ...],
                    method: str) -> Diagnostic:
-    """E166 for a field the config lacks or the cycle owns, with the closest fields as the hint."""
+    """E166 for a field the method's config lacks, with the closest allowed fields as the hint."""
     owner = "/".join(classes)
-    if field in MANAGED_FIELDS[section]:
-        return error("E166", f"`{setting.key.text}` is set by tenet itself and cannot be overridden",
-                     setting.key.span, "the cycle owns where it writes, reports and resumes")
-    known = {f for name in classes for f in config_fields()[name]}
+    allowed = ALLOWED[section]
     where = f"{owner} (method {method})" if section == "trainer" else owner
     elsewhere = sorted(m for m, names in TRAINER_CONFIGS.items()
-                       if section == "trainer" and any(field in config_fields()[n] for n in names))
-    close = difflib.get_close_matches(field, sorted(known), n=3, cutoff=0.6)
+                       if section == "trainer" and field in allowed
+                       and any(field in config_fields()[n] for n in names)
+                       and (not allowed[field].methods or m in allowed[field].methods))
+    known = sorted(f for f in allowed if any(f in config_fields()[name] for name in classes))
+    close = difflib.get_close_matches(field, known, n=3, cutoff=0.6)
     if elsewhere:
         hint = f"`{field}` is a field of the config of method {', '.join(elsewhere)}; set `method` to use it"
     elif close:
         hint = "did you mean " + " or ".join(f"`{section}.{c}`" for c in close) + "?"
     else:
-        hint = f"compiler/trainer_fields.json lists the fields of {owner}"
+        hint = "see docs/language.md#trainer-and-lora-fields for the fields a policy may set"
     return error("E166", f"`{setting.key.text}` is not a field of {where}", setting.key.span, hint)
+
+
+def allowed_field_methods() -> dict[str, dict[str, tuple[str, ...]]]:
+    """`{section: {allowed field: methods whose config has it}}`, for the docs' table."""
+    return {section: {field: tuple(m for m, names in TRAINER_CONFIGS.items()
+                                   if any(field in config_fields()[n] for n in config_names(section, m)))
+                      for field in fields}
+            for section, fields in ALLOWED.items()}
+
+
+def config_names(section: str, method: str) -> tuple[str, ...]:
+    """The config classes a `<section>.` field of `method` goes to."""
+    return TRAINER_CONFIGS[method] if section == "trainer" else (LORA_CONFIG,)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 
 from compiler import ast
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.link import LinkedPolicy
 from compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
+
+# A branch, a tag or a 40-hex commit, as the Hub names revisions (with `fullmatch`).
+GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 
 def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
@@ -100,4 +104,16 @@ def setting_problem(setting: ast.Setting, spec: SettingSpec) -> str | None:
         return f'expected a quoted string, e.g. {setting.key.text} = "..."'
     if str(raw).startswith("embedded:") and raw not in EMBEDDED_MODELS:
         return f"unknown embedded model {raw!r}; the embedded models are {', '.join(EMBEDDED_MODELS)}"
+    if setting.key.text == "revision":
+        return revision_problem(str(raw))
+    return None
+
+
+def revision_problem(text: str) -> str | None:
+    """Why `text` is not a git ref (a branch, a tag or a commit sha) a Hub revision can name, or None."""
+    if not GIT_REF.fullmatch(text):
+        return (f"{text!r} is not a branch, tag or commit: use letters, digits, `.`, `_`, `-` and `/`, "
+                "starting with a letter or digit, at most 128 characters")
+    if ".." in text or "//" in text or text.endswith(("/", ".lock")):
+        return f"{text!r} is not a valid git ref (no `..` or `//`, no trailing `/` or `.lock`)"
     return None

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from runtime import tags as tag
 from runtime.audit.models import Cycle, Dataset, Stage, iso_utc
+from runtime.redact import redact_mapping, redact_value
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def build_cycle(policy_id: str, run, children: Sequence, registry: Registry) -> 
         policy_hash=params.get("policy.hash"), plan_hash=params.get("plan.hash"),
         diff_summary=tags.get(tag.DIFF_SUMMARY), diff_parent_run=tags.get(tag.DIFF_PARENT_RUN),
         model_version=version, promoted=promoted, git_commit=tags.get(tag.GIT_COMMIT), gates=gates,
-        metrics=metrics, params=dict(params),
+        metrics=metrics, params=redact_mapping(params),
         stages=tuple(_stage(s) for s in stages),
         datasets=tuple(d for r in (run, *stages) for d in _datasets(r)))
 
@@ -64,7 +65,7 @@ def _datasets(run) -> list[Dataset]:
         context = next((t.value for t in item.tags or () if t.key == tag.DATASET_CONTEXT), None)
         found.append(Dataset(name=ds.name, digest=ds.digest,
                              sha256=run.data.params.get(f"data.{ds.name}.sha256"), context=context,
-                             source=_source_uri(ds.source), run_id=run.info.run_id,
+                             source=redact_value("source", _source_uri(ds.source)), run_id=run.info.run_id,
                              stage=run.data.tags.get(tag.STAGE)))
     return found
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shlex
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from compiler.errors import TenetError
 from runtime import tags as tag
 from runtime.audit.models import Cycle, DiffEntry, Lineage, RulePoint, comparisons, iso_utc
 from runtime.audit.runs import Registry, build_cycle, promotion_log
+from runtime.redact import display_uri, redact_mapping, redact_text, redact_value
 
 
 class AuditError(TenetError):
@@ -46,16 +48,6 @@ def resolve_tracking_uri(explicit: str | None, work_dir: str | Path) -> str:
     return explicit or tracking_uri(work_dir, create=False)
 
 
-def display_uri(uri: str) -> str:
-    """The URI without user:password, for messages and reports."""
-    parsed = urlparse(uri)
-    if parsed.password is None and parsed.username is None:
-        return uri
-    host = parsed.hostname or ""
-    netloc = host + (f":{parsed.port}" if parsed.port else "")
-    return parsed._replace(netloc=netloc).geturl()
-
-
 _Read = TypeVar("_Read", bound=Callable[..., Any])
 
 
@@ -69,7 +61,7 @@ def _store_errors(read: _Read) -> _Read:
         try:
             return read(self, *args, **kwargs)
         except MlflowException as exc:
-            raise AuditError(f"tracking store {display_uri(self.uri)}: {exc.message}") from None
+            raise AuditError(f"tracking store {display_uri(self.uri)}: {redact_text(exc.message)}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -101,7 +93,7 @@ class CycleStore:
         if parsed.scheme == "sqlite":
             path = self.uri[len("sqlite:///"):] if self.uri.startswith("sqlite:///") else parsed.path
             if path and path != ":memory:" and not Path(path).is_file():
-                raise AuditError(f"no tracking store at {self.uri}",
+                raise AuditError(f"no tracking store at {display_uri(self.uri)}",
                                  "run `tenet compile-and-train POLICY --work-dir DIR` first, or pass "
                                  "--work-dir, --tracking-uri or MLFLOW_TRACKING_URI for the store that "
                                  "recorded the cycles")
@@ -146,7 +138,7 @@ class CycleStore:
         shown = ", ".join(c.run_id[:8] for c in cycles[-5:])
         if not matches:
             raise AuditError(f"no cycle of policy {policy_id} has run id {run_ref}",
-                             f"recent cycles: {shown}; `tenet audit {policy_id}` lists them all")
+                             f"recent cycles: {shown}; `tenet audit {shlex.quote(policy_id)}` lists them all")
         raise AuditError(f"run id prefix {run_ref} matches {len(matches)} cycles of {policy_id}",
                          "give more characters of the run id")
 
@@ -277,10 +269,11 @@ class CycleStore:
         aliases = tuple(sorted(a for a, v in (model.aliases or {}).items() if str(v) == number))
         promotions = tuple(e for e in promotion_log(model) if number in (e["version"], e["previous"]))
         return Lineage(
-            model=name, version=number, aliases=aliases, source=mv.source, version_tags=dict(mv.tags or {}),
+            model=name, version=number, aliases=aliases, source=redact_value("source", mv.source),
+            version_tags=redact_mapping(mv.tags or {}),
             registered=iso_utc(mv.creation_timestamp), promotions=promotions, cycle=cycle,
             policy_files=tuple(self.artifact_paths(cycle.run_id, "policy")),
-            plan=self.find_text(cycle, "policy/plan.txt"), diff=self.diff(cycle),
+            plan=_redacted(self.find_text(cycle, "policy/plan.txt")), diff=self.diff(cycle),
             comparisons=comparisons(cycle))
 
     def _cycle_of(self, policy_id: str, mv) -> Cycle:
@@ -310,7 +303,7 @@ class CycleStore:
             known = sorted({r for c in cycles for r in c.rule_ids()})
             raise AuditError(f"no compliance recorded for rule {rule_id} of policy {policy_id}",
                              f"rules with compliance: {', '.join(known[:20])}" if known else
-                             "no cycle got as far as evaluating; see `tenet audit " + policy_id + "`")
+                             f"no cycle got as far as evaluating; see `tenet audit {shlex.quote(policy_id)}`")
         return [RulePoint(run_id=c.run_id, started=c.started, policy_version=c.policy_version,
                           before=c.value("before", "rule", rule_id), after=c.value("after", "rule", rule_id),
                           change=self._rule_change(c, rule_id), gates=c.gates, model_version=c.model_version,
@@ -336,6 +329,11 @@ def parse_model_ref(ref: str, policy_id: str) -> tuple[str, str | None, str | No
             return name or policy_id, version, None
     raise AuditError(f"cannot read model reference {ref!r}",
                      f"write NAME/VERSION or NAME@ALIAS, e.g. {policy_id}/3 or {policy_id}@{tag.CHAMPION}")
+
+
+def _redacted(text: str | None) -> str | None:
+    """Recorded free text (an older cycle's plan) without the secrets it may hold."""
+    return None if text is None else redact_text(text)
 
 
 def _quote(text: str) -> str:

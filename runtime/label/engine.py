@@ -3,7 +3,9 @@
 Votes follow the Snorkel contract (1 GOOD, 0 BAD, -1 ABSTAIN). A vote that depends on a
 model score with no verdict (a judge that gave no parsable answer) fails closed: BAD.
 Shadowed rules abstain where a higher-precedence rule on the same condition voted. The
-row verdict is BAD when any critical rule votes BAD, else the weighted score decides.
+row verdict is BAD when any rule votes BAD (a violation is never outvoted), ABSTAIN when no
+rule votes, else GOOD; the severity-weighted score and the reported violation (the BAD rule
+of highest precedence) say how bad and why. `compiler.semantics.row_verdict` is the reference.
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class Labeler:
         cols = Columns(table, self._regex_stuck)  # shared with the span search, which reuses where atoms held
         matrix = self._votes(cols)
         verdict, score = aggregate(matrix, self.rules)
+        reported = reported_violations(matrix, self.rules)
         columns: dict[str, pa.Array] = {name: table.column(name) for name in table.column_names}
         for j, rule in enumerate(self.rules):
             columns[vote_column(rule.id)] = pa.array(matrix[:, j], pa.int8())
@@ -133,15 +136,34 @@ class Labeler:
                 columns[span_column(rule.id)] = pa.array(self._spans(rule, cols, matrix[:, j]), SPAN_TYPE)
         columns["verdict"] = pa.array(verdict, pa.int8())
         columns["score"] = pa.array(score, pa.float64(), mask=np.isnan(score))
+        reasons = [self._ids[j] if j >= 0 else None for j in reported.tolist()]
+        columns["reason"] = pa.array(reasons, pa.string())
         return pa.table(columns), matrix
 
-    def _rule_votes(self, rule: ir.RuleIR, cols: Columns) -> np.ndarray:
-        n = cols.table.num_rows
-        scope = pa.array(np.ones(n, dtype=bool))
+    def scope(self, table: pa.Table) -> np.ndarray:
+        """Where each rule applies (rows × rules, bool): its scope holds or is unknown.
+
+        A bad row (an empty answer, say) is labeled by no rule, so no rule applies to it.
+        """
+        cols = Columns(table, self._regex_stuck)
+        bad = pc.is_valid(table.column("bad")).to_numpy(zero_copy_only=False)
+        applies = np.empty((table.num_rows, len(self.rules)), dtype=bool)
+        for j, rule in enumerate(self.rules):
+            applies[:, j] = pc.fill_null(self._scope(rule, cols), True).to_numpy(zero_copy_only=False)
+        applies[bad, :] = False
+        return applies
+
+    def _scope(self, rule: ir.RuleIR, cols: Columns) -> pa.Array:
+        """Kleene: the rule's `when` holds and none of its `unless` does (null: unknown)."""
+        scope = pa.array(np.ones(cols.table.num_rows, dtype=bool))
         if rule.when is not None:
             scope = evaluate(rule.when, cols, self.score)
         for carve_out in rule.unless:
             scope = pc.and_kleene(scope, pc.invert(evaluate(carve_out, cols, self.score)))
+        return scope
+
+    def _rule_votes(self, rule: ir.RuleIR, cols: Columns) -> np.ndarray:
+        scope = self._scope(rule, cols)
         holds = evaluate(rule.check, cols, self.score)
         out_of_scope = pc.fill_null(pc.invert(scope), False).to_numpy(zero_copy_only=False)
         unknown = pc.or_(pc.is_null(scope), pc.is_null(holds)).to_numpy(zero_copy_only=False)
@@ -174,17 +196,26 @@ def _verdict_votes(verdict: str, holds: np.ndarray) -> np.ndarray:
 
 
 def aggregate(matrix: np.ndarray, rules: Sequence[ir.RuleIR]) -> tuple[np.ndarray, np.ndarray]:
-    """Row verdicts (1, 0, -1 when no rule voted) and weighted scores (NaN when none voted)."""
+    """Row verdicts (BAD if any rule voted BAD, -1 if none voted, else GOOD) and weighted scores (NaN: none)."""
     weights = np.array([r.weight for r in rules], dtype=np.float64)
-    critical = np.array([r.severity == "critical" for r in rules], dtype=bool)
     voted = matrix != ir.ABSTAIN
     total = voted.astype(np.float64) @ weights
     good = (matrix == ir.GOOD).astype(np.float64) @ weights
     with np.errstate(invalid="ignore", divide="ignore"):
         score = np.where(total > 0, good / total, np.nan)
-    critical_bad = ((matrix == ir.BAD) & critical).any(axis=1)
-    verdict = np.where(total == 0, ir.ABSTAIN, np.where(critical_bad | (score < 0.5), ir.BAD, ir.GOOD))
+    broken = (matrix == ir.BAD).any(axis=1)
+    verdict = np.where(broken, ir.BAD, np.where(voted.any(axis=1), ir.GOOD, ir.ABSTAIN))
     return verdict.astype(np.int8), score
+
+
+def reported_violations(matrix: np.ndarray, rules: Sequence[ir.RuleIR]) -> np.ndarray:
+    """Per row, the column of the BAD-voting rule of highest precedence (-1 when none voted BAD)."""
+    if matrix.shape[1] == 0:
+        return np.full(matrix.shape[0], -1, dtype=np.int64)
+    order = np.argsort([r.precedence for r in rules], kind="stable")  # highest precedence first
+    bad = matrix[:, order] == ir.BAD
+    first = order[bad.argmax(axis=1)]
+    return np.where(bad.any(axis=1), first, -1)
 
 
 def rules_metadata(rules: Sequence[ir.RuleIR], policy_hash: str) -> dict[bytes, bytes]:

@@ -54,8 +54,9 @@ def explain(artifact: CompiledArtifact, sample: semantics.Sample, scorers: Score
 
 def render(explanations: list[RuleExplanation], verdict: int, score: float | None, sample: semantics.Sample,
            color: bool = False) -> str:
-    """Text for `tenet explain`: one block per rule, the matched text highlighted."""
-    lines = [f"verdict: {VOTE_NAMES[verdict]}" + (f" (score {score:.2f})" if score is not None else "")]
+    """Text for `tenet explain`: the verdict and the violation it reports, then one block per rule."""
+    lines = [f"verdict: {VOTE_NAMES[verdict]}" + (f" (score {score:.2f})" if score is not None else "")
+             + _broken(explanations)]
     for e in explanations:
         r = e.rule
         lines.append("")
@@ -66,6 +67,15 @@ def render(explanations: list[RuleExplanation], verdict: int, score: float | Non
             text = semantics.subject_text(sample, e.subject)
             lines.append(f"        {e.subject}: {highlight(text, e.span, color)}")
     return "\n".join(lines)
+
+
+def _broken(explanations: list[RuleExplanation]) -> str:
+    """` — breaks RULE (severity)` for the reported violation (explanations are in precedence order)."""
+    broken = [e.rule for e in explanations if e.vote == ir.BAD]
+    if not broken:
+        return ""
+    more = f" and {len(broken) - 1} more" if len(broken) > 1 else ""
+    return f" — breaks {broken[0].id} ({broken[0].severity}){more}"
 
 
 def highlight(text: str, span: tuple[int, int], color: bool) -> str:

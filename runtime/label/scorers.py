@@ -172,8 +172,9 @@ class _Encoder:
 
         from runtime.device import inference_dtype
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path, dtype=inference_dtype(device)).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModel.from_pretrained(path, dtype=inference_dtype(device), trust_remote_code=False)
+        self.model = model.to(device).eval()
 
     def encode(self, texts: list[str], batch_size: int):
         import torch
@@ -199,8 +200,9 @@ def _load_classifier(path: str, device: str):
 
     from runtime.device import inference_dtype
 
-    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=inference_dtype(device))
-    return AutoTokenizer.from_pretrained(path), model.to(device).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(path, dtype=inference_dtype(device),
+                                                               trust_remote_code=False)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=False), model.to(device).eval()
 
 
 def _load_causal(path: str, device: str):
@@ -208,8 +210,9 @@ def _load_causal(path: str, device: str):
 
     from runtime.device import inference_dtype
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     tokenizer.padding_side = "left"  # batched generation needs prompts aligned on the right
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device)).to(device).eval()
+    return tokenizer, AutoModelForCausalLM.from_pretrained(path, dtype=inference_dtype(device),
+                                                                trust_remote_code=False).to(device).eval()

@@ -49,7 +49,7 @@ class Generator:
 
         self.device = select_device(self.device)
         self.dtype = inference_dtype(self.device, self.precision)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path, trust_remote_code=False)
         self.tokenizer.padding_side = "left"  # so every prompt ends where generation starts
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -194,5 +194,6 @@ def _load_merged(path: str, dtype: Any = None):
     if (Path(path) / "adapter_config.json").exists():
         from peft import AutoPeftModelForCausalLM
 
-        return AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)
+        return model.merge_and_unload()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)

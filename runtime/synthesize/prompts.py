@@ -1,23 +1,23 @@
 """The prompt pool: rule examples, expanded templates, prompt files and literal prompts.
 
 Prompts are split once into training and held-out evaluation prompts by a seeded hash of
-their text, so the split does not depend on the order sources are read in.
+their text, so the split does not depend on the order sources are read in. The split and the
+template expansion live in `compiler.heldout`, so the compiler counts the same held-out prompts.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler import ir
 from compiler.datarefs import is_dataset_ref, parse_dataset_ref
-from compiler.passes.check_prompts import PLACEHOLDER
+from compiler.heldout import fill_template, is_held_out, normalize, written_prompts
 from runtime.data import ColumnMap, read_batches
 
-MAX_TEMPLATE_PROMPTS = 5_000
+__all__ = ["PoolPrompt", "PromptPool", "build_pool", "fill_template", "normalize"]
+
+MAX_FILE_PROMPTS = 1_000_000  # usable rows read from one prompt file, at most
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,21 @@ class PromptPool:
         return {normalize(p.text) for p in self.eval}
 
 
-@functools.lru_cache(maxsize=65_536)
-def normalize(text: str) -> str:
-    """Case- and whitespace-insensitive form used to compare prompts."""
-    return " ".join(text.lower().split())
-
-
 def build_pool(policy: ir.PolicyIR, root: str | Path, eval_split: float, seed: int) -> PromptPool:
     """Collect every prompt source of a policy and split it into train and eval."""
     prompts: list[PoolPrompt] = []
     for rule in policy.rules:
         for example in rule.examples:
             prompts.append(PoolPrompt(example.prompt, f"example:{rule.id}", tuple(example.context), rule.id))
-    for source in policy.prompts:
-        prompts.extend(_expand(source, Path(root)))
+    written: dict[int, list[str]] = {}
+    for index, text in written_prompts(policy):
+        written.setdefault(index, []).append(text)
+    for index, source in enumerate(policy.prompts):
+        if isinstance(source, ir.PromptFileIR):
+            prompts.extend(_read_file(source, Path(root)))
+        else:
+            where = "prompt" if isinstance(source, ir.LiteralPromptIR) else f"template:{source.span.line}"
+            prompts.extend(PoolPrompt(text, where) for text in written.get(index, ()))
     seen: set[str] = set()
     pool = PromptPool()
     for prompt in prompts:
@@ -65,29 +66,13 @@ def build_pool(policy: ir.PolicyIR, root: str | Path, eval_split: float, seed: i
             continue
         seen.add(key)
         # Rule examples are the rules' own tests: they always train, never evaluate.
-        held_out = prompt.rule is None and _bucket(key, seed) < eval_split
+        held_out = prompt.rule is None and is_held_out(key, eval_split, seed)
         (pool.eval if held_out else pool.train).append(prompt)
     return pool
 
 
-def fill_template(text: str, values: dict[str, str]) -> str:
-    """Replace `{slot}` placeholders (other braces are left alone)."""
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-
-
-def _bucket(text: str, seed: int) -> float:
-    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _expand(source: ir.PromptSourceIR, root: Path) -> list[PoolPrompt]:
-    if isinstance(source, ir.LiteralPromptIR):
-        return [PoolPrompt(source.text, "prompt")]
-    if isinstance(source, ir.TemplateIR):
-        names = [name for name, _ in source.slots]
-        combos = itertools.islice(itertools.product(*(values for _, values in source.slots)), MAX_TEMPLATE_PROMPTS)
-        return [PoolPrompt(fill_template(source.text, dict(zip(names, combo))), f"template:{source.span.line}")
-                for combo in combos]
+def _read_file(source: ir.PromptFileIR, root: Path) -> list[PoolPrompt]:
+    """The usable rows of a prompt file or Hub data set, at most MAX_FILE_PROMPTS."""
     rows: list[PoolPrompt] = []
     path, column = root / source.path, source.column
     if is_dataset_ref(source.path):
@@ -99,4 +84,6 @@ def _expand(source: ir.PromptSourceIR, root: Path) -> list[PoolPrompt]:
             if row["bad"] is None:
                 rows.append(PoolPrompt(row["prompt"], f"file:{source.path}",
                                        tuple((t["role"], t["content"]) for t in row["context"])))
+        if len(rows) >= MAX_FILE_PROMPTS:
+            return rows[:MAX_FILE_PROMPTS]
     return rows

@@ -20,17 +20,32 @@ def _row(prompt: str, response: str, context: Sequence[tuple[str, str]]) -> dict
     return {"messages": turns + [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]}
 
 
-def vote_matrix(rules: Sequence[ir.RuleIR], samples: Sequence[tuple[str, str, Sequence[tuple[str, str]]]],
-                labeler: Labeler | None = None) -> np.ndarray:
+Samples = Sequence[tuple[str, str, Sequence[tuple[str, str]]]]
+
+
+def vote_matrix(rules: Sequence[ir.RuleIR], samples: Samples, labeler: Labeler | None = None) -> np.ndarray:
     """Votes (samples × rules) using the column engine; empty responses abstain everywhere."""
     labeler = labeler or Labeler(rules, spans=False)
     if not samples:
         return np.zeros((0, len(rules)), dtype=np.int8)
+    return np.concatenate([labeler.votes(batch) for batch in _batches(samples)])
+
+
+def scope_matrix(rules: Sequence[ir.RuleIR], samples: Samples, labeler: Labeler | None = None) -> np.ndarray:
+    """Where each rule applies (samples × rules, bool), by the column engine (`Labeler.scope`)."""
+    labeler = labeler or Labeler(rules, spans=False)
+    if not samples:
+        return np.zeros((0, len(rules)), dtype=bool)
+    return np.concatenate([labeler.scope(batch) for batch in _batches(samples)])
+
+
+def _batches(samples: Samples):
+    """Normalized batches of (prompt, response, context) samples."""
     if any(c for _, _, c in samples):
         source = [_row(p, r, c) for p, r, c in samples]
     else:  # plain rows take the vectorized Arrow path
         source = pa.table({"prompt": [p for p, _, _ in samples], "response": [r for _, r, _ in samples]})
-    return np.concatenate([labeler.votes(batch) for batch in read_batches(source, batch_rows=65_536)])
+    return read_batches(source, batch_rows=65_536)
 
 
 def passes(vote: int, verdict: str) -> bool:

@@ -12,7 +12,7 @@ once (DPOTrainer always wants them; CFT only uses them for the logged `rewards/*
 from __future__ import annotations
 
 from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
-                                  load_model_and_tokenizer, run_and_save, trainer_config)
+                                  load_model_and_tokenizer, run_and_save, trainer_config, job_callbacks)
 
 
 def unlikelihood(per_token_logps, mask):
@@ -58,5 +58,5 @@ def train(job: TrainJob) -> TrainResult:
     trainer = _trainer_class()(model=model, args=args,
                                train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
                                processing_class=tokenizer, peft_config=lora_config(job),
-                               callbacks=list(job.callbacks))
+                               callbacks=job_callbacks(job))
     return run_and_save(trainer, tokenizer, job)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from compiler.plan import TrainSettings
+from runtime.train.guard import build_config, check_overrides, stay_offline
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 UNPAIRED_COLUMNS = ("prompt", "completion", "label")
@@ -79,7 +80,8 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
         "seed": hp.seed,
         "data_seed": hp.seed,
         "logging_steps": 1,
-        "report_to": list(job.report_to),
+        # transformers' own reporting is off: `job_callbacks` reports to MLflow with redaction.
+        "report_to": [],
         # Checkpoints every few steps so an interrupted run resumes; keep two in case the
         # newest one was cut off mid-write.
         "save_strategy": "steps",
@@ -92,26 +94,37 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
     return args
 
 
-def policy_overrides(settings: TrainSettings, section: str) -> dict[str, Any]:
+def job_callbacks(job: TrainJob) -> list[Any]:
+    """The trainer callbacks of a job: its own, then MLflow reporting when `report_to` asks for it."""
+    from runtime.train.reporting import reporting_callbacks
+
+    return [*job.callbacks, *reporting_callbacks(job.report_to)]
+
+
+def policy_overrides(job: TrainJob, section: str) -> dict[str, Any]:
     """The policy's `<section>.<field>` settings (`trainer` or `lora`) as `{field: value}`.
 
     The compiler checked each field and typed each value (compiler/passes/check_trainer_fields.py);
-    lists arrive as tuples and go back to lists, which TRL and peft compare against.
+    they are checked again against tenet's allow-list and the installed TRL and peft
+    (`runtime.train.guard.check_overrides`), since an artifact can come from anywhere. Lists
+    arrive as tuples and go back to lists, which TRL and peft compare against.
+
+    Raises:
+        OverrideError: For a field tenet refuses or the installed config class does not take.
     """
-    prefix = f"{section}."
-    return {key[len(prefix):]: list(value) if isinstance(value, tuple) else value
-            for key, value in settings.overrides if key.startswith(prefix)}
+    return check_overrides(job.method, job.hyperparameters.overrides)[section]
 
 
 def trainer_config(config_class, job: TrainJob, **arguments: Any):
     """Build a TRL config: `base_arguments`, the method's own `arguments`, then `trainer.*` last.
 
     The policy's overrides win over everything tenet derives. A field `config_class` lacks is
-    skipped: an rlhf override may be meant for only one of its two configs.
+    skipped: an rlhf override may be meant for only one of its two configs. The config is
+    built and checked by `runtime.train.guard.build_config`, before any trainer exists.
     """
     names = {f.name for f in dataclasses.fields(config_class)}
-    overrides = {k: v for k, v in policy_overrides(job.hyperparameters, "trainer").items() if k in names}
-    return config_class(**{**base_arguments(job), **arguments, **overrides})
+    overrides = {k: v for k, v in policy_overrides(job, "trainer").items() if k in names}
+    return build_config(config_class, {**base_arguments(job), **arguments}, overrides)
 
 
 def lora_config(job: TrainJob):
@@ -123,7 +136,7 @@ def lora_config(job: TrainJob):
 
     defaults = dict(r=hp.lora_r, lora_alpha=hp.lora_alpha, lora_dropout=0.0,
                     target_modules="all-linear", task_type="CAUSAL_LM")
-    return LoraConfig(**{**defaults, **policy_overrides(hp, "lora")})
+    return build_config(LoraConfig, defaults, policy_overrides(job, "lora"))
 
 
 def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
@@ -193,14 +206,25 @@ def load_dataset_columns(path: str | None, columns: tuple[str, ...], optional: t
 
 
 def load_model_and_tokenizer(job: TrainJob):
-    """The policy model (float32, as TRL loads it by path) and its tokenizer, from `job.model_path`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """The policy model (float32, as TRL loads it by path) and its tokenizer, from `job.model_path`.
 
-    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    Offline unless downloads are allowed, and never with the model folder's own code.
+    """
+    from transformers import AutoTokenizer
+
+    stay_offline()
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(job.model_path)
-    return model, tokenizer
+    return load_causal_lm(job.model_path), tokenizer
+
+
+def load_causal_lm(path: str):
+    """A causal LM from a local folder (float32), never with the folder's own code: the policy
+    model, or a reference model tenet hands to TRL so TRL loads none itself."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False)
 
 
 def run_and_save(trainer, tokenizer, job: TrainJob) -> TrainResult:

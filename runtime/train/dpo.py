@@ -8,12 +8,11 @@ LoRA the reference is loaded explicitly from `job.model_path` (TRL would otherwi
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
-                                  load_model_and_tokenizer, run_and_save, trainer_config)
+from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_causal_lm, load_model_and_tokenizer,
+                                  load_step_rows, lora_config, run_and_save, trainer_config, job_callbacks)
 
 
 def train(job: TrainJob) -> TrainResult:
-    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
     hp = job.hyperparameters
@@ -23,12 +22,12 @@ def train(job: TrainJob) -> TrainResult:
     losses = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, hp.sft_weight]} if hp.sft_weight > 0 else {}
     args = trainer_config(DPOConfig, job, beta=hp.beta, max_length=hp.max_length,
                           precompute_ref_log_probs=precompute, **losses)
-    model, tokenizer = load_model_and_tokenizer(job)
     peft = lora_config(job)
+    model, tokenizer = load_model_and_tokenizer(job)
     ref_model = None
     if not precompute and peft is None:
-        ref_model = AutoModelForCausalLM.from_pretrained(job.model_path)
+        ref_model = load_causal_lm(job.model_path)
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=args,
                          train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
-                         processing_class=tokenizer, peft_config=peft, callbacks=list(job.callbacks))
+                         processing_class=tokenizer, peft_config=peft, callbacks=job_callbacks(job))
     return run_and_save(trainer, tokenizer, job)

@@ -52,11 +52,16 @@ def field_table() -> dict[str, Any]:
 
 
 def class_fields(cls: type) -> dict[str, dict[str, Any]]:
-    """`{field: {"types": [...], "choices": [...]}}` for the fields a constructor accepts."""
+    """`{field: {"types": [...], "choices": [...], "dict": true}}` for the fields a constructor accepts.
+
+    `dict` marks a field transformers parses from a string into a dictionary (`_VALID_DICT_FIELDS`).
+    """
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # noqa: BLE001 - a hint naming an optional dependency; fall back per field
         hints = {}
+    # Fields transformers parses from a JSON string (or a file path) into a dictionary.
+    parsed_as_dict = set(getattr(cls, "_VALID_DICT_FIELDS", ()))
     table: dict[str, dict[str, Any]] = {}
     for f in dataclasses.fields(cls):
         if not f.init or f.name.startswith("_"):
@@ -66,6 +71,8 @@ def class_fields(cls: type) -> dict[str, dict[str, Any]]:
         if meta_choices:
             choices = [str(c) for c in meta_choices]
         entry: dict[str, Any] = {"types": sorted(kinds)}
+        if f.name in parsed_as_dict:
+            entry["dict"] = True
         if choices and not any("[" in c for c in choices):  # `pissa_niter_[n]` is a pattern, not a value
             entry["choices"] = sorted(set(choices))
         table[f.name] = entry

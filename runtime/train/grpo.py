@@ -13,8 +13,8 @@ import math
 import time
 from pathlib import Path
 
-from runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, lora_config, policy_overrides,
-                                  save_final, trainer_config)
+from runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, load_model_and_tokenizer,
+                                  lora_config, policy_overrides, save_final, trainer_config, job_callbacks)
 
 
 def grpo_config(job: TrainJob):
@@ -28,7 +28,7 @@ def grpo_config(job: TrainJob):
     if hp.loss_type:
         extra["loss_type"] = hp.loss_type
     # A policy's `trainer.num_generations` must also size the generation batch below.
-    generations = int(policy_overrides(hp, "trainer").get("num_generations") or hp.num_generations)
+    generations = int(policy_overrides(job, "trainer").get("num_generations") or hp.num_generations)
     # TRL needs the completions generated per step to split evenly into groups of
     # `num_generations` and into per-device batches; the plan's batch size need not be either.
     per_step = hp.batch_size * hp.grad_accum
@@ -45,19 +45,20 @@ def grpo_config(job: TrainJob):
 
 def train(job: TrainJob) -> TrainResult:
     """Train `job.model_path` with GRPO on `job.prompts_path`; the model lands in `output_dir/final`."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer
 
     if not job.reward_functions:
         raise ValueError("grpo needs at least one reward function (the compiled rules or a reward model)")
+    # Checked before anything loads. With beta > 0 and no LoRA, TRL loads the reference model
+    # itself, by the policy model's path and with the config's trust_remote_code, which
+    # `grpo_config` guarantees is False (runtime/train/guard.py); a reward model named by
+    # path (rlhf) is loaded the same way.
+    args, peft = grpo_config(job), lora_config(job)
     dataset = load_dataset_columns(job.prompts_path, ("prompt",))
-    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(job.model_path)
+    model, tokenizer = load_model_and_tokenizer(job)
     trainer = GRPOTrainer(
-        model=model, reward_funcs=list(job.reward_functions), args=grpo_config(job), train_dataset=dataset,
-        processing_class=tokenizer, callbacks=list(job.callbacks) or None, peft_config=lora_config(job),
+        model=model, reward_funcs=list(job.reward_functions), args=args, train_dataset=dataset,
+        processing_class=tokenizer, callbacks=job_callbacks(job), peft_config=peft,
     )
     start = time.monotonic()
     output = trainer.train(resume_from_checkpoint=job.resume_from)

@@ -7,8 +7,9 @@ With the default `kto` loss the batch size must be > 1 (TRL raises otherwise).
 
 from __future__ import annotations
 
-from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, lora_config, load_dataset_columns,
-                                  rows_for_steps, load_model_and_tokenizer, run_and_save, trainer_config)
+from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, load_causal_lm, lora_config,
+                                  load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save,
+                                  trainer_config, job_callbacks)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -16,8 +17,12 @@ def train(job: TrainJob) -> TrainResult:
 
     hp = job.hyperparameters
     args = trainer_config(KTOConfig, job, beta=hp.beta, max_length=hp.max_length)
+    peft = lora_config(job)
     dataset = rows_for_steps(load_dataset_columns(job.unpaired_path, UNPAIRED_COLUMNS), hp).shuffle(seed=hp.seed)
     model, tokenizer = load_model_and_tokenizer(job)
-    trainer = KTOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora_config(job), callbacks=list(job.callbacks))
+    # Without LoRA or precomputed log-probs KTO needs a reference model; tenet loads it, so TRL
+    # loads none by the model's path itself.
+    ref_model = load_causal_lm(job.model_path) if peft is None and not args.precompute_ref_log_probs else None
+    trainer = KTOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft, callbacks=job_callbacks(job))
     return run_and_save(trainer, tokenizer, job)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
-                                  load_model_and_tokenizer, run_and_save, trainer_config)
+                                  load_model_and_tokenizer, run_and_save, trainer_config, job_callbacks)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -21,5 +21,5 @@ def train(job: TrainJob) -> TrainResult:
     model, tokenizer = load_model_and_tokenizer(job)
     trainer = ORPOTrainer(model=model, args=args,
                           train_dataset=load_step_rows(job.pairs_path, PAIR_COLUMNS, job.hyperparameters),
-                          processing_class=tokenizer, peft_config=lora_config(job), callbacks=list(job.callbacks))
+                          processing_class=tokenizer, peft_config=lora_config(job), callbacks=job_callbacks(job))
     return run_and_save(trainer, tokenizer, job)

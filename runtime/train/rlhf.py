@@ -17,7 +17,8 @@ from pathlib import Path
 
 from runtime.train import grpo
 from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, save_final,
-                                  trainer_config)
+                                  trainer_config, job_callbacks)
+from runtime.train.guard import stay_offline
 
 
 def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
@@ -27,19 +28,22 @@ def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:
 
     hp = job.hyperparameters
     out = Path(job.output_dir) / "reward_model"
+    settings = dict(output_dir=str(out / "checkpoints"),
+                    max_steps=hp.max_steps if hp.reward_max_steps is None else hp.reward_max_steps,
+                    learning_rate=hp.learning_rate if hp.reward_learning_rate is None else hp.reward_learning_rate,
+                    max_length=hp.max_length)
+    args = trainer_config(RewardConfig, job, **settings)  # checked before anything loads
     dataset = load_dataset_columns(job.pairs_path, PAIR_COLUMNS)
-    tokenizer = AutoTokenizer.from_pretrained(job.model_path)
+    stay_offline()
+    tokenizer = AutoTokenizer.from_pretrained(job.model_path, trust_remote_code=False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(job.model_path, num_labels=1)
+    model = AutoModelForSequenceClassification.from_pretrained(job.model_path, num_labels=1,
+                                                               trust_remote_code=False)
     # Sequence classifiers pool the last non-pad token: they need the pad id in their config.
     model.config.pad_token_id = tokenizer.pad_token_id
-    args = dict(output_dir=str(out / "checkpoints"),
-                max_steps=hp.max_steps if hp.reward_max_steps is None else hp.reward_max_steps,
-                learning_rate=hp.learning_rate if hp.reward_learning_rate is None else hp.reward_learning_rate,
-                max_length=hp.max_length)
-    trainer = RewardTrainer(model=model, args=trainer_config(RewardConfig, job, **args), train_dataset=dataset,
-                            processing_class=tokenizer, callbacks=list(job.callbacks) or None)
+    trainer = RewardTrainer(model=model, args=args, train_dataset=dataset,
+                            processing_class=tokenizer, callbacks=job_callbacks(job))
     output = trainer.train()
     # GRPO loads the reward model from here, in every process of a launch.
     save_final(trainer, tokenizer, str(out))

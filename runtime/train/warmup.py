@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from runtime.train.common import TrainJob, base_arguments, lora_config, load_model_and_tokenizer, quiet
+from runtime.train.guard import build_config
 
 DONE = ".tenet-warmup-complete"
 
@@ -37,8 +38,9 @@ def warm_up(job: TrainJob, epochs: float) -> str:
                 # the method's trainer logs this run's params; a second trainer logging other
                 # values for the same keys is an MLflow error, so the warm-up reports nothing
                 report_to=[])
+    config = build_config(SFTConfig, {**args, "max_length": hp.max_length}, {})
     model, tokenizer = load_model_and_tokenizer(job)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**args, max_length=hp.max_length),
+    trainer = SFTTrainer(model=model, args=config,
                          train_dataset=chosen_sides(job), processing_class=tokenizer,
                          peft_config=lora_config(job), callbacks=list(job.callbacks))
     quiet(trainer)
