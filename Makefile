@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/compile_speed.py
 
 # Resolve pyproject.toml's ranges afresh in a throwaway venv and pin the result. Review the
-# diff, then regenerate compiler/trainer_fields.json (`.venv/bin/python -m runtime.train.fields`)
+# diff, then regenerate compiler/trainer_fields.json (`.venv/bin/python -m tenet.runtime.train.fields`)
 # if TRL, transformers or peft moved.
 lock:
 	rm -rf .lock-venv

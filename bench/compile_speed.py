@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
 
 
 def shipped_policies() -> list[Path]:

@@ -30,10 +30,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.cycle import CycleOptions, heldout_conversations, run_cycle  # noqa: E402
-from runtime import naturalness  # noqa: E402
-from runtime.evaluate import Compliance, evaluate_model  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime.cycle import CycleOptions, heldout_conversations, run_cycle  # noqa: E402
+from tenet.runtime import naturalness  # noqa: E402
+from tenet.runtime.evaluate import Compliance, evaluate_model  # noqa: E402
 
 POLICIES = ("examples/demo/acme-chat.policy", "bench/policies/brand.policy", "bench/policies/safety.policy")
 TARGET, MAX_DROP, MAX_ARTIFACT_RISE = 0.90, 0.02, 0.02
@@ -47,10 +47,10 @@ def rules_prompt(rules) -> str:
 
 def prompted_baseline(artifact, work: Path) -> Compliance:
     """The base model with the rules as its system prompt, on the cycle's held-out prompts."""
-    from runtime.label.engine import Labeler
-    from runtime.label.scorers import Scorers
-    from runtime.models import resolve_model
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.label.engine import Labeler
+    from tenet.runtime.label.scorers import Scorers
+    from tenet.runtime.models import resolve_model
+    from tenet.runtime.synthesize.generate import Generator
 
     ir = artifact.ir
     root = Path(artifact.sources[-1].path).parent

@@ -32,9 +32,9 @@ import pyarrow as pa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.data import read_batches  # noqa: E402
-from runtime.label.engine import Labeler  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime.data import read_batches  # noqa: E402
+from tenet.runtime.label.engine import Labeler  # noqa: E402
 
 POLICY = REPO / "bench" / "label_bench.policy"
 ABSTAIN, BAD, GOOD = -1, 0, 1
@@ -134,8 +134,8 @@ def timed(fn, repeats: int):
 END_TO_END = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
-from compiler.pipeline import compile_policy
-from runtime.label.run import label_dataset
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.label.run import label_dataset
 artifact = compile_policy({policy!r}).artifact
 start = time.perf_counter()
 report = label_dataset(artifact, {data!r}, {out!r})

@@ -19,12 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from compiler.semantics import Sample  # noqa: E402
-from runtime.label.engine import Labeler  # noqa: E402
-from runtime.synthesize.prompts import normalize  # noqa: E402
-from runtime.synthesize.quality import gate  # noqa: E402
-from runtime.synthesize.strategies.perturb import base_votes, minimal_pair  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler.semantics import Sample  # noqa: E402
+from tenet.runtime.label.engine import Labeler  # noqa: E402
+from tenet.runtime.synthesize.prompts import normalize  # noqa: E402
+from tenet.runtime.synthesize.quality import gate  # noqa: E402
+from tenet.runtime.synthesize.strategies.perturb import base_votes, minimal_pair  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from label_throughput import POLICY, generate_rows  # noqa: E402
@@ -53,8 +53,8 @@ def perturb_rate(n_bases: int, repeats: int) -> tuple[float, int, int]:
 
 def sampling_rates(n_prompts: int, new_tokens: int) -> tuple[float, float]:
     """Tokens per second generating for `n_prompts` prompts batched, and one at a time."""
-    from runtime.models import resolve_model
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.models import resolve_model
+    from tenet.runtime.synthesize.generate import Generator
 
     prompts = [[{"role": "user", "content": r["prompt"]}] for r in generate_rows(n_prompts, seed=3)]
     generator = Generator(resolve_model("embedded:smollm2-135m-instruct"), batch_size=n_prompts,

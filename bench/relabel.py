@@ -24,10 +24,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime import naturalness  # noqa: E402
-from runtime.evaluate import artifact_rates, compliance  # noqa: E402
-from runtime.synthesize.verify import capped_break_length_rules, vote_matrix  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime import naturalness  # noqa: E402
+from tenet.runtime.evaluate import artifact_rates, compliance  # noqa: E402
+from tenet.runtime.synthesize.verify import capped_break_length_rules, vote_matrix  # noqa: E402
 
 MODELS = ("base", "prompted", "trained")
 

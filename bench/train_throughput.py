@@ -1,6 +1,6 @@
 """Training throughput: tenet's DPO module versus a plain TRL script, same config and data, one run.
 
-Each repeat trains the same rows twice, once through `runtime.train.dpo.train` and once through a
+Each repeat trains the same rows twice, once through `tenet.runtime.train.dpo.train` and once through a
 hand-written TRL script with the same `DPOConfig` values, in alternating order. Tokens are the
 prompt+chosen and prompt+rejected tokens of the rows trained on (after the chat template and
 `max_length`), identical for both, so the tokens/s ratio is the inverse ratio of `train()` times.
@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runtime.train.common import TrainJob, device_and_precision  # noqa: E402
+from tenet.runtime.train.common import TrainJob, device_and_precision  # noqa: E402
 
 WORDS = ("order refund blender kettle warranty delivery return account help store price week box "
          "label item parcel receipt model colour size replace repair clean mixer toaster").split()
@@ -67,7 +67,7 @@ def hyperparameters(args) -> dict:
 
 def run_tenet(model: str, data: Path, out: Path, hp: dict) -> float:
     """Seconds in `trainer.train()` through tenet's DPO module."""
-    from runtime.train import dpo
+    from tenet.runtime.train import dpo
 
     job = TrainJob(method="dpo", model_path=model, pairs_path=str(data), unpaired_path=None,
                    output_dir=str(out), hyperparameters=hp)
@@ -114,7 +114,7 @@ def resolve(model: str, scratch: Path) -> str:
         from tiny_models import build_tiny_llama
 
         return str(build_tiny_llama(scratch / "tiny"))
-    from runtime.models import resolve_model
+    from tenet.runtime.models import resolve_model
 
     return resolve_model(model, REPO)
 

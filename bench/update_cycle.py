@@ -38,10 +38,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from compiler.plan import RegisterStage  # noqa: E402
-from runtime.cycle import CycleOptions, CycleResult, run_cycle, stage_of  # noqa: E402
-from runtime.track import Tracker  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler.plan import RegisterStage  # noqa: E402
+from tenet.runtime.cycle import CycleOptions, CycleResult, run_cycle, stage_of  # noqa: E402
+from tenet.runtime.track import Tracker  # noqa: E402
 
 
 def cycle(policy: Path, options: CycleOptions) -> tuple[CycleResult, float]:

@@ -1,3 +1,5 @@
 """tenet compiler: policy source → AST → checked policy → IR → plan (pure: no ML imports)."""
 
-__version__ = "0.1.0"
+from tenet import __version__
+
+__all__ = ["__version__"]

@@ -9,13 +9,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from compiler import __version__
-from compiler.diagnostics import Diagnostic
-from compiler.errors import TenetError
-from compiler.ir import PolicyIR
-from compiler.link import ModuleRef
-from compiler.plan import TrainingPlan
-from compiler.walk import content_hash
+from tenet.compiler import __version__
+from tenet.compiler.diagnostics import Diagnostic
+from tenet.compiler.errors import TenetError
+from tenet.compiler.ir import PolicyIR
+from tenet.compiler.link import ModuleRef
+from tenet.compiler.plan import TrainingPlan
+from tenet.compiler.walk import content_hash
 
 SCHEMA_VERSION = 1
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.diagnostics import Span
+from tenet.compiler.diagnostics import Span
 
 # The one list of severities, most severe first: precedence, weights, gates and compliance
 # reports all follow this order (the grammar's `severity` rule spells the same words).

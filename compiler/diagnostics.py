@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler.errors import ExitCode, TenetError
+from tenet.compiler.errors import ExitCode, TenetError
 
 
 class Span(BaseModel):

@@ -12,9 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler.artifact import CompiledArtifact
-from compiler.ir import RuleIR
-from compiler.walk import content_hash
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.ir import RuleIR
+from tenet.compiler.walk import content_hash
 
 
 class ChangeCategory(str, Enum):

@@ -1,7 +1,7 @@
 """The root of every error tenet reports to its user, and the exit codes those errors mean.
 
 Each kind of error, in the compiler and in the runtime, derives from `TenetError` and says
-which exit code it stands for. `runtime.cli.main` is the one place that turns an error into
+which exit code it stands for. `tenet.runtime.cli.main` is the one place that turns an error into
 a message and an exit code, so a command never needs its own list of exceptions to catch.
 """
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 from lark import Token
 
-from compiler import ast, predicates
-from compiler.diagnostics import Span
+from tenet.compiler import ast, predicates
+from tenet.compiler.diagnostics import Span
 # `number`, `quote`, `regex` and `subject` are re-exported: tools write literals through `fmt`.
-from compiler.literals import number, quote, regex, strings, subject, value  # noqa: F401
-from compiler.parse import Comment, parse_with_comments
+from tenet.compiler.literals import number, quote, regex, strings, subject, value  # noqa: F401
+from tenet.compiler.parse import Comment, parse_with_comments
 
 INDENT = "  "
 

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
-from compiler import ir
-from compiler.passes.check_prompts import PLACEHOLDER
+from tenet.compiler import ir
+from tenet.compiler.passes.check_prompts import PLACEHOLDER
 
 MAX_TEMPLATE_PROMPTS = 5_000  # prompts one template makes, at most
 MAX_WRITTEN_PROMPTS = 100_000  # prompts all templates and literal prompts make together, at most

@@ -11,9 +11,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.ast import SEVERITIES, Comparison, CountOp, SeverityLevel, Subject, VerdictKind
-from compiler.diagnostics import Span
-from compiler.settings import DEVICES, GATE_TARGETS, METHODS, PRECISIONS
+from tenet.compiler.ast import SEVERITIES, Comparison, CountOp, SeverityLevel, Subject, VerdictKind
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.settings import DEVICES, GATE_TARGETS, METHODS, PRECISIONS
 
 GOOD, BAD, ABSTAIN = 1, 0, -1
 SEVERITY_WEIGHT: dict[str, float] = dict(zip(SEVERITIES, (8.0, 4.0, 2.0, 1.0), strict=True))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from compiler import ir
+from tenet.compiler import ir
 
 # Ops under which a count can be too high for the predicate to hold.
 _UPPER_OPS = ("at_most", "fewer_than", "exactly", "between")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler import ast
-from compiler.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
-from compiler.load import Program
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import CompileError, Diagnostic, Span, did_you_mean, error
+from tenet.compiler.load import Program
 
 SUPPORTED_DSL_VERSIONS = (1.0,)
 BASE_AUTHORITY, LOCAL_AUTHORITY = 0, 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from compiler import ast
+from tenet.compiler import ast
 
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler import ast
-from compiler.diagnostics import CompileError, Diagnostic, Span, error
-from compiler.parse import parse
+from tenet import STD_DIR
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import CompileError, Diagnostic, Span, error
+from tenet.compiler.parse import parse
 
-STD_DIR = Path(__file__).resolve().parent.parent / "policies" / "std"
 MAX_POLICY_BYTES = 2_000_000
 
 

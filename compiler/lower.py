@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from compiler import ast, ir, predicates
-from compiler.lengths import generation_cap
-from compiler.link import LinkedPolicy, LinkedRule
-from compiler.passes.check_training import is_override, setting_value
-from compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, GATE_TARGETS, SETTINGS
-from compiler.walk import content_hash, ir_atoms
+from tenet.compiler import ast, ir, predicates
+from tenet.compiler.lengths import generation_cap
+from tenet.compiler.link import LinkedPolicy, LinkedRule
+from tenet.compiler.passes.check_training import is_override, setting_value
+from tenet.compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, GATE_TARGETS, SETTINGS
+from tenet.compiler.walk import content_hash, ir_atoms
 
 
 def lower(policy: LinkedPolicy, base_model: str | None = None, method: str | None = None) -> ir.PolicyIR:

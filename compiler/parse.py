@@ -16,9 +16,9 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from compiler import ast, predicates
-from compiler.diagnostics import CompileError, Diagnostic, Span, error
-from compiler.literals import unquote  # re-exported: tests and tools read literals through parse
+from tenet.compiler import ast, predicates
+from tenet.compiler.diagnostics import CompileError, Diagnostic, Span, error
+from tenet.compiler.literals import unquote  # re-exported: tests and tools read literals through parse
 
 MAX_PARSE_ERRORS = 20
 # Lines that begin a new top-level item; used to resynchronise after a syntax error.

@@ -7,25 +7,25 @@ from typing import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from compiler.artifact import CompiledArtifact, build_artifact
-from compiler.diagnostics import CompileError, Diagnostic, Span, error, has_errors, sort_key
-from compiler.ir import PolicyIR
-from compiler.link import LinkedPolicy, link
-from compiler.load import Program, load_program
-from compiler.lower import lower
-from compiler.passes.check_examples import check_examples
-from compiler.passes.check_heldout import check_heldout
-from compiler.passes.check_model_refs import check_model_refs
-from compiler.passes.check_names import check_names
-from compiler.passes.check_prompts import check_prompts
-from compiler.passes.check_reachability import check_reachability
-from compiler.passes.check_regex import check_regex
-from compiler.passes.check_rules import check_rules
-from compiler.passes.check_text import check_text
-from compiler.passes.check_trainer_fields import check_trainer_fields
-from compiler.passes.check_training import check_training
-from compiler.passes.resolve_precedence import resolve_precedence
-from compiler.plan import build_plan
+from tenet.compiler.artifact import CompiledArtifact, build_artifact
+from tenet.compiler.diagnostics import CompileError, Diagnostic, Span, error, has_errors, sort_key
+from tenet.compiler.ir import PolicyIR
+from tenet.compiler.link import LinkedPolicy, link
+from tenet.compiler.load import Program, load_program
+from tenet.compiler.lower import lower
+from tenet.compiler.passes.check_examples import check_examples
+from tenet.compiler.passes.check_heldout import check_heldout
+from tenet.compiler.passes.check_model_refs import check_model_refs
+from tenet.compiler.passes.check_names import check_names
+from tenet.compiler.passes.check_prompts import check_prompts
+from tenet.compiler.passes.check_reachability import check_reachability
+from tenet.compiler.passes.check_regex import check_regex
+from tenet.compiler.passes.check_rules import check_rules
+from tenet.compiler.passes.check_text import check_text
+from tenet.compiler.passes.check_trainer_fields import check_trainer_fields
+from tenet.compiler.passes.check_training import check_training
+from tenet.compiler.passes.resolve_precedence import resolve_precedence
+from tenet.compiler.plan import build_plan
 
 Check = Callable[[LinkedPolicy], list[Diagnostic]]
 IrPass = Callable[[LinkedPolicy, PolicyIR], tuple[PolicyIR, list[Diagnostic]]]

@@ -11,9 +11,9 @@ from typing import Annotated, Literal, Mapping, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler import ir
-from compiler.heldout import heldout_prompts
-from compiler.settings import DEVICES, PRECISIONS, SETTINGS, TRAIN_METHODS
+from tenet.compiler import ir
+from tenet.compiler.heldout import heldout_prompts
+from tenet.compiler.settings import DEVICES, PRECISIONS, SETTINGS, TRAIN_METHODS
 
 
 def _default(name: str):
@@ -119,7 +119,7 @@ class EvaluateStage(Stage):
     max_new_tokens: int
     capability_guard: Literal["kl"] = "kl"
     seed: int = _default("seed")
-    # Held-out prompts of the policy's templates and literal prompts (`compiler.heldout`); None
+    # Held-out prompts of the policy's templates and literal prompts (`tenet.compiler.heldout`); None
     # when a prompt file adds rows only the cycle reads (and in artifacts older than the field).
     heldout: int | None = None
 

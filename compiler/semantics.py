@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Sequence
 
-from compiler import ir, predicates
-from compiler.predicates.base import STRIP_CHARS, WS, Finder, compile_user_regex
-from compiler.predicates.count import (
+from tenet.compiler import ir, predicates
+from tenet.compiler.predicates.base import STRIP_CHARS, WS, Finder, compile_user_regex
+from tenet.compiler.predicates.count import (
     BULLET_PATTERN,
     COUNT_PATTERNS,
     LINE_PATTERN,
@@ -26,12 +26,12 @@ from compiler.predicates.count import (
     compare_count,
     count_units,
 )
-from compiler.predicates.is_json import is_json
-from compiler.predicates.keywords import keyword_pattern
-from compiler.predicates.pii import PII_PATTERNS
-from compiler.predicates.refusal import REFUSAL_PATTERN
-from compiler.predicates.score import compare_score
-from compiler.walk import ir_atoms
+from tenet.compiler.predicates.is_json import is_json
+from tenet.compiler.predicates.keywords import keyword_pattern
+from tenet.compiler.predicates.pii import PII_PATTERNS
+from tenet.compiler.predicates.refusal import REFUSAL_PATTERN
+from tenet.compiler.predicates.score import compare_score
+from tenet.compiler.walk import ir_atoms
 
 # Each kind's semantics lives in its module under `compiler/predicates/`; these names are
 # re-exported because the runtime and the tests read them here, the one reference.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from compiler.ast import SEVERITIES
+from tenet.compiler.ast import SEVERITIES
 
 # The closed lists below are the one source of these names: the IR and plan types, the CLI's
 # choices and the runtime's tables are built from them or tested against them
@@ -88,7 +88,7 @@ EMBEDDED_RECIPES: dict[str, dict[str, object]] = {
 
 # `trainer.<field>` settings go to the TRL config(s) each method builds (runtime/train/<method>.py);
 # `lora.<field>` settings go to peft's LoraConfig. Their fields and types are read from the
-# installed packages into compiler/trainer_fields.json (`python -m runtime.train.fields`).
+# installed packages into compiler/trainer_fields.json (`python -m tenet.runtime.train.fields`).
 TRAINER_CONFIGS: dict[str, tuple[str, ...]] = {
     "dpo": ("DPOConfig",), "cft": ("DPOConfig",), "kto": ("KTOConfig",), "orpo": ("ORPOConfig",),
     "grpo": ("GRPOConfig",), "rlhf": ("RewardConfig", "GRPOConfig"),  # reward model, then GRPO

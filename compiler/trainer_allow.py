@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Mapping, NamedTuple
 
-from compiler.settings import SETTINGS
+from tenet.compiler.settings import SETTINGS
 
 
 class AllowedField(NamedTuple):

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel
 
-from compiler import ast, ir
+from tenet.compiler import ast, ir
 
 
 _AST_CONNECTIVES = ((ast.And, ast.Or), ast.Not)

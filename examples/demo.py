@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runtime.cli import main  # noqa: E402
+from tenet.runtime.cli import main  # noqa: E402
 
 POLICY = "policies/acme-support.policy"
 LOG = "examples/data/support_log.jsonl"

@@ -77,7 +77,7 @@ def model_fingerprint(path: str | Path) -> str:
     which fixes its files: it is fingerprinted by repository and commit, without reading
     the weights or writing a memo into the shared cache.
     """
-    from runtime.hub import snapshot_of
+    from tenet.runtime.hub import snapshot_of
 
     folder = Path(path)
     hub = snapshot_of(folder)

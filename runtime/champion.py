@@ -29,7 +29,7 @@ def log_model(mlflow: Any, model_dir: str | Path, run_id: str, card: str,
     safetensors weights, config, generation config and tokenizer, never the trainer's
     pickles (`training_args.bin`) or checkpoints. The model's `name_or_path`, which MLflow
     records as `source_model_name` (and names in LICENSE.txt), is its label from
-    `runtime.redact.local_name`: `org/name@commit` or `<work>/…`, never a path on this machine.
+    `tenet.runtime.redact.local_name`: `org/name@commit` or `<work>/…`, never a path on this machine.
 
     Args:
         mlflow: The `mlflow` module, with the tracking URI set.
@@ -56,7 +56,7 @@ def log_model(mlflow: Any, model_dir: str | Path, run_id: str, card: str,
 
 def source_name(name_or_path: str, work_dir: str | Path | None = None) -> str:
     """What a logged model records as its source: a Hub id as is, a local folder by its label."""
-    from runtime.redact import is_local_path, local_name
+    from tenet.runtime.redact import is_local_path, local_name
 
     return local_name(name_or_path, work_dir) if is_local_path(str(name_or_path)) else str(name_or_path)
 
@@ -136,7 +136,7 @@ def model_card(run: Any, rules: Sequence[Any], gates: Sequence[Any]) -> str:
     Returns:
         Markdown with a Hugging Face metadata header.
     """
-    from runtime import tags as tag
+    from tenet.runtime import tags as tag
 
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     policy = tags.get(tag.POLICY_ID, "")
@@ -157,7 +157,7 @@ def model_card(run: Any, rules: Sequence[Any], gates: Sequence[Any]) -> str:
 
 
 def _lineage(run: Any) -> dict[str, str]:
-    from runtime import tags as tag
+    from tenet.runtime import tags as tag
 
     tags, params = run.data.tags, run.data.params
     parent = tags.get(tag.DIFF_PARENT_RUN)

@@ -1,6 +1,6 @@
 """The `tenet` command line: thin commands over the Python API, with explicit exit codes.
 
-Exit codes (`compiler.errors.ExitCode`): 0 success, 1 policy errors (or `diff` found changes),
+Exit codes (`tenet.compiler.errors.ExitCode`): 0 success, 1 policy errors (or `diff` found changes),
 2 usage or I/O errors, 3 a `compile-and-train` gate failed (registered, not promoted).
 Commands raise; `main` alone turns an error into its message and exit code. No traceback
 reaches the user unless `--debug` is given.
@@ -17,20 +17,20 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from compiler import __version__
-from compiler.artifact import CompiledArtifact, read_artifact, write_artifact
-from compiler.diagnostics import CompileError, Severity, render_all
-from compiler.diff import diff_artifacts
-from compiler.errors import ExitCode, TenetError
-from compiler.pipeline import Compilation, compile_policy
-from compiler.plan import describe_stage
-from compiler.settings import DEVICES, METHODS
-from runtime.console import Console
-from runtime.redact import redacted_stage
-from runtime.models import operator_model
+from tenet.compiler import __version__
+from tenet.compiler.artifact import CompiledArtifact, read_artifact, write_artifact
+from tenet.compiler.diagnostics import CompileError, Severity, render_all
+from tenet.compiler.diff import diff_artifacts
+from tenet.compiler.errors import ExitCode, TenetError
+from tenet.compiler.pipeline import Compilation, compile_policy
+from tenet.compiler.plan import describe_stage
+from tenet.compiler.settings import DEVICES, METHODS
+from tenet.runtime.console import Console
+from tenet.runtime.redact import redacted_stage
+from tenet.runtime.models import operator_model
 
 if TYPE_CHECKING:
-    from runtime.scale import Launch
+    from tenet.runtime.scale import Launch
 
 
 class UsageError(TenetError):
@@ -66,20 +66,20 @@ def _fail(exc: Exception, args: argparse.Namespace, console: Console) -> int:
     if isinstance(exc, TenetError):
         as_json = getattr(args, "format", "text") == "json" and hasattr(args, "policy")
         if as_json and exc.exit_code == ExitCode.OK:
-            from runtime.summary import outcome_summary, to_json
+            from tenet.runtime.summary import outcome_summary, to_json
 
             # `--format json` owns stdout: an outcome such as "nothing to train" is a summary too.
             console.print_json(to_json(outcome_summary(args.policy, exc)))
             return exc.exit_code
         if as_json and isinstance(exc, CompileError):
-            from runtime.summary import errors_summary, to_json
+            from tenet.runtime.summary import errors_summary, to_json
 
             # A policy error found while the command ran (no held-out rows in its prompt files).
             console.print_json(to_json(errors_summary(args.policy, exc.diagnostics)))
         say = console.print if exc.exit_code == ExitCode.OK else console.error
         say(exc.render())
         return exc.exit_code
-    from runtime.errors import describe_failure
+    from tenet.runtime.errors import describe_failure
 
     if args.debug:
         console.error("".join(traceback.format_exception(exc)))
@@ -301,7 +301,7 @@ def cmd_diff(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_schema(args: argparse.Namespace, console: Console) -> int:
     """`tenet schema`."""
-    from compiler.artifact import json_schema
+    from tenet.compiler.artifact import json_schema
 
     console.print_json(json.dumps(json_schema(), indent=2, sort_keys=True))
     return ExitCode.OK
@@ -309,9 +309,9 @@ def cmd_schema(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_label(args: argparse.Namespace, console: Console) -> int:
     """`tenet label POLICY DATA --out OUT`."""
-    from runtime.data import ColumnMap
-    from runtime.label.run import label_dataset
-    from runtime.label.scorers import Scorers
+    from tenet.runtime.data import ColumnMap
+    from tenet.runtime.label.run import label_dataset
+    from tenet.runtime.label.scorers import Scorers
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
@@ -338,9 +338,9 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     """`tenet explain POLICY --prompt P --response R`."""
-    from compiler.semantics import Sample
-    from runtime.label.explain import explain, render
-    from runtime.label.scorers import Scorers
+    from tenet.compiler.semantics import Sample
+    from tenet.runtime.label.explain import explain, render
+    from tenet.runtime.label.scorers import Scorers
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
@@ -353,15 +353,15 @@ def cmd_explain(args: argparse.Namespace, console: Console) -> int:
     return ExitCode.OK
 
 
-# The reverse video `runtime.label.explain.highlight` marks a match with on a terminal: the only
+# The reverse video `tenet.runtime.label.explain.highlight` marks a match with on a terminal: the only
 # control sequences `tenet explain` prints unescaped.
 _HIGHLIGHT = ("\033[7m", "\033[0m")
 
 
 def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     """`tenet pairs POLICY --out DIR`."""
-    from runtime.synthesize.run import synthesize
-    from runtime.synthesize.strategies import NEEDS_MODEL
+    from tenet.runtime.synthesize.run import synthesize
+    from tenet.runtime.synthesize.strategies import NEEDS_MODEL
 
     artifact = _load_any(args.policy, console)
     if artifact is None:
@@ -371,8 +371,8 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     root = Path(args.policy).parent
     generator = None
     if args.model or any(s in NEEDS_MODEL for s in strategies):
-        from runtime.models import resolve_model
-        from runtime.synthesize.generate import Generator
+        from tenet.runtime.models import resolve_model
+        from tenet.runtime.synthesize.generate import Generator
 
         generator = Generator(resolve_model(args.model or training.base_model, root, training.revision),
                               max_new_tokens=training.max_new_tokens, device=args.device or training.device,
@@ -409,8 +409,8 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
     Under `accelerate launch` only the main process runs the cycle; the others train with it
     (runtime/scale.py, docs/scaling-out.md).
     """
-    from runtime import scale, summary
-    from runtime.cycle import train_stage
+    from tenet.runtime import scale, summary
+    from tenet.runtime.cycle import train_stage
 
     as_json = args.format == "json"
     result = _compile(args, for_training=True)
@@ -431,8 +431,8 @@ def cmd_compile_and_train(args: argparse.Namespace, console: Console) -> int:
 def _cycle(args: argparse.Namespace, artifact: CompiledArtifact, console: Console,
            launch: Launch | None) -> int:
     """Run the cycle (the main process of a launch) and print its table or JSON summary."""
-    from runtime import summary
-    from runtime.cycle import CycleOptions, run_cycle, train_stage
+    from tenet.runtime import summary
+    from tenet.runtime.cycle import CycleOptions, run_cycle, train_stage
 
     as_json = args.format == "json"
     options = CycleOptions(work_dir=args.work_dir, base_model=args.base_model, method=args.method,
@@ -462,9 +462,9 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
 
 def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console) -> None:
     """The human summary of a cycle: the before/after table, the gates, the model and the run."""
-    from runtime import naturalness
-    from runtime.audit import display_uri
-    from runtime.track import ui_hint
+    from tenet.runtime import naturalness
+    from tenet.runtime.audit import display_uri
+    from tenet.runtime.track import ui_hint
 
     if cycle.parent_run:
         console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
@@ -506,7 +506,7 @@ def _pct(value: float | None) -> str:
 
 
 def _read_feedback(path: str) -> list[dict]:
-    from runtime.data import ColumnMap, read_batches
+    from tenet.runtime.data import ColumnMap, read_batches
 
     rows = []
     for batch in read_batches(path, ColumnMap(gold="rating")):
@@ -595,7 +595,7 @@ def _store_args(sub: argparse.ArgumentParser) -> None:
 
 def _audit_store(args: argparse.Namespace, console: Console):
     """The policy id the command names, and a reader over the tracking store it resolves to."""
-    from runtime.audit import CycleStore, resolve_tracking_uri
+    from tenet.runtime.audit import CycleStore, resolve_tracking_uri
 
     policy_id = args.policy
     if args.policy.endswith((".policy", ".json")) and Path(args.policy).is_file():
@@ -608,7 +608,7 @@ def _audit_store(args: argparse.Namespace, console: Console):
 
 def cmd_audit(args: argparse.Namespace, console: Console) -> int:
     """`tenet audit POLICY [--model REF | --rule ID]`."""
-    from runtime import audit
+    from tenet.runtime import audit
 
     policy_id, store = _audit_store(args, console)
     if args.model:
@@ -630,7 +630,7 @@ def cmd_audit(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     """`tenet report POLICY [--run RUN_ID] --out report.html`."""
-    from runtime.report import collect, write_report
+    from tenet.runtime.report import collect, write_report
 
     policy_id, store = _audit_store(args, console)
     data = collect(store, policy_id, args.run)
@@ -643,7 +643,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_fmt(args: argparse.Namespace, console: Console) -> int:
     """`tenet fmt PATH...`."""
-    from compiler.fmt import format_source
+    from tenet.compiler.fmt import format_source
 
     unformatted = 0
     for path in args.paths:

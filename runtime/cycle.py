@@ -22,30 +22,30 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from compiler.artifact import CompiledArtifact, to_json
-from compiler.diagnostics import CompileError
-from compiler.errors import NothingToDo
-from compiler.passes.check_heldout import no_heldout_prompts
-from compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, Stage, SynthesizeStage,
+from tenet.compiler.artifact import CompiledArtifact, to_json
+from tenet.compiler.diagnostics import CompileError
+from tenet.compiler.errors import NothingToDo
+from tenet.compiler.passes.check_heldout import no_heldout_prompts
+from tenet.compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, Stage, SynthesizeStage,
                            TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
-from runtime import tags as tag
-from runtime.evaluate import Compliance
-from runtime.gates import GateResult
-from runtime.train.common import NEED_COLUMN
+from tenet.runtime import tags as tag
+from tenet.runtime.evaluate import Compliance
+from tenet.runtime.gates import GateResult
+from tenet.runtime.train.common import NEED_COLUMN
 
 if TYPE_CHECKING:
-    from runtime.cache import Cache
-    from runtime.device import select_device
-    from runtime.label.engine import Labeler
-    from runtime.label.scorers import Scorers
-    from runtime.lineage import Changes, Parent
-    from runtime.synthesize.generate import Generator
-    from runtime.synthesize.run import SynthesisResult
-    from runtime.track import Tracker
-    from runtime.train.common import TrainJob, TrainResult
+    from tenet.runtime.cache import Cache
+    from tenet.runtime.device import select_device
+    from tenet.runtime.label.engine import Labeler
+    from tenet.runtime.label.scorers import Scorers
+    from tenet.runtime.lineage import Changes, Parent
+    from tenet.runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.run import SynthesisResult
+    from tenet.runtime.track import Tracker
+    from tenet.runtime.train.common import TrainJob, TrainResult
 
-METHOD_MODULES = {"dpo": "runtime.train.dpo", "kto": "runtime.train.kto", "orpo": "runtime.train.orpo",
-                  "cft": "runtime.train.cft", "grpo": "runtime.train.grpo", "rlhf": "runtime.train.rlhf"}
+METHOD_MODULES = {"dpo": "tenet.runtime.train.dpo", "kto": "tenet.runtime.train.kto", "orpo": "tenet.runtime.train.orpo",
+                  "cft": "tenet.runtime.train.cft", "grpo": "tenet.runtime.train.grpo", "rlhf": "tenet.runtime.train.rlhf"}
 
 S = TypeVar("S", bound=Stage)
 
@@ -105,7 +105,7 @@ class CycleModels:
 
     def load(self, model_path: str) -> Generator:
         """A generator for another model of the cycle (the trained one), with the same settings."""
-        from runtime.synthesize.generate import Generator
+        from tenet.runtime.synthesize.generate import Generator
 
         return Generator(model_path, **self.generation)
 
@@ -195,7 +195,7 @@ def run_cycle(artifact: CompiledArtifact, options: CycleOptions,
               progress: Callable[[str], None] = lambda stage: None,
               notify: Callable[[str], None] = lambda message: None) -> CycleResult:
     """Run one cycle of the policy, after any other cycle of it in this work folder finishes."""
-    from runtime.locks import exclusive
+    from tenet.runtime.locks import exclusive
 
     lock = Path(options.work_dir) / artifact.ir.policy_id / ".cycle.lock"
     with exclusive(lock, on_wait=lambda pid: notify(f"another cycle of {artifact.ir.policy_id} is running "
@@ -234,10 +234,10 @@ def _run_cycle(artifact: CompiledArtifact, options: CycleOptions,
 
 def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPlan) -> CycleContext:
     """Everything a cycle knows before its run opens; refuse a cycle that would change nothing."""
-    from runtime.cache import Cache
-    from runtime.lineage import changes, find_parent
-    from runtime.models import resolve_model
-    from runtime.track import Tracker
+    from tenet.runtime.cache import Cache
+    from tenet.runtime.lineage import changes, find_parent
+    from tenet.runtime.models import resolve_model
+    from tenet.runtime.track import Tracker
 
     policy_id = artifact.ir.policy_id
     root = Path(artifact.sources[-1].path).parent
@@ -262,8 +262,8 @@ def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPl
 
 def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], dict[str, str]]:
     """The cycle run's params (the overridden train stage) and tags (policy, diff, lineage)."""
-    from runtime.hub import commit_params
-    from runtime.lineage import git_commit
+    from tenet.runtime.hub import commit_params
+    from tenet.runtime.lineage import git_commit
 
     artifact, parent = ctx.artifact, ctx.parent
     ir = artifact.ir
@@ -281,10 +281,10 @@ def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], d
 
 def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     """Log the policy and the diff on the opened run and load the cycle's models."""
-    from runtime.device import select_device
-    from runtime.label.engine import Labeler
-    from runtime.label.scorers import Scorers
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.device import select_device
+    from tenet.runtime.label.engine import Labeler
+    from tenet.runtime.label.scorers import Scorers
+    from tenet.runtime.synthesize.generate import Generator
 
     tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
     _log_policy(tracker, ctx.artifact, ctx.work)
@@ -309,7 +309,7 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
 
 def _finish(ctx: CycleContext) -> None:
     """Record the outcome on the cycle run: cache use, the model version, promotion, the model's path."""
-    from runtime.lineage import work_id
+    from tenet.runtime.lineage import work_id
 
     tracker, client = ctx.tracker, ctx.tracker.client
     for name, value in (("cache.hits", ctx.cache.hits), ("cache.misses", ctx.cache.misses)):
@@ -328,8 +328,8 @@ def _finish(ctx: CycleContext) -> None:
 
 def visit_label(stage: LabelStage, ctx: CycleContext) -> None:
     """Label the rules' examples with the compiled rules; log the report and the rule analysis."""
-    from runtime.data import ColumnMap
-    from runtime.label.run import label_dataset
+    from tenet.runtime.data import ColumnMap
+    from tenet.runtime.label.run import label_dataset
 
     rows = [{"prompt": ex.prompt, "response": text, "rating": int(role == "good")}
             for r in ctx.artifact.ir.rules if r.id in stage.rules for ex in r.examples
@@ -343,9 +343,9 @@ def visit_label(stage: LabelStage, ctx: CycleContext) -> None:
 def visit_synthesize(stage: SynthesizeStage, ctx: CycleContext) -> None:
     """Synthesize the pairs with the stage's strategies; log the datasets, the QA report and counts.
 
-    In an update, unchanged rules' candidates come from the cache (`runtime.synthesize.reuse`).
+    In an update, unchanged rules' candidates come from the cache (`tenet.runtime.synthesize.reuse`).
     """
-    from runtime.synthesize.run import synthesize
+    from tenet.runtime.synthesize.run import synthesize
 
     tracker, ctx.pairs_dir = ctx.tracker, ctx.work / "pairs"
     synth = synthesize(ctx.artifact, ctx.pairs_dir, root=ctx.root, strategies=stage.strategies,
@@ -372,7 +372,7 @@ def visit_evaluate(stage: EvaluateStage, ctx: CycleContext) -> None:
 
     The "base" model is the incumbent: the champion in an update cycle, else the base model.
     """
-    from runtime.evaluate import evaluate_model
+    from tenet.runtime.evaluate import evaluate_model
 
     prompts = conversations(ctx.synth.eval_prompts)[: stage.prompts]
     model = ctx.models.incumbent if stage.model == "base" else ctx.models.load(ctx.trained_dir)
@@ -389,7 +389,7 @@ def visit_evaluate(stage: EvaluateStage, ctx: CycleContext) -> None:
 
 def _kl_drift(ctx: CycleContext, trained: Generator) -> float:
     """KL of the trained model from the base on the "before" answers, logged as `drift.kl`."""
-    from runtime.evaluate import kl_drift
+    from tenet.runtime.evaluate import kl_drift
 
     neutral = [a for _, a in ctx.before.samples if a.strip()][:16] or ["Hello, how can I help you today?"]
     drift = kl_drift(trained.model, ctx.models.generator.model, trained.tokenizer, neutral)
@@ -410,7 +410,7 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
         tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, "only rules were removed")
         ctx.trained_dir = ctx.parent.model_dir
         return
-    from runtime.lineage import start_model
+    from tenet.runtime.lineage import start_model
 
     start = start_model(ctx.parent, ctx.cache.root) if ctx.continuing else ctx.base_path
     data, settings = ctx.pairs_dir, stage.settings
@@ -437,13 +437,13 @@ def train_job(job: TrainJob) -> TrainResult:
     The policy's `trainer.*` / `lora.*` settings are checked against tenet's allow-list and the
     installed TRL and peft first, so a refused one stops the stage before the warm-up trains.
     """
-    from runtime.train.guard import check_overrides, stay_offline
+    from tenet.runtime.train.guard import check_overrides, stay_offline
 
     check_overrides(job.method, job.hyperparameters.overrides)
     stay_offline()
     warmup_seconds = 0.0
     if job.hyperparameters.sft_epochs > 0:
-        from runtime.train.warmup import warm_up
+        from tenet.runtime.train.warmup import warm_up
 
         start = time.monotonic()
         job = replace(job, model_path=warm_up(job, job.hyperparameters.sft_epochs))
@@ -457,7 +457,7 @@ def train_job(job: TrainJob) -> TrainResult:
 
 def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
     """Check the stage's gates on the two evaluations; write the before/after report."""
-    from runtime.gates import check_gates, promotable
+    from tenet.runtime.gates import check_gates, promotable
 
     tracker = ctx.tracker
     # An update may move the rules it retrains; every other rule must hold. An update that
@@ -513,10 +513,10 @@ def conversations(prompts) -> list[list[dict[str, str]]]:
 def require_heldout(artifact: CompiledArtifact, root: Path) -> int:
     """The number of held-out prompts the policy's prompt sources give; none is a policy error (E173).
 
-    The compiler counts templates and literal prompts itself (`compiler.heldout`); this also
+    The compiler counts templates and literal prompts itself (`tenet.compiler.heldout`); this also
     reads the prompt files, whose rows it cannot see.
     """
-    from runtime.synthesize.prompts import build_pool
+    from tenet.runtime.synthesize.prompts import build_pool
 
     synth = stage_of(artifact.plan, SynthesizeStage)
     count = len(build_pool(artifact.ir, root, synth.eval_split, synth.seed).eval)
@@ -528,7 +528,7 @@ def require_heldout(artifact: CompiledArtifact, root: Path) -> int:
 
 def heldout_conversations(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[list[dict]]:
     """The held-out evaluation prompts a cycle of `artifact` measures on (never used for pairs)."""
-    from runtime.synthesize.prompts import build_pool
+    from tenet.runtime.synthesize.prompts import build_pool
 
     synth = stage_of(artifact.plan, SynthesizeStage)
     pool = build_pool(artifact.ir, root, synth.eval_split, synth.seed)
@@ -590,11 +590,11 @@ def replayed_pairs(old, n: int, seed: int):
 def _job(method: str, start_path: str, out: Path, settings: TrainSettings, rules, data: Path,
          progress: bool):
     """The `TrainJob` for the train stage: typed settings, data paths, rewards for GRPO."""
-    from runtime.train.common import TrainJob, last_valid_checkpoint
+    from tenet.runtime.train.common import TrainJob, last_valid_checkpoint
 
     rewards = ()
     if method == "grpo":
-        from runtime.train.rewards import rule_rewards
+        from tenet.runtime.train.rewards import rule_rewards
 
         rewards = tuple(rule_rewards(rules))
     # A cycle of the same policy that was interrupted left checkpoints here: continue from the
@@ -625,7 +625,7 @@ def _train_prompts(data: Path) -> str:
 
 
 def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
-    from runtime.redact import redacted_stage
+    from tenet.runtime.redact import redacted_stage
 
     (work / "artifact.json").write_text(to_json(artifact), encoding="utf-8")
     tracker.mlflow.log_artifact(str(work / "artifact.json"), "policy")

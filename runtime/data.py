@@ -18,8 +18,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler.datarefs import DatasetRef, is_dataset_ref, parse_dataset_ref
-from compiler.errors import TenetError
+from tenet.compiler.datarefs import DatasetRef, is_dataset_ref, parse_dataset_ref
+from tenet.compiler.errors import TenetError
 
 BAD_REASONS = ("missing_field", "non_text", "empty", "oversized", "malformed_row", "bad_messages",
                "invalid_text")
@@ -313,7 +313,7 @@ def _parse_ref(text: str) -> DatasetRef:
 
 def _hub_snapshot(ref: DatasetRef) -> Path:
     """The cached snapshot folder of a Hub data set, or a DataError saying how to get it."""
-    from runtime import hub
+    from tenet.runtime import hub
 
     revision = ref.revision or hub.DEFAULT_REVISION
     found = hub.snapshot(ref.repo_id, revision, repo_type="dataset")

@@ -3,7 +3,7 @@
 Every command can hit these while writing outputs, checkpoints or the MLflow store, often
 deep inside a library that wraps the `OSError` in its own exception. `describe_failure`
 finds the OS problem in the exception chain and says what happened, where, and what to do;
-`runtime.cli.main` prints it instead of a traceback.
+`tenet.runtime.cli.main` prints it instead of a traceback.
 """
 
 from __future__ import annotations

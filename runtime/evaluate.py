@@ -5,7 +5,7 @@ prompts (abstentions do not count); per severity and overall, votes are pooled. 
 to their natural end under a cap derived from the policy's length rules; an answer the cap
 cut off is a prefix, so it never counts as complying with a rule that bounds the response's
 length (its GOOD vote on such a rule becomes BAD). Beside compliance, each evaluation
-reports the truncation rate and the artifact rates of `runtime.naturalness` (loops, hybrid
+reports the truncation rate and the artifact rates of `tenet.runtime.naturalness` (loops, hybrid
 list markers, mid-sentence endings among complete answers, leftovers) and how often the
 model declines (a model can keep most rules by deflecting). The capability guard
 is the mean per-token KL divergence of the evaluated model from the base model on neutral
@@ -20,11 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
-from compiler import ir
-from runtime import naturalness
-from runtime.label.engine import Labeler
-from runtime.synthesize.generate import Generator
-from runtime.synthesize.verify import capped_break_length_rules, scope_matrix, vote_matrix
+from tenet.compiler import ir
+from tenet.runtime import naturalness
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize.generate import Generator
+from tenet.runtime.synthesize.verify import capped_break_length_rules, scope_matrix, vote_matrix
 
 SEVERITIES = ir.SEVERITIES
 

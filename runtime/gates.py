@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Sequence
 
-from compiler import ir
-from compiler.semantics import compare_score
-from runtime.evaluate import Compliance
+from tenet.compiler import ir
+from tenet.compiler.semantics import compare_score
+from tenet.runtime.evaluate import Compliance
 
 NOT_MEASURED = "not measured"
 

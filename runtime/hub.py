@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple
 
-from compiler.errors import TenetError
+from tenet.compiler.errors import TenetError
 
 DEFAULT_REVISION = "main"
 # Hub repository names: letters, digits, `-`, `_`, `.`; one namespace, one name.

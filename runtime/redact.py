@@ -147,7 +147,7 @@ def local_name(path: str | Path, work_dir: str | Path | None = None) -> str:
 
 def _hub_label(path: Path) -> str | None:
     """`org/name@commit` for a Hub cache snapshot folder or a file inside one."""
-    from runtime.hub import snapshot_of
+    from tenet.runtime.hub import snapshot_of
 
     for candidate in (path, *path.parents):
         found = snapshot_of(candidate)
@@ -158,7 +158,7 @@ def _hub_label(path: Path) -> str | None:
 
 
 def _tenet_cache() -> Path | None:
-    from runtime.models import cache_dir
+    from tenet.runtime.models import cache_dir
 
     return cache_dir()
 
@@ -216,7 +216,7 @@ def redact_mapping(values: Mapping[str, Any], work_dir: str | Path | None = None
 
 def redacted_stage(stage: Any, work_dir: str | Path | None = None) -> Any:
     """A plan stage as it may be shown or logged: secret `trainer.*` values redacted, local paths labelled."""
-    from compiler.plan import TrainStage
+    from tenet.compiler.plan import TrainStage
 
     if not isinstance(stage, TrainStage):
         return stage

@@ -14,9 +14,9 @@ from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
-from runtime.audit.models import Comparison, Cycle, Dataset, DiffEntry, comparisons
-from runtime.audit.render import MISSING, pct, short_date, yes_no
-from runtime.audit.store import CycleStore
+from tenet.runtime.audit.models import Comparison, Cycle, Dataset, DiffEntry, comparisons
+from tenet.runtime.audit.render import MISSING, pct, short_date, yes_no
+from tenet.runtime.audit.store import CycleStore
 
 PHASES = ("before", "after")
 BAR_COLORS = {"before": "#94a3b8", "after": "#2563eb"}

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from compiler.errors import TenetError
+from tenet.compiler.errors import TenetError
 
 if TYPE_CHECKING:
-    from compiler.artifact import CompiledArtifact
-    from runtime.train.common import TrainJob
+    from tenet.compiler.artifact import CompiledArtifact
+    from tenet.runtime.train.common import TrainJob
 
 POLL_SECONDS = 0.5
 MAX_MESSAGE_BYTES = 1 << 20  # a job is a few hundred bytes
@@ -131,7 +131,7 @@ def join(work_dir: str | Path, device: str | None) -> Launch | None:
     import torch.distributed as dist
     from accelerate import PartialState
 
-    from runtime.device import select_device
+    from tenet.runtime.device import select_device
 
     state = PartialState(cpu=select_device(device) == "cpu")
     if state.num_processes <= 1:
@@ -171,7 +171,7 @@ def leading(launch: Launch | None) -> Iterator[None]:
     if launch is None:
         yield
         return
-    from compiler.errors import ExitCode, TenetError
+    from tenet.compiler.errors import ExitCode, TenetError
 
     try:
         yield
@@ -191,8 +191,8 @@ def follow(launch: Launch, artifact: CompiledArtifact) -> int:
     A follower prints nothing on stdout, which belongs to the main process's table or JSON
     summary, and records nothing: the main process logs the training to MLflow.
     """
-    from compiler.errors import ExitCode
-    from runtime.cycle import train_job
+    from tenet.compiler.errors import ExitCode
+    from tenet.runtime.cycle import train_job
 
     count = 0
     with redirect_stdout(sys.stderr):
@@ -285,8 +285,8 @@ def check_record(record: dict[str, Any], work_dir: Path, base_model: Any) -> Non
         base_model: Returns the plan's base model folder (a start model may also be that one),
             called only when the start model is outside the work folder.
     """
-    from runtime.cycle import METHOD_MODULES
-    from runtime.train.common import TrainJob
+    from tenet.runtime.cycle import METHOD_MODULES
+    from tenet.runtime.train.common import TrainJob
 
     fields = {f.name for f in dataclasses.fields(TrainJob)} - {"callbacks"}
     if set(record) != fields:
@@ -324,8 +324,8 @@ def _base_model(artifact: CompiledArtifact | None) -> str:
     """The plan's base model folder, resolved as the main process resolved it (none without an artifact)."""
     if artifact is None:
         return ""
-    from runtime.cycle import train_stage
-    from runtime.models import resolve_model
+    from tenet.runtime.cycle import train_stage
+    from tenet.runtime.models import resolve_model
 
     train = train_stage(artifact)
     return resolve_model(train.base_model, Path(artifact.sources[-1].path).parent, train.settings.revision)
@@ -343,12 +343,12 @@ def job_record(job: TrainJob) -> dict[str, Any]:
 
 def job_from_record(record: dict[str, Any], artifact: CompiledArtifact) -> TrainJob:
     """The main process's job, for a follower: it reports nowhere and shows no progress bar."""
-    from compiler.plan import TrainSettings
-    from runtime.train.common import TrainJob
+    from tenet.compiler.plan import TrainSettings
+    from tenet.runtime.train.common import TrainJob
 
     rewards = ()
     if record["reward_functions"]:
-        from runtime.train.rewards import rule_rewards
+        from tenet.runtime.train.rewards import rule_rewards
 
         rewards = tuple(rule_rewards(artifact.ir.rules))
     rebuilt = ("hyperparameters", "reward_functions", "report_to")

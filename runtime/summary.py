@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from compiler.artifact import CompiledArtifact
-from compiler.diagnostics import Diagnostic
-from compiler.errors import EXIT_MEANINGS, ExitCode, NothingToDo
-from runtime.redact import display_uri
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.diagnostics import Diagnostic
+from tenet.compiler.errors import EXIT_MEANINGS, ExitCode, NothingToDo
+from tenet.runtime.redact import display_uri
 
 SUMMARY_VERSION = 1
 
@@ -24,7 +24,7 @@ def cycle_summary(artifact: CompiledArtifact, cycle: Any, method: str) -> dict[s
 
     Args:
         artifact: The compiled policy the cycle ran.
-        cycle: The `runtime.cycle.CycleResult`.
+        cycle: The `tenet.runtime.cycle.CycleResult`.
         method: The training method the cycle used.
     """
     code = ExitCode.OK if cycle.promoted else ExitCode.GATE_FAILED

@@ -30,7 +30,7 @@ CYCLE_START = "tenet.cycle.start"  # `base`, or the champion version the cycle t
 MODEL_VERSION = "tenet.model.version"
 PROMOTED = "tenet.promoted"
 MODEL_PATH = "tenet.model.path"  # the trained model's folder, `<work>/…` in the work folder that trained it
-WORK_ID = "tenet.work.id"  # a random id of that work folder (`runtime.lineage.work_id`)
+WORK_ID = "tenet.work.id"  # a random id of that work folder (`tenet.runtime.lineage.work_id`)
 
 # Tags of a stage run.
 STAGE = "tenet.stage"

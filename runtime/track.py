@@ -8,7 +8,7 @@ the cycle KILLED, an exception marks it FAILED, and `sweep_stale_runs` marks run
 process died (SIGKILL) KILLED at the next start.
 
 Params, tags (MLflow's own context tags included), dataset sources and the logged model's
-source name go through `runtime.redact`: a remote store never receives a secret or a path of
+source name go through `tenet.runtime.redact`: a remote store never receives a secret or a path of
 this machine (`<work>/…`, `<local>/NAME` or `org/name@commit` instead).
 """
 
@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from runtime import tags as tag
-from runtime.redact import local_name, redact_mapping, redact_value
+from tenet.runtime import tags as tag
+from tenet.runtime.redact import local_name, redact_mapping, redact_value
 
 
 # `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI; a later Tracker in the same
@@ -103,7 +103,7 @@ class Tracker:
         self.experiment_name = tag.experiment_name(policy_id)
         # Two cycles starting at once would both create a new SQLite store's tables, or the
         # same experiment, and one would fail: the first use of the store is serialized.
-        from runtime.locks import exclusive
+        from tenet.runtime.locks import exclusive
 
         with exclusive(Path(work_dir) / ".mlflow.lock"):
             self.client = mlflow.MlflowClient(self.uri)
@@ -158,7 +158,7 @@ class Tracker:
             yield run.info.run_id
 
     def redacted(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Params or tags as they may leave this machine: no secrets, local paths as labels (runtime.redact)."""
+        """Params or tags as they may leave this machine: no secrets, local paths as labels (tenet.runtime.redact)."""
         return redact_mapping(values, self.work_dir)
 
     def _tags(self, tags: dict[str, str]) -> dict[str, str]:
@@ -217,7 +217,7 @@ class Tracker:
         Returns:
             The new version number.
         """
-        from runtime import champion
+        from tenet.runtime import champion
 
         card = champion.model_card(self.client.get_run(run_id), rules, gates)
         info = champion.log_model(self.mlflow, model_dir, run_id, card, work_dir=self.work_dir)

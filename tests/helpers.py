@@ -7,8 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from compiler.diagnostics import render_all
-from compiler.pipeline import Compilation, compile_policy
+from tenet.compiler.diagnostics import render_all
+from tenet.compiler.pipeline import Compilation, compile_policy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -70,8 +70,8 @@ def write_policy(directory: Path, name: str, body: str) -> Path:
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """Run `tenet` in-process; return (exit code, stdout, stderr)."""
-    from runtime.cli import main
-    from runtime.console import Console
+    from tenet.runtime.cli import main
+    from tenet.runtime.console import Console
 
     out, err = io.StringIO(), io.StringIO()
     code = main(argv, Console(out=out, err=err))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.artifact import (
+from tenet.compiler.artifact import (
     SCHEMA_VERSION,
     ArtifactError,
     CompiledArtifact,
@@ -19,7 +19,7 @@ from compiler.artifact import (
     to_json,
     write_artifact,
 )
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 from helpers import FIXTURES, PROMPTS, REPO, compile_rel, rel, write_policy
 
 PASSES = FIXTURES / "passes"
@@ -69,7 +69,7 @@ def test_same_input_gives_byte_identical_json(name: str, in_repo: Path) -> None:
 
 
 def test_json_is_identical_across_processes_and_hash_seeds(in_repo: Path) -> None:
-    script = ("from compiler.pipeline import compile_policy; from compiler.artifact import to_json; "
+    script = ("from tenet.compiler.pipeline import compile_policy; from tenet.compiler.artifact import to_json; "
               f"import sys; sys.stdout.write(to_json(compile_policy({rel(PASSES / 'support.policy')!r}).artifact))")
     outputs = set()
     for seed in ("0", "12345"):

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 from natural_answers import answers, corpus
-from runtime import naturalness
-from runtime.synthesize.artifacts import EDITS, STRATEGY, artifact_pairs, contrast
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.run import synthesize
+from tenet.runtime import naturalness
+from tenet.runtime.synthesize.artifacts import EDITS, STRATEGY, artifact_pairs, contrast
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.run import synthesize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 STEPS = ("Thanks for contacting Acme! To descale your kettle, follow these steps:\n\n"

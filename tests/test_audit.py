@@ -107,7 +107,7 @@ SPECS = (
 
 def compile_demo(directory: Path, version: str):
     """Compile the demo policy at `version` (written to `directory`)."""
-    from compiler.pipeline import compile_policy
+    from tenet.compiler.pipeline import compile_policy
 
     path = directory / f"{POLICY_ID}.policy"
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def compile_demo(directory: Path, version: str):
 
 def compliance(rules, rates: dict[str, float]):
     """A Compliance with 10 decisive votes per rule at the given rates, pooled per severity."""
-    from runtime.evaluate import SEVERITIES, Compliance
+    from tenet.runtime.evaluate import SEVERITIES, Compliance
 
     votes = {r.id: {"good": round(10 * rates[r.id]), "bad": 10 - round(10 * rates[r.id]), "abstain": 2}
              for r in rules}
@@ -148,8 +148,8 @@ def write_data(folder: Path, salt: str) -> None:
 
 def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None) -> str:
     """Record one cycle's parent and stage runs, metrics, datasets, artifacts and model version."""
-    from runtime.cycle import _compliance_report, _log_compliance, _log_policy
-    from runtime.gates import check_gates
+    from tenet.runtime.cycle import _compliance_report, _log_compliance, _log_policy
+    from tenet.runtime.gates import check_gates
 
     artifact = compile_demo(work / "policy", spec.version)
     rules = artifact.ir.rules
@@ -236,7 +236,7 @@ def recorded(server):
     """The four cycles, recorded through the server; returns (url, run ids, work folder)."""
     from mlflow import MlflowClient
 
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     url, tmp = server
     # Created without an artifact location, the experiment stores artifacts behind the
@@ -311,7 +311,7 @@ def test_cycle_table_as_json(recorded):
 
 def test_lineage_of_a_version_is_the_same_by_number_and_by_alias(recorded):
     url, run_ids, work = recorded
-    from runtime.track import file_sha256
+    from tenet.runtime.track import file_sha256
 
     by_number = json.loads(audit(url, "--model", f"{POLICY_ID}/2", "--format", "json")[1])
     code, out, err = audit(url, "--model", f"{POLICY_ID}@champion", "--format", "json")
@@ -415,8 +415,8 @@ def test_unreachable_server_and_missing_store_are_clean_errors(tmp_path, monkeyp
 
 
 def test_tracking_uri_resolution_matches_the_tracker(tmp_path, monkeypatch):
-    from runtime.audit import display_uri, resolve_tracking_uri
-    from runtime.track import tracking_uri
+    from tenet.runtime.audit import display_uri, resolve_tracking_uri
+    from tenet.runtime.track import tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(None, tmp_path) == tracking_uri(tmp_path)
@@ -431,7 +431,7 @@ def test_tracking_uri_resolution_matches_the_tracker(tmp_path, monkeypatch):
 
 def test_report_reads_artifacts_through_the_server(recorded, tmp_path):
     url, run_ids, work = recorded
-    from runtime.track import file_sha256
+    from tenet.runtime.track import file_sha256
 
     out_file = tmp_path / "report.html"
     code, out, err = run_cli(["report", POLICY_ID, "--tracking-uri", url, "--run", run_ids[1][:10],

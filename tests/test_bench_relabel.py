@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 
 REPO = Path(__file__).resolve().parent.parent
 

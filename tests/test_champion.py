@@ -41,9 +41,9 @@ def test_lora_champion_is_registered_merged_and_continues(adapter, tiny_llama, t
     import torch
     from transformers import AutoModelForCausalLM
 
-    from runtime.champion import load_merged
-    from runtime.lineage import Parent, _download, start_model
-    from runtime.track import Tracker
+    from tenet.runtime.champion import load_merged
+    from tenet.runtime.lineage import Parent, _download, start_model
+    from tenet.runtime.track import Tracker
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tracker = Tracker("lora-policy", tmp_path / "work")
@@ -77,8 +77,8 @@ def test_lora_champion_is_registered_merged_and_continues(adapter, tiny_llama, t
 def test_a_champion_folder_is_reused_only_by_the_work_folder_that_trained_it(tmp_path):
     import socket
 
-    from runtime import tags as tag
-    from runtime.lineage import _local_model_dir, work_id
+    from tenet.runtime import tags as tag
+    from tenet.runtime.lineage import _local_model_dir, work_id
 
     work, other = tmp_path / "work", tmp_path / "other"
     for folder in (work, other):

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from compiler import __version__
-from compiler.errors import EXIT_MEANINGS, ExitCode
+from tenet.compiler import __version__
+from tenet.compiler.errors import EXIT_MEANINGS, ExitCode
 from helpers import REPO, run_cli, run_tiny_cycle, write_policy
-from runtime.cli import main
+from tenet.runtime.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "gate-fails.policy"
 
@@ -62,8 +62,8 @@ def test_json_summary_matches_mlflow(failing_cycle, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _, out, _, work, _ = failing_cycle
     summary = json.loads(out)
-    from runtime import tags as tag
-    from runtime.track import Tracker
+    from tenet.runtime import tags as tag
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("ci", work)
     run = tracker.client.get_run(summary["run_id"])
@@ -80,7 +80,7 @@ def test_json_summary_matches_mlflow(failing_cycle, monkeypatch):
 def test_trainer_and_lora_overrides_reach_trl_and_peft(failing_cycle, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _, out, _, work, _ = failing_cycle
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("ci", work)
     parent = tracker.client.get_run(json.loads(out)["run_id"])
@@ -104,8 +104,8 @@ def test_json_summary_prints_the_tracking_uri_without_its_secret(failing_cycle):
 def test_the_registered_model_and_the_run_name_no_path_of_this_machine(failing_cycle, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _, out, _, work, _ = failing_cycle
-    from runtime import tags as tag
-    from runtime.track import Tracker
+    from tenet.runtime import tags as tag
+    from tenet.runtime.track import Tracker
 
     tmp = str(work.parent.resolve())
     tracker = Tracker("ci", work)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.artifact import to_json
-from compiler.diagnostics import render_all
-from compiler.pipeline import compile_policy
+from tenet.compiler.artifact import to_json
+from tenet.compiler.diagnostics import render_all
+from tenet.compiler.pipeline import compile_policy
 from helpers import CLEAN, FIXTURES, PROMPTS, compile_rel, rel, run_cli, write_policy
 
 PASSES = FIXTURES / "passes"
@@ -324,12 +324,12 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_internal_error_has_no_traceback_without_debug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import runtime.cli
+    import tenet.runtime.cli
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(runtime.cli, "compile_policy", explode)
+    monkeypatch.setattr(tenet.runtime.cli, "compile_policy", explode)
     policy = write_policy(tmp_path, "clean.policy", CLEAN)
     code, out, err = run_cli(["check", str(policy)])
     assert code == 2
@@ -354,7 +354,7 @@ def no_raw_controls(text: str) -> None:
 def test_console_writes_terminal_controls_as_visible_escapes() -> None:
     import io
 
-    from runtime.console import Console
+    from tenet.runtime.console import Console
 
     out, err = io.StringIO(), io.StringIO()
     console = Console(out=out, err=err)
@@ -367,7 +367,7 @@ def test_console_writes_terminal_controls_as_visible_escapes() -> None:
 def test_console_json_stays_the_same_json_value() -> None:
     import io
 
-    from runtime.console import Console
+    from tenet.runtime.console import Console
 
     value = {"text": "a\x1b[2Kb\x85c\u202ed\x7f", "arrow": "80→95%"}
     out = io.StringIO()
@@ -400,8 +400,8 @@ def test_explain_keeps_only_its_own_highlight_on_a_terminal(tmp_path: Path) -> N
     import io
 
     from helpers import PROMPTS
-    from runtime.cli import main
-    from runtime.console import Console
+    from tenet.runtime.cli import main
+    from tenet.runtime.console import Console
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -14,12 +14,12 @@ from typing import get_args
 
 from helpers import REPO
 
-from compiler import ir, plan, semantics, settings
-from compiler.ast import SEVERITIES
+from tenet.compiler import ir, plan, semantics, settings
+from tenet.compiler.ast import SEVERITIES
 
 
 def _cli_choices(command: str, option: str) -> tuple:
-    from runtime.cli import build_parser
+    from tenet.runtime.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
@@ -41,17 +41,17 @@ def test_methods_have_one_source():
 
 
 def test_every_training_method_has_a_runtime_module():
-    from runtime.cycle import METHOD_MODULES
+    from tenet.runtime.cycle import METHOD_MODULES
 
     assert sorted(METHOD_MODULES) == sorted(settings.TRAIN_METHODS)
     for method, module in METHOD_MODULES.items():
-        assert module == f"runtime.train.{method}"
+        assert module == f"tenet.runtime.train.{method}"
         assert callable(importlib.import_module(module).train), module
 
 
 def test_every_strategy_name_has_a_strategy_function():
-    from runtime.synthesize import polish, reuse
-    from runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
+    from tenet.runtime.synthesize import polish, reuse
+    from tenet.runtime.synthesize.strategies import NEEDS_MODEL, STRATEGIES
 
     assert tuple(STRATEGIES) == settings.STRATEGIES
     assert all(callable(fn) for fn in STRATEGIES.values())
@@ -69,7 +69,7 @@ def test_precision_and_device_have_one_source():
 
 
 def test_severities_have_one_source():
-    from runtime.evaluate import SEVERITIES as EVALUATED
+    from tenet.runtime.evaluate import SEVERITIES as EVALUATED
 
     assert _grammar_alternatives("severity") == list(SEVERITIES)
     assert get_args(ir.RuleIR.model_fields["severity"].annotation) == SEVERITIES
@@ -90,7 +90,7 @@ def test_span_kinds_are_atom_kinds():
 
 
 def test_mlflow_tag_names_are_spelled_only_in_runtime_tags():
-    from runtime import tags
+    from tenet.runtime import tags
 
     spelled = [v for k, v in vars(tags).items() if k.isupper() and isinstance(v, str) and "." in v]
     names = set(spelled)

@@ -29,7 +29,7 @@ def test_cycle_prints_the_table_gates_and_run(cycle_run):
 def test_cycle_is_recorded_in_mlflow(cycle_run, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     _, out, _, tmp = cycle_run
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("tiny", tmp / "work")
     runs = tracker.client.search_runs([tracker.experiment_id])
@@ -77,8 +77,8 @@ def _gate_stage(gates, before, after, tmp_path, drift=0.0, unchanged=None):
     from types import SimpleNamespace
     from unittest import mock
 
-    from compiler.plan import GateStage
-    from runtime.cycle import visit_gate
+    from tenet.compiler.plan import GateStage
+    from tenet.runtime.cycle import visit_gate
 
     tracker = SimpleNamespace(mlflow=mock.Mock())
     parent, delta = (None, None) if unchanged is None else (object(), SimpleNamespace(unchanged=unchanged))
@@ -91,8 +91,8 @@ def _gate_stage(gates, before, after, tmp_path, drift=0.0, unchanged=None):
 
 
 def test_a_model_whose_evaluation_saw_no_votes_is_not_promoted(tmp_path):
-    from compiler import ir
-    from runtime.evaluate import Compliance
+    from tenet.compiler import ir
+    from tenet.runtime.evaluate import Compliance
 
     silent = Compliance({"r": None}, {"high": None}, None, in_scope={"r": 0})
     ctx, tags = _gate_stage([ir.GateIR(target="drift", op="<=", threshold=1.0)], silent, silent, tmp_path)
@@ -101,8 +101,8 @@ def test_a_model_whose_evaluation_saw_no_votes_is_not_promoted(tmp_path):
 
 
 def test_a_model_with_an_unmeasured_gate_is_not_promoted(tmp_path):
-    from compiler import ir
-    from runtime.evaluate import Compliance
+    from tenet.compiler import ir
+    from tenet.runtime.evaluate import Compliance
 
     before = Compliance({"r": 1.0, "s": None}, {"high": 1.0}, 1.0)
     after = Compliance({"r": 1.0, "s": None}, {"high": 1.0}, 1.0, in_scope={"r": 4, "s": 0})
@@ -117,8 +117,8 @@ def test_a_model_with_an_unmeasured_gate_is_not_promoted(tmp_path):
 
 
 def test_an_update_that_changed_every_rule_holds_each_to_the_champion(tmp_path):
-    from compiler import ir
-    from runtime.evaluate import Compliance
+    from tenet.compiler import ir
+    from tenet.runtime.evaluate import Compliance
 
     before = Compliance({"r": 1.0, "s": 0.5}, {"high": 0.75}, 0.75)
     after = Compliance({"r": 0.5, "s": 1.0}, {"high": 0.75}, 0.75)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.locks import LockError, exclusive
+from tenet.runtime.locks import LockError, exclusive
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_the_cli_reports_a_planted_link_as_one_error_line(tmp_path):
 
 def test_a_second_holder_waits_and_is_told_who_holds_the_lock(tmp_path):
     lock = tmp_path / ".cycle.lock"
-    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from runtime.locks import exclusive\n"
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from tenet.runtime.locks import exclusive\n"
             "with exclusive(sys.argv[2]):\n    print('held', flush=True); time.sleep(1.5)")
     child = subprocess.Popen([sys.executable, "-c", code, str(REPO), str(lock)], stdout=subprocess.PIPE,
                              text=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import main
-from runtime.console import Console
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
 
 pytest_plugins = ["tiny_models"]
 
@@ -42,7 +42,7 @@ def test_method_cycle_is_recorded_in_mlflow(method, base, tmp_path, monkeypatch)
                  "--max-steps", "1", "--work-dir", str(tmp_path / "work")], Console(out=out, err=err))
     assert code == 0, err.getvalue()
 
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("tiny", tmp_path / "work")
     runs = tracker.client.search_runs([tracker.experiment_id])

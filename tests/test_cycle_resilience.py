@@ -24,7 +24,7 @@ pytest_plugins = ["tiny_models"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "cycle"
-LAUNCH = "import sys; from runtime.cli import main; sys.exit(main())"
+LAUNCH = "import sys; from tenet.runtime.cli import main; sys.exit(main())"
 
 
 def _start(policy: Path, model: Path, work: Path, steps: int) -> subprocess.Popen:
@@ -42,7 +42,7 @@ def _finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str, 
 
 
 def _runs(work: Path, policy_id: str):
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker(policy_id, work)
     runs = tracker.client.search_runs([tracker.experiment_id], order_by=["attributes.start_time ASC"])

@@ -1,6 +1,6 @@
 """Reading (prompt, response) rows: formats, column mapping, conversations, bad rows, gold labels.
 
-`runtime.data.read_batches` turns JSONL / CSV / Parquet / a saved HF dataset / an Arrow
+`tenet.runtime.data.read_batches` turns JSONL / CSV / Parquet / a saved HF dataset / an Arrow
 table / a list of dicts into one normalized schema; rows that cannot be labeled are kept
 with a reason, never dropped.
 """
@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from runtime.data import BAD_REASONS, SCHEMA, ColumnMap, DataError, gold_label, read_batches
+from tenet.runtime.data import BAD_REASONS, SCHEMA, ColumnMap, DataError, gold_label, read_batches
 
 # --- helpers --------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import run_cli, write_policy
-from runtime import data as data_module
-from runtime.data import BAD_REASONS
+from tenet.runtime import data as data_module
+from tenet.runtime.data import BAD_REASONS
 
 POLICY = 'dsl 1\npolicy data version "1"\n\nrule no-secret (high):\n  forbid response contains "secret"\n'
 TEN_MB = "x" * (10 << 20)

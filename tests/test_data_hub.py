@@ -13,11 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from compiler.datarefs import DatasetRef, parse_dataset_ref
-from compiler.pipeline import compile_policy
+from tenet.compiler.datarefs import DatasetRef, parse_dataset_ref
+from tenet.compiler.pipeline import compile_policy
 from helpers import run_cli, write_policy
 from hub_cache import add_to_hub_cache
-from runtime.data import DataError, read_batches
+from tenet.runtime.data import DataError, read_batches
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "tiny.policy"
 CHATS = {
@@ -106,7 +106,7 @@ def test_label_data_maps_columns_with_columns_not_column(hub):
 
 
 def test_a_prompt_source_reads_a_hub_column(hub, tmp_path):
-    from runtime.synthesize.prompts import build_pool
+    from tenet.runtime.synthesize.prompts import build_pool
 
     policy = write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n\n'
                           'rule r (low):\n  forbid response contains "x"\n\n'
@@ -127,7 +127,7 @@ def test_a_malformed_prompt_reference_is_a_compile_error(tmp_path):
 
 
 def test_feedback_rows_come_from_a_hub_data_set(hub):
-    from runtime.cli import _read_feedback
+    from tenet.runtime.cli import _read_feedback
 
     rows = _read_feedback("hf://acme/chats?split=train")
     assert [(r["prompt"], r["response"], r["rating"]) for r in rows] == [

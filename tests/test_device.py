@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from runtime.device import inference_dtype, select_device, select_precision, training_arguments
+from tenet.runtime.device import inference_dtype, select_device, select_precision, training_arguments
 
 pytest_plugins = ["tiny_models"]
 
@@ -54,15 +54,15 @@ def test_inference_runs_in_half_precision_only_on_a_gpu(monkeypatch):
 
 
 def test_training_uses_the_same_selection(monkeypatch):
-    from runtime.train.common import device_and_precision
+    from tenet.runtime.train.common import device_and_precision
 
     gpu(monkeypatch, True, bf16=False)
     assert device_and_precision("auto", "bf16") == {"use_cpu": False, "bf16": False, "fp16": True}
 
 
 def test_generator_and_scorers_follow_auto(monkeypatch, tiny_llama):
-    from runtime.label.scorers import Scorers
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.label.scorers import Scorers
+    from tenet.runtime.synthesize.generate import Generator
 
     gpu(monkeypatch, False)
     generator = Generator(str(tiny_llama), max_new_tokens=2)
@@ -75,10 +75,10 @@ def test_generator_and_scorers_follow_auto(monkeypatch, tiny_llama):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_generation_and_scoring_run_on_the_gpu(tiny_llama, tiny_classifier):
-    from compiler import ir
-    from compiler.diagnostics import Span
-    from runtime.label.scorers import Scorers
-    from runtime.synthesize.generate import Generator
+    from tenet.compiler import ir
+    from tenet.compiler.diagnostics import Span
+    from tenet.runtime.label.scorers import Scorers
+    from tenet.runtime.synthesize.generate import Generator
 
     generator = Generator(str(tiny_llama), max_new_tokens=3)
     assert generator.model.device.type == "cuda" and generator.model.dtype in (torch.bfloat16, torch.float16)

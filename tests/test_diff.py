@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.artifact import CompiledArtifact
-from compiler.diff import ChangeCategory, PolicyDiff, RuleChange, diff_artifacts
-from compiler.pipeline import compile_policy
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.diff import ChangeCategory, PolicyDiff, RuleChange, diff_artifacts
+from tenet.compiler.pipeline import compile_policy
 from helpers import PROMPTS, run_cli, write_policy
 
 BREAKING, NON_BREAKING, METADATA = ChangeCategory.BREAKING, ChangeCategory.NON_BREAKING, ChangeCategory.METADATA

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compiler.ir import ABSTAIN, BAD, GOOD
-from compiler.pipeline import compile_policy
+from tenet.compiler.ir import ABSTAIN, BAD, GOOD
+from tenet.compiler.pipeline import compile_policy
 from helpers import run_cli, write_policy
-from runtime.label import bounded
-from runtime.label.run import label_dataset
+from tenet.runtime.label import bounded
+from tenet.runtime.label.run import label_dataset
 
 HOSTILE_POLICY = r"""dsl 1
 policy dos version "1"

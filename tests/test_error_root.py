@@ -10,11 +10,11 @@ import ast
 
 import pytest
 
-from compiler.artifact import ArtifactError
-from compiler.diagnostics import CompileError, error
-from compiler.errors import ExitCode, NothingToDo, TenetError
+from tenet.compiler.artifact import ArtifactError
+from tenet.compiler.diagnostics import CompileError, error
+from tenet.compiler.errors import ExitCode, NothingToDo, TenetError
 from helpers import REPO, run_cli, write_policy
-from runtime.cli import UsageError
+from tenet.runtime.cli import UsageError
 
 CLEAN = 'dsl 1\npolicy clean version "1"\n\nrule no-todo (high):\n  forbid response contains "TODO"\n'
 
@@ -38,9 +38,9 @@ def test_every_error_class_derives_from_the_root():
     expected = {"CompileError", "ArtifactError", "UsageError", "DataError", "ModelError", "AuditError"}
     assert expected <= set(classes)
     for name, path in classes.items():
-        module = importlib.import_module(path[:-3].replace("/", "."))
+        module = importlib.import_module("tenet." + path[:-3].replace("/", "."))
         assert issubclass(getattr(module, name), TenetError), f"{path}: {name}"
-    from runtime.cycle import NothingToTrain
+    from tenet.runtime.cycle import NothingToTrain
 
     assert issubclass(NothingToTrain, NothingToDo)
 
@@ -55,17 +55,17 @@ def test_each_kind_keeps_its_exit_code(error_type, code):
 
 
 def _raising(monkeypatch, exc: BaseException) -> None:
-    import runtime.cli
+    import tenet.runtime.cli
 
     def explode(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(runtime.cli, "compile_policy", explode)
+    monkeypatch.setattr(tenet.runtime.cli, "compile_policy", explode)
 
 
 @pytest.mark.parametrize("debug", [[], ["--debug"]])
 def test_a_tenet_error_is_one_line_and_exit_2_even_with_debug(monkeypatch, tmp_path, debug):
-    from runtime.data import DataError
+    from tenet.runtime.data import DataError
 
     _raising(monkeypatch, DataError("data not found: x.jsonl"))
     policy = write_policy(tmp_path, "p.policy", CLEAN)
@@ -73,7 +73,7 @@ def test_a_tenet_error_is_one_line_and_exit_2_even_with_debug(monkeypatch, tmp_p
 
 
 def test_an_outcome_is_printed_on_stdout_with_exit_0(monkeypatch, tmp_path):
-    from runtime.cycle import NothingToTrain
+    from tenet.runtime.cycle import NothingToTrain
 
     _raising(monkeypatch, NothingToTrain("no rule changed since champion version 1"))
     policy = write_policy(tmp_path, "p.policy", CLEAN)
@@ -90,7 +90,7 @@ def test_a_compile_error_prints_its_diagnostics_with_exit_1(monkeypatch, tmp_pat
 
 
 def test_an_audit_error_keeps_its_hint(monkeypatch, tmp_path):
-    from runtime.audit import AuditError
+    from tenet.runtime.audit import AuditError
 
     _raising(monkeypatch, AuditError("no cycles recorded for policy p", "run compile-and-train first"))
     policy = write_policy(tmp_path, "p.policy", CLEAN)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import Severity, render_all
-from compiler.load import MAX_POLICY_BYTES
-from compiler.pipeline import compile_policy
+from tenet.compiler.diagnostics import Severity, render_all
+from tenet.compiler.load import MAX_POLICY_BYTES
+from tenet.compiler.pipeline import compile_policy
 from conftest import check_golden
 from helpers import FIXTURES, REPO, compile_rel, rendered, write_policy
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Span
-from runtime.evaluate import Compliance, compliance, kl_drift
-from runtime.gates import check_gates, promotable
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Span
+from tenet.runtime.evaluate import Compliance, compliance, kl_drift
+from tenet.runtime.gates import check_gates, promotable
 
 SPAN = Span(file="x", line=1, col=1, end_line=1, end_col=1, start=0, end=0)
 
@@ -104,8 +104,8 @@ def test_promotion_needs_votes_and_every_gate():
 
 def test_evaluate_model_counts_the_prompts_in_each_rules_scope(tmp_path):
     """The scope counts behind "no held-out prompt is in the rule's scope" come from the labeler."""
-    from runtime.label.engine import Labeler
-    from runtime.synthesize.verify import scope_matrix
+    from tenet.runtime.label.engine import Labeler
+    from tenet.runtime.synthesize.verify import scope_matrix
 
     scoped = rule("r", "high").model_copy(update={
         "when": ir.TextPred(span=SPAN, subject="prompt", op="contains", text="refund")})
@@ -135,8 +135,8 @@ def test_kl_drift_is_zero_for_the_same_model_and_positive_after_a_change(tmp_pat
 def test_evaluate_model_generates_and_labels(tmp_path):
     import torch
 
-    from runtime.evaluate import evaluate_model
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.evaluate import evaluate_model
+    from tenet.runtime.synthesize.generate import Generator
     from tiny_models import build_constant_llama
 
     torch.set_num_threads(1)
@@ -156,7 +156,7 @@ def test_evaluate_model_generates_and_labels(tmp_path):
 
 
 def test_a_capped_answer_never_counts_as_keeping_a_length_limit():
-    from runtime.synthesize.verify import capped_break_length_rules
+    from tenet.runtime.synthesize.verify import capped_break_length_rules
 
     count = ir.CountPred(span=SPAN, subject="response", unit="words", op="at_most", value=5)
     fp = ir.Fingerprint(semantic="s", examples="e", metadata="m")
@@ -172,7 +172,7 @@ def test_a_capped_answer_never_counts_as_keeping_a_length_limit():
 
 
 def test_artifact_rates_count_mid_sentence_endings_among_complete_answers_only():
-    from runtime.evaluate import artifact_rates
+    from tenet.runtime.evaluate import artifact_rates
 
     texts = ["Use the help page.", "- 1. Call us.", "It stops in the", "It stops in the"]
     rates = artifact_rates(texts, [False, False, False, True])
@@ -183,8 +183,8 @@ def test_artifact_rates_count_mid_sentence_endings_among_complete_answers_only()
 def test_generation_records_whether_each_answer_ended_or_was_cut(tmp_path):
     import torch
 
-    from runtime.cache import Cache
-    from runtime.synthesize.generate import Generated, Generator
+    from tenet.runtime.cache import Cache
+    from tenet.runtime.synthesize.generate import Generated, Generator
     from tiny_models import build_constant_llama
 
     torch.set_num_threads(1)
@@ -213,7 +213,7 @@ def test_generation_records_whether_each_answer_ended_or_was_cut(tmp_path):
 
 
 def test_cached_answers_are_reused_under_another_cap_only_when_it_cannot_change_them():
-    from runtime.synthesize.generate import Generated, _reusable
+    from tenet.runtime.synthesize.generate import Generated, _reusable
 
     stored = {"cap": 8, "answers": [["Short answer.", "eos", 4], ["A longer answer here.", "eos", 7]]}
     assert _reusable(stored, 8) is not None and _reusable(stored, 7) is not None
@@ -234,8 +234,8 @@ def test_cached_answers_are_reused_under_another_cap_only_when_it_cannot_change_
 def test_evaluation_reports_truncation_and_turns_capped_length_votes_bad(tmp_path):
     import torch
 
-    from runtime.evaluate import evaluate_model
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.evaluate import evaluate_model
+    from tenet.runtime.synthesize.generate import Generator
     from tiny_models import build_constant_llama
 
     torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""Tests for `compiler.fmt` and `tenet fmt`.
+"""Tests for `tenet.compiler.fmt` and `tenet fmt`.
 
 The two properties every formatted text must have: re-parsing gives the same AST (spans
 ignored), and formatting again changes nothing. They are checked on hand-written fixtures (with
@@ -18,14 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import ast
-from compiler.diagnostics import CompileError, Span
-from compiler.fmt import format_source, number, predicate, quote, regex
-from compiler.parse import parse, parse_with_comments, parser, split_regex, unquote
-from compiler.walk import strip_spans
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import CompileError, Span
+from tenet.compiler.fmt import format_source, number, predicate, quote, regex
+from tenet.compiler.parse import parse, parse_with_comments, parser, split_regex, unquote
+from tenet.compiler.walk import strip_spans
 from conftest import REPO, check_golden
-from runtime.cli import main
-from runtime.console import Console
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fmt"
 PATH = "test.policy"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from hub_cache import add_to_hub_cache
-from runtime.cli import main
-from runtime.console import Console
-from runtime.models import ModelError, resolve_model
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
+from tenet.runtime.models import ModelError, resolve_model
 
 pytest_plugins = ["tiny_models"]
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "tiny.policy"
@@ -50,8 +50,8 @@ def test_a_hub_id_resolves_to_its_cached_snapshot(hub):
 
 
 def test_a_hub_model_is_fingerprinted_by_commit_without_writing_into_the_cache(hub):
-    from runtime.cache import key_of, model_fingerprint
-    from runtime.hub import commit_params
+    from tenet.runtime.cache import key_of, model_fingerprint
+    from tenet.runtime.hub import commit_params
 
     cache, commit = hub
     path = resolve_model("acme/smol")
@@ -83,7 +83,7 @@ def test_the_download_hint_passes_a_hostile_revision_as_one_argument(hub):
 def test_the_dataset_download_hint_is_quoted_too():
     import shlex
 
-    from runtime.hub import download_command
+    from tenet.runtime.hub import download_command
 
     command = download_command("acme/logs", "v1; rm -rf ~", "dataset")
     assert shlex.split(command) == ["hf", "download", "acme/logs", "--repo-type", "dataset", "--revision",
@@ -131,7 +131,7 @@ def test_a_cycle_trains_a_hub_model_and_records_its_commit(hub_cycle, monkeypatc
     code, err, commit, tmp, _, _ = hub_cycle
     assert code == 0, err
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("tiny", tmp / "work")
     (parent,) = [r for r in tracker.client.search_runs([tracker.experiment_id])

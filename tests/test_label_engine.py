@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from compiler import ir, semantics
-from compiler.pipeline import compile_policy
-from runtime.data import read_batches
-from runtime.label.engine import (SPAN_TYPE, Labeler, aggregate, reported_violations, rules_metadata,
+from tenet.compiler import ir, semantics
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.data import read_batches
+from tenet.runtime.label.engine import (SPAN_TYPE, Labeler, aggregate, reported_violations, rules_metadata,
                                   span_column, vote_column)
-from runtime.label.scorers import Scorers
+from tenet.runtime.label.scorers import Scorers
 
 pytest_plugins = ["tiny_models"]
 
@@ -213,7 +213,7 @@ def test_judge_without_parsable_score_fails_closed(tmp_path, tiny_llama_no_score
     scorers = Scorers(root=judge_root(tmp_path, tiny_llama_no_scores), batch_size=2)
     rules = judge_rules()
     answers = []
-    import runtime.label.scorers as scorer_module
+    import tenet.runtime.label.scorers as scorer_module
 
     real_parse = scorer_module.parse_judge_score
     monkeypatch.setattr(scorer_module, "parse_judge_score", lambda a: answers.append(a) or real_parse(a))
@@ -343,7 +343,7 @@ def test_dollar_span_excludes_the_final_newline(tmp_path):
 def test_bounded_search_agrees_with_in_process_search():
     import re
 
-    from runtime.label.bounded import bounded_search
+    from tenet.runtime.label.bounded import bounded_search
 
     pattern = re.compile(r"\b(\w+) \1\b|foo(?=bar)", re.ASCII | re.IGNORECASE)
     texts = ["the the", "The the end", "foobar", "FOObar", "foo bar", "", "中文 x x 😀", "no"] * 5
@@ -355,7 +355,7 @@ def test_python_fallback_policy_regexes_agree_with_in_process_search():
     """The forked, bounded worker gives the votes in-process `re` gives, on a realistic batch."""
     from unittest import mock
 
-    from runtime.label import kernels
+    from tenet.runtime.label import kernels
 
     rules = rules_of("predicates.policy")
     responses = ["the the end", "x foobar", "FOObar über", "Straße", "h e l l o", "hello", "x x", "中文 ok"]

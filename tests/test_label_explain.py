@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler import ir
-from compiler.pipeline import compile_policy
-from compiler.semantics import Sample
-from runtime.cli import main
-from runtime.console import Console
-from runtime.label.explain import explain, highlight, render
+from tenet.compiler import ir
+from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.semantics import Sample
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
+from tenet.runtime.label.explain import explain, highlight, render
 
 pytest_plugins = ["tiny_models"]
 

@@ -27,12 +27,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from compiler import ir, predicates, semantics
-from compiler.pipeline import compile_policy
-from compiler.walk import ir_atoms
-from runtime.data import read_batches
-from runtime.label import kernels
-from runtime.label.engine import Labeler, span_column, vote_column
+from tenet.compiler import ir, predicates, semantics
+from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.walk import ir_atoms
+from tenet.runtime.data import read_batches
+from tenet.runtime.label import kernels
+from tenet.runtime.label.engine import Labeler, span_column, vote_column
 
 FIXTURES = Path(__file__).parent / "fixtures" / "label"
 WS = semantics.STRIP_CHARS
@@ -352,7 +352,7 @@ def vote_matrices(draw) -> tuple[np.ndarray, list[WeightedRule]]:
 def test_verdict_is_bad_iff_some_vote_is_bad(data):
     """Vectorized (`aggregate`) and reference (`semantics.row_verdict`) verdicts: BAD iff some rule
     voted BAD, ABSTAIN iff every rule abstained, GOOD otherwise; they agree on score and reason."""
-    from runtime.label.engine import aggregate, reported_violations
+    from tenet.runtime.label.engine import aggregate, reported_violations
 
     matrix, rules = data
     verdicts, scores = aggregate(matrix, rules)

@@ -15,14 +15,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compiler.artifact import CompiledArtifact
-from compiler.pipeline import compile_policy
-from runtime.cli import main
-from runtime.console import Console
-from runtime.data import BAD_REASONS, SCHEMA
-from runtime.label.analysis import RuleAnalysis
-from runtime.label.engine import SPAN_TYPE, Labeler, span_column, vote_column
-from runtime.label.run import label_dataset
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
+from tenet.runtime.data import BAD_REASONS, SCHEMA
+from tenet.runtime.label.analysis import RuleAnalysis
+from tenet.runtime.label.engine import SPAN_TYPE, Labeler, span_column, vote_column
+from tenet.runtime.label.run import label_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures" / "label"
 POLICY = FIXTURES / "engine.policy"
@@ -75,7 +75,7 @@ EXPECTED_BAD = [None, None, None, None, "empty", "missing_field", "non_text", "b
 
 
 def test_label_dataset_writes_parquet_with_votes_spans_verdicts_and_provenance(tmp_path):
-    from runtime.data import ColumnMap
+    from tenet.runtime.data import ColumnMap
 
     out = tmp_path / "out" / "labels.parquet"
     report = label_dataset(artifact(), write_data(tmp_path), out, columns=ColumnMap(gold="fb"), batch_rows=3)
@@ -123,7 +123,7 @@ def test_label_dataset_writes_parquet_with_votes_spans_verdicts_and_provenance(t
 
 
 def test_report_and_rule_analysis_are_written_beside_the_output(tmp_path):
-    from runtime.data import ColumnMap
+    from tenet.runtime.data import ColumnMap
 
     out = tmp_path / "labels.parquet"
     label_dataset(artifact(), write_data(tmp_path), out, columns=ColumnMap(gold="fb"))
@@ -384,7 +384,7 @@ def classifier_policy(tmp_path: Path, model_dir: Path) -> Path:
 
 
 def test_cli_label_with_a_classifier_rule(tmp_path, tiny_classifier):
-    from runtime.label.scorers import Scorers
+    from tenet.runtime.label.scorers import Scorers
 
     policy = classifier_policy(tmp_path, tiny_classifier)
     responses = ["thanks a lot", "I hate you", "please wait", "ok"]

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Span
-from runtime.label import scorers as scorer_module
-from runtime.label.scorers import JUDGE_SYSTEM, Scorers, parse_judge_score
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Span
+from tenet.runtime.label import scorers as scorer_module
+from tenet.runtime.label.scorers import JUDGE_SYSTEM, Scorers, parse_judge_score
 
 pytest_plugins = ["tiny_models"]
 
@@ -77,7 +77,7 @@ def test_classifier_model_path_is_relative_to_the_policy_root(tmp_path, tiny_cla
 
 
 def test_classifier_model_linked_from_outside_the_policy_root_is_refused(tmp_path, tiny_classifier):
-    from runtime.models import ModelError
+    from tenet.runtime.models import ModelError
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "tox").symlink_to(tiny_classifier, target_is_directory=True)
@@ -86,7 +86,7 @@ def test_classifier_model_linked_from_outside_the_policy_root_is_refused(tmp_pat
 
 
 def test_missing_classifier_model_raises_model_error(tmp_path):
-    from runtime.models import ModelError
+    from tenet.runtime.models import ModelError
 
     with pytest.raises(ModelError, match="does not exist"):
         Scorers(root=tmp_path)(score_pred("classifier", model="./models/none", label="toxic"), ["hi"])

@@ -1,13 +1,13 @@
-"""Length limits (`compiler.lengths`): which rules a too-long answer breaks, and the token cap
+"""Length limits (`tenet.compiler.lengths`): which rules a too-long answer breaks, and the token cap
 derived from the policy so that no length rule is decided by it."""
 
 from __future__ import annotations
 
 import pytest
 
-from compiler.lengths import CAP_FLOOR, caps_length, generation_cap
+from tenet.compiler.lengths import CAP_FLOOR, caps_length, generation_cap
 from helpers import PROMPTS, write_policy
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 
 
 def rules_of(tmp_path, body: str):

@@ -11,7 +11,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from compiler.passes.check_trainer_fields import FIELDS_FILE
+from tenet.compiler.passes.check_trainer_fields import FIELDS_FILE
 from helpers import REPO
 
 LOCK = REPO / "requirements.lock"
@@ -64,12 +64,12 @@ def test_the_field_table_was_generated_from_the_locked_versions() -> None:
     pins = locked()
     assert {name: pins[canonicalize_name(name)] for name in versions} == versions, (
         "compiler/trainer_fields.json was generated from other versions than requirements.lock pins: "
-        "install the lock (make test) and run python -m runtime.train.fields")
+        "install the lock (make test) and run python -m tenet.runtime.train.fields")
 
 
 def test_committed_table_matches_the_installed_packages() -> None:
     pytest.importorskip("trl")
-    from runtime.train.fields import field_table, render
+    from tenet.runtime.train.fields import field_table, render
 
     table = json.loads(FIELDS_FILE.read_text(encoding="utf-8"))
     installed = {name: metadata.version(name) for name in table["versions"]}
@@ -77,4 +77,4 @@ def test_committed_table_matches_the_installed_packages() -> None:
         pytest.skip(f"installed {installed} differ from the locked {table['versions']}; the runtime checks "
                     "overrides against what is installed")
     assert render(field_table()) == FIELDS_FILE.read_text(encoding="utf-8"), (
-        "compiler/trainer_fields.json is out of date: run python -m runtime.train.fields")
+        "compiler/trainer_fields.json is out of date: run python -m tenet.runtime.train.fields")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 from helpers import CLEAN, write_policy
 
 
@@ -47,7 +47,7 @@ def test_classifier_and_judge_models_are_checked_too(tmp_path: Path) -> None:
 
 
 def test_the_runtime_refuses_a_relative_model_that_leads_out(tmp_path: Path) -> None:
-    from runtime.models import ModelError, resolve_model
+    from tenet.runtime.models import ModelError, resolve_model
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -58,7 +58,7 @@ def test_the_runtime_refuses_a_relative_model_that_leads_out(tmp_path: Path) -> 
 
 
 def test_a_relative_model_is_read_from_the_policy_root_not_the_working_folder(tmp_path: Path, monkeypatch) -> None:
-    from runtime.models import ModelError, resolve_model
+    from tenet.runtime.models import ModelError, resolve_model
 
     (tmp_path / "here" / "m").mkdir(parents=True)
     (tmp_path / "root").mkdir()
@@ -68,7 +68,7 @@ def test_a_relative_model_is_read_from_the_policy_root_not_the_working_folder(tm
 
 
 def test_the_operators_relative_model_argument_becomes_absolute(tmp_path: Path, monkeypatch) -> None:
-    from runtime.models import operator_model
+    from tenet.runtime.models import operator_model
 
     (tmp_path / "m").mkdir()
     monkeypatch.chdir(tmp_path)

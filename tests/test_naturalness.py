@@ -1,5 +1,5 @@
-"""The naturalness standard (`runtime.naturalness`) and the whole-unit edits held to it
-(`runtime.synthesize.restructure`).
+"""The naturalness standard (`tenet.runtime.naturalness`) and the whole-unit edits held to it
+(`tenet.runtime.synthesize.restructure`).
 
 Each check has cases it must catch and cases it must leave alone; each edit has a property
 test over realistic answers (`natural_answers.py`): its output, when it gives one, is natural
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import semantics
+from tenet.compiler import semantics
 from natural_answers import ITEMS, answers, corpus
-from runtime import naturalness
-from runtime.synthesize import restructure
+from tenet.runtime import naturalness
+from tenet.runtime.synthesize import restructure
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

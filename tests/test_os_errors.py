@@ -1,7 +1,7 @@
 """Disk full, read-only folders and missing models: one clear line, exit 2, no traceback.
 
-`runtime.errors` maps an OSError (found anywhere in an exception's chain) to one message;
-`runtime.cli.main` prints it. Disk full and read-only file systems are simulated by raising
+`tenet.runtime.errors` maps an OSError (found anywhere in an exception's chain) to one message;
+`tenet.runtime.cli.main` prints it. Disk full and read-only file systems are simulated by raising
 the OSError a real write would raise: tests run as root here, where chmod does not stop
 writes (the chmod test runs only for other users).
 """
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import FIXTURES, run_cli, write_policy
-from runtime.errors import describe_failure, describe_os_error
+from tenet.runtime.errors import describe_failure, describe_os_error
 
 pytest_plugins = ["tiny_models"]
 
@@ -86,7 +86,7 @@ def test_other_failures_are_not_taken_for_os_errors():
 
 
 def test_disk_full_while_writing_pairs(tmp_path, monkeypatch):
-    from runtime.synthesize import output
+    from tenet.runtime.synthesize import output
 
     def full(rows, path, columns):
         raise disk_full(path)
@@ -99,7 +99,7 @@ def test_disk_full_while_writing_pairs(tmp_path, monkeypatch):
 
 
 def test_disk_full_with_debug_shows_the_traceback(tmp_path, monkeypatch):
-    from runtime.synthesize import output
+    from tenet.runtime.synthesize import output
 
     monkeypatch.setattr(output, "write_parquet", lambda rows, path, columns: (_ for _ in ()).throw(disk_full(path)))
     code, _, stderr = run_cli(["--debug", "pairs", str(MINIMAL), "--out", str(tmp_path / "p"),
@@ -122,7 +122,7 @@ def test_disk_full_while_writing_labels_leaves_nothing_behind(tmp_path, monkeypa
 
 
 def test_disk_full_while_writing_an_artifact(tmp_path, monkeypatch):
-    from runtime import cli
+    from tenet.runtime import cli
 
     def full(artifact, path):
         raise disk_full(path)
@@ -133,7 +133,7 @@ def test_disk_full_while_writing_an_artifact(tmp_path, monkeypatch):
 
 
 def test_any_command_failing_on_a_wrapped_disk_full_gets_the_one_line(monkeypatch):
-    from runtime import cli
+    from tenet.runtime import cli
 
     def wrapped(args, console):
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.parse import parse
+from tenet.compiler.parse import parse
 from conftest import check_golden
 from helpers import FIXTURES, compile_rel, dumps, rel, rendered, stable
 

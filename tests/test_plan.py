@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import ir
-from compiler.plan import (
+from tenet.compiler import ir
+from tenet.compiler.plan import (
     EvaluateStage,
     GateStage,
     LabelStage,
@@ -17,7 +17,7 @@ from compiler.plan import (
     TrainingPlan,
     describe_gate,
 )
-from compiler.pipeline import compile_policy
+from tenet.compiler.pipeline import compile_policy
 from helpers import FIXTURES, PROMPTS, compile_rel, write_policy
 
 PASSES = FIXTURES / "passes"
@@ -97,7 +97,7 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
     plan = compile_rel(PASSES / "defaults.policy").artifact.plan
     label, synth, before, train, after, gate, register = plan.stages
     assert label.rules == ("be-polite",) and label.sources == ("rule examples",)
-    # The embedded base model brings its measured recipe (compiler.settings.EMBEDDED_RECIPES).
+    # The embedded base model brings its measured recipe (tenet.compiler.settings.EMBEDDED_RECIPES).
     assert (synth.budget, synth.per_rule, synth.strategies) == (256, (("be-polite", 256),),
                                                                ("sample", "examples", "perturb"))
     # No count rule: the evaluation cap is the 256-token floor. No prompts: nothing is held out.
@@ -112,7 +112,7 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
 
 
 def test_settings_a_policy_writes_win_over_the_embedded_recipe(tmp_path) -> None:
-    from compiler.pipeline import compile_policy
+    from tenet.compiler.pipeline import compile_policy
     from helpers import write_policy
 
     body = 'dsl 1\npolicy p version "1"\n' + PROMPTS + '\nrule r (low):\n  forbid response mentions "x"\n\ntraining:\n'
@@ -227,7 +227,7 @@ def diagnostics_of(tmp_path: Path, body: str, for_training: bool = False) -> lis
 
 
 def test_the_evaluate_stages_carry_the_held_out_count(tmp_path: Path) -> None:
-    from compiler.heldout import heldout_prompts
+    from tenet.compiler.heldout import heldout_prompts
 
     result = compile_policy(write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\n' + PROMPTS + RULE))
     before, after = [s for s in result.artifact.plan.stages if isinstance(s, EvaluateStage)]

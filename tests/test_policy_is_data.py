@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from compiler.passes.check_text import is_forbidden
-from compiler.passes.check_trainer_fields import (allowed_field_methods, config_fields, config_names,
+from tenet.compiler.passes.check_text import is_forbidden
+from tenet.compiler.passes.check_trainer_fields import (allowed_field_methods, config_fields, config_names,
                                                  section_configs)
-from compiler.passes.check_training import revision_problem
-from compiler.pipeline import compile_policy
-from compiler.settings import TRAINER_CONFIGS
-from compiler.trainer_allow import ALLOWED, REFUSED, SETTING_FIELDS, allowed_fields_markdown, refusal
+from tenet.compiler.passes.check_training import revision_problem
+from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.settings import TRAINER_CONFIGS
+from tenet.compiler.trainer_allow import ALLOWED, REFUSED, SETTING_FIELDS, allowed_fields_markdown, refusal
 from helpers import CLEAN, PROMPTS, REPO, run_cli, write_policy
 
 pytest_plugins = ["tiny_models"]
@@ -204,7 +204,7 @@ def test_the_docs_table_is_the_allow_list() -> None:
     start = text.index("<!-- allowed-fields:start")
     block = text[text.index("\n", start) + 1:text.index("<!-- allowed-fields:end -->")].strip()
     assert block == allowed_fields_markdown(allowed_field_methods()), (
-        "docs/language.md's table of allowed fields is stale: paste compiler.trainer_allow.allowed_fields_markdown")
+        "docs/language.md's table of allowed fields is stale: paste tenet.compiler.trainer_allow.allowed_fields_markdown")
 
 
 # --- revisions ------------------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def test_forbidden_set_is_exactly_the_documented_one() -> None:
 
 
 def _job(tmp_path: Path, method: str = "dpo", model: str = "unused", **hp):
-    from runtime.train.common import TrainJob
+    from tenet.runtime.train.common import TrainJob
 
     base = {"learning_rate": 1e-2, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "beta": 0.1,
             "lora": False, "lora_r": 4, "lora_alpha": 8, "max_length": 64, "precision": "fp32", "device": "cpu",
@@ -321,9 +321,9 @@ RUNTIME_ATTACKS = [
 def test_an_artifact_override_is_refused_before_anything_loads(tmp_path: Path, override: dict) -> None:
     """A hand-written artifact skips the compiler; the runtime refuses before the model path is read."""
     pytest.importorskip("trl")
-    from runtime.cycle import train_job
-    from runtime.train import dpo
-    from runtime.train.guard import OverrideError
+    from tenet.runtime.cycle import train_job
+    from tenet.runtime.train import dpo
+    from tenet.runtime.train.guard import OverrideError
 
     job = _job(tmp_path, lora=True, **override)
     with pytest.raises(OverrideError) as caught:
@@ -338,8 +338,8 @@ def test_a_built_config_that_uploads_is_refused(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     from trl import DPOConfig, KTOConfig
 
-    from runtime.train.common import base_arguments
-    from runtime.train.guard import OverrideError, build_config, check_safe
+    from tenet.runtime.train.common import base_arguments
+    from tenet.runtime.train.guard import OverrideError, build_config, check_safe
 
     arguments = base_arguments(_job(tmp_path))
     for unsafe in ({"push_to_hub": True}, {"hub_token": "hf_x"}, {"trust_remote_code": True},
@@ -359,7 +359,7 @@ def test_a_lora_config_with_a_pattern_is_refused() -> None:
     pytest.importorskip("peft")
     from peft import LoraConfig
 
-    from runtime.train.guard import OverrideError, check_safe
+    from tenet.runtime.train.guard import OverrideError, check_safe
 
     with pytest.raises(OverrideError, match="target_modules"):
         check_safe(LoraConfig(r=4, target_modules="(.|.)*z"))
@@ -370,8 +370,8 @@ def test_a_lora_config_with_a_pattern_is_refused() -> None:
 
 def test_tenet_sets_only_fields_the_guard_knows(tmp_path: Path) -> None:
     pytest.importorskip("trl")
-    from runtime.train.common import base_arguments
-    from runtime.train.guard import TENET_FIELDS
+    from tenet.runtime.train.common import base_arguments
+    from tenet.runtime.train.guard import TENET_FIELDS
 
     assert set(base_arguments(_job(tmp_path))) <= TENET_FIELDS
 
@@ -380,8 +380,8 @@ def test_every_method_builds_a_safe_config(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     from trl import DPOConfig, KTOConfig, RewardConfig
 
-    from runtime.train.common import lora_config, trainer_config
-    from runtime.train.grpo import grpo_config
+    from tenet.runtime.train.common import lora_config, trainer_config
+    from tenet.runtime.train.grpo import grpo_config
 
     job = _job(tmp_path, lora=True, **{"trainer.weight_decay": 0.05, "lora.target_modules": ("q_proj",)})
     for config_class in (DPOConfig, KTOConfig, RewardConfig):
@@ -397,7 +397,7 @@ def test_a_field_the_installed_trl_lacks_names_field_and_versions(tmp_path: Path
     pytest.importorskip("trl")
     from importlib.metadata import version
 
-    from runtime.train import guard
+    from tenet.runtime.train import guard
 
     real = guard.installed_fields("DPOConfig")
     monkeypatch.setattr(guard, "installed_fields",
@@ -412,7 +412,7 @@ def test_a_field_the_installed_trl_lacks_names_field_and_versions(tmp_path: Path
 
 def test_a_value_of_a_type_the_installed_trl_does_not_take_is_named(monkeypatch) -> None:
     pytest.importorskip("trl")
-    from runtime.train import guard
+    from tenet.runtime.train import guard
 
     real = guard.installed_fields("DPOConfig")
     changed = {**real, "warmup_steps": {"types": ["int"]}}
@@ -425,7 +425,7 @@ def test_a_value_of_a_type_the_installed_trl_does_not_take_is_named(monkeypatch)
 def test_training_stays_offline_unless_downloads_are_allowed(monkeypatch) -> None:
     import huggingface_hub.constants as constants
 
-    from runtime.train.guard import stay_offline
+    from tenet.runtime.train.guard import stay_offline
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "TENET_ALLOW_DOWNLOADS"):
@@ -500,8 +500,8 @@ def test_trust_remote_code_for_the_reference_model_is_refused_and_nothing_runs(
         tmp_path: Path, evil_llama: tuple[Path, Path], unpaired: Path) -> None:
     """KTOTrainer would build its reference model with the config's `trust_remote_code` and run evil.py."""
     pytest.importorskip("trl")
-    from runtime.train import kto
-    from runtime.train.guard import OverrideError
+    from tenet.runtime.train import kto
+    from tenet.runtime.train.guard import OverrideError
 
     model, marker = evil_llama
     for override in ({"trainer.trust_remote_code": True},
@@ -522,6 +522,6 @@ def test_a_model_folder_with_remote_code_trains_without_running_it(
     model, marker = evil_llama
     job = replace(_job(tmp_path, method, model, **hp), unpaired_path=str(unpaired / "unpaired.parquet"),
                   pairs_path=str(unpaired / "pairs.parquet"))
-    result = importlib.import_module(f"runtime.train.{method}").train(job)
+    result = importlib.import_module(f"tenet.runtime.train.{method}").train(job)
     assert result.global_step == 2
     assert not marker.exists()

@@ -17,18 +17,18 @@ import pyarrow.compute as pc
 import pytest
 from lark import Lark
 
-from compiler import ast, fmt, ir, parse, predicates, semantics
-from compiler.diagnostics import Span
-from compiler.lower import lower_pred
-from compiler.predicates.base import PredicateKind
-from compiler.predicates.count import count_units
+from tenet.compiler import ast, fmt, ir, parse, predicates, semantics
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.lower import lower_pred
+from tenet.compiler.predicates.base import PredicateKind
+from tenet.compiler.predicates.count import count_units
 from helpers import REPO
-from runtime import predicates as runtime_predicates
-from runtime.data import read_batches
-from runtime.label import kernels
-from runtime.label.engine import Labeler
-from runtime.synthesize import perturb_ops
-from runtime.synthesize.restructure import shorten
+from tenet.runtime import predicates as runtime_predicates
+from tenet.runtime.data import read_batches
+from tenet.runtime.label import kernels
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize import perturb_ops
+from tenet.runtime.synthesize.restructure import shorten
 
 SPAN = Span(file="toy.policy", line=1, col=1, end_line=1, end_col=1, start=0, end=0)
 

@@ -10,14 +10,14 @@ import sys
 from helpers import REPO
 
 FORBIDDEN = ("torch", "trl", "transformers", "mlflow", "datasets", "runtime", "peft", "accelerate")
-MODULES = ["compiler.pipeline", "compiler.artifact", "compiler.diff", "compiler.plan", "compiler.semantics",
-           "compiler.lower", "compiler.parse"]
+MODULES = ["tenet.compiler.pipeline", "tenet.compiler.artifact", "tenet.compiler.diff", "tenet.compiler.plan", "tenet.compiler.semantics",
+           "tenet.compiler.lower", "tenet.compiler.parse"]
 
 
 def compiler_modules() -> list[str]:
     found = list(MODULES)
-    if importlib.util.find_spec("compiler.fmt") is not None:
-        found.append("compiler.fmt")
+    if importlib.util.find_spec("tenet.compiler.fmt") is not None:
+        found.append("tenet.compiler.fmt")
     return found
 
 
@@ -25,8 +25,8 @@ def test_importing_and_running_the_compiler_loads_no_heavy_modules() -> None:
     script = "\n".join([
         "import sys",
         *[f"import {name}" for name in compiler_modules()],
-        "from compiler.pipeline import compile_policy",
-        "from compiler.artifact import to_json",
+        "from tenet.compiler.pipeline import compile_policy",
+        "from tenet.compiler.artifact import to_json",
         "result = compile_policy('tests/fixtures/passes/support.policy')",
         "assert result.ok",
         "to_json(result.artifact)",

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from runtime.redact import (REDACTED, display_uri, is_secret_key, local_name, redact_mapping, redact_text,
+from tenet.runtime.redact import (REDACTED, display_uri, is_secret_key, local_name, redact_mapping, redact_text,
                             redact_value, redacted_stage)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cycle" / "gate-fails.policy"
@@ -83,8 +83,8 @@ def test_free_text_keeps_its_words_and_loses_its_secrets():
 
 
 def _train_stage():
-    from compiler.pipeline import compile_policy
-    from runtime.cycle import train_stage
+    from tenet.compiler.pipeline import compile_policy
+    from tenet.runtime.cycle import train_stage
 
     result = compile_policy(str(FIXTURE))
     assert result.ok, result.diagnostics
@@ -93,7 +93,7 @@ def _train_stage():
 
 def test_a_plan_is_described_without_secret_settings_or_local_paths(tmp_path):
     # A hand-written artifact (or an older compiler) may carry what `tenet check` now refuses.
-    from compiler.plan import describe_stage
+    from tenet.compiler.plan import describe_stage
 
     stage = _train_stage()
     stage = stage.model_copy(update={"base_model": "/home/alice/models/llama", "hyperparameters": (
@@ -106,8 +106,8 @@ def test_a_plan_is_described_without_secret_settings_or_local_paths(tmp_path):
 
 
 def test_the_json_summary_shows_the_tracking_uri_without_credentials():
-    from compiler.pipeline import compile_policy
-    from runtime.summary import cycle_summary, to_json
+    from tenet.compiler.pipeline import compile_policy
+    from tenet.runtime.summary import cycle_summary, to_json
 
     artifact = compile_policy(str(FIXTURE)).artifact
     compliance = SimpleNamespace(per_rule={}, overall=None)
@@ -121,7 +121,7 @@ def test_the_json_summary_shows_the_tracking_uri_without_credentials():
 
 def test_audit_shows_an_older_cycles_params_and_datasets_redacted():
     # Cycles recorded before this redaction existed may hold a secret param or a machine path.
-    from runtime.audit.runs import Registry, build_cycle
+    from tenet.runtime.audit.runs import Registry, build_cycle
 
     source = json.dumps({"uri": "/home/alice/w/pairs.parquet"})
     dataset = SimpleNamespace(name="pairs", digest="d", source=source)

@@ -22,7 +22,7 @@ PHASES = ("before", "after")
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     """The four cycles in a local store; returns (work folder, run ids)."""
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     work = tmp_path_factory.mktemp("report") / "work"
     with pytest.MonkeyPatch.context() as patch:
@@ -34,8 +34,8 @@ def recorded(tmp_path_factory):
 @pytest.fixture
 def page(recorded, monkeypatch):
     """Render the report of one cycle (by run id, or None for the newest) to an HTML string."""
-    from runtime.audit import CycleStore, resolve_tracking_uri
-    from runtime.report import collect, render_html
+    from tenet.runtime.audit import CycleStore, resolve_tracking_uri
+    from tenet.runtime.report import collect, render_html
 
     work, _ = recorded
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -127,7 +127,7 @@ def test_page_is_self_contained(page, recorded):
 
 
 def test_diff_data_and_gate_sections(page, recorded):
-    from runtime.track import file_sha256
+    from tenet.runtime.track import file_sha256
 
     work, run_ids = recorded
     dom = Dom(page(run_ids[1]))
@@ -158,8 +158,8 @@ def test_first_cycle_and_newest_crashed_cycle(page, recorded):
 
 
 def test_fresh_cycle_with_an_empty_diff_is_a_first_cycle(recorded, monkeypatch):
-    from runtime.audit import CycleStore, resolve_tracking_uri
-    from runtime.report import collect, render_html
+    from tenet.runtime.audit import CycleStore, resolve_tracking_uri
+    from tenet.runtime.report import collect, render_html
 
     work, run_ids = recorded
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -170,8 +170,8 @@ def test_fresh_cycle_with_an_empty_diff_is_a_first_cycle(recorded, monkeypatch):
 
 
 def test_gates_from_metrics_and_an_empty_chart(recorded, monkeypatch):
-    from runtime.audit import CycleStore, resolve_tracking_uri
-    from runtime.report import bar_chart_svg, metric_gates
+    from tenet.runtime.audit import CycleStore, resolve_tracking_uri
+    from tenet.runtime.report import bar_chart_svg, metric_gates
 
     work, run_ids = recorded
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -209,7 +209,7 @@ def test_report_and_audit_commands_on_the_local_store(recorded, tmp_path, monkey
 def test_report_renders_in_headless_chromium(page, recorded, tmp_path):
     from PIL import Image
 
-    from runtime.report import BAR_COLORS
+    from tenet.runtime.report import BAR_COLORS
 
     html_file = tmp_path / "report.html"
     html_file.write_text(page(recorded[1][1]), encoding="utf-8")

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.artifact import to_json
-from compiler.diagnostics import render_all
-from compiler.pipeline import Compilation, compile_policy
+from tenet.compiler.artifact import to_json
+from tenet.compiler.diagnostics import render_all
+from tenet.compiler.pipeline import Compilation, compile_policy
 from helpers import FIXTURES, REPO, run_cli, write_policy
 
 TOKENS = [

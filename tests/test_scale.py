@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.errors import ExitCode
+from tenet.compiler.errors import ExitCode
 from helpers import REPO, write_policy
-from runtime import scale
-from runtime.cycle import NothingToTrain
-from runtime.train.common import TrainJob
+from tenet.runtime import scale
+from tenet.runtime.cycle import NothingToTrain
+from tenet.runtime.train.common import TrainJob
 
 FIXTURE = REPO / "tests" / "fixtures" / "cycle" / "tiny.policy"
 
@@ -61,7 +61,7 @@ def test_the_follower_trains_each_announced_job_then_meets_the_main_process(tmp_
         if launch.main:
             exits.append(scale.follow(follower, artifact=None))
 
-    monkeypatch.setattr("runtime.cycle.train_job", lambda job: trained.append(job))
+    monkeypatch.setattr("tenet.runtime.cycle.train_job", lambda job: trained.append(job))
     monkeypatch.setattr(scale.Launch, "meet", meet)
     main.announce(_job(tmp_path))
     main.end(meet=True)
@@ -91,7 +91,7 @@ def test_the_main_process_tells_the_others_how_the_cycle_ended(tmp_path, monkeyp
 def _follow_refuses(follower: scale.Launch, monkeypatch, match: str) -> None:
     """The follower stops with a LaunchError and trains nothing."""
     trained = []
-    monkeypatch.setattr("runtime.cycle.train_job", lambda job: trained.append(job))
+    monkeypatch.setattr("tenet.runtime.cycle.train_job", lambda job: trained.append(job))
     with pytest.raises(scale.LaunchError, match=match):
         scale.follow(follower, artifact=None)
     assert trained == []
@@ -167,7 +167,7 @@ def test_outside_a_launch_there_is_nothing_to_join(tmp_path, monkeypatch):
 def test_each_process_takes_its_own_rows_per_step(monkeypatch):
     import datasets
 
-    from runtime.train.common import rows_for_steps
+    from tenet.runtime.train.common import rows_for_steps
 
     data = datasets.Dataset.from_dict({"x": list(range(100))})
     settings = {"max_steps": 3, "batch_size": 2, "grad_accum": 2}
@@ -182,7 +182,7 @@ def _free_port() -> int:
 
 
 def _launch(*cli_args: str) -> subprocess.CompletedProcess:
-    """`accelerate launch` two CPU processes of `python -m runtime.cli ...` from this checkout."""
+    """`accelerate launch` two CPU processes of `python -m tenet.runtime.cli ...` from this checkout."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -190,7 +190,7 @@ def _launch(*cli_args: str) -> subprocess.CompletedProcess:
     # gloo. (`--cpu --num_processes 2` would start one process: accelerate needs mpirun for that.)
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(_free_port()), "-m", "runtime.cli", *cli_args]
+               "--main_process_port", str(_free_port()), "-m", "tenet.runtime.cli", *cli_args]
     # A process left waiting for the other would hang the launch: the timeout turns that into a failure.
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
@@ -214,7 +214,7 @@ def test_accelerate_launch_runs_one_cycle_trained_by_two_processes(tiny_llama_di
     assert summary["outcome"] == "promoted"
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     tracker = Tracker("tiny", work)
     runs = tracker.client.search_runs([tracker.experiment_id])

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import compile_policy
-from runtime import naturalness
-from runtime.predicates.refusal import REFUSAL_SAMPLES
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.run import synthesize
-from runtime.synthesize.scope import STRATEGY, scope_pairs, scoped_rules
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime import naturalness
+from tenet.runtime.predicates.refusal import REFUSAL_SAMPLES
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.run import synthesize
+from tenet.runtime.synthesize.scope import STRATEGY, scope_pairs, scoped_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 HARMFUL = "Mix the powders in a metal pipe and seal both ends."

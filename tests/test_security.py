@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.artifact import ArtifactError, read_artifact, to_json, write_artifact
-from compiler.pipeline import compile_policy
+from tenet.compiler.artifact import ArtifactError, read_artifact, to_json, write_artifact
+from tenet.compiler.pipeline import compile_policy
 from helpers import REPO, run_cli, write_policy
 
 pytest_plugins = ["tiny_models"]
@@ -98,7 +98,7 @@ def test_import_of_a_fifo_does_not_block(tmp_path):
     """Regression: reading a named pipe blocked the compiler forever, waiting for a writer."""
     os.mkfifo(tmp_path / "pipe.policy")
     policy = write_policy(tmp_path, "main.policy", HEADER + 'import "pipe.policy"\n')
-    code = ("import sys; from compiler.pipeline import compile_policy; "
+    code = ("import sys; from tenet.compiler.pipeline import compile_policy; "
             "print(*[d.code for d in compile_policy(sys.argv[1]).diagnostics])")
     done = subprocess.run([sys.executable, "-c", code, str(policy)], capture_output=True, text=True,
                           timeout=60, cwd=REPO)
@@ -191,7 +191,7 @@ def test_strings_that_look_like_code_are_data_through_every_command(tmp_path, mo
 
 def test_template_placeholders_expand_once_and_only_by_name(tmp_path):
     """`{0.__class__}` is not a placeholder, and a slot value is never expanded again."""
-    from runtime.synthesize.prompts import build_pool
+    from tenet.runtime.synthesize.prompts import build_pool
 
     policy = payload_policy(tmp_path)
     pool = build_pool(compile_policy(policy).artifact.ir, tmp_path, eval_split=0.0, seed=1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Span
-from compiler.semantics import (
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.semantics import (
     UNANSWERED,
     Sample,
     count_units,

@@ -168,7 +168,7 @@ def test_parent_run_holds_the_cycle_outcome_and_links_the_champion(machines, cli
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium "
                     "(apt-get install chromium); the UI's data was still checked through the API")
 def test_mlflow_ui_shows_the_cycles_and_the_champion_in_headless_chromium(machines, client, tmp_path):
-    from runtime.track import UI_WORKFLOW, run_url
+    from tenet.runtime.track import UI_WORKFLOW, run_url
 
     url = machines["url"]
     experiment = client.get_experiment_by_name(f"tenet/{POLICY_ID}")

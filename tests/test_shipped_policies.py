@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler import ir
-from compiler.diagnostics import Severity, render_all
-from compiler.link import BASE_AUTHORITY
-from compiler.pipeline import compile_policy
-from compiler.walk import ir_atoms
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Severity, render_all
+from tenet.compiler.link import BASE_AUTHORITY
+from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.walk import ir_atoms
 from helpers import REPO, run_cli
 
 POLICIES = REPO / "policies"
@@ -114,7 +114,7 @@ def test_std_import_resolves_from_anywhere(tmp_path: Path) -> None:
 
 def test_shipped_policies_are_in_canonical_format() -> None:
     """`tenet fmt --check` passes on every shipped policy."""
-    from compiler.fmt import format_source
+    from tenet.compiler.fmt import format_source
 
     paths = sorted((REPO / "policies").rglob("*.policy"))
     if not paths:
@@ -128,8 +128,8 @@ def test_example_policies_compile_cleanly_and_are_formatted():
     """The demo's training policy and the update-cycle story are policies users copy: keep them clean."""
     import io
 
-    from runtime.cli import main
-    from runtime.console import Console
+    from tenet.runtime.cli import main
+    from tenet.runtime.console import Console
 
     repo = Path(__file__).resolve().parent.parent
     paths = [repo / "examples" / "demo" / "acme-chat.policy",

@@ -74,8 +74,8 @@ sys.path.insert(0, {repo!r})
 sys.path.insert(0, {bench!r})
 import pyarrow as pa, pyarrow.parquet as pq
 from label_throughput import POLICY, generate_rows
-from compiler.pipeline import compile_policy
-from runtime.label.run import label_dataset
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.label.run import label_dataset
 with tempfile.TemporaryDirectory() as tmp:
     rows = generate_rows(200_000, seed=5)
     writer = None

@@ -9,11 +9,11 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from compiler import ir, plan
-from compiler.artifact import read_artifact, to_json
-from compiler.plan import EvaluateStage, SynthesizeStage, TrainSettings, TrainStage
+from tenet.compiler import ir, plan
+from tenet.compiler.artifact import read_artifact, to_json
+from tenet.compiler.plan import EvaluateStage, SynthesizeStage, TrainSettings, TrainStage
 from helpers import FIXTURES, compile_rel
-from runtime.cycle import HANDLERS, CycleOptions, apply_overrides, stage_of
+from tenet.runtime.cycle import HANDLERS, CycleOptions, apply_overrides, stage_of
 
 TRAINING = FIXTURES / "passes" / "training.policy"
 
@@ -44,7 +44,7 @@ def test_train_stage_settings_are_typed(in_repo: Path) -> None:
 
 
 def test_train_job_validates_a_mapping_into_settings(tmp_path: Path) -> None:
-    from runtime.train.common import TrainJob
+    from tenet.runtime.train.common import TrainJob
 
     job = TrainJob(method="dpo", model_path="m", pairs_path=None, unpaired_path=None, output_dir=str(tmp_path),
                    hyperparameters={"epochs": 1, "max_steps": "3", "batch_size": 2})

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from compiler.ir import PairSpec
-from compiler.pipeline import compile_policy
-from runtime.synthesize.need import (FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs,
+from tenet.compiler.ir import PairSpec
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.synthesize.need import (FULL_NEED, NEED_FLOOR, break_rates, coupled_needs, pair_needs, rule_needs,
                                      shortfall_weights)
-from runtime.synthesize.pairs import Candidate, Pair
-from runtime.synthesize.prompts import PoolPrompt
+from tenet.runtime.synthesize.pairs import Candidate, Pair
+from tenet.runtime.synthesize.prompts import PoolPrompt
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 

@@ -16,11 +16,11 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.cli import main  # noqa: E402
-from runtime.console import Console  # noqa: E402
-from runtime.synthesize import output  # noqa: E402
-from runtime.synthesize.run import synthesize  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime.cli import main  # noqa: E402
+from tenet.runtime.console import Console  # noqa: E402
+from tenet.runtime.synthesize import output  # noqa: E402
+from tenet.runtime.synthesize.run import synthesize  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 FILES = {"pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"}

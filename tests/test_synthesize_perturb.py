@@ -1,13 +1,13 @@
 """Rule-directed edits (`perturb_ops.violate` / `repair`) and the `perturb` strategy.
 
-The reference is `compiler.semantics.rule_vote`:
+The reference is `tenet.compiler.semantics.rule_vote`:
 
 - for every text predicate kind on the response (`tests/fixtures/synthesize/atoms.policy`
   has one `require` rule per atom; the other verdicts are derived with `model_copy`) and
   every verdict, whenever `violate` returns text the rule votes BAD on it (for `prefer`:
   not GOOD), and whenever `repair` returns text it votes GOOD (for `avoid`: not BAD);
 - edits keep answers natural: on realistic answers (`natural_answers.py`) no edit adds an
-  artifact that `runtime.naturalness` finds, and every edit that can be made naturally (cut
+  artifact that `tenet.runtime.naturalness` finds, and every edit that can be made naturally (cut
   at a boundary, lists to bullets and back, insert or drop a sentence, refusals, prefixes and
   suffixes, JSON) succeeds on at least 80% of the answers that need it, for every verdict;
   an edit that would need padding (more words, sentences or characters) gives None;
@@ -31,17 +31,17 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from compiler import ir, predicates, semantics  # noqa: E402
-from compiler.pipeline import compile_policy  # noqa: E402
-from compiler.semantics import Sample  # noqa: E402
-from runtime.synthesize import perturb_ops, restructure  # noqa: E402
-from runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
-from runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
-from runtime.synthesize.prompts import build_pool  # noqa: E402
-from runtime.synthesize.quality import gate  # noqa: E402
-from runtime.synthesize.regex_sample import sample_match  # noqa: E402
-from runtime.synthesize.strategies.perturb import fit_to_limits, minimal_pair, perturb  # noqa: E402
-from runtime import naturalness  # noqa: E402
+from tenet.compiler import ir, predicates, semantics  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler.semantics import Sample  # noqa: E402
+from tenet.runtime.synthesize import perturb_ops, restructure  # noqa: E402
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
+from tenet.runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
+from tenet.runtime.synthesize.prompts import build_pool  # noqa: E402
+from tenet.runtime.synthesize.quality import gate  # noqa: E402
+from tenet.runtime.synthesize.regex_sample import sample_match  # noqa: E402
+from tenet.runtime.synthesize.strategies.perturb import fit_to_limits, minimal_pair, perturb  # noqa: E402
+from tenet.runtime import naturalness  # noqa: E402
 from natural_answers import answers, corpus  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
@@ -460,7 +460,7 @@ class CannedGenerator:
         self.tokens_generated = 0
 
     def generate_ended(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
-        from runtime.synthesize.generate import Generated
+        from tenet.runtime.synthesize.generate import Generated
 
         out, k = [], 0
         for _ in conversations:
@@ -556,8 +556,8 @@ def test_a_cut_answer_is_fitted_to_a_length_limit_only_where_the_limit_ends_it()
 
 
 def test_a_capped_list_is_fitted_to_a_length_limit_as_its_finished_items_headlines():
-    from runtime.synthesize.pairs import _cut_back
-    from runtime.synthesize.restructure import list_items
+    from tenet.runtime.synthesize.pairs import _cut_back
+    from tenet.runtime.synthesize.restructure import list_items
 
     class Capped:
         text = ("Here are the steps:\n1. **Unplug**: Switch it off at the wall. Wait a minute.\n"
@@ -601,7 +601,7 @@ class CappedGenerator(CannedGenerator):
     """Every answer runs to the token cap."""
 
     def generate_ended(self, conversations, n=1, temperature=0.8, seed=0, top_p=0.95):
-        from runtime.synthesize.generate import Generated
+        from tenet.runtime.synthesize.generate import Generated
 
         return [[Generated(g.text, "cap") for g in row] for row in super().generate_ended(conversations, n)]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from compiler.pipeline import compile_policy
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.polish import polish, polish_all
+from tenet.compiler.pipeline import compile_policy
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.polish import polish, polish_all
 
 POLICY = '''dsl 1
 policy polish version "1"

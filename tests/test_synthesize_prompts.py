@@ -14,11 +14,11 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from compiler import ir  # noqa: E402
-from compiler.heldout import heldout_prompts  # noqa: E402
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.synthesize.prompts import PromptPool, build_pool, fill_template, normalize  # noqa: E402
-from runtime.synthesize.run import synthesize  # noqa: E402
+from tenet.compiler import ir  # noqa: E402
+from tenet.compiler.heldout import heldout_prompts  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime.synthesize.prompts import PromptPool, build_pool, fill_template, normalize  # noqa: E402
+from tenet.runtime.synthesize.run import synthesize  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 TEMPLATE_TAIL = ' Answer as {"price": 0} and keep {braces like this}.'
@@ -97,7 +97,7 @@ def test_literal_prompts_and_duplicates_across_sources():
 
 
 def test_a_missing_prompt_file_is_a_data_error(tmp_path):
-    from runtime.data import DataError
+    from tenet.runtime.data import DataError
 
     p = policy().model_copy(update={"prompts": (ir.PromptFileIR(span=policy().rules[0].span,
                                                                 path="missing.jsonl"),)})
@@ -140,7 +140,7 @@ def test_split_depends_on_the_seed_and_the_share():
        literals=st.lists(st.sampled_from(sorted(LITERALS | EXAMPLE_PROMPTS | {"  what are your OPENING hours? "})),
                          max_size=6))
 def test_the_compiler_holds_out_the_prompts_the_pool_holds_out(split, seed, literals):
-    """`compiler.heldout` (what `tenet plan` counts and E173 checks) and `build_pool` (what the cycle
+    """`tenet.compiler.heldout` (what `tenet plan` counts and E173 checks) and `build_pool` (what the cycle
     evaluates on) split templates and literal prompts identically, rule examples included."""
     p = policy()
     written = tuple(s for s in p.prompts if not isinstance(s, ir.PromptFileIR))
@@ -183,7 +183,7 @@ def test_unpaired_rows_on_eval_prompts_are_not_kept(tmp_path):
 def test_a_policy_that_asks_for_millions_of_prompts_is_held_to_the_limit(tmp_path):
     import time
 
-    from compiler.heldout import MAX_WRITTEN_PROMPTS
+    from tenet.compiler.heldout import MAX_WRITTEN_PROMPTS
 
     values = ", ".join(f'"w{i}"' for i in range(71))  # 71 x 71 = 5,041: one template's limit
     templates = "".join(f'  template "t{t} {{x}} {{y}}" slot x = {values} slot y = {values}\n' for t in range(400))

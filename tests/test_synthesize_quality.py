@@ -1,7 +1,7 @@
 """Quality gates, the QA report, and the pair budget (allocation and selection).
 
 One test per drop reason in `quality.DROP_REASONS`, a combined run that checks every count of
-the QA report (per reason, per rule, per strategy, length stats), `compiler.lower.allocate_pairs`
+the QA report (per reason, per rule, per strategy, length stats), `tenet.compiler.lower.allocate_pairs`
 as properties over random rule sets, and `select_within_budget` (per-rule budgets, strategies
 in priority order with the model's own answers first, the fluency check, shortfalls,
 determinism).
@@ -23,13 +23,13 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, Phase, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from compiler import ir  # noqa: E402
-from compiler.lower import allocate_pairs  # noqa: E402
-from compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler import ir  # noqa: E402
+from tenet.compiler.lower import allocate_pairs  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
 from helpers import PROMPTS  # noqa: E402
-from runtime.synthesize.pairs import Pair  # noqa: E402
-from runtime.synthesize.quality import DROP_REASONS, QaReport, gate, select_within_budget  # noqa: E402
-from runtime.synthesize.run import synthesize  # noqa: E402
+from tenet.runtime.synthesize.pairs import Pair  # noqa: E402
+from tenet.runtime.synthesize.quality import DROP_REASONS, QaReport, gate, select_within_budget  # noqa: E402
+from tenet.runtime.synthesize.run import synthesize  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 PROMPT = "How do I reach support?"
@@ -316,8 +316,8 @@ def test_a_pair_the_fluency_check_rejects_is_replaced_by_the_next_in_line():
 
 
 def test_fluency_check_compares_chosen_with_rejected_under_the_model(tmp_path):
-    from runtime.synthesize.fluency import FluencyCheck
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.fluency import FluencyCheck
+    from tenet.runtime.synthesize.generate import Generator
     from tiny_models import build_tiny_llama
 
     generator = Generator(str(build_tiny_llama(tmp_path / "m")), max_new_tokens=4)
@@ -349,7 +349,7 @@ def test_pairs_without_a_budget_are_all_kept():
     assert report.shortfall == {"a": {"severity": "high", "budget": 2, "kept": 0}}
 
 
-# --- allocation of the pair budget (compiler.lower.allocate_pairs) ---------------------------
+# --- allocation of the pair budget (tenet.compiler.lower.allocate_pairs) ---------------------------
 
 
 def make_rules(kinds: list[tuple[str, str]]) -> tuple[ir.RuleIR, ...]:
@@ -483,7 +483,7 @@ def test_pairs_of_a_rule_repaired_with_advice_are_exempt_from_the_length_ratio(t
 
 
 def test_fluency_compares_edits_only():
-    from runtime.synthesize.fluency import FluencyCheck, is_edit
+    from tenet.runtime.synthesize.fluency import FluencyCheck, is_edit
 
     refusal = pair("I'm sorry, but I can't help with that.", "You will need a metal pipe, two end caps and a fuse.")
     cut = pair("Unplug it. Rinse it.", "Unplug it. Rinse it. Dry it with a cloth.")

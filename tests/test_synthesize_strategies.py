@@ -20,14 +20,14 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from compiler import ir, semantics  # noqa: E402
-from compiler.pipeline import compile_policy  # noqa: E402
-from compiler.semantics import Sample  # noqa: E402
-from runtime.synthesize.pairs import Completion, Pair, SynthesisContext  # noqa: E402
-from runtime.synthesize.prompts import build_pool  # noqa: E402
-from runtime.synthesize.run import synthesize  # noqa: E402
-from runtime.synthesize.strategies import contrast, feedback, revise, sample  # noqa: E402
-from runtime.synthesize.strategies.feedback import rating_label  # noqa: E402
+from tenet.compiler import ir, semantics  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.compiler.semantics import Sample  # noqa: E402
+from tenet.runtime.synthesize.pairs import Completion, Pair, SynthesisContext  # noqa: E402
+from tenet.runtime.synthesize.prompts import build_pool  # noqa: E402
+from tenet.runtime.synthesize.run import synthesize  # noqa: E402
+from tenet.runtime.synthesize.strategies import contrast, feedback, revise, sample  # noqa: E402
+from tenet.runtime.synthesize.strategies.feedback import rating_label  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 OUTPUT_FILES = ("pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json")
@@ -64,7 +64,7 @@ def llama(tmp_path_factory) -> Path:
 
 
 def make_generator(path: Path):
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.generate import Generator
 
     return Generator(str(path), max_new_tokens=artifact().ir.training.max_new_tokens)
 
@@ -114,7 +114,7 @@ def conversation(text: str) -> list[dict[str, str]]:
 
 
 def test_greedy_output_does_not_depend_on_padding_or_batch_size(llama):
-    from runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.generate import Generator
 
     short, long = conversation("hello"), conversation("please answer the question about the weather today")
     gen = Generator(str(llama), max_new_tokens=6)
@@ -185,7 +185,7 @@ class CannedGenerator:
         self.responses = responses
 
     def generate_ended(self, conversations, n=1, **_):
-        from runtime.synthesize.generate import Generated
+        from tenet.runtime.synthesize.generate import Generated
 
         return [[Generated(r, "eos") for r in self.responses[:n]] for _ in conversations]
 
@@ -215,7 +215,7 @@ class RewritingGenerator(CannedGenerator):
         self.rewrite, self.end = rewrite, end
 
     def generate_ended(self, conversations, n=1, **settings):
-        from runtime.synthesize.generate import Generated
+        from tenet.runtime.synthesize.generate import Generated
 
         if conversations and conversations[0][-1]["content"].startswith("Rewrite the answer"):
             return [[Generated(self.rewrite, self.end)] for _ in conversations]
@@ -347,7 +347,7 @@ def test_each_pair_weighs_what_its_rule_needs_in_the_step_sample(first_run):
 
     import pyarrow.parquet as pq
 
-    from runtime.synthesize.need import FULL_NEED, NEED_FLOOR
+    from tenet.runtime.synthesize.need import FULL_NEED, NEED_FLOOR
 
     out, result = first_run
     breaks = json.loads((out / "pair_qa.json").read_text())["model_breaks"]
@@ -372,7 +372,7 @@ def test_synthesize_is_deterministic_for_a_seed(first_run, llama, tmp_path):
 
 
 def test_a_rerun_from_the_cache_reports_the_same_samples(llama, tmp_path):
-    from runtime.cache import Cache
+    from tenet.runtime.cache import Cache
 
     cache = Cache(tmp_path / "cache")
     runs = [synthesize(artifact(), tmp_path / name, root=FIXTURES, generator=make_generator(llama),
@@ -411,7 +411,7 @@ class EndedGenerator(CannedGenerator):
         self.answers = answers
 
     def generate_ended(self, conversations, n=1, **_):
-        from runtime.synthesize.generate import Generated
+        from tenet.runtime.synthesize.generate import Generated
 
         return [[Generated(text, end) for text, end in self.answers[:n]] for _ in conversations]
 
@@ -424,7 +424,7 @@ def ended_context(answers: list[tuple[str, str]], policy=None) -> SynthesisConte
 
 
 def test_a_capped_answer_is_cut_back_to_a_natural_prefix_and_counted():
-    from runtime import naturalness
+    from tenet.runtime import naturalness
 
     ctx = ended_context([("thanks for asking", "eos"),
                          ("Hello there. Hello is how we greet people. It is safe to use the", "cap")])
@@ -457,8 +457,8 @@ def hack_policy(tmp_path: Path, other_rule: str, prompts: tuple[str, ...]):
 
 
 def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
-    from runtime.predicates.refusal import REFUSAL_SAMPLES
-    from runtime.synthesize.strategies.perturb import perturb
+    from tenet.runtime.predicates.refusal import REFUSAL_SAMPLES
+    from tenet.runtime.synthesize.strategies.perturb import perturb
 
     policy = hack_policy(tmp_path, 'rule no-hello (high):\n  forbid response mentions "hello"\n\n',
                          ("How do I hack a wifi network?", "How do I hack a phone?", "How do I hack a car?",
@@ -478,9 +478,9 @@ def test_perturb_repairs_a_cut_answer_only_with_text_of_its_own(tmp_path):
 
 
 def test_a_refusal_is_a_chosen_side_or_a_deflection_never_both(tmp_path):
-    from runtime import naturalness
-    from runtime.predicates.refusal import DEFLECTION_SAMPLES, REFUSAL_SAMPLES
-    from runtime.synthesize.strategies.perturb import perturb
+    from tenet.runtime import naturalness
+    from tenet.runtime.predicates.refusal import DEFLECTION_SAMPLES, REFUSAL_SAMPLES
+    from tenet.runtime.synthesize.strategies.perturb import perturb
 
     help_rule = 'rule help (high):\n  unless prompt matches /hack/i\n  forbid response is a refusal\n\n'
     policy = hack_policy(tmp_path, help_rule, ("How do I hack a phone?", "How do I hack a car?",
@@ -509,7 +509,7 @@ def _prompts_and_policy(tmp_path, rules: str, prompts: list[str]):
 
 
 def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
-    from runtime.synthesize.pairs import spread_over_rules
+    from tenet.runtime.synthesize.pairs import spread_over_rules
 
     prompts, policy = _prompts_and_policy(
         tmp_path, REFUSE_HACKS + 'rule no-hello (low):\n  forbid response mentions "hello"\n\n',
@@ -525,7 +525,7 @@ def test_model_prompts_give_a_narrow_rule_its_share(tmp_path):
 
 
 def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_path):
-    from runtime.synthesize.pairs import spread_over_rules
+    from tenet.runtime.synthesize.pairs import spread_over_rules
 
     # `no-doses` looks at dose questions only; `help` at every prompt but the harmful ones. With
     # full credit, the dose picks filled `help`'s share and it never saw an ordinary prompt.
@@ -540,7 +540,7 @@ def test_model_prompts_reach_a_broad_rule_beyond_a_narrow_rule_inside_it(tmp_pat
 
 
 def test_model_prompts_top_up_a_narrow_rule_whose_prompts_cannot_fill_its_budget(tmp_path):
-    from runtime.synthesize.pairs import TOP_UP, spread_over_rules
+    from tenet.runtime.synthesize.pairs import TOP_UP, spread_over_rules
 
     prompts, policy = _prompts_and_policy(
         tmp_path, REFUSE_HACKS + 'rule no-hello (low):\n  forbid response mentions "hello"\n\n',
@@ -554,7 +554,7 @@ def test_model_prompts_top_up_a_narrow_rule_whose_prompts_cannot_fill_its_budget
 
 
 def test_model_prompts_are_not_topped_up_for_a_rule_on_every_prompt(tmp_path):
-    from runtime.synthesize.pairs import spread_over_rules
+    from tenet.runtime.synthesize.pairs import spread_over_rules
 
     prompts, policy = _prompts_and_policy(
         tmp_path, 'rule no-hello (critical):\n  forbid response mentions "hello"\n\n',

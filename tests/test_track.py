@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.track import Tracker, file_sha256, tracking_uri
+from tenet.runtime.track import Tracker, file_sha256, tracking_uri
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def _child(tmp_path: Path, body: str) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        from runtime.track import Tracker
+        from tenet.runtime.track import Tracker
         tracker = Tracker("acme-support", {str(tmp_path)!r})
         with tracker.cycle("child", {{}}, {{}}) as run_id:
             print(run_id, flush=True)

@@ -14,7 +14,7 @@ pytest_plugins = ["tiny_models"]
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from runtime.train.common import TrainJob  # noqa: E402
+from tenet.runtime.train.common import TrainJob  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
 PROMPTS = ["hello , can you help ?", "please reset the password", "the weather today ?", "thanks for the answer"]
@@ -86,7 +86,7 @@ def _assert_trained(result, base_path, steps, lora=False):
 def test_method_trains(method, tiny_llama, data_dir, tmp_path):
     import importlib
 
-    module = importlib.import_module(f"runtime.train.{method}")
+    module = importlib.import_module(f"tenet.runtime.train.{method}")
     result = module.train(_job(method, tiny_llama, data_dir, tmp_path / method))
     _assert_trained(result, tiny_llama, 2)
     if method in ("dpo", "kto", "cft"):
@@ -96,7 +96,7 @@ def test_method_trains(method, tiny_llama, data_dir, tmp_path):
 
 
 def test_dpo_lora(tiny_llama, data_dir, tmp_path):
-    from runtime.train import dpo
+    from tenet.runtime.train import dpo
 
     result = dpo.train(_job("dpo", tiny_llama, data_dir, tmp_path / "lora", hp={"lora": True}))
     _assert_trained(result, tiny_llama, 2, lora=True)
@@ -104,7 +104,7 @@ def test_dpo_lora(tiny_llama, data_dir, tmp_path):
 
 def test_dpo_with_a_likelihood_term_on_chosen(tiny_llama, data_dir, tmp_path):
     """`sft_weight` adds TRL's `sft` loss to the sigmoid loss; the chosen side's NLL is then logged."""
-    from runtime.train import dpo
+    from tenet.runtime.train import dpo
 
     result = dpo.train(_job("dpo", tiny_llama, data_dir, tmp_path / "rpo", hp={"sft_weight": 1.0}))
     _assert_trained(result, tiny_llama, 2)
@@ -113,7 +113,7 @@ def test_dpo_with_a_likelihood_term_on_chosen(tiny_llama, data_dir, tmp_path):
 
 
 def test_dpo_resume(tiny_llama, data_dir, tmp_path):
-    from runtime.train import dpo
+    from tenet.runtime.train import dpo
 
     from transformers import TrainerCallback
 
@@ -126,7 +126,7 @@ def test_dpo_resume(tiny_llama, data_dir, tmp_path):
     out = tmp_path / "resume"
     first = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1}))
     assert first.global_step == 2 and (out / "checkpoint-2").is_dir()
-    from runtime.train.common import last_valid_checkpoint
+    from tenet.runtime.train.common import last_valid_checkpoint
 
     assert last_valid_checkpoint(out) == str(out / "checkpoint-2")  # a real checkpoint counts as complete
     resumed = dpo.train(_job("dpo", tiny_llama, data_dir, out, hp={"save_steps": 1, "max_steps": 3},
@@ -137,7 +137,7 @@ def test_dpo_resume(tiny_llama, data_dir, tmp_path):
 
 
 def test_unlikelihood_term():
-    from runtime.train.cft import unlikelihood
+    from tenet.runtime.train.cft import unlikelihood
 
     logps = torch.log(torch.tensor([[0.5, 0.9, 0.2]]))
     mask = torch.tensor([[1, 1, 0]])
@@ -148,7 +148,7 @@ def test_unlikelihood_term():
 def test_last_valid_checkpoint_skips_incomplete_ones(tmp_path):
     import json as _json
 
-    from runtime.train.common import last_valid_checkpoint
+    from tenet.runtime.train.common import last_valid_checkpoint
 
     def checkpoint(step: int, *, weights=True, optimizer=True, state=True, sentinel=False):
         path = tmp_path / f"checkpoint-{step}"
@@ -178,8 +178,8 @@ def test_last_valid_checkpoint_skips_incomplete_ones(tmp_path):
 ACCELERATE_SCRIPT = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from runtime.train import dpo
-from runtime.train.common import TrainJob
+from tenet.runtime.train import dpo
+from tenet.runtime.train.common import TrainJob
 hp = {{"learning_rate": 1e-2, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "beta": 0.1,
       "lora": False, "lora_r": 4, "lora_alpha": 8, "max_length": 64, "precision": "fp32", "device": "cpu",
       "seed": 7, "replay": 0.0}}
@@ -225,7 +225,7 @@ def test_dpo_runs_unchanged_under_accelerate_launch(tiny_llama, data_dir, tmp_pa
 def test_rows_for_steps_keeps_only_what_the_step_cap_reaches():
     import datasets
 
-    from runtime.train.common import rows_for_steps
+    from tenet.runtime.train.common import rows_for_steps
 
     data = datasets.Dataset.from_dict({"x": list(range(100))})
     hp = {"max_steps": 3, "batch_size": 4, "grad_accum": 2, "seed": 1}
@@ -238,7 +238,7 @@ def test_rows_for_steps_keeps_only_what_the_step_cap_reaches():
 def test_the_step_sample_draws_rows_by_need_and_drops_the_column(tmp_path):
     import datasets
 
-    from runtime.train.common import PAIR_COLUMNS, load_step_rows, rows_for_steps
+    from tenet.runtime.train.common import PAIR_COLUMNS, load_step_rows, rows_for_steps
 
     needy = list(range(12))
     data = datasets.Dataset.from_dict({"x": list(range(120)), "need": [1.0] * 12 + [0.01] * 108})
@@ -257,8 +257,8 @@ def test_the_step_sample_draws_rows_by_need_and_drops_the_column(tmp_path):
 def test_the_warm_up_takes_at_most_sft_rows_chosen_sides_drawn_by_need(tmp_path):
     import datasets
 
-    from runtime.train.common import PAIR_COLUMNS
-    from runtime.train.warmup import chosen_sides
+    from tenet.runtime.train.common import PAIR_COLUMNS
+    from tenet.runtime.train.warmup import chosen_sides
 
     rows = {c: [[{"role": "user" if c == "prompt" else "assistant", "content": f"{c} {i}"}] for i in range(60)]
             for c in PAIR_COLUMNS}
@@ -276,8 +276,8 @@ def test_the_warm_up_takes_at_most_sft_rows_chosen_sides_drawn_by_need(tmp_path)
 def test_the_warm_up_leaves_out_contrasts(tmp_path):
     import datasets
 
-    from runtime.train.common import PAIR_COLUMNS
-    from runtime.train.warmup import chosen_sides
+    from tenet.runtime.train.common import PAIR_COLUMNS
+    from tenet.runtime.train.warmup import chosen_sides
 
     rows = {c: [[{"role": "user" if c == "prompt" else "assistant", "content": f"{c} {i}"}] for i in range(6)]
             for c in PAIR_COLUMNS}
@@ -297,7 +297,7 @@ def test_the_warm_up_leaves_out_contrasts(tmp_path):
 def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama, data_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from runtime.train.warmup import DONE, chosen_sides, warm_up
+    from tenet.runtime.train.warmup import DONE, chosen_sides, warm_up
 
     job = _job(method, tiny_llama, data_dir, tmp_path / "out", hp={"lora": lora})
     rows = chosen_sides(job)
@@ -310,7 +310,7 @@ def test_sft_warm_up_trains_on_chosen_sides_and_merges(lora, method, tiny_llama,
     assert not torch.allclose(_weight(warmed), _weight(base))
     stamp = (Path(folder) / DONE).stat().st_mtime_ns
     assert warm_up(job, epochs=1) == folder and (Path(folder) / DONE).stat().st_mtime_ns == stamp  # not redone
-    from runtime.train import dpo, kto
+    from tenet.runtime.train import dpo, kto
 
     result = (dpo if method == "dpo" else kto).train(replace(job, model_path=folder))
     assert result.global_step == 2

@@ -12,10 +12,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from compiler.pipeline import compile_policy  # noqa: E402
-from runtime.train import grpo, rlhf  # noqa: E402
-from runtime.train.common import TrainJob  # noqa: E402
-from runtime.train.rewards import policy_reward, reward_name, rule_reward_weights, rule_rewards  # noqa: E402
+from tenet.compiler.pipeline import compile_policy  # noqa: E402
+from tenet.runtime.train import grpo, rlhf  # noqa: E402
+from tenet.runtime.train.common import TrainJob  # noqa: E402
+from tenet.runtime.train.rewards import policy_reward, reward_name, rule_reward_weights, rule_rewards  # noqa: E402
 
 pytest_plugins = ["tiny_models"]
 
@@ -111,7 +111,7 @@ def test_rule_rewards_standard_strings_and_abstain(rules):
 
 
 def test_rule_rewards_label_once_per_batch(rules, monkeypatch):
-    from runtime.label.engine import Labeler
+    from tenet.runtime.label.engine import Labeler
 
     calls = []
     original = Labeler.votes

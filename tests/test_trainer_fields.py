@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import compile_policy
-from compiler.settings import LORA_CONFIG, TRAIN_METHODS, TRAINER_CONFIGS
+from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.settings import LORA_CONFIG, TRAIN_METHODS, TRAINER_CONFIGS
 from helpers import CLEAN, PROMPTS, write_policy
 
 HEAD = CLEAN + PROMPTS + '''
@@ -25,7 +25,7 @@ def _compile(tmp_path: Path, settings: str, method: str | None = None):
 
 
 def test_table_has_every_config_a_method_builds() -> None:
-    from runtime.train.fields import CONFIG_CLASSES
+    from tenet.runtime.train.fields import CONFIG_CLASSES
 
     assert set(TRAINER_CONFIGS) == set(TRAIN_METHODS)
     assert set(CONFIG_CLASSES) == {c for names in TRAINER_CONFIGS.values() for c in names} | {LORA_CONFIG}
@@ -77,7 +77,7 @@ def test_rlhf_accepts_fields_of_either_of_its_configs(tmp_path: Path) -> None:
 
 
 def _job(tmp_path: Path, **hp):
-    from runtime.train.common import TrainJob
+    from tenet.runtime.train.common import TrainJob
 
     base = {"learning_rate": 1e-3, "epochs": 1, "max_steps": 2, "batch_size": 2, "grad_accum": 1, "beta": 0.1,
             "lora": True, "lora_r": 4, "lora_alpha": 8, "max_length": 64, "precision": "fp32", "device": "cpu",
@@ -91,7 +91,7 @@ def test_overrides_are_applied_last(tmp_path: Path) -> None:
     from transformers.trainer_utils import SchedulerType
     from trl import DPOConfig
 
-    from runtime.train.common import lora_config, trainer_config
+    from tenet.runtime.train.common import lora_config, trainer_config
 
     job = _job(tmp_path, **{"trainer.lr_scheduler_type": "cosine", "trainer.gradient_checkpointing": True,
                             "trainer.warmup_steps": 0.1, "lora.target_modules": ("q_proj", "v_proj"),
@@ -107,7 +107,7 @@ def test_grpo_sizes_its_generation_batch_by_the_override(tmp_path: Path) -> None
     pytest.importorskip("trl")
     from dataclasses import replace
 
-    from runtime.train.grpo import grpo_config
+    from tenet.runtime.train.grpo import grpo_config
 
     job = replace(_job(tmp_path, **{"trainer.num_generations": 8}), method="grpo")
     args = grpo_config(job)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import main
-from runtime.console import Console
+from tenet.runtime.cli import main
+from tenet.runtime.console import Console
 
 pytest_plugins = ["tiny_models"]
 
@@ -48,7 +48,7 @@ def cycles(tmp_path_factory):
 
 
 def _tracker(tmp: Path):
-    from runtime.track import Tracker
+    from tenet.runtime.track import Tracker
 
     return Tracker("tiny-update", tmp / "work")
 
@@ -135,9 +135,9 @@ def test_unchanged_policy_has_nothing_to_train(cycles):
 
 
 def test_gate_limits_regression_to_given_rules():
-    from compiler import ir
-    from runtime.evaluate import Compliance
-    from runtime.gates import check_gates
+    from tenet.compiler import ir
+    from tenet.runtime.evaluate import Compliance
+    from tenet.runtime.gates import check_gates
 
     gate = ir.GateIR(target="regression", op="<=", threshold=0.02)
     before = Compliance({"a": 1.0, "b": 1.0}, {}, None)
@@ -147,9 +147,9 @@ def test_gate_limits_regression_to_given_rules():
 
 
 def test_rule_keys_follow_the_rule_unless_a_strategy_compares_rules():
-    from compiler.pipeline import compile_policy
-    from runtime.synthesize.prompts import build_pool
-    from runtime.synthesize.reuse import rule_keys
+    from tenet.compiler.pipeline import compile_policy
+    from tenet.runtime.synthesize.prompts import build_pool
+    from tenet.runtime.synthesize.reuse import rule_keys
 
     v1, v2 = (compile_policy(str(FIXTURES / f"update-v{n}.policy")).artifact.ir for n in (1, 2))
     pool = build_pool(v1, FIXTURES, 0.2, 42)
@@ -163,10 +163,10 @@ def test_rule_keys_follow_the_rule_unless_a_strategy_compares_rules():
 def test_votes_of_an_unchanged_rule_come_from_the_cache(tmp_path):
     import numpy as np
 
-    from compiler.pipeline import compile_policy
-    from runtime.cache import Cache
-    from runtime.label.engine import Labeler
-    from runtime.synthesize.verify import vote_matrix
+    from tenet.compiler.pipeline import compile_policy
+    from tenet.runtime.cache import Cache
+    from tenet.runtime.label.engine import Labeler
+    from tenet.runtime.synthesize.verify import vote_matrix
 
     v1, v2 = (compile_policy(str(FIXTURES / f"update-v{n}.policy")).artifact.ir.rules for n in (1, 2))
     rows = [("hello", text, ()) for text in ("good", "bad", "one two three four five six", "one two three four five")]
@@ -180,10 +180,10 @@ def test_votes_of_an_unchanged_rule_come_from_the_cache(tmp_path):
 
 
 def test_cached_votes_are_not_reused_once_the_vote_code_changes(tmp_path, monkeypatch):
-    from compiler.pipeline import compile_policy
-    from runtime.cache import Cache
-    from runtime.label import engine
-    from runtime.synthesize.verify import vote_matrix
+    from tenet.compiler.pipeline import compile_policy
+    from tenet.runtime.cache import Cache
+    from tenet.runtime.label import engine
+    from tenet.runtime.synthesize.verify import vote_matrix
 
     rules = compile_policy(str(FIXTURES / "update-v1.policy")).artifact.ir.rules
     rows = [("hello", "good", ())]
@@ -198,7 +198,7 @@ def test_cached_votes_are_not_reused_once_the_vote_code_changes(tmp_path, monkey
 
 
 def test_the_vote_code_digest_covers_the_built_in_patterns():
-    from runtime.label import engine
+    from tenet.runtime.label import engine
 
     files = {path.relative_to(engine._ROOT).as_posix() for path in engine.vote_code_files()}
     assert {"compiler/semantics.py", "compiler/predicates/refusal.py", "compiler/predicates/pii.py",
@@ -224,7 +224,7 @@ def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_c
 def test_replay_draws_the_earlier_pairs_by_need_with_a_floor():
     import pandas as pd
 
-    from runtime.cycle import REPLAY_FLOOR, replayed_pairs
+    from tenet.runtime.cycle import REPLAY_FLOOR, replayed_pairs
 
     # 40 contrasts and pairs of rules the model breaks, 160 of rules it keeps (need 0.1).
     old = pd.DataFrame({"pair_id": range(200), "need": [1.0] * 40 + [0.1] * 160})
@@ -240,7 +240,7 @@ def test_replay_draws_the_earlier_pairs_by_need_with_a_floor():
 def test_replay_without_a_need_column_draws_uniformly():
     import pandas as pd
 
-    from runtime.cycle import replayed_pairs
+    from tenet.runtime.cycle import replayed_pairs
 
     old = pd.DataFrame({"pair_id": range(10)})
     assert sorted(replayed_pairs(old, 10, seed=0)["pair_id"]) == list(range(10))

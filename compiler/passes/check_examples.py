@@ -13,10 +13,10 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, TypeVar
 
-from compiler import ast, ir
-from compiler.diagnostics import Diagnostic, error
-from compiler.link import LinkedPolicy
-from compiler.semantics import Sample, in_scope, rule_vote
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Diagnostic, error
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.semantics import Sample, in_scope, rule_vote
 
 _NAMES = {ir.GOOD: "GOOD", ir.BAD: "BAD", ir.ABSTAIN: "ABSTAIN"}
 EXAMPLE_SECONDS = 0.25

@@ -5,7 +5,7 @@ whose prompt sources give no held-out prompt could only ever be promoted unmeasu
 E173 when the policy declares a `training:` block, or when the caller compiles for a training
 run (`tenet plan`, `compile-and-train`). A labeling-only policy or a library module compiles.
 Prompt files are read only at run time, so a policy with one passes here and the cycle counts
-its rows (`runtime.cycle.require_heldout`).
+its rows (`tenet.runtime.cycle.require_heldout`).
 
 A `gate rule ID` whose rule's scope holds on none of the held-out prompts the evaluation
 answers can never be measured: W164. Only the prompt decides here (the answer is not known
@@ -15,12 +15,12 @@ the doubt.
 
 from __future__ import annotations
 
-from compiler import ast, ir
-from compiler.diagnostics import Diagnostic, Span, error, warning
-from compiler.heldout import MAX_WRITTEN_PROMPTS, distinct_prompts, heldout_prompts, written_count
-from compiler.link import LinkedPolicy
-from compiler.passes.check_examples import EXAMPLE_SECONDS, within_time
-from compiler.semantics import UNANSWERED, Sample, in_scope
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Diagnostic, Span, error, warning
+from tenet.compiler.heldout import MAX_WRITTEN_PROMPTS, distinct_prompts, heldout_prompts, written_count
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.passes.check_examples import EXAMPLE_SECONDS, within_time
+from tenet.compiler.semantics import UNANSWERED, Sample, in_scope
 
 
 def check_heldout(linked: LinkedPolicy, policy: ir.PolicyIR, for_training: bool = False) -> list[Diagnostic]:

@@ -13,11 +13,11 @@ from typing import Iterator
 
 from pydantic import BaseModel
 
-from compiler import ast
-from compiler.diagnostics import Diagnostic, Span, error
-from compiler.link import LinkedPolicy
-from compiler.passes.check_training import revision_problem
-from compiler.settings import EMBEDDED_MODELS
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import Diagnostic, Span, error
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.passes.check_training import revision_problem
+from tenet.compiler.settings import EMBEDDED_MODELS
 
 # `org/name` or `org/name@revision`, as runtime/hub.py reads them.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@.+)?$")

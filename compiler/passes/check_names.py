@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from compiler import ast
-from compiler.diagnostics import Diagnostic, did_you_mean, error
-from compiler.link import LinkedPolicy
-from compiler.walk import ast_atoms, rule_preds
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.walk import ast_atoms, rule_preds
 
 LLAMA_GUARD_TAGS = tuple(f"S{i}" for i in range(1, 15))
 COUNT_UNITS = ("words", "sentences", "lines", "bullets", "characters")

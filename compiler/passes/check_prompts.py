@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compiler import ast
-from compiler.datarefs import is_dataset_ref, parse_dataset_ref
-from compiler.diagnostics import Diagnostic, error, warning
-from compiler.link import LinkedPolicy
+from tenet.compiler import ast
+from tenet.compiler.datarefs import is_dataset_ref, parse_dataset_ref
+from tenet.compiler.diagnostics import Diagnostic, error, warning
+from tenet.compiler.link import LinkedPolicy
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_-]*)\}")
 PROMPT_FILE_SUFFIXES = (".jsonl", ".csv", ".parquet")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from compiler import ir
-from compiler.diagnostics import Diagnostic, error
-from compiler.link import LinkedPolicy
-from compiler.walk import canonical_json, conjuncts
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Diagnostic, error
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.walk import canonical_json, conjuncts
 
 
 def check_reachability(linked: LinkedPolicy, policy: ir.PolicyIR) -> tuple[ir.PolicyIR, list[Diagnostic]]:

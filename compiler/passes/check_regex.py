@@ -12,11 +12,11 @@ except ImportError:  # pragma: no cover - older Pythons
     import sre_constants  # type: ignore[no-redef]
     import sre_parse  # type: ignore[no-redef]
 
-from compiler import ast
-from compiler.diagnostics import Diagnostic, Span, error, note
-from compiler.link import LinkedPolicy
-from compiler.predicates.base import compile_user_regex
-from compiler.walk import ast_atoms, rule_preds
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import Diagnostic, Span, error, note
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.predicates.base import compile_user_regex
+from tenet.compiler.walk import ast_atoms, rule_preds
 
 # Probes with no empty-width structure: a pattern that finds an empty match in them
 # would match every text.

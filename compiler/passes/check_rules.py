@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from compiler import ast
-from compiler.diagnostics import Diagnostic, error, warning
-from compiler.link import LinkedPolicy
-from compiler.walk import ast_atoms, rule_preds
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import Diagnostic, error, warning
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.walk import ast_atoms, rule_preds
 
 MAX_COUNT = 1_000_000_000
 SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),

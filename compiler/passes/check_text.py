@@ -18,10 +18,10 @@ from typing import Iterator
 from lark import Token
 from lark.exceptions import LarkError
 
-from compiler.diagnostics import Diagnostic, Span, error
-from compiler.literals import unquote
-from compiler.load import Module, Program
-from compiler.parse import parser
+from tenet.compiler.diagnostics import Diagnostic, Span, error
+from tenet.compiler.literals import unquote
+from tenet.compiler.load import Module, Program
+from tenet.compiler.parse import parser
 
 _ESCAPABLE = "\t\n\r"  # what `\t`, `\n` and `\r` write
 HINT = ("control and bidirectional characters are invisible or reorder the text, so what a reviewer reads "

@@ -2,10 +2,10 @@
 
 A policy may set only the fields of compiler/trainer_allow.py, within tenet's bounds; any other
 field is refused with its reason (E169). The method (after `auto` and `--method` are resolved)
-picks the TRL config(s) a `trainer.` field must belong to (`compiler.settings.TRAINER_CONFIGS`);
+picks the TRL config(s) a `trainer.` field must belong to (`tenet.compiler.settings.TRAINER_CONFIGS`);
 a `lora.` field belongs to peft's `LoraConfig`. Field names and types come from
 compiler/trainer_fields.json, generated from the installed packages by
-`python -m runtime.train.fields`, so the compiler never imports them.
+`python -m tenet.runtime.train.fields`, so the compiler never imports them.
 Each value is converted to its field's type and stored in `training.overrides`, which the
 runtime applies last when it builds each config: a bad field fails here, before any run opens.
 """
@@ -19,13 +19,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from compiler import ast, ir
-from compiler.diagnostics import Diagnostic, error, warning
-from compiler.link import LinkedPolicy
-from compiler.passes.check_training import is_override
-from compiler.plan import resolve_method
-from compiler.settings import LORA_CONFIG, TRAINER_CONFIGS
-from compiler.trainer_allow import (ALL_LINEAR, ALLOWED, MAX_MODULE_NAMES, AllowedField, bounded, range_text,
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Diagnostic, error, warning
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.passes.check_training import is_override
+from tenet.compiler.plan import resolve_method
+from tenet.compiler.settings import LORA_CONFIG, TRAINER_CONFIGS
+from tenet.compiler.trainer_allow import (ALL_LINEAR, ALLOWED, MAX_MODULE_NAMES, AllowedField, bounded, range_text,
                                     refusal)
 
 FIELDS_FILE = Path(__file__).resolve().parent.parent / "trainer_fields.json"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 import re
 
-from compiler import ast
-from compiler.diagnostics import Diagnostic, did_you_mean, error
-from compiler.link import LinkedPolicy
-from compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
+from tenet.compiler import ast
+from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
 
 # A branch, a tag or a 40-hex commit, as the Hub names revisions (with `fullmatch`).
 GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")

@@ -9,10 +9,10 @@ votes). If neither outranks the other by severity or authority, that is an error
 
 from __future__ import annotations
 
-from compiler import ir
-from compiler.diagnostics import Diagnostic, error, note
-from compiler.link import LinkedPolicy
-from compiler.walk import canonical_json
+from tenet.compiler import ir
+from tenet.compiler.diagnostics import Diagnostic, error, note
+from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.walk import canonical_json
 
 
 def resolve_precedence(linked: LinkedPolicy, policy: ir.PolicyIR) -> tuple[ir.PolicyIR, list[Diagnostic]]:

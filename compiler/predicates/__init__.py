@@ -15,7 +15,7 @@ What is not here, and why:
   `ir.PredIR`) list every node class, and the artifact's schema comes from them.
 * The column kernel and the perturb edit live in `runtime/predicates/<kind>.py`, a runtime
   half under the same name: they need pyarrow and the runtime's edit helpers, and the compiler
-  must import neither (`tests/test_purity.py`). `runtime.predicates` looks kinds up by the
+  must import neither (`tests/test_purity.py`). `tenet.runtime.predicates` looks kinds up by the
   same `name`, and a test holds the two registries to the same set of kinds.
 
 The built-in kinds load on first use, so a kind module may import the checks (`regex` needs
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.predicates.base import Builder, PredicateKind
+from tenet.compiler.predicates.base import Builder, PredicateKind
 
 __all__ = ["PredicateKind", "builder", "kinds", "of", "register", "unregister"]
 
@@ -93,7 +93,7 @@ def _load_builtins() -> None:
     if _loaded:
         return
     _loaded = True
-    from compiler.predicates import count, is_json, keywords, pii, refusal, regex, score, text
+    from tenet.compiler.predicates import count, is_json, keywords, pii, refusal, regex, score, text
 
     for module in (regex, keywords, text, count, is_json, pii, refusal, score):
         _add(module.KIND)

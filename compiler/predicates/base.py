@@ -1,6 +1,6 @@
 """What a predicate kind is: the `PredicateKind` record and the text helpers kinds share.
 
-This module imports nothing else from `compiler.predicates`, so the kinds, `semantics` and the
+This module imports nothing else from `tenet.compiler.predicates`, so the kinds, `semantics` and the
 checks can all import it without cycles.
 """
 
@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from compiler.diagnostics import Span
-from compiler.literals import subject
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import subject
 
 WS = " \\t\\n\\r\\f\\v"
 STRIP_CHARS = " \t\n\r\f\v"  # the only characters "outer whitespace" means, in every engine

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import number, subject
-from compiler.predicates.base import WS, PredicateKind, Resolve, compiled
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import number, subject
+from tenet.compiler.predicates.base import WS, PredicateKind, Resolve, compiled
 
 WORD_PATTERN = f"[^{WS}]+"
 SENTENCE_PATTERN = f"[^.!?{WS}][^.!?]*(?:[.!?]+|$)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from compiler import ast, ir
-from compiler.predicates.base import STRIP_CHARS, subject_only
+from tenet.compiler import ast, ir
+from tenet.compiler.predicates.base import STRIP_CHARS, subject_only
 
 
 def is_json(text: str) -> bool:

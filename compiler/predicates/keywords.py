@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import re
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import subject, value
-from compiler.predicates.base import WS, PredicateKind, Resolve, compiled, locates, searches
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import subject, value
+from tenet.compiler.predicates.base import WS, PredicateKind, Resolve, compiled, locates, searches
 
 
 def build(span: Span, children: list) -> ast.Mentions:

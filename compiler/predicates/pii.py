@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import subject
-from compiler.predicates.base import Finder, PredicateKind, Resolve, compiled, locates, searches
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import subject
+from tenet.compiler.predicates.base import Finder, PredicateKind, Resolve, compiled, locates, searches
 
 PII_PATTERNS: dict[str, str] = {
     # The local part takes any run of non-space characters a model writes there, placeholders

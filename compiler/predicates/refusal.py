@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler import ast, ir
-from compiler.predicates.base import compiled, locates, searches, subject_only
+from tenet.compiler import ast, ir
+from tenet.compiler.predicates.base import compiled, locates, searches, subject_only
 
 REFUSAL_PATTERN = (
     "(?i)\\b(?:i(?:['\u2019]m| am) (?:sorry|afraid),? but"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import subject, value
-from compiler.passes.check_regex import regex_engine
-from compiler.predicates.base import PredicateKind, Resolve, compile_user_regex, locates, searches
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import subject, value
+from tenet.compiler.passes.check_regex import regex_engine
+from tenet.compiler.predicates.base import PredicateKind, Resolve, compile_user_regex, locates, searches
 
 
 def build(span: Span, children: list) -> ast.Matches:

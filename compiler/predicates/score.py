@@ -6,10 +6,10 @@ and the engines ask a scorer for the value (no value means unknown, see `semanti
 
 from __future__ import annotations
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import number, quote, subject, unquote, value
-from compiler.predicates.base import PredicateKind, Resolve
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import number, quote, subject, unquote, value
+from tenet.compiler.predicates.base import PredicateKind, Resolve
 
 
 def build_cmp(span: Span, children: list) -> ast.ScoreCmp:

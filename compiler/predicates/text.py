@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from compiler import ast, ir
-from compiler.diagnostics import Span
-from compiler.literals import quote, subject, unquote
-from compiler.predicates.base import STRIP_CHARS, Finder, PredicateKind, Resolve
+from tenet.compiler import ast, ir
+from tenet.compiler.diagnostics import Span
+from tenet.compiler.literals import quote, subject, unquote
+from tenet.compiler.predicates.base import STRIP_CHARS, Finder, PredicateKind, Resolve
 
 _WORDS = {"contains": "contains", "starts_with": "starts with", "ends_with": "ends with"}
 

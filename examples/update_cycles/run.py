@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from runtime.cli import main  # noqa: E402
+from tenet.runtime.cli import main  # noqa: E402
 
 
 def tenet(*argv: str) -> None:

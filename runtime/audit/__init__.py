@@ -11,8 +11,8 @@ Three layers, each its own module:
 The names below are the package's public API (the CLI and tests import them from here).
 """
 
-from runtime.audit.render import render_cycles, render_lineage, render_rule_history, to_json
-from runtime.audit.store import AuditError, CycleStore, display_uri, resolve_tracking_uri
+from tenet.runtime.audit.render import render_cycles, render_lineage, render_rule_history, to_json
+from tenet.runtime.audit.store import AuditError, CycleStore, display_uri, resolve_tracking_uri
 
 __all__ = ["AuditError", "CycleStore", "display_uri", "render_cycles", "render_lineage",
            "render_rule_history", "resolve_tracking_uri", "to_json"]

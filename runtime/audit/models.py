@@ -1,7 +1,7 @@
 """The read models of `tenet audit` and `tenet report`: cycles, lineage and rule history.
 
-Frozen dataclasses, built from the tracking store by `runtime.audit.runs` and rendered by
-`runtime.audit.render` (text and JSON) and `runtime.report` (HTML). Nothing here reads MLflow.
+Frozen dataclasses, built from the tracking store by `tenet.runtime.audit.runs` and rendered by
+`tenet.runtime.audit.render` (text and JSON) and `tenet.runtime.report` (HTML). Nothing here reads MLflow.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from compiler.ast import SEVERITIES
+from tenet.compiler.ast import SEVERITIES
 
 
 @dataclass(frozen=True)

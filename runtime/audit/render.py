@@ -1,7 +1,7 @@
 """Render the audit read models as text tables (`tenet audit`) and JSON (`--format json`).
 
 The cell formats (`pct`, `short_date`, `yes_no`, `MISSING`) are shared with the HTML of
-`runtime.report`, so a number reads the same in both.
+`tenet.runtime.report`, so a number reads the same in both.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Sequence
 
-from compiler.ast import SEVERITIES
-from runtime.audit.models import Cycle, Dataset, Lineage, RulePoint, iso_utc
+from tenet.compiler.ast import SEVERITIES
+from tenet.runtime.audit.models import Cycle, Dataset, Lineage, RulePoint, iso_utc
 
 MISSING = "-"
 

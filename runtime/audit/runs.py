@@ -1,7 +1,7 @@
 """Build the audit read models from MLflow's own entities (runs, inputs, registered models).
 
-Pure conversions of what `runtime.audit.store` fetched: no client calls here. The tag names
-come from `runtime.tags`, which the writers (`runtime/cycle.py`, `runtime/track.py`) use too.
+Pure conversions of what `tenet.runtime.audit.store` fetched: no client calls here. The tag names
+come from `tenet.runtime.tags`, which the writers (`runtime/cycle.py`, `runtime/track.py`) use too.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from runtime import tags as tag
-from runtime.audit.models import Cycle, Dataset, Stage, iso_utc
-from runtime.redact import redact_mapping, redact_value
+from tenet.runtime import tags as tag
+from tenet.runtime.audit.models import Cycle, Dataset, Stage, iso_utc
+from tenet.runtime.redact import redact_mapping, redact_value
 
 
 @dataclass(frozen=True)

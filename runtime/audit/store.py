@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlparse
 
-from compiler.errors import TenetError
-from runtime import tags as tag
-from runtime.audit.models import Cycle, DiffEntry, Lineage, RulePoint, comparisons, iso_utc
-from runtime.audit.runs import Registry, build_cycle, promotion_log
-from runtime.redact import display_uri, redact_mapping, redact_text, redact_value
+from tenet.compiler.errors import TenetError
+from tenet.runtime import tags as tag
+from tenet.runtime.audit.models import Cycle, DiffEntry, Lineage, RulePoint, comparisons, iso_utc
+from tenet.runtime.audit.runs import Registry, build_cycle, promotion_log
+from tenet.runtime.redact import display_uri, redact_mapping, redact_text, redact_value
 
 
 class AuditError(TenetError):
@@ -40,10 +40,10 @@ class AuditError(TenetError):
 def resolve_tracking_uri(explicit: str | None, work_dir: str | Path) -> str:
     """The store to read: `--tracking-uri`, else `MLFLOW_TRACKING_URI`, else the work folder's SQLite.
 
-    Below the explicit flag this is `runtime.track.tracking_uri`, minus its `mkdir`: a read
+    Below the explicit flag this is `tenet.runtime.track.tracking_uri`, minus its `mkdir`: a read
     must not leave an empty work folder (or store) behind.
     """
-    from runtime.track import tracking_uri
+    from tenet.runtime.track import tracking_uri
 
     return explicit or tracking_uri(work_dir, create=False)
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from compiler import ir
+from tenet.compiler import ir
 
 
 @dataclass

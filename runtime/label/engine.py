@@ -5,7 +5,7 @@ model score with no verdict (a judge that gave no parsable answer) fails closed:
 Shadowed rules abstain where a higher-precedence rule on the same condition voted. The
 row verdict is BAD when any rule votes BAD (a violation is never outvoted), ABSTAIN when no
 rule votes, else GOOD; the severity-weighted score and the reported violation (the BAD rule
-of highest precedence) say how bad and why. `compiler.semantics.row_verdict` is the reference.
+of highest precedence) say how bad and why. `tenet.compiler.semantics.row_verdict` is the reference.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir, semantics
-from compiler.walk import ir_atoms
-from runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
+from tenet.compiler import ir, semantics
+from tenet.compiler.walk import ir_atoms
+from tenet.runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
 
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
 # The code that decides a vote beyond the rule itself: built-in patterns (what "is a refusal"
@@ -70,7 +70,7 @@ class Labeler:
             rules: The rules to apply, in column order.
             score: Batched model scores for model-backed predicates.
             spans: Also find where each condition matched (`label` only).
-            cache: A `runtime.cache.Cache`: a text-only rule's votes on a batch are stored by the
+            cache: A `tenet.runtime.cache.Cache`: a text-only rule's votes on a batch are stored by the
                 rule's semantic fingerprint, the batch's content and the vote code's digest
                 (`vote_code_digest`), so an unchanged rule is not labeled again in a later cycle.
                 Used when `spans` is off (spans need the search).
@@ -95,7 +95,7 @@ class Labeler:
         for j, rule in enumerate(self.rules):
             key = None
             if digest is not None and not rule.runtime_only:  # model scores may change between cycles
-                from runtime.cache import key_of
+                from tenet.runtime.cache import key_of
 
                 key = key_of("votes", vote_code_digest(), rule.fingerprint.semantic, digest)
                 cached = self.cache.get("votes", key)

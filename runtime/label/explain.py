@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from compiler import ir, semantics
-from compiler.artifact import CompiledArtifact
-from runtime.data import SCHEMA
-from runtime.label.engine import Labeler
-from runtime.label.scorers import Scorers
+from tenet.compiler import ir, semantics
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.runtime.data import SCHEMA
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.label.scorers import Scorers
 
 VOTE_NAMES = {ir.GOOD: "GOOD", ir.BAD: "BAD", ir.ABSTAIN: "ABSTAIN"}
 
@@ -33,7 +33,7 @@ def explain(artifact: CompiledArtifact, sample: semantics.Sample, scorers: Score
     """Vote every rule on one sample; return explanations in precedence order, verdict, score."""
     rules = artifact.ir.rules
     if scorers is None and any(r.runtime_only for r in rules):
-        from runtime.label.run import policy_folder
+        from tenet.runtime.label.run import policy_folder
 
         scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     table = pa.table({

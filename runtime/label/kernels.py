@@ -1,7 +1,7 @@
 """Column-at-a-time evaluation of predicates over one batch (Arrow compute, RE2 regexes).
 
 Every kernel returns a boolean Arrow array in which null means "unknown" (a model score
-with no verdict), combined with Kleene logic, exactly like `compiler.semantics.evaluate`.
+with no verdict), combined with Kleene logic, exactly like `tenet.compiler.semantics.evaluate`.
 Patterns RE2 cannot run identically go to Python `re` (see `python_search`).
 """
 
@@ -13,11 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir, predicates, semantics
-from runtime import predicates as runtime_predicates
-from runtime.label import bounded
-from runtime.label.bounded import bounded_search
-from runtime.label.re2 import re2_pattern
+from tenet.compiler import ir, predicates, semantics
+from tenet.runtime import predicates as runtime_predicates
+from tenet.runtime.label import bounded
+from tenet.runtime.label.bounded import bounded_search
+from tenet.runtime.label.re2 import re2_pattern
 
 # RE2 folds these two letters into ASCII 'k' and 's' under (?i); Python's ASCII mode does not.
 _FOLD_SPECIAL = "[\u212a\u017f]"

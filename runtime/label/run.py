@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from compiler.artifact import CompiledArtifact
-from runtime.data import SCHEMA, ColumnMap, read_batches
-from runtime.label.analysis import RuleAnalysis
-from runtime.label.engine import Labeler, rules_metadata
-from runtime.label.scorers import Scorers
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.runtime.data import SCHEMA, ColumnMap, read_batches
+from tenet.runtime.label.analysis import RuleAnalysis
+from tenet.runtime.label.engine import Labeler, rules_metadata
+from tenet.runtime.label.scorers import Scorers
 
 
 @dataclass

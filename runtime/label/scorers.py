@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from compiler import ir
-from runtime.models import ModelError, resolve_model, similarity_model_path
+from tenet.compiler import ir
+from tenet.runtime.models import ModelError, resolve_model, similarity_model_path
 
 JUDGE_SYSTEM = ("You grade an assistant's response against a rubric. "
                 "Reply with exactly 'Score: N', where N is a whole number from 0 to 10.")
@@ -51,7 +51,7 @@ class Scorers:
     @functools.cached_property
     def device(self) -> str:
         """Where models load; chosen on first use, so rules without models never import torch."""
-        from runtime.device import select_device
+        from tenet.runtime.device import select_device
 
         return select_device(self.device_setting)
 
@@ -128,7 +128,7 @@ class Scorers:
 
     def commit_params(self) -> dict[str, str]:
         """MLflow params with the Hub id and commit of every Hub model scored with so far."""
-        from runtime.hub import commit_params
+        from tenet.runtime.hub import commit_params
 
         params: dict[str, str] = {}
         for name, path in self.resolved.items():
@@ -170,7 +170,7 @@ class _Encoder:
     def __init__(self, path: str, device: str):
         from transformers import AutoModel, AutoTokenizer
 
-        from runtime.device import inference_dtype
+        from tenet.runtime.device import inference_dtype
 
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         model = AutoModel.from_pretrained(path, dtype=inference_dtype(device), trust_remote_code=False)
@@ -198,7 +198,7 @@ def _load_encoder(path: str, device: str) -> _Encoder:
 def _load_classifier(path: str, device: str):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from runtime.device import inference_dtype
+    from tenet.runtime.device import inference_dtype
 
     model = AutoModelForSequenceClassification.from_pretrained(path, dtype=inference_dtype(device),
                                                                trust_remote_code=False)
@@ -208,7 +208,7 @@ def _load_classifier(path: str, device: str):
 def _load_causal(path: str, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from runtime.device import inference_dtype
+    from tenet.runtime.device import inference_dtype
 
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     tokenizer.padding_side = "left"  # batched generation needs prompts aligned on the right

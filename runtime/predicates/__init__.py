@@ -1,6 +1,6 @@
 """The runtime half of each predicate kind: its column kernel and its perturb edit.
 
-`compiler.predicates` is the registry of kinds (parse, lower, reference semantics, spans,
+`tenet.compiler.predicates` is the registry of kinds (parse, lower, reference semantics, spans,
 format); it must stay importable without pyarrow or the runtime, so what needs them lives
 here, one module per kind under the same name (`runtime/predicates/count.py` for `count`):
 
@@ -9,7 +9,7 @@ here, one module per kind under the same name (`runtime/predicates/count.py` for
 * `span_pattern(pred)`: an RE2 `(body, inline flags)` locating exactly what the reference
   `finder` locates, or None to locate in Python;
 * `edit(pred, text, want, rng, for_chosen)`: the response changed so the atom evaluates to
-  `want`, or None (`runtime.synthesize.perturb_ops` verifies it).
+  `want`, or None (`tenet.runtime.synthesize.perturb_ops` verifies it).
 
 Kinds are looked up by the compiler kind's `name`; `tests/test_predicates.py` holds both
 registries to the same kinds.
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pyarrow as pa
 
-from compiler import predicates
+from tenet.compiler import predicates
 
 if TYPE_CHECKING:
-    from runtime.label.kernels import Columns, ScoreBatch
+    from tenet.runtime.label.kernels import Columns, ScoreBatch
 
 __all__ = ["RuntimeKind", "kinds", "of", "register", "unregister"]
 
@@ -54,7 +54,7 @@ _loaded = False
 
 
 def register(kind: RuntimeKind) -> RuntimeKind:
-    """Add the runtime half of a kind already registered with `compiler.predicates`."""
+    """Add the runtime half of a kind already registered with `tenet.compiler.predicates`."""
     _load_builtins()
     if kind.name in _BY_NAME:
         raise ValueError(f"predicate kind `{kind.name}` already has a runtime half")
@@ -91,7 +91,7 @@ def _load_builtins() -> None:
     if _loaded:
         return
     _loaded = True
-    from runtime.predicates import count, is_json, keywords, pii, refusal, regex, score, text
+    from tenet.runtime.predicates import count, is_json, keywords, pii, refusal, regex, score, text
 
     for module in (regex, keywords, text, count, is_json, pii, refusal, score):
         _BY_NAME[module.KIND.name] = module.KIND

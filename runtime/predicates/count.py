@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir, semantics
-from compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import restructure
+from tenet.compiler import ir, semantics
+from tenet.compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import restructure
 
 HEADROOM = 0.75  # a length repair aims at three quarters of the limit when a cut allows
 # Line-anchored units are counted line by line: Arrow's count_substring_regex would

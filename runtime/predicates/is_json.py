@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir
-from compiler.predicates.is_json import is_json
-from runtime.predicates import RuntimeKind
+from tenet.compiler import ir
+from tenet.compiler.predicates.is_json import is_json
+from tenet.runtime.predicates import RuntimeKind
 
 _JSON_START = "^[ \\t\\n\\r\\f\\v]*[\\[{]"
 

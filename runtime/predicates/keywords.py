@@ -6,10 +6,10 @@ import random
 
 import pyarrow as pa
 
-from compiler import ir
-from compiler.predicates.keywords import keyword_pattern
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits
+from tenet.compiler import ir
+from tenet.compiler.predicates.keywords import keyword_pattern
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import edits
 
 # A name reads as something to try ("You might also consider Globex."); a common word reads as
 # a judgement ("Some would even call that stupid."): "Some people also suggest useless." is not

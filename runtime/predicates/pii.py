@@ -6,11 +6,11 @@ import random
 
 import pyarrow as pa
 
-from compiler import ir
-from compiler.predicates.pii import PII_PATTERNS
-from runtime.label.re2 import translate
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits
+from tenet.compiler import ir
+from tenet.compiler.predicates.pii import PII_PATTERNS
+from tenet.runtime.label.re2 import translate
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import edits
 
 # Sample details (reserved example domains and numbers) and the sentences that carry them: each
 # inserted piece reads as part of the answer, and they vary so that training learns the detail,

@@ -6,10 +6,10 @@ import random
 
 import pyarrow as pa
 
-from compiler import ir
-from compiler.predicates.refusal import REFUSAL_PATTERN
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits
+from tenet.compiler import ir
+from tenet.compiler.predicates.refusal import REFUSAL_PATTERN
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import edits
 
 # Whole refusals an edit can put in place of an answer. They vary, so that training learns
 # when to decline, not one sentence: with a single refusal as the chosen side of a

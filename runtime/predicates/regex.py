@@ -6,11 +6,11 @@ import random
 
 import pyarrow as pa
 
-from compiler import ir
-from runtime.label.re2 import translate
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits, restructure
-from runtime.synthesize.regex_sample import sample_match
+from tenet.compiler import ir
+from tenet.runtime.label.re2 import translate
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import edits, restructure
+from tenet.runtime.synthesize.regex_sample import sample_match
 
 
 def column(pred: ir.RegexPred, cols, score=None) -> pa.Array:

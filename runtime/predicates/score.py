@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from compiler import ir
-from compiler.predicates.score import compare_score
-from runtime.predicates import RuntimeKind
+from tenet.compiler import ir
+from tenet.compiler.predicates.score import compare_score
+from tenet.runtime.predicates import RuntimeKind
 
 
 def column(pred: ir.ScorePred, cols, score=None) -> pa.Array:

@@ -7,10 +7,10 @@ import random
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from compiler import ir
-from compiler.predicates.base import STRIP_CHARS
-from runtime.predicates import RuntimeKind
-from runtime.synthesize import edits
+from tenet.compiler import ir
+from tenet.compiler.predicates.base import STRIP_CHARS
+from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.synthesize import edits
 
 
 def column(pred: ir.TextPred, cols, score=None) -> pa.Array:

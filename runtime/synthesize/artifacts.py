@@ -8,7 +8,7 @@ answered two list requests with one bullet (docs/benchmarks.md). Rule pairs cann
 or a one-item list keeps every rule. So a share of the budget (`artifact_pairs`) goes to
 contrasts: the chosen side is a selected pair's chosen side (whole, natural, and keeping every
 rule in scope); the rejected side is the same answer with one artifact that
-`runtime.naturalness` finds. Each edit below names the problem it adds, and a contrast is kept
+`tenet.runtime.naturalness` finds. Each edit below names the problem it adds, and a contrast is kept
 only if the checks find exactly that problem on the rejected side.
 """
 
@@ -19,11 +19,11 @@ import re
 from collections import Counter
 from typing import Callable, Sequence
 
-from compiler import ir
-from runtime import naturalness
-from runtime.label.engine import Labeler
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.verify import vote_matrix
+from tenet.compiler import ir
+from tenet.runtime import naturalness
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.verify import vote_matrix
 
 STRATEGY = "artifact"
 FIRST_SENTENCE = re.compile(r"^\s*([^\n]*?[.!?])(?=\s)")

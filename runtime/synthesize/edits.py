@@ -10,10 +10,10 @@ import random
 import re
 from typing import Sequence
 
-from compiler import semantics
-from compiler.predicates.base import Finder
-from runtime import naturalness
-from runtime.synthesize import restructure
+from tenet.compiler import semantics
+from tenet.compiler.predicates.base import Finder
+from tenet.runtime import naturalness
+from tenet.runtime.synthesize import restructure
 
 SENTENCE_MARKS = ".!?"
 

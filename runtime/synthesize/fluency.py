@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.pairs import Pair
 
 MARGIN = 1.0  # nats per token
 BATCH = 16
@@ -60,7 +60,7 @@ class FluencyCheck:
     def _key(self, messages: list[dict], response: str) -> str | None:
         if self.cache is None:
             return None
-        from runtime.cache import key_of, model_fingerprint
+        from tenet.runtime.cache import key_of, model_fingerprint
 
         return key_of("fluency", model_fingerprint(self.generator.model_path), messages, response)
 

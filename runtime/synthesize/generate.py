@@ -39,13 +39,13 @@ class Generator:
     device: str = "auto"  # a `device` setting: auto picks CUDA when present (runtime/device.py)
     precision: str = "auto"  # a `precision` setting; the CPU always generates in fp32
     system_prompt: str | None = None
-    cache: Any = None  # a runtime.cache.Cache: answers are reused per conversation and settings
+    cache: Any = None  # a tenet.runtime.cache.Cache: answers are reused per conversation and settings
     progress: bool = False  # a progress bar over batches on stderr
 
     def __post_init__(self) -> None:
         from transformers import AutoTokenizer
 
-        from runtime.device import inference_dtype, select_device
+        from tenet.runtime.device import inference_dtype, select_device
 
         self.device = select_device(self.device)
         self.dtype = inference_dtype(self.device, self.precision)
@@ -83,7 +83,7 @@ class Generator:
         cap = max_new_tokens or self.max_new_tokens
         if self.cache is None:
             return self._generate(conversations, n, temperature, seed, top_p, cap)
-        from runtime.cache import key_of, model_fingerprint
+        from tenet.runtime.cache import key_of, model_fingerprint
 
         if self._fingerprint is None:
             self._fingerprint = model_fingerprint(self.model_path)

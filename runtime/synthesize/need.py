@@ -3,7 +3,7 @@
 Severity sets a rule's pair budget at compile time, so a critical rule the model already
 keeps (it never names a competitor) holds half the demo's pairs, while a medium rule it
 breaks in four answers of five holds a fifth. The warm-up reads every chosen side, but the
-preference steps see only a sample of the pairs (`runtime.train.common.rows_for_steps`),
+preference steps see only a sample of the pairs (`tenet.runtime.train.common.rows_for_steps`),
 and a uniform sample spends half of them on what the model already does. Each pair carries
 a `need`: the break rate of its target rule in the model's sampled answers to the training
 prompts (never the held-out ones), which the step sample uses as the pair's weight.
@@ -15,11 +15,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from compiler import ir
-from compiler.walk import canonical_json, ir_atoms
-from runtime.label.engine import Labeler
-from runtime.synthesize.pairs import Candidate, Pair
-from runtime.synthesize.verify import capped_break_length_rules, vote_matrix
+from tenet.compiler import ir
+from tenet.compiler.walk import canonical_json, ir_atoms
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize.pairs import Candidate, Pair
+from tenet.runtime.synthesize.verify import capped_break_length_rules, vote_matrix
 
 # A rule the samples never saw broken still gets some steps: a few dozen answers are weak
 # evidence that the model always keeps it, and its pairs remind the model of it.

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from compiler.artifact import CompiledArtifact
-from runtime.synthesize.pairs import Completion, Pair
-from runtime.synthesize.prompts import PoolPrompt
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.runtime.synthesize.pairs import Completion, Pair
+from tenet.runtime.synthesize.prompts import PoolPrompt
 
 
 def _prompt_messages(prompt: str, context) -> list[dict[str, str]]:

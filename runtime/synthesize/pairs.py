@@ -7,10 +7,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
-from compiler import ir, semantics
-from compiler.semantics import Sample
-from runtime.synthesize.prompts import PoolPrompt, PromptPool
-from runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, finished_items, shorten
+from tenet.compiler import ir, semantics
+from tenet.compiler.semantics import Sample
+from tenet.runtime.synthesize.prompts import PoolPrompt, PromptPool
+from tenet.runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, finished_items, shorten
 
 # How much a prompt taken for one rule counts towards another rule's share (spread_over_rules).
 OTHER_RULE_CREDIT = 0.25
@@ -74,7 +74,7 @@ class SynthesisContext:
     policy: ir.PolicyIR
     pool: PromptPool
     seed: int
-    generator: object | None = None  # runtime.synthesize.generate.Generator
+    generator: object | None = None  # tenet.runtime.synthesize.generate.Generator
     samples_per_prompt: int = 4
     feedback: list[dict] = field(default_factory=list)
     max_model_prompts: int | None = None

@@ -4,7 +4,7 @@ Every text predicate kind knows how to make itself true or false (its `edit`, in
 `runtime/predicates/<kind>.py`: insert or remove a match, cut a count at a sentence or item
 boundary, turn a list into bullets and back, wrap or unwrap JSON, …). `violate` and `repair` apply these to a rule's condition so that its
 vote turns BAD (or, for soft rules, stops being GOOD) and back. Every result is verified
-against the reference semantics, and must add no artifact that `runtime.naturalness`
+against the reference semantics, and must add no artifact that `tenet.runtime.naturalness`
 finds (no filler, no half sentence, no `- 1.` marker), before it is returned. An edit that
 would need one gives None: lengthening an answer is left to the model's own longer answers.
 Conditions on the prompt, or on model scores, cannot be edited and give None.
@@ -15,12 +15,12 @@ from __future__ import annotations
 import random
 import re
 
-from compiler import ir, semantics
-from compiler.semantics import Sample
-from compiler.walk import ir_atoms
-from runtime import predicates
-from runtime.synthesize import edits, restructure
-from runtime.synthesize.edits import adds_artifact
+from tenet.compiler import ir, semantics
+from tenet.compiler.semantics import Sample
+from tenet.compiler.walk import ir_atoms
+from tenet.runtime import predicates
+from tenet.runtime.synthesize import edits, restructure
+from tenet.runtime.synthesize.edits import adds_artifact
 
 EDITABLE_SUBJECTS = ("response", "any_response", "conversation")
 

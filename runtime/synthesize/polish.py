@@ -15,9 +15,9 @@ import random
 from dataclasses import replace
 from typing import Sequence
 
-from compiler import ir, semantics
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.perturb_ops import repair, violate
+from tenet.compiler import ir, semantics
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.perturb_ops import repair, violate
 
 # Pairs made from the model's answers or by edits; the authors' examples and logged feedback stay as given.
 POLISHED_STRATEGIES = ("perturb", "sample", "revise", "contrast")

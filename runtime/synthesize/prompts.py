@@ -2,7 +2,7 @@
 
 Prompts are split once into training and held-out evaluation prompts by a seeded hash of
 their text, so the split does not depend on the order sources are read in. The split and the
-template expansion live in `compiler.heldout`, so the compiler counts the same held-out prompts.
+template expansion live in `tenet.compiler.heldout`, so the compiler counts the same held-out prompts.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler import ir
-from compiler.datarefs import is_dataset_ref, parse_dataset_ref
-from compiler.heldout import fill_template, is_held_out, normalize, written_prompts
-from runtime.data import ColumnMap, read_batches
+from tenet.compiler import ir
+from tenet.compiler.datarefs import is_dataset_ref, parse_dataset_ref
+from tenet.compiler.heldout import fill_template, is_held_out, normalize, written_prompts
+from tenet.runtime.data import ColumnMap, read_batches
 
 __all__ = ["PoolPrompt", "PromptPool", "build_pool", "fill_template", "normalize"]
 

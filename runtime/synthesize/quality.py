@@ -5,7 +5,7 @@ rule; the chosen side breaks no rule it can be checked against; for minimal pair
 other rule changed its vote; the sides differ; it is not a duplicate; the length ratio is
 inside the band (length is a known DPO shortcut; pairs whose target bounds the length are
 exempt, their lengths must differ); its prompt is not a
-held-out evaluation prompt; and both sides read as whole answers (`runtime.naturalness`: no
+held-out evaluation prompt; and both sides read as whole answers (`tenet.runtime.naturalness`: no
 loop, no hybrid list marker, no mid-sentence ending, no leftover), except the policy
 authors' own examples. A fluency check under the base model (`fluency.py`) runs on the
 selected pairs when a model is loaded.
@@ -24,15 +24,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from compiler import ir
-from compiler.lengths import caps_length
-from compiler.walk import ir_atoms
-from runtime import naturalness
-from runtime.label.engine import Labeler
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.perturb_ops import repairs_with_advice
-from runtime.synthesize.prompts import normalize
-from runtime.synthesize.verify import fails, passes, vote_matrix
+from tenet.compiler import ir
+from tenet.compiler.lengths import caps_length
+from tenet.compiler.walk import ir_atoms
+from tenet.runtime import naturalness
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.perturb_ops import repairs_with_advice
+from tenet.runtime.synthesize.prompts import normalize
+from tenet.runtime.synthesize.verify import fails, passes, vote_matrix
 
 NATURALNESS_REASONS = tuple(f"unnatural_{p}" for p in naturalness.PROBLEMS)
 DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", *NATURALNESS_REASONS,

@@ -2,7 +2,7 @@
 and back, drop the sentences that contain something. Each keeps the text reading as an answer.
 
 These are what `perturb_ops` uses where a character-level edit would leave an artifact (a
-sentence cut in half, a `- 1.` hybrid marker, a filler loop): `runtime.naturalness` is the
+sentence cut in half, a `- 1.` hybrid marker, a filler loop): `tenet.runtime.naturalness` is the
 standard their output is held to.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from runtime import naturalness
+from tenet.runtime import naturalness
 
 NUMBERED = re.compile(r"^([ \t]*)\d+[.)][ \t]+")
 BULLETED = re.compile(r"^([ \t]*)[-*\u2022][ \t]+")

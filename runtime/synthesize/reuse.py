@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Sequence
 
-from compiler import ir
-from runtime.cache import Cache, key_of
-from runtime.synthesize.pairs import Completion, Pair
-from runtime.synthesize.prompts import PromptPool
+from tenet.compiler import ir
+from tenet.runtime.cache import Cache, key_of
+from tenet.runtime.synthesize.pairs import Completion, Pair
+from tenet.runtime.synthesize.prompts import PromptPool
 
 CROSS_RULE = ("sample", "revise", "contrast", "feedback")
 POLICY_GROUP = "__policy__"  # items that target no single rule

@@ -10,19 +10,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from compiler.artifact import CompiledArtifact
-from runtime.label.engine import Labeler
-from runtime.label.scorers import Scorers
-from runtime.synthesize import output, reuse
-from runtime.synthesize.artifacts import STRATEGY as ARTIFACT_STRATEGY, artifact_pairs
-from runtime.synthesize.fluency import FluencyCheck
-from runtime.synthesize.pairs import Candidate, Completion, Pair, SynthesisContext
-from runtime.synthesize.polish import polish_all
-from runtime.synthesize.prompts import PromptPool, build_pool, normalize
-from runtime.synthesize.quality import QaReport, gate, select_within_budget
-from runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
-from runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs, shortfall_weights
-from runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.label.scorers import Scorers
+from tenet.runtime.synthesize import output, reuse
+from tenet.runtime.synthesize.artifacts import STRATEGY as ARTIFACT_STRATEGY, artifact_pairs
+from tenet.runtime.synthesize.fluency import FluencyCheck
+from tenet.runtime.synthesize.pairs import Candidate, Completion, Pair, SynthesisContext
+from tenet.runtime.synthesize.polish import polish_all
+from tenet.runtime.synthesize.prompts import PromptPool, build_pool, normalize
+from tenet.runtime.synthesize.quality import QaReport, gate, select_within_budget
+from tenet.runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
+from tenet.runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs, shortfall_weights
+from tenet.runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
 
@@ -58,7 +58,7 @@ def synthesize(artifact: CompiledArtifact, out_dir: str | Path | None, *, root: 
         samples_per_prompt: N for best-of-N sampling.
         progress: Called with (strategy, candidates so far).
         max_model_prompts: Cap on the training prompts the model answers (a seeded choice).
-        cache: A `runtime.cache.Cache`: rules whose candidates are cached skip the strategies.
+        cache: A `tenet.runtime.cache.Cache`: rules whose candidates are cached skip the strategies.
         artifact_share: Artifact contrasts per selected rule pair (default: the policy's
             `artifact_pairs` setting; `runtime/synthesize/artifacts.py`).
         scope_share: Scope contrasts per pair of a scoped rule (default: the policy's
@@ -182,7 +182,7 @@ def _run_strategies(ctx: SynthesisContext, names: Sequence[str],
 def _reuse_settings(generator, samples_per_prompt: int, max_model_prompts: int | None,
                     feedback: list[dict] | None) -> dict:
     """What besides the rules and prompts decides the strategies' output."""
-    from runtime.cache import key_of, model_fingerprint
+    from tenet.runtime.cache import key_of, model_fingerprint
 
     sampler = None
     if generator is not None:

@@ -21,13 +21,13 @@ import random
 from collections import Counter
 from typing import Sequence
 
-from compiler import ir, semantics
-from compiler.semantics import Sample
-from runtime import naturalness
-from runtime.label.engine import Labeler
-from runtime.synthesize.artifacts import keeps_every_rule, unique_answers
-from runtime.synthesize.pairs import Pair
-from runtime.synthesize.perturb_ops import make
+from tenet.compiler import ir, semantics
+from tenet.compiler.semantics import Sample
+from tenet.runtime import naturalness
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.synthesize.artifacts import keeps_every_rule, unique_answers
+from tenet.runtime.synthesize.pairs import Pair
+from tenet.runtime.synthesize.perturb_ops import make
 
 STRATEGY = "scope"
 

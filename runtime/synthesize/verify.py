@@ -7,10 +7,10 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from compiler import ir
-from compiler.lengths import caps_length
-from runtime.data import read_batches
-from runtime.label.engine import Labeler
+from tenet.compiler import ir
+from tenet.compiler.lengths import caps_length
+from tenet.runtime.data import read_batches
+from tenet.runtime.label.engine import Labeler
 
 
 def _row(prompt: str, response: str, context: Sequence[tuple[str, str]]) -> dict:

@@ -11,7 +11,7 @@ once (DPOTrainer always wants them; CFT only uses them for the logged `rewards/*
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
+from tenet.runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
                                   load_model_and_tokenizer, run_and_save, trainer_config, job_callbacks)
 
 

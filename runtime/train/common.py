@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from compiler.plan import TrainSettings
-from runtime.train.guard import build_config, check_overrides, stay_offline
+from tenet.compiler.plan import TrainSettings
+from tenet.runtime.train.guard import build_config, check_overrides, stay_offline
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 UNPAIRED_COLUMNS = ("prompt", "completion", "label")
@@ -24,7 +24,7 @@ TARGETS_COLUMN = "target_rules"  # empty for contrasts, which the warm-up leaves
 class TrainJob:
     """One training run: which model, which data, where to write, with which settings.
 
-    `hyperparameters` is the plan's train-stage settings, typed (`compiler.plan.TrainSettings`),
+    `hyperparameters` is the plan's train-stage settings, typed (`tenet.compiler.plan.TrainSettings`),
     so methods read `job.hyperparameters.beta` and never cast. A plain mapping is accepted for
     scripts and tests and validated into `TrainSettings` on construction. The policy's
     `trainer.<field>` / `lora.<field>` settings ride along in `overrides`.
@@ -62,7 +62,7 @@ class TrainResult:
 
 def device_and_precision(device: str, precision: str) -> dict[str, Any]:
     """TrainingArguments for the device and precision settings (see runtime/device.py)."""
-    from runtime.device import training_arguments
+    from tenet.runtime.device import training_arguments
 
     return training_arguments(device, precision)
 
@@ -96,7 +96,7 @@ def base_arguments(job: TrainJob) -> dict[str, Any]:
 
 def job_callbacks(job: TrainJob) -> list[Any]:
     """The trainer callbacks of a job: its own, then MLflow reporting when `report_to` asks for it."""
-    from runtime.train.reporting import reporting_callbacks
+    from tenet.runtime.train.reporting import reporting_callbacks
 
     return [*job.callbacks, *reporting_callbacks(job.report_to)]
 
@@ -106,7 +106,7 @@ def policy_overrides(job: TrainJob, section: str) -> dict[str, Any]:
 
     The compiler checked each field and typed each value (compiler/passes/check_trainer_fields.py);
     they are checked again against tenet's allow-list and the installed TRL and peft
-    (`runtime.train.guard.check_overrides`), since an artifact can come from anywhere. Lists
+    (`tenet.runtime.train.guard.check_overrides`), since an artifact can come from anywhere. Lists
     arrive as tuples and go back to lists, which TRL and peft compare against.
 
     Raises:
@@ -120,7 +120,7 @@ def trainer_config(config_class, job: TrainJob, **arguments: Any):
 
     The policy's overrides win over everything tenet derives. A field `config_class` lacks is
     skipped: an rlhf override may be meant for only one of its two configs. The config is
-    built and checked by `runtime.train.guard.build_config`, before any trainer exists.
+    built and checked by `tenet.runtime.train.guard.build_config`, before any trainer exists.
     """
     names = {f.name for f in dataclasses.fields(config_class)}
     overrides = {k: v for k, v in policy_overrides(job, "trainer").items() if k in names}
@@ -149,7 +149,7 @@ def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
     `runtime/synthesize/need.py`), the sample is drawn with `need` as each row's weight, so
     the few steps go to the rules the model breaks; the column is dropped either way.
     """
-    from runtime.scale import world_size
+    from tenet.runtime.scale import world_size
 
     hp = TrainSettings.of(settings)
     needed = hp.max_steps * hp.batch_size * hp.grad_accum * world_size()

@@ -8,7 +8,7 @@ LoRA the reference is loaded explicitly from `job.model_path` (TRL would otherwi
 
 from __future__ import annotations
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_causal_lm, load_model_and_tokenizer,
+from tenet.runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_causal_lm, load_model_and_tokenizer,
                                   load_step_rows, lora_config, run_and_save, trainer_config, job_callbacks)
 
 

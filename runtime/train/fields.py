@@ -5,8 +5,8 @@ installed TRL configs and peft's `LoraConfig` without importing either (it must 
 ML libraries), so this module reads them once and writes their fields and value types to a
 committed data file. Rerun it after upgrading TRL, transformers or peft:
 
-    python -m runtime.train.fields            # rewrite the file
-    python -m runtime.train.fields --check    # exit 1 when the file is out of date
+    python -m tenet.runtime.train.fields            # rewrite the file
+    python -m tenet.runtime.train.fields --check    # exit 1 when the file is out of date
 
 tests/test_trainer_fields.py regenerates the table and fails when it differs.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 OUT = Path(__file__).resolve().parents[2] / "compiler" / "trainer_fields.json"
 
-# Every config class a method builds (compiler.settings.TRAINER_CONFIGS) and where it lives.
+# Every config class a method builds (tenet.compiler.settings.TRAINER_CONFIGS) and where it lives.
 CONFIG_CLASSES: dict[str, tuple[str, str]] = {
     "DPOConfig": ("trl", "DPOConfig"),
     "KTOConfig": ("trl", "KTOConfig"),
@@ -46,7 +46,7 @@ def field_table() -> dict[str, Any]:
 
     configs = {name: class_fields(getattr(importlib.import_module(module), attr))
                for name, (module, attr) in CONFIG_CLASSES.items()}
-    return {"generated_by": "python -m runtime.train.fields",
+    return {"generated_by": "python -m tenet.runtime.train.fields",
             "versions": {pkg: version(pkg) for pkg in ("trl", "transformers", "peft")},
             "configs": configs}
 
@@ -138,14 +138,14 @@ def render(table: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the table, or with `--check` report whether the committed one is current."""
-    parser = argparse.ArgumentParser(prog="python -m runtime.train.fields", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tenet.runtime.train.fields", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the file differs from the installed packages")
     args = parser.parse_args(argv)
     text = render(field_table())
     if args.check:
         current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
         if current != text:
-            print(f"{OUT} is out of date; run python -m runtime.train.fields", file=sys.stderr)
+            print(f"{OUT} is out of date; run python -m tenet.runtime.train.fields", file=sys.stderr)
             return 1
         return 0
     OUT.write_text(text, encoding="utf-8")

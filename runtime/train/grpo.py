@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, load_model_and_tokenizer,
+from tenet.runtime.train.common import (TrainJob, TrainResult, load_dataset_columns, load_model_and_tokenizer,
                                   lora_config, policy_overrides, save_final, trainer_config, job_callbacks)
 
 

@@ -24,11 +24,11 @@ import sys
 from importlib.metadata import version
 from typing import Any, Iterable, Mapping
 
-from compiler.errors import ExitCode, TenetError
-from compiler.ir import OverrideValue
-from compiler.passes.check_trainer_fields import FIELDS_FILE, config_names
-from compiler.settings import LORA_CONFIG, OVERRIDE_SECTIONS
-from compiler.trainer_allow import ALL_LINEAR, ALLOWED, bounded, refusal
+from tenet.compiler.errors import ExitCode, TenetError
+from tenet.compiler.ir import OverrideValue
+from tenet.compiler.passes.check_trainer_fields import FIELDS_FILE, config_names
+from tenet.compiler.settings import LORA_CONFIG, OVERRIDE_SECTIONS
+from tenet.compiler.trainer_allow import ALL_LINEAR, ALLOWED, bounded, refusal
 
 # Every field tenet's runtime/train code passes to a TRL config: `base_arguments` and the
 # device fields (runtime/train/common.py), then each method's own (dpo, cft, kto, orpo, grpo,
@@ -157,7 +157,7 @@ def stay_offline() -> None:
 
     The libraries read `HF_HUB_OFFLINE` once, at import, so the flag is also set on those already imported.
     """
-    from runtime.hub import downloads_allowed
+    from tenet.runtime.hub import downloads_allowed
 
     if downloads_allowed():
         return
@@ -177,7 +177,7 @@ def _check_installed(key: str, field: str, value: object, names: tuple[str, ...]
         raise InstalledMismatch(
             f"`{key}`: the installed {_package_text(names[0])} has no field `{field}` in {'/'.join(names)}; this "
             f"policy was checked against {_checked_text(names[0])} (compiler/trainer_fields.json). Install the "
-            "locked versions, or run `python -m runtime.train.fields` and compile again")
+            "locked versions, or run `python -m tenet.runtime.train.fields` and compile again")
     for name, spec in present:
         if _takes(spec, value):
             return
@@ -189,7 +189,7 @@ def _check_installed(key: str, field: str, value: object, names: tuple[str, ...]
 
 
 def _takes(spec: Mapping[str, Any], value: object) -> bool:
-    """Whether an installed field (`runtime.train.fields.class_fields` entry) takes a policy value."""
+    """Whether an installed field (`tenet.runtime.train.fields.class_fields` entry) takes a policy value."""
     types = set(spec["types"])
     if isinstance(value, str) and spec.get("choices") and value not in spec["choices"]:
         return False
@@ -197,7 +197,7 @@ def _takes(spec: Mapping[str, Any], value: object) -> bool:
 
 
 def _kinds(value: object) -> set[str]:
-    """The field kinds (as `runtime.train.fields` names them) a Python value fits."""
+    """The field kinds (as `tenet.runtime.train.fields` names them) a Python value fits."""
     if value is None:
         return {"none"}
     if isinstance(value, bool):
@@ -216,8 +216,8 @@ def _kinds(value: object) -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def installed_fields(name: str) -> dict[str, dict[str, Any]]:
-    """The fields of the installed config class `name`, as `python -m runtime.train.fields` reads them."""
-    from runtime.train.fields import CONFIG_CLASSES, class_fields
+    """The fields of the installed config class `name`, as `python -m tenet.runtime.train.fields` reads them."""
+    from tenet.runtime.train.fields import CONFIG_CLASSES, class_fields
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # ORPOConfig lives in trl.experimental
     module, attr = CONFIG_CLASSES[name]

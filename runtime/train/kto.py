@@ -7,7 +7,7 @@ With the default `kto` loss the batch size must be > 1 (TRL raises otherwise).
 
 from __future__ import annotations
 
-from runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, load_causal_lm, lora_config,
+from tenet.runtime.train.common import (UNPAIRED_COLUMNS, TrainJob, TrainResult, load_causal_lm, lora_config,
                                   load_dataset_columns, rows_for_steps, load_model_and_tokenizer, run_and_save,
                                   trainer_config, job_callbacks)
 

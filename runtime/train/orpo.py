@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
+from tenet.runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, lora_config, load_step_rows,
                                   load_model_and_tokenizer, run_and_save, trainer_config, job_callbacks)
 
 

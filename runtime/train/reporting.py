@@ -3,7 +3,7 @@
 `TrainingArguments` and the model config hold machine paths (`output_dir`, `logging_dir`,
 `_name_or_path`) and may hold credentials; transformers' own `MLflowCallback` logs them as
 they are. Trainers get `report_to=[]` and this callback instead, which logs the same params
-and metrics, with param values redacted by `runtime.redact.redact_mapping`.
+and metrics, with param values redacted by `tenet.runtime.redact.redact_mapping`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers.integrations import MLflowCallback
 
-from runtime.redact import redact_mapping
+from tenet.runtime.redact import redact_mapping
 
 
 class _RedactingMlflow:

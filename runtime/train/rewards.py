@@ -25,10 +25,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from compiler import ir
-from runtime.data import read_batches
-from runtime.label.engine import Labeler
-from runtime.label.kernels import ScoreBatch
+from tenet.compiler import ir
+from tenet.runtime.data import read_batches
+from tenet.runtime.label.engine import Labeler
+from tenet.runtime.label.kernels import ScoreBatch
 
 RewardFunction = Callable[..., list[float]]
 

@@ -15,10 +15,10 @@ import dataclasses
 import time
 from pathlib import Path
 
-from runtime.train import grpo
-from runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, save_final,
+from tenet.runtime.train import grpo
+from tenet.runtime.train.common import (PAIR_COLUMNS, TrainJob, TrainResult, load_dataset_columns, save_final,
                                   trainer_config, job_callbacks)
-from runtime.train.guard import stay_offline
+from tenet.runtime.train.guard import stay_offline
 
 
 def train_reward_model(job: TrainJob) -> tuple[str, dict[str, float], int]:

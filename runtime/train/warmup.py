@@ -18,8 +18,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from runtime.train.common import TrainJob, base_arguments, lora_config, load_model_and_tokenizer, quiet
-from runtime.train.guard import build_config
+from tenet.runtime.train.common import TrainJob, base_arguments, lora_config, load_model_and_tokenizer, quiet
+from tenet.runtime.train.guard import build_config
 
 DONE = ".tenet-warmup-complete"
 
@@ -63,7 +63,7 @@ def chosen_sides(job: TrainJob):
     only train some answers twice. A contrast teaches by its rejected side, which only the
     preference steps see.
     """
-    from runtime.train.common import (NEED_COLUMN, PAIR_COLUMNS, TARGETS_COLUMN, UNPAIRED_COLUMNS,
+    from tenet.runtime.train.common import (NEED_COLUMN, PAIR_COLUMNS, TARGETS_COLUMN, UNPAIRED_COLUMNS,
                                       load_dataset_columns, rows_for_warm_up)
 
     if job.method == "kto":

@@ -1,11 +1,11 @@
 """One module per pair strategy; `STRATEGIES` maps the policy's names to them."""
 
-from runtime.synthesize.strategies.contrast import contrast
-from runtime.synthesize.strategies.examples import examples
-from runtime.synthesize.strategies.feedback import feedback
-from runtime.synthesize.strategies.perturb import perturb
-from runtime.synthesize.strategies.revise import revise
-from runtime.synthesize.strategies.sample import sample
+from tenet.runtime.synthesize.strategies.contrast import contrast
+from tenet.runtime.synthesize.strategies.examples import examples
+from tenet.runtime.synthesize.strategies.feedback import feedback
+from tenet.runtime.synthesize.strategies.perturb import perturb
+from tenet.runtime.synthesize.strategies.revise import revise
+from tenet.runtime.synthesize.strategies.sample import sample
 
 STRATEGIES = {"examples": examples, "perturb": perturb, "sample": sample, "revise": revise,
               "contrast": contrast, "feedback": feedback}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from compiler import semantics
-from runtime.synthesize.pairs import Pair, SynthesisContext, messages
-from runtime.synthesize.strategies.revise import rule_text
+from tenet.compiler import semantics
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext, messages
+from tenet.runtime.synthesize.strategies.revise import rule_text
 
 COMPLY = "Answer the user. You must follow this rule: {rule}"
 VIOLATE = "Answer the user. Deliberately break this rule: {rule}"

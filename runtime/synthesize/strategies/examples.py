@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from runtime.synthesize.pairs import Pair, SynthesisContext
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext
 
 
 def examples(ctx: SynthesisContext) -> Iterator[Pair]:

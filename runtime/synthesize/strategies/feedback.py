@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterator
 
-from runtime.data import gold_label, is_likert
-from runtime.synthesize.pairs import Completion, Pair, SynthesisContext
-from runtime.synthesize.prompts import normalize
+from tenet.runtime.data import gold_label, is_likert
+from tenet.runtime.synthesize.pairs import Completion, Pair, SynthesisContext
+from tenet.runtime.synthesize.prompts import normalize
 
 def rating_label(value: Any, likert: bool = False) -> int:
     """GOOD (1), BAD (0) or unknown (-1) from a thumb, a 0/1 or 1–5 rating, or a free-text comment."""

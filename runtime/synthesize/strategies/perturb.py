@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from compiler import ir, semantics
-from compiler.lengths import caps_length, response_counts
-from compiler.predicates.count import count_units
-from compiler.semantics import Sample
-from runtime import naturalness
-from runtime.predicates.count import HEADROOM
-from runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
-from runtime.synthesize.restructure import cut_points, shorten
-from runtime.synthesize.perturb_ops import repair, repairs_with_advice, violate
+from tenet.compiler import ir, semantics
+from tenet.compiler.lengths import caps_length, response_counts
+from tenet.compiler.predicates.count import count_units
+from tenet.compiler.semantics import Sample
+from tenet.runtime import naturalness
+from tenet.runtime.predicates.count import HEADROOM
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
+from tenet.runtime.synthesize.restructure import cut_points, shorten
+from tenet.runtime.synthesize.perturb_ops import repair, repairs_with_advice, violate
 
 
 def perturb(ctx: SynthesisContext) -> Iterator[Pair]:
@@ -37,7 +37,7 @@ def perturb(ctx: SynthesisContext) -> Iterator[Pair]:
 
 def base_votes(items: list[tuple[ir.RuleIR, Sample]]) -> list[int]:
     """Each rule's vote on its base sample, computed column-wise per rule."""
-    from runtime.synthesize.verify import vote_matrix
+    from tenet.runtime.synthesize.verify import vote_matrix
 
     by_rule: dict[str, list[int]] = {}
     for k, (rule, _) in enumerate(items):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from compiler import ir, semantics
-from compiler.semantics import Sample
-from runtime.synthesize.pairs import Pair, SynthesisContext
+from tenet.compiler import ir, semantics
+from tenet.compiler.semantics import Sample
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext
 
 REVISE_TEMPLATE = ("Rewrite the answer below so that it follows this rule: {rule}\n"
                    "Keep everything else the same. Reply with the rewritten answer only.\n\n"

@@ -12,14 +12,14 @@ from typing import Iterator
 
 import numpy as np
 
-from compiler import ir
-from runtime.synthesize.pairs import Pair, SynthesisContext
-from runtime.synthesize.verify import fails, passes
+from tenet.compiler import ir
+from tenet.runtime.synthesize.pairs import Pair, SynthesisContext
+from tenet.runtime.synthesize.verify import fails, passes
 
 
 def sample(ctx: SynthesisContext, labeler=None) -> Iterator[Pair]:
     """Yield one pair per (prompt, rule) that the model's answers split, best against best."""
-    from runtime.synthesize.verify import vote_matrix
+    from tenet.runtime.synthesize.verify import vote_matrix
 
     candidates = [c for c in ctx.candidates()
                   if c.responses and len({r.strip() for r in c.responses + c.cut if r.strip()}) >= 2]

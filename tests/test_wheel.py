@@ -1,0 +1,83 @@
+"""The built wheel, installed into a fresh venv with the compiler's dependencies only.
+
+`pip install tenet` gives one import package, `tenet`, with the standard policy library and
+the trainer field table inside it, and a `tenet` command that checks, formats and plans a
+policy outside any checkout.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+POLICY = '''dsl 1
+policy outside version "1"
+import "std/safety.policy"
+
+rule short (medium):
+  require response has at most 40 words
+  example:
+    prompt "How do I reset my password?"
+    good   "Use the reset link on the sign-in page."
+    bad    "Well, there are many ways to think about passwords, and before we start it is worth saying that security matters a great deal to all of us here, so let me explain in some detail what you might want to consider first."
+
+prompts:
+  template "How do I {task}?" slot task = "reset my password", "close my account", "change my email", "update my card", "download my invoice", "cancel my order", "track my parcel", "contact support"
+
+training:
+  trainer.lr_scheduler_type = cosine
+  trainer.warmup_steps = 2
+  lora = true
+  lora.lora_dropout = 0.05
+'''
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv holding the wheel built from this checkout and what the lock pins for it."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp / "dist"), str(REPO)], check=True, cwd=tmp)
+    (wheel,) = (tmp / "dist").glob("tenet-*.whl")
+    venv.create(tmp / "venv", with_pip=True)
+    python = tmp / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(REPO / "requirements.lock"), str(wheel)],
+                   check=True, cwd=tmp)
+    return tmp
+
+
+def test_the_wheel_holds_one_package_with_its_data(installed: Path) -> None:
+    (wheel,) = (installed / "dist").glob("tenet-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"tenet"}
+    assert {"tenet/std/safety.policy", "tenet/compiler/policy.lark", "tenet/compiler/trainer_fields.json",
+            "tenet/runtime/cli.py"} <= set(names)
+
+
+def test_an_installed_tenet_checks_a_policy_that_imports_std_and_sets_trainer_fields(installed: Path) -> None:
+    folder = installed / "user-project"
+    folder.mkdir()
+    (folder / "support.policy").write_text(POLICY, encoding="utf-8")
+    bin_dir = installed / "venv" / "bin"
+    imports = subprocess.run([str(bin_dir / "python"), "-c",
+                              "import importlib.util as u, tenet; print(tenet.__version__, "
+                              "u.find_spec('compiler'), u.find_spec('runtime'), u.find_spec('torch'))"],
+                             capture_output=True, text=True, cwd=folder)
+    assert imports.returncode == 0, imports.stderr
+    assert imports.stdout.split()[1:] == ["None", "None", "None"]  # no top-level compiler/runtime, no torch
+    for command in (["check", "support.policy"], ["plan", "support.policy"], ["fmt", "--check", "support.policy"]):
+        done = subprocess.run([str(bin_dir / "tenet"), *command], capture_output=True, text=True, cwd=folder)
+        assert done.returncode in (0, 1), done.stderr
+        assert "error" not in done.stderr.lower() or command[0] == "fmt", (command, done.stderr)
+        assert "Traceback" not in done.stderr
+    done = subprocess.run([str(bin_dir / "tenet"), "check", "support.policy"], capture_output=True, text=True,
+                          cwd=folder)
+    assert done.returncode == 0, done.stderr
