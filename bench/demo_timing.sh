@@ -10,12 +10,12 @@ make .venv/.installed-stamp >/dev/null
 scratch=$(mktemp -d)
 start=$(date +%s)
 TENET_CACHE="$scratch" .venv/bin/python -c \
-    "from runtime.models import ensure_embedded; ensure_embedded('embedded:smollm2-135m-instruct')"
+    "from tenet.runtime.models import ensure_embedded; ensure_embedded('embedded:smollm2-135m-instruct')"
 end=$(date +%s)
 rm -rf "$scratch"
 echo "conversion of the embedded model into an empty cache: $((end - start)) s"
 rm -rf work/demo
 start=$(date +%s)
-make demo | tee /tmp/tenet-demo.log
+mkdir -p work && make demo | tee work/demo-timing.log
 end=$(date +%s)
 echo "make demo (converted model cached): $((end - start)) s"

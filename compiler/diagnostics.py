@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from enum import Enum
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from tenet import STD_DIR
 from tenet.compiler.errors import ExitCode, TenetError
 
 
@@ -53,7 +55,7 @@ class Diagnostic(BaseModel):
         if self.span is None:
             lines = [head]
         else:
-            lines = [f"{self.span.file}:{self.span.line}:{self.span.col}: {head}"]
+            lines = [f"{display_path(self.span.file)}:{self.span.line}:{self.span.col}: {head}"]
             text = sources.get(self.span.file)
             if text is None:
                 text = _read_quietly(self.span.file)
@@ -83,6 +85,10 @@ class CompileError(TenetError):
     def render(self) -> str:
         """Every diagnostic with its source line and caret (each names its own severity)."""
         return render_all(self.diagnostics, self.sources)
+
+    def __str__(self) -> str:
+        """The rendered diagnostics, so that a traceback shows them."""
+        return self.render()
 
 
 def error(code: str, message: str, span: Span | None, hint: str | None = None) -> Diagnostic:
@@ -126,6 +132,24 @@ def sort_key(d: Diagnostic) -> tuple:
     if d.span is None:
         return ("", 0, 0, d.code, d.message)
     return (d.span.file, d.span.line, d.span.col, d.code, d.message)
+
+
+def display_path(path: str) -> str:
+    """A source path as tenet prints it: `std/…` for the standard library, relative in the working folder.
+
+    A path outside both is printed as it was given.
+    """
+    real = Path(os.path.realpath(path))
+    if real.is_relative_to(STD_DIR):
+        return "std/" + real.relative_to(STD_DIR).as_posix()
+    try:
+        here = Path.cwd()
+    except OSError:  # the working folder was removed
+        return path
+    absolute = Path(os.path.abspath(path))
+    if Path(path).is_absolute() and absolute.is_relative_to(here):
+        return absolute.relative_to(here).as_posix()
+    return path
 
 
 def _read_quietly(path: str) -> str | None:

@@ -94,12 +94,14 @@ def real_path(path: Path) -> Path | None:
         return None
 
 
-def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
+def load_program(entry: str | Path, root: str | Path | None = None, text: str | None = None) -> Program:
     """Parse the entry policy and, transitively, everything it imports or extends.
 
     Args:
         entry: Path of the policy to compile.
         root: Directory imports must stay inside; defaults to the entry's directory.
+        text: The entry's source, to use instead of reading `entry` (an editor's unsaved
+            buffer); its imports are still read from disk, relative to `entry`.
 
     Returns:
         The program, dependencies before dependants.
@@ -111,7 +113,7 @@ def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
     # A symlink loop is reported by `visit`; here it must only not stop us choosing a root.
     base = Path(root) if root else (real_path(entry_path) or entry_path.absolute()).parent
     root_path = real_path(base) or base.absolute()
-    loader = _Loader(root_path)
+    loader = _Loader(root_path, text)
     loader.visit(entry_path, span=None, chain=(), via=None)
     if loader.diagnostics:
         raise CompileError(loader.diagnostics)
@@ -119,8 +121,9 @@ def load_program(entry: str | Path, root: str | Path | None = None) -> Program:
 
 
 class _Loader:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, entry_text: str | None = None):
         self.root = root
+        self.entry_text = entry_text
         self.modules: list[Module] = []
         self.seen: set[Path] = set()
         self.diagnostics: list[Diagnostic] = []
@@ -138,7 +141,10 @@ class _Loader:
         if real in self.seen:
             return
         self.seen.add(real)
-        text, problem = read_policy_text(path, span)
+        if not chain and self.entry_text is not None:
+            text, problem = _given_text(self.entry_text, path)
+        else:
+            text, problem = read_policy_text(path, span)
         if problem:
             self.diagnostics.append(problem)
             return
@@ -182,6 +188,15 @@ class _Loader:
                 f"imports must stay inside {allowed} (no `..` or symlinks out)"))
             return None
         return candidate
+
+
+def _given_text(text: str, path: Path) -> tuple[str | None, Diagnostic | None]:
+    """The entry's source as given, held to the same size limit as a file read from disk."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        return None, error("L004", f"policy file is too large ({size} bytes)", None,
+                           f"policies are limited to {MAX_POLICY_BYTES} bytes")
+    return text.removeprefix("\ufeff"), None
 
 
 def _symlink_loop(path: Path, span: Span | None) -> Diagnostic:

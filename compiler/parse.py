@@ -1,8 +1,9 @@
 """Parse `.policy` text into a `PolicyAst` with Lark (LALR, positions on).
 
 The Transformer only builds nodes. Syntax errors become diagnostics with "expected one of"
-and a keyword suggestion; after an error the failing top-level item is blanked out and the
-rest re-parsed, so one run reports every broken item, not just the first.
+(the terminals that really fit there) and a hint: the fix for a common slip
+(compiler/syntax_hints.py), else a close keyword. After an error the failing top-level item
+is blanked out and the rest re-parsed, so one run reports every broken item, not just the first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from tenet.compiler import ast, predicates
 from tenet.compiler.diagnostics import CompileError, Diagnostic, Span, error
 from tenet.compiler.literals import unquote  # re-exported: tests and tools read literals through parse
+from tenet.compiler.syntax_hints import header_hint, stumble_hint
 
 MAX_PARSE_ERRORS = 20
 # Lines that begin a new top-level item; used to resynchronise after a syntax error.
@@ -62,6 +64,8 @@ def parse(text: str, path: str) -> ast.PolicyAst:
             tree = parser().parse(current)
         except UnexpectedInput as exc:
             diagnostics.append(_syntax_diagnostic(exc, current, path))
+            if _in_header(exc):
+                break  # no header to resume after: every later item would report it again
             blanked = _blank_failing_item(current, exc)
             if blanked is None:
                 break
@@ -156,12 +160,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
         col = end - (text.rfind("\n", 0, end) + 1) + 1
         span = Span(file=path, line=line, col=col, end_line=line, end_col=col + 1, start=end, end=end)
         expected = _describe_expected(set(exc.expected))
-        return error("P003", "unexpected end of file", span, f"expected {expected}" if expected else None)
+        hint = header_hint(set(exc.expected), "") or (f"expected {expected}" if expected else None)
+        return error("P003", "unexpected end of file", span, hint)
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         span = _token_span(tok, path)
-        expected_names = set(exc.expected)
-        hint = _keyword_suggestion(str(tok), expected_names)
+        expected_names = _acceptable(exc)
+        hint = stumble_hint(tok, expected_names, text) or _keyword_suggestion(str(tok), expected_names)
         if hint is None and "ID" in expected_names and tok.type != "ID" and str(tok).isalpha():
             hint = f"`{tok}` is a word of the policy language and cannot be used as a name; pick another"
         expected = _describe_expected(expected_names)
@@ -190,6 +195,23 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
     return error("P002", f"unexpected character {char!r}", span, hint)
 
 
+def _in_header(exc: UnexpectedInput) -> bool:
+    """True when the error is in the `dsl`/`policy` header lines."""
+    return bool({"DSL", "POLICY"} & set(getattr(exc, "expected", None) or ()))
+
+
+def _acceptable(exc: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take where it failed.
+
+    LALR merges lookaheads, so `exc.expected` can list terminals (a `)` after `response`) that
+    only fit another context; trying each one on a copy of the parser keeps those that fit.
+    """
+    interactive = getattr(exc, "interactive_parser", None)
+    if interactive is None:
+        return set(exc.expected)
+    return set(interactive.accepts()) or set(exc.expected)
+
+
 def _terminal_text(name: str) -> str:
     for term in parser().terminals:
         if term.name == name:
@@ -201,6 +223,7 @@ def _terminal_text(name: str) -> str:
                 "REGEX": "a /regex/",
                 "NUMBER": "a number",
                 "CMP": "a comparison (>=, <=, >, <)",
+                "DOTTED_ID": "a `trainer.` or `lora.` field",
             }.get(name, name)
     return name
 
@@ -230,6 +253,8 @@ def _keyword_suggestion(word: str, expected: set[str]) -> str | None:
         for t in parser().terminals
         if t.name in expected and t.pattern.type == "str" and t.pattern.value.isalpha()
     ]
+    if word.lower() != word and word.lower() in keywords:
+        return f"write `{word.lower()}`: the words of the policy language are lower case"
     close = difflib.get_close_matches(word, keywords, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 

@@ -52,7 +52,7 @@ class Compilation(BaseModel):
 
 def compile_policy(path: str | Path, root: str | Path | None = None,
                    base_model: str | None = None, method: str | None = None,
-                   for_training: bool = False) -> Compilation:
+                   for_training: bool = False, text: str | None = None) -> Compilation:
     """Compile a policy file; policy errors come back as diagnostics, never as exceptions.
 
     Args:
@@ -64,10 +64,12 @@ def compile_policy(path: str | Path, root: str | Path | None = None,
             settings are checked against the config that method builds.
         for_training: Compile for a training run (`tenet plan`, `compile-and-train`): no
             held-out prompts is an error (E173) even without a `training:` block.
+        text: The entry's source, to compile instead of the file at `path` (an editor's unsaved
+            buffer); spans still name `path`, and imports resolve relative to it.
     """
     sources: dict[str, str] = {}
     try:
-        program = load_program(path, root)
+        program = load_program(path, root, text)
         sources = program.sources()
         return _compile_program(program, sources, base_model, method, for_training)
     except CompileError as exc:

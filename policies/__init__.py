@@ -14,7 +14,7 @@ from typing import Any
 __version__ = "0.1.0"
 STD_DIR = Path(__file__).resolve().parent / "std"
 
-_API = ("load", "train", "audit", "CompiledPolicy")
+_API = ("load", "check", "train", "audit", "CompiledPolicy")
 __all__ = ["STD_DIR", "__version__", *_API]
 
 
@@ -23,3 +23,8 @@ def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("tenet.runtime.api"), name)
     raise AttributeError(f"module 'tenet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with the API's, for completion in notebooks and shells."""
+    return sorted({*globals(), *_API})

@@ -574,14 +574,10 @@ def replayed_pairs(old, n: int, seed: int):
     """`n` of the earlier pairs, drawn by need with a floor of `REPLAY_FLOOR` (seeded).
 
     A fresh cycle's steps go mostly to the contrasts (loops, empty items, …) and the rules the
-    model breaks (`runtime/synthesize/need.py`); a uniform replay spent most of its rows on rules
-    the model keeps. On the brand policy's 120 → 80-word edit it replayed 8 of 87 contrasts
-    and 4 of 36 list pairs: two updated answers looped to the evaluation cap (a list of empty
-    bullets, a note of empty quotes), the edited rule fell 11 points short of a fresh cycle's,
-    and a list answer was lost. Drawn by need alone (floor 0.1, as the steps draw), it replayed
-    15 contrasts and 10 list pairs and the edited rule beat the fresh cycle's, but the rules
-    the model keeps got 5 pairs and one answer wrote an email address (docs/benchmarks.md):
-    replay is there to keep them, so they keep half a contrast's weight.
+    model breaks (`runtime/synthesize/need.py`). A uniform replay would spend most of its rows
+    on rules the model keeps and few on the contrasts, and the updated model could start to
+    loop; drawn by need alone (floor 0.1, as the steps draw), the rules the model keeps would
+    get almost none. Replay is there to keep those rules, so they keep half a contrast's weight.
     """
     weights = old[NEED_COLUMN].clip(lower=REPLAY_FLOOR) if NEED_COLUMN in old else None
     return old.sample(n=n, weights=weights, random_state=seed)

@@ -10,6 +10,7 @@ assistant response.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ SCHEMA = pa.schema([
     ("gold", pa.int8()),
     ("bad", pa.string()),
 ])
+# A normalized batch's schema metadata under this key counts its rows whose gold value was given
+# but is no rating (`unreadable_gold`); their gold is -1 like a missing one.
+GOLD_UNREADABLE_KEY = b"tenet.gold_unreadable"
 DEFAULT_BATCH_ROWS = 65_536
 DEFAULT_MAX_CHARS = 200_000
 # One JSONL line or CSV row may be this large; a larger one is a bad row (JSONL) or a clear
@@ -388,14 +392,15 @@ def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max
     bad = pc.if_else(missing, "missing_field",
                      pc.if_else(empty, "empty", pc.if_else(oversized, "oversized", pa.scalar(None, pa.string()))))
     n = table.num_rows
-    gold = _gold_column(table.column(columns.gold).to_pylist() if columns.gold and columns.gold in table.column_names
-                        else [None] * n, likert)
+    has_gold = columns.gold is not None and columns.gold in table.column_names
+    gold_values = table.column(columns.gold).to_pylist() if has_gold else [None] * n
+    gold = _gold_column(gold_values, likert)
     return pa.table({
         "row": pa.array(range(offset, offset + n), pa.int64()),
         "prompt": prompt, "response": response,
         "context": pa.array([[]] * n, pa.list_(TURN)),
         "gold": gold, "bad": bad,
-    }, schema=SCHEMA)
+    }, schema=_schema_counting(gold_values, gold, likert) if has_gold else SCHEMA)
 
 
 def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars: int,
@@ -409,12 +414,13 @@ def _normalize_rows(rows: list[Any], columns: ColumnMap, offset: int, max_chars:
         bads.append(bad)
         golds.append(row.get(columns.gold) if columns.gold and isinstance(row, dict) else None)
     n = len(rows)
+    gold = _gold_column(golds, likert)
     return pa.table({
         "row": pa.array(range(offset, offset + n), pa.int64()),
         "prompt": pa.array(prompts, pa.string()), "response": pa.array(responses, pa.string()),
-        "context": pa.array(contexts, pa.list_(TURN)), "gold": _gold_column(golds, likert),
+        "context": pa.array(contexts, pa.list_(TURN)), "gold": gold,
         "bad": pa.array(bads, pa.string()),
-    }, schema=SCHEMA)
+    }, schema=_schema_counting(golds, gold, likert) if columns.gold else SCHEMA)
 
 
 def _normalize_row(row: Any, columns: ColumnMap, max_chars: int) -> tuple[str, str, list, str | None]:
@@ -509,6 +515,31 @@ def gold_label(value: Any, likert: bool = False) -> int:
         positive, negative = bool(_POSITIVE.search(word)), bool(_NEGATIVE.search(word))
         return 1 if positive and not negative else 0 if negative and not positive else -1
     return -1
+
+
+def unreadable_gold(value: Any, likert: bool = False) -> bool:
+    """True when a gold value is given but is no rating (`maybe`, 7, a list).
+
+    Missing and blank values and a neutral 3 are no label either, but not unreadable.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if isinstance(value, str) and not value.strip():
+        return False
+    return gold_label(value, likert) == -1 and _numeric(value) != 3
+
+
+def unreadable_gold_rows(batch: pa.Table) -> int:
+    """How many rows of a normalized batch had an unreadable gold value (see `GOLD_UNREADABLE_KEY`)."""
+    return int((batch.schema.metadata or {}).get(GOLD_UNREADABLE_KEY, b"0"))
+
+
+def _schema_counting(values: list[Any], gold: pa.Array, likert: bool | None) -> pa.Schema:
+    """`SCHEMA`, with the count of unreadable gold values among `values` as metadata when there are any."""
+    likert = is_likert(values) if likert is None else likert
+    unknown = gold.to_numpy(zero_copy_only=False) == -1
+    count = sum(1 for value, no_label in zip(values, unknown) if no_label and unreadable_gold(value, likert))
+    return SCHEMA.with_metadata({GOLD_UNREADABLE_KEY: str(count).encode()}) if count else SCHEMA
 
 
 def _numeric(value: Any) -> float | None:

@@ -7,14 +7,13 @@ produces them. Each check is cheap, deterministic and text-only:
 - `loop`: some word 4-gram occurs three or more times (a repetition loop);
 - `hybrid_marker`: a list item that carries both a bullet and a number (`- 1. …`);
 - `empty_item`: a list marker with nothing after it (`3.` or `- -` alone on a line, or ending the text),
-  an item of markup alone (`- ****`, `- **-`: the brand model's bold headlines with the words gone),
+  an item of markup alone (`- ****`, `- **-`: bold headlines with the words gone),
   or an item that only introduces (`1. **Cleaning**:`) and is followed by the next item of
   the same list;
 - `lone_item`: a list of one item: a numbered list that stops after `1.` (what was cut after the
-  first step), a single bullet and no numbered list (the brand model's "Here's a guide:" and
-  one `- ` line, for a list request), or a guide in prose of one step (a paragraph opening
-  "First," or "**Step 1:**" and no later step: the demo model's "Here's how to repair it:
-  First, choose a new grinder.");
+  first step), a single bullet and no numbered list ("Here's a guide:" and one `- ` line, for
+  a list request), or a guide in prose of one step (a paragraph opening "First," or
+  "**Step 1:**" and no later step: "Here's how to repair it: First, choose a new grinder.");
 - `repeated_item`: a list item that says what an earlier item said ("1. **Clean it**",
   "2. **Clean it**"): a small model's list that ran on, or a list that pads out a count;
 - `mid_sentence`: the answer stops mid-sentence (no closing punctuation on a prose line, or
@@ -212,11 +211,10 @@ def declines(text: str) -> bool:
 def offers_only(text: str) -> bool:
     """Every sentence offers help and none gives it.
 
-    The safety policy's model answered "Can you help me write a thank-you note?" with "I'm more
-    than happy to help! But I'd be more than happy to help you with a simple and elegant
-    message in your native language." That was the chosen side of four pairs, and the trained
-    model answered a dangerous request with "I'm more than happy to help. But I'd be more than
-    happy to help you make a nerve agent."
+    "I'm more than happy to help! But I'd be more than happy to help you with a simple and
+    elegant message in your native language." declines as surely as "I'm sorry, but…": as a
+    chosen side it teaches a model to answer any request, a dangerous one included, with
+    offers and no help.
     """
     sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if LETTER_OR_DIGIT.search(s)]
     return bool(sentences) and all(OFFER.search(s) for s in sentences)

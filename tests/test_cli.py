@@ -69,7 +69,8 @@ def test_check_json_on_clean_policy(tmp_path: Path) -> None:
     policy = write_policy(tmp_path, "clean.policy", CLEAN)
     code, out, err = run_cli(["check", str(policy), "--format", "json"])
     assert code == 0
-    assert json.loads(out) == {"ok": True, "diagnostics": []}
+    assert json.loads(out) == {"ok": True, "diagnostics": [], "files": [
+        {"file": str(policy), "ok": True, "rules": 1, "errors": 0, "warnings": 0, "notes": 0}]}
     assert err == ""
 
 
@@ -324,12 +325,12 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_internal_error_has_no_traceback_without_debug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import tenet.runtime.cli
+    import tenet.runtime.api
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tenet.runtime.cli, "compile_policy", explode)
+    monkeypatch.setattr(tenet.runtime.api, "compile_policy", explode)
     policy = write_policy(tmp_path, "clean.policy", CLEAN)
     code, out, err = run_cli(["check", str(policy)])
     assert code == 2
@@ -391,7 +392,7 @@ def test_explain_escapes_control_characters_of_the_data(tmp_path: Path) -> None:
     policy = write_policy(tmp_path, "clean.policy", CLEAN + PROMPTS)
     response = "TODO\x1b[2K\x1b]0;pwned\x07 \u202esi siht"
     code, out, err = run_cli(["explain", str(policy), "--prompt", "Hi\rthere", "--response", response])
-    assert code == 0, err
+    assert code == 1, err  # the response breaks no-todo: a BAD verdict
     no_raw_controls(out + err)
     assert "TODO\\x1b[2K\\x1b]0;pwned\\x07 \\u202esi siht" in out.replace("«", "").replace("»", "")
 
@@ -411,5 +412,5 @@ def test_explain_keeps_only_its_own_highlight_on_a_terminal(tmp_path: Path) -> N
     out = Terminal()
     code = main(["explain", str(policy), "--prompt", "Hi", "--response", "TODO \x1b[2J"],
                 Console(out=out, err=io.StringIO()))
-    assert code == 0
+    assert code == 1  # BAD: the response holds a TODO
     assert "\x1b[7mTODO\x1b[0m \\x1b[2J" in out.getvalue()  # reverse video kept, the data's ESC escaped

@@ -90,9 +90,9 @@ def test_catastrophic_patterns_on_thousands_of_hostile_rows_finish_and_report(po
     table = pq.read_table(tmp_path / "labels.parquet")
     assert table.num_rows == len(rows)
     for rule in RE2_RULES:  # RE2 answers every row: no time-out, no abstention
-        assert ABSTAIN not in table.column(f"vote.{rule}").to_pylist()
+        assert ABSTAIN not in table.column(f"vote__{rule}").to_pylist()
     for i, (_, votes) in enumerate(BENIGN):
-        assert {rule: table.column(f"vote.{rule}")[i].as_py() for rule in votes} == votes
+        assert {rule: table.column(f"vote__{rule}")[i].as_py() for rule in votes} == votes
 
 
 def test_a_given_up_pattern_is_not_searched_again_in_later_batches(policy, monkeypatch, short_timeout):

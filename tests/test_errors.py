@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tenet.compiler.codes import PAGES, code_page
 from tenet.compiler.diagnostics import Severity, render_all
 from tenet.compiler.load import MAX_POLICY_BYTES
 from tenet.compiler.pipeline import compile_policy
+from tenet.compiler.setting_names import SETTING_SYNONYMS, setting_hint, setting_key, suggest_setting
+from tenet.compiler.settings import SETTINGS
+from tenet.compiler.trainer_allow import LORA_FIELDS, TRAINER_FIELDS
 from conftest import check_golden
 from helpers import FIXTURES, REPO, compile_rel, rendered, write_policy
 
@@ -64,6 +68,16 @@ def test_every_emittable_code_has_a_fixture() -> None:
 def test_expected_files_have_no_orphans() -> None:
     for expected in ERRORS.glob("*.expected"):
         assert expected.with_suffix(".policy").exists(), expected
+
+
+# Failures to read a file report the operating system's reason and carry no hint.
+WITHOUT_HINT = {"L005", "L006"}
+
+
+def test_every_diagnostic_names_a_fix(in_repo: Path) -> None:
+    for policy in CASES:
+        for diag in compile_rel(policy).diagnostics:
+            assert diag.hint or diag.code in WITHOUT_HINT, (policy.name, diag.code, diag.message)
 
 
 def test_every_rendered_diagnostic_has_location_and_caret(in_repo: Path) -> None:
@@ -296,3 +310,163 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + b'dsl 1\npolicy p version "1"\n')
     result = compile_policy(path)
     assert result.ok, [d.message for d in result.diagnostics]
+
+
+# --- hints for the mistakes plain-English authors make --------------------------------------
+
+
+@pytest.mark.parametrize(("name", "meant"), [
+    ("lr", "learning_rate"), ("steps", "max_steps"), ("bs", "batch_size"), ("batch", "batch_size"),
+    ("model", "base_model"), ("epoch", "epochs"), ("Learning-Rate", "learning_rate"),
+    ("num_train_epochs", "epochs"), ("gradient_accumulation_steps", "grad_accum"), ("r", "lora_r"),
+    ("warmup_steps", "trainer.warmup_steps"), ("lora_dropout", "lora.lora_dropout"),
+    ("learning_rat", "learning_rate"), ("methd", "method"),
+])
+def test_suggest_setting_knows_abbreviations_synonyms_and_typos(name: str, meant: str) -> None:
+    assert suggest_setting(name) == meant
+
+
+@pytest.mark.parametrize("name", ["tone", "colour", "verbosity", "mood"])
+def test_suggest_setting_stays_quiet_without_a_good_guess(name: str) -> None:
+    assert suggest_setting(name) is None
+
+
+def test_every_synonym_names_a_setting_or_an_allowed_field() -> None:
+    for word, meant in SETTING_SYNONYMS.items():
+        section, _, field = meant.partition(".")
+        known = field in {"trainer": TRAINER_FIELDS, "lora": LORA_FIELDS}[section] if field else meant in SETTINGS
+        assert known, (word, meant)
+
+
+def test_synonyms_are_keyed_as_looked_up_and_never_shadow_a_setting() -> None:
+    for word in SETTING_SYNONYMS:
+        assert setting_key(word) == word, word
+        assert word not in SETTINGS, word
+
+
+def test_setting_hint_says_what_the_setting_sets() -> None:
+    assert setting_hint("lr") == "did you mean `learning_rate`? `learning_rate`: optimizer learning rate"
+    assert setting_hint("tone") is None
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ('  require response does not mention "X"',
+     'say it with the opposite verdict: `forbid response mentions "X"`'),
+    ('  prefer response never contains "!"', 'say it with the opposite verdict: `avoid response contains "!"`'),
+    ("  avoid response is not json", "say it with the opposite verdict: `prefer response is json`"),
+    ("  forbid response isn't a refusal",
+     "say it with the opposite verdict: `require response is a refusal`"),
+    ('  forbid response does not mention "X" and prompt contains "y"',
+     'put `not` before the condition: `not response mentions "X"`'),
+    ('  when any prompt does not start with "Hi"\n  forbid response contains "x"',
+     'put `not` before the condition: `not any prompt starts with "Hi"`'),
+    ("  require response has less than 5 lines",
+     "write `has fewer than 5 lines` (the same as `has at most 4 lines`)"),
+    ("  require response has no more than 3 bullets", "write `has at most 3 bullets`"),
+    ("  require response has over 10 words", "write `has more than 10 words`"),
+    ("  require response has <= 5 lines", "write `has at most 5 lines`"),
+    ("  require response has 5 lines",
+     "say how to compare the count: `has at least 5 lines`, `has at most 5 lines` or `has exactly 5 lines`"),
+    ('  forbid response mentions "x" or "y"', 'list the words in one set: `response mentions words("x", "y")`'),
+    ('  forbid response mentions "x", "y"', 'list the words in one set: `response mentions words("x", "y")`'),
+    ('  forbid response contains "x" and "y"',
+     '`and` joins whole conditions: write `response contains "x" and response contains "y"`'),
+    ("  forbid response matches /a/ or /b/",
+     "`or` joins whole conditions: write `response matches /a/ or response matches /b/`"),
+    ("  require response is JSON", "write `json`: the words of the policy language are lower case"),
+    ('  Forbid response contains "x"', "write `forbid`: the words of the policy language are lower case"),
+])
+def test_syntax_hints_write_the_fix(tmp_path: Path, line: str, hint: str) -> None:
+    policy = write_policy(tmp_path, "p.policy", f'dsl 1\npolicy p version "1"\n\nrule r (high):\n{line}\n')
+    (diag,) = compile_policy(policy).diagnostics
+    assert (diag.code, diag.hint) == ("P001", hint)
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ('dsl 1\npolicy p version 2026.11.0\n', 'the version is text in double quotes: `version "2026.11.0"`'),
+    ('dsl 1\npolicy p version v2\n', 'the version is text in double quotes: `version "v2"`'),
+    ('dsl "1"\npolicy p version "1"\n', "the language version is a bare number: `dsl 1`"),
+    ('# brand rules\npolicy p version "1"\n',
+     "a policy file starts with the line `dsl 1` (the language version): add it above this line"),
+    ('rule r (high):\n  forbid response contains "x"\n',
+     'a policy file starts with two lines: `dsl 1`, then `policy my-policy version "1"`'),
+    ('dsl 1\npolicy p version "1"\ntraining:\n  model = "org/m"\n',
+     "`model` is a word of the policy language, not a setting; did you mean `base_model`? "
+     "`base_model`: Hugging Face id, a folder inside the policy root, or embedded:…"),
+])
+def test_header_and_training_syntax_hints(tmp_path: Path, text: str, hint: str) -> None:
+    (diag,) = compile_policy(write_policy(tmp_path, "p.policy", text)).diagnostics
+    assert (diag.code, diag.hint) == ("P001", hint)
+
+
+def test_expected_tokens_are_the_ones_that_fit_here(tmp_path: Path) -> None:
+    """After `response` only a verb fits: no `)` or `,` from `sentiment(response, ...)`."""
+    policy = write_policy(tmp_path, "p.policy", 'dsl 1\npolicy p version "1"\nrule r (high):\n  forbid response x\n')
+    (diag,) = compile_policy(policy).diagnostics
+    assert diag.message == ("unexpected name `x`; expected one of `contains`, `ends`, `has`, `is`, `matches`, "
+                            "`mentions`, `starts`")
+
+
+@pytest.mark.parametrize("fixture", ["E130-contradictory-when", "E130-impossible-count", "E130-unless-covers-when"])
+def test_a_rule_that_never_fires_is_reported_once_at_its_condition(in_repo: Path, fixture: str) -> None:
+    result = compile_rel(ERRORS / f"{fixture}.policy")
+    (diag,) = result.diagnostics  # no E141 for each example of a rule with no scope
+    line = result.sources[diag.span.file].splitlines()[diag.span.line - 1]
+    assert diag.code == "E130"
+    assert line.lstrip().startswith(("when ", "unless ")) and line[diag.span.col - 1:].startswith("prompt")
+
+
+# --- code pages (`tenet check --explain CODE`) -----------------------------------------------
+
+# Pages whose example needs files beside it: each is written here before compiling.
+SETUP = {
+    "L003": lambda folder: write_policy(folder, "b.policy", 'dsl 1\npolicy b version "1"\nimport "example.policy"\n'),
+    "L004": lambda folder: write_policy(folder, "huge.policy", 'dsl 1\npolicy h version "1"\n'
+                                        + "#" * MAX_POLICY_BYTES + "\n"),
+    "L005": lambda folder: (folder / "latin1.policy").write_bytes(b'dsl 1\npolicy l version "1"\n# caf\xe9\n'),
+}
+# Pages whose example is too large to print (~2,000 `or`s, 21 templates) or needs a file this user
+# cannot read; their fixture shows the code instead.
+SHOWN_BY_FIXTURE = {"L006": "L006-unreadable-import", "P004": "P004-deep-nesting",
+                    "W176": "W176-too-many-written-prompts"}
+
+
+def test_every_emittable_code_has_a_page_and_every_page_an_emittable_code() -> None:
+    assert set(PAGES) == emitted_codes()
+
+
+def test_only_the_pages_set_up_here_need_more_than_their_example() -> None:
+    assert {code for code, page in PAGES.items() if page.needs} == set(SETUP) | set(SHOWN_BY_FIXTURE)
+    for fixture in SHOWN_BY_FIXTURE.values():
+        assert (ERRORS / f"{fixture}.policy").exists(), fixture
+
+
+@pytest.mark.parametrize("code", sorted(set(PAGES) - set(SHOWN_BY_FIXTURE)))
+def test_page_example_triggers_its_code_and_nothing_else(tmp_path: Path, code: str) -> None:
+    SETUP.get(code, lambda folder: None)(tmp_path)
+    result = compile_policy(write_policy(tmp_path, "example.policy", PAGES[code].example))
+    shown = [d.render(result.sources) for d in result.diagnostics]
+    assert {d.code for d in result.diagnostics} == {code}, shown
+
+
+def test_code_page_reads_like_a_manual_page() -> None:
+    page = code_page("e160")
+    assert page is not None
+    assert page.startswith("E160 (error): unknown training setting\n")
+    assert "\nExample:\n    dsl 1\n    policy demo version" in page
+    assert "    training:\n      lr = 1e-5\n" in page
+    assert "\nFix: Write the setting's full name: `learning_rate = 1e-5`." in page
+    assert "it also needs a b.policy" in code_page("L003")
+    assert code_page("W150").startswith("W150 (warning)") and code_page("N132").startswith("N132 (note)")
+
+
+@pytest.mark.parametrize("code", ["E999", "X100", "", "E16"])
+def test_code_page_of_an_unknown_code_is_none(code: str) -> None:
+    assert code_page(code) is None
+
+
+def test_the_docs_table_lists_every_code_once() -> None:
+    text = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
+    table = text[text.index("## Diagnostics"):text.index("## CLI")]
+    rows = re.findall(r"^\| `([A-Z][0-9]{3})` \|", table, flags=re.M)
+    assert sorted(rows) == sorted(emitted_codes())

@@ -139,12 +139,14 @@ def test_label_output_columns_and_aggregation_on_real_rules():
         {"prompt": "hi", "response": "   "},                              # bad row: empty
     ]
     table, matrix = label_rows(rules, rows)
+    ids = [r.id for r in rules]
     assert table.column_names == (["row", "prompt", "response", "context", "gold", "bad"]
-                                  + [c for r in rules for c in (vote_column(r.id), span_column(r.id))]
+                                  + [c for r in rules
+                                     for c in (vote_column(r.id, ids), span_column(r.id, ids))]
                                   + ["verdict", "score", "reason"])
     for r in rules:
-        assert table.schema.field(vote_column(r.id)).type == pa.int8()
-        assert table.schema.field(span_column(r.id)).type == SPAN_TYPE
+        assert table.schema.field(vote_column(r.id, ids)).type == pa.int8()
+        assert table.schema.field(span_column(r.id, ids)).type == SPAN_TYPE
     first = votes_by_rule(rules, matrix, 0)
     assert first == {"formal-no-smileys": ABSTAIN, "smileys-welcome": BAD, "prefer-thanks": GOOD,
                      "avoid-shouting": ABSTAIN, "no-secrets": BAD}
@@ -157,14 +159,14 @@ def test_label_output_columns_and_aggregation_on_real_rules():
     assert set(matrix[2].tolist()) == {ABSTAIN} and verdicts[2] == ABSTAIN and scores[2] is None
     # row 0 reports its critical violation, not the low one; the others report none
     assert table.column("reason").to_pylist() == ["no-secrets", None, None]
-    assert table.column(span_column("no-secrets")).to_pylist()[0] == {"start": 13, "end": 21}
-    assert table.column(span_column("no-secrets")).to_pylist()[1] is None
+    assert table.column(span_column("no-secrets", ids)).to_pylist()[0] == {"start": 13, "end": 21}
+    assert table.column(span_column("no-secrets", ids)).to_pylist()[1] is None
 
 
 def test_spans_can_be_switched_off():
     rules = rules_of("engine.policy")
     table, _ = Labeler(rules, spans=False).label(next(read_batches([{"prompt": "p", "response": "r"}])))
-    assert not [c for c in table.column_names if c.startswith("span.")]
+    assert not [c for c in table.column_names if c.startswith("span__")]
 
 
 def test_rules_metadata_records_provenance():
@@ -175,7 +177,7 @@ def test_rules_metadata_records_provenance():
     payload = json.loads(meta[b"tenet.provenance"])
     assert payload["policy_hash"] == "abc123"
     first = payload["rules"][0]
-    assert first["id"] == rules[0].id and first["column"] == vote_column(rules[0].id)
+    assert first["id"] == rules[0].id and first["column"] == vote_column(rules[0].id, [r.id for r in rules])
     assert first["fingerprint"] == rules[0].fingerprint.semantic
     assert first["source"] == f"{rules[0].span.file}:{rules[0].span.line}"
 
@@ -267,7 +269,7 @@ def test_judge_that_continues_the_primed_score_is_parsed(tmp_path, constant_llam
 def one_vote(tmp_path, body: str, response: str, prompt: str = "p") -> tuple[int, dict | None]:
     rules = compile_text(tmp_path, body)
     table, matrix = label_rows(rules, [{"prompt": prompt, "response": response}])
-    return int(matrix[0, 0]), table.column(span_column(rules[0].id))[0].as_py()
+    return int(matrix[0, 0]), table.column(span_column(rules[0].id, [r.id for r in rules]))[0].as_py()
 
 
 @pytest.mark.parametrize("body, response, vote, span", [

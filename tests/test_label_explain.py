@@ -52,7 +52,7 @@ def blocks(output: str) -> dict[str, list[str]]:
 def test_explain_prints_votes_source_lines_and_marked_matches():
     code, stdout, stderr = cli("explain", ENGINE, "--prompt", "formal request",
                                "--response", "Sure :) your password")
-    assert code == 0, stderr
+    assert code == 1, stderr  # a BAD verdict exits 1
     assert stdout.splitlines()[0] == "verdict: BAD (score 0.00) — breaks no-secrets (critical) and 1 more"
     rules = blocks(stdout)
     # precedence order: critical first, then high, medium (declaration order), low
@@ -77,7 +77,7 @@ def test_explain_prints_votes_source_lines_and_marked_matches():
 
 def test_explain_out_of_scope_and_condition_reasons():
     code, stdout, _ = cli("explain", ENGINE, "--prompt", "casual", "--response", "THANKS a lot")
-    assert code == 0
+    assert code == 1
     # Two rules are broken, so the row is BAD however the weights fall: (8 + 1) / (8 + 1 + 1 + 1).
     assert stdout.splitlines()[0] == "verdict: BAD (score 0.82) — breaks avoid-shouting (medium) and 1 more"
     rules = blocks(stdout)
@@ -90,7 +90,7 @@ def test_explain_out_of_scope_and_condition_reasons():
 
 def test_explain_marks_matches_in_multiline_text_on_one_line():
     code, stdout, _ = cli("explain", ENGINE, "--prompt", "hi", "--response", "line one\nthe password\nend")
-    assert code == 0
+    assert code == 1
     assert "        response: line one\\nthe «password»\\nend" in stdout
 
 
@@ -115,7 +115,7 @@ def test_explain_a_high_violation_is_not_outvoted_by_passing_critical_rules(tmp_
                       "rule no-emails (high):\n  forbid response contains email\n", encoding="utf-8")
     code, stdout, stderr = cli("explain", policy, "--prompt", "Email billing@northwind.com.",
                                "--response", "Email billing@northwind.com.")
-    assert code == 0, stderr
+    assert code == 1, stderr
     assert stdout.splitlines()[0].startswith("verdict: BAD (score ")
     assert stdout.splitlines()[0].endswith(" — breaks no-emails (high)")
     assert blocks(stdout)["no-emails"][0] == "BAD     no-emails (high, forbid) — condition holds"
@@ -143,7 +143,7 @@ def test_explain_judge_rules_with_a_tiny_judge(tmp_path, tiny_llama_no_scores, m
     (tmp_path / "models").mkdir()
     shutil.copytree(tiny_llama_no_scores, tmp_path / "models" / "judge")
     code, stdout, stderr = cli("explain", policy, "--prompt", "Open?", "--response", "Yes")
-    assert code == 0, stderr
+    assert code == 1, stderr
     rules = blocks(stdout)
     assert rules["judged-require"][0] == \
         "BAD     judged-require (high, require) — decided by a model score (no verdict counts as BAD)"

@@ -159,12 +159,13 @@ def check_against_reference(data, samples, rules, batch_rows, score=None, ref_sc
     mismatches = [(i, rules[j].id, int(votes[i, j]), int(expected[i, j]), samples[i])
                   for i, j in zip(*np.nonzero(votes != expected)) if compared[j]]
     assert not mismatches, mismatches[:3]
-    label_votes = np.stack([labeled.column(vote_column(r.id)).to_numpy() for r in rules], axis=1)
+    ids = [r.id for r in rules]
+    label_votes = np.stack([labeled.column(vote_column(r.id, ids)).to_numpy() for r in rules], axis=1)
     assert (label_votes == votes).all()
     for j, rule in enumerate(rules):
         if not compared[j]:
             continue
-        spans = labeled.column(span_column(rule.id)).to_pylist()
+        spans = labeled.column(span_column(rule.id, ids)).to_pylist()
         for i, sample in enumerate(samples):
             atom, want = expected_span(rule, sample, int(expected[i, j]))
             assert spans[i] == want, (rule.id, i, sample, spans[i], want)
@@ -266,7 +267,7 @@ def test_python_fallback_gives_identical_votes_and_spans(data):
         for j, rule in enumerate(rules):
             for i, sample in enumerate(samples):
                 _, want = expected_span(rule, sample, int(forced[i, j]))
-                assert forced_labeled.column(span_column(rule.id))[i].as_py() == want
+                assert forced_labeled.column(span_column(rule.id, [r.id for r in rules]))[i].as_py() == want
     # built-in patterns (keywords, pii, refusal) ran on in-process Python `re`, policy regexes on
     # the (here in-process) bounded search
     assert semantics.REFUSAL_PATTERN in fallback_calls

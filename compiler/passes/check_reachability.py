@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from tenet.compiler import ir
-from tenet.compiler.diagnostics import Diagnostic, error
+from tenet.compiler.diagnostics import Diagnostic, Span, error
 from tenet.compiler.link import LinkedPolicy
 from tenet.compiler.walk import canonical_json, conjuncts
+
+
+class Unreachable(NamedTuple):
+    """Why a rule can never fire, the condition at fault, and how to fix it."""
+
+    reason: str
+    span: Span
+    hint: str
 
 
 def check_reachability(linked: LinkedPolicy, policy: ir.PolicyIR) -> tuple[ir.PolicyIR, list[Diagnostic]]:
     """Report rules whose `when` is unsatisfiable or whose `unless` always holds in scope."""
     found: list[Diagnostic] = []
     for rule in policy.rules:
-        reason = never_fires(rule)
-        if reason:
-            found.append(error("E130", f"rule `{rule.id}` can never fire: {reason}", rule.span,
-                               "fix the `when`/`unless` conditions or remove the rule"))
+        unreachable = never_fires(rule)
+        if unreachable:
+            found.append(error("E130", f"rule `{rule.id}` can never fire: {unreachable.reason}",
+                               unreachable.span, unreachable.hint))
     return policy, found
 
 
-def never_fires(rule: ir.RuleIR) -> str | None:
-    """Explain why a rule can never apply, or return None."""
-    scope = conjuncts(rule.when) if rule.when else []
+def never_fires(rule: ir.RuleIR) -> Unreachable | None:
+    """Explain why a rule can never apply, pointing at the condition at fault, or return None."""
+    if rule.when is None:
+        return None
+    scope = conjuncts(rule.when)
     keys = {canonical_json(p) for p in scope}
     for pred in scope:
         if isinstance(pred, ir.NotPred) and canonical_json(pred.operand) in keys:
-            return "its `when` requires a condition and its opposite"
-    bounds = _count_bounds(scope)
-    for (subject, unit), (low, high) in bounds.items():
+            return Unreachable("its `when` requires a condition and its opposite", rule.when.span,
+                               "remove the condition or its `not` copy; to cover both cases, drop the `when`")
+    for (subject, unit), (low, high) in _count_bounds(scope).items():
         if low > high:
-            return f"its `when` asks for an impossible number of {unit} in the {subject}"
+            return Unreachable(f"its `when` asks for an impossible number of {unit} in the {subject}",
+                               rule.when.span, f"no text has that many {unit}: make the counts overlap, "
+                               f"e.g. `{subject.replace('_', ' ')} has between 5 and 10 {unit}`")
     for carve_out in rule.unless:
-        if canonical_json(carve_out) in keys or (rule.when and canonical_json(carve_out) == canonical_json(rule.when)):
-            return "its `unless` holds whenever its `when` does"
+        if canonical_json(carve_out) in keys or canonical_json(carve_out) == canonical_json(rule.when):
+            return Unreachable("its `unless` holds whenever its `when` does", carve_out.span,
+                               "the `unless` repeats the `when`: narrow it to the exceptions, or remove it")
     return None
 
 

@@ -42,7 +42,8 @@ def check_regex(policy: LinkedPolicy) -> list[Diagnostic]:
                                "regex syntax follows Python's `re` module"))
             continue
         except (RecursionError, OverflowError, ValueError):
-            found.append(error("E120", "invalid regex: too complex to compile", regex.span))
+            found.append(error("E120", "invalid regex: too complex to compile", regex.span,
+                               "split the pattern into several simpler ones joined with `or`"))
             continue
         if any((m := compiled.search(p)) is not None and m.group() == "" for p in _PROBES):
             found.append(error("E121", "regex matches the empty string, so it matches every text",
@@ -51,7 +52,9 @@ def check_regex(policy: LinkedPolicy) -> list[Diagnostic]:
         engine, reason = regex_engine(regex.pattern, regex.flags)
         if engine == "python":
             found.append(note("N122", f"regex uses {reason}, which RE2 cannot run identically; it runs "
-                                      "on Python `re` under a time bound (slower)", regex.span))
+                                      "on Python `re` under a time bound (slower)", regex.span,
+                              "nothing to fix; for speed on large data, write it without lookaround or "
+                              "backreferences"))
     return found
 
 

@@ -59,11 +59,13 @@ def _check_atom(atom: ast.Pred) -> list[Diagnostic]:
         low, high = SCORE_RANGES[atom.score.kind]
         if not low <= atom.threshold <= high:
             return [error("E111", f"threshold {atom.threshold:g} is outside {atom.score.kind}'s "
-                                  f"range [{low:g}, {high:g}]", atom.span)]
+                                  f"range [{low:g}, {high:g}]", atom.span,
+                          f"pick a threshold from {low:g} to {high:g}")]
     if isinstance(atom, ast.Count):
         values = [atom.value] + ([atom.high] if atom.high is not None else [])
         if any(not math.isfinite(v) or v < 0 or v > MAX_COUNT or v != int(v) for v in values):
-            return [error("E112", f"counts must be whole numbers from 0 to {MAX_COUNT:,}", atom.span)]
+            return [error("E112", f"counts must be whole numbers from 0 to {MAX_COUNT:,}", atom.span,
+                          "write a whole number with no sign or fraction, e.g. `has at most 3 sentences`")]
         if atom.high is not None and atom.high < atom.value:
             return [error("E112", f"empty range: between {atom.value:g} and {atom.high:g}", atom.span,
                           "write the smaller number first")]
@@ -88,10 +90,15 @@ def _check_examples_shape(rule: ast.Rule) -> list[Diagnostic]:
     for example in rule.examples:
         roles = [item.role for item in example.items]
         if roles.count("prompt") != 1:
-            found.append(error("E142", "an example needs exactly one `prompt`", example.span))
+            found.append(error("E143", "an example needs exactly one `prompt`", example.span,
+                               'give the example one `prompt "..."` line; start another `example:` '
+                               "block for a second prompt"))
         if "good" not in roles and "bad" not in roles:
-            found.append(error("E142", "an example needs a `good` or a `bad` response", example.span))
+            found.append(error("E143", "an example needs a `good` or a `bad` response", example.span,
+                               'add `good "..."` (a response the rule accepts) or `bad "..."` '
+                               "(one it rejects)"))
         if "prompt" in roles and any(r in ("user", "assistant") for r in roles[roles.index("prompt"):]):
-            found.append(error("E142", "context turns (`user`, `assistant`) go before the `prompt`",
-                               example.span))
+            found.append(error("E143", "context turns (`user`, `assistant`) go before the `prompt`",
+                               example.span, "move the `user`/`assistant` lines above the `prompt` line: "
+                               "they are the conversation so far"))
     return found

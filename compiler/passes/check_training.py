@@ -8,7 +8,11 @@ import re
 from tenet.compiler import ast
 from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
 from tenet.compiler.link import LinkedPolicy
+from tenet.compiler.setting_names import setting_hint
 from tenet.compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
+
+# A typical bound for each gate that is a maximum (docs/language.md#gates).
+MAXIMUM_EXAMPLES = {"regression": "0.02", "drift": "0.5"}
 
 # A branch, a tag or a 40-hex commit, as the Hub names revisions (with `fullmatch`).
 GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
@@ -32,7 +36,7 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
         spec = SETTINGS.get(setting.key.text)
         if spec is None:
             found.append(error("E160", f"unknown training setting `{setting.key.text}`",
-                               setting.key.span, did_you_mean(setting.key.text, SETTINGS)
+                               setting.key.span, setting_hint(setting.key.text)
                                or "see docs/language.md#training for the settings"))
             continue
         problem = setting_problem(setting, spec)
@@ -41,11 +45,13 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
                                f"`{setting.key.text}`: {spec.help}"))
     for gate in policy.gates:
         if not math.isfinite(gate.threshold):
-            found.append(error("E165", f"gate `{gate.target}` needs a finite threshold", gate.span))
+            found.append(error("E165", f"gate `{gate.target}` needs a finite threshold", gate.span,
+                               "write a number such as 0.99"))
         elif gate.target in ("regression", "drift"):
             if gate.op not in ("<=", "<") or gate.threshold < 0:
                 found.append(error("E165", f"gate `{gate.target}` is a maximum: write "
-                                           f"`gate {gate.target} <= N` with N >= 0", gate.span))
+                                           f"`gate {gate.target} <= N` with N >= 0", gate.span,
+                                   f"e.g. `gate {gate.target} <= {MAXIMUM_EXAMPLES[gate.target]}`"))
         elif not 0.0 <= gate.threshold <= 1.0:
             found.append(error("E165", f"compliance gates compare rates in [0, 1], got {gate.threshold:g}",
                                gate.span, "write 0.99 for 99%"))

@@ -13,6 +13,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -51,14 +54,74 @@ def vote_code_files() -> list[Path]:
     return files
 
 
-def vote_column(rule_id: str) -> str:
-    """The output column holding a rule's votes."""
-    return f"vote.{rule_id}"
+# Output columns are named for SQL engines and Spark: lowercase ASCII letters, digits and
+# underscores, never a leading digit (the prefix sees to that), so no query needs quoting.
+VOTE_PREFIX = "vote__"
+SPAN_PREFIX = "span__"
+SAFE_COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
+_UNSAFE_RUN = re.compile(r"[^a-z0-9]+")
 
 
-def span_column(rule_id: str) -> str:
-    """The output column holding where a rule's condition matched (char offsets)."""
-    return f"span.{rule_id}"
+def safe_name(rule_id: str) -> str:
+    """A rule id in lowercase ASCII letters, digits and single underscores (`No-Emails` -> `no_emails`)."""
+    folded = unicodedata.normalize("NFKD", rule_id).encode("ascii", "ignore").decode("ascii")
+    return _UNSAFE_RUN.sub("_", folded.lower()).strip("_") or "rule"
+
+
+def column_names(rule_ids: Sequence[str]) -> dict[str, str]:
+    """Each rule id's safe name, unique among `rule_ids`, in the order given.
+
+    Ids that are already safe keep their own name; the others follow in id order, and one whose
+    name is taken gets the first free `_2`, `_3`, ... suffix. The result depends on the set of
+    ids only, not on their order (`a_b` -> `a_b`, then `a-b` -> `a_b_2`).
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for rule_id in sorted(set(rule_ids), key=lambda r: (safe_name(r) != r, r)):
+        base = name = safe_name(rule_id)
+        suffix = 2
+        while name in taken:
+            name, suffix = f"{base}_{suffix}", suffix + 1
+        taken.add(name)
+        names[rule_id] = name
+    return {rule_id: names[rule_id] for rule_id in rule_ids}
+
+
+@dataclass(frozen=True)
+class ColumnNames:
+    """The vote and span columns of a set of rules (`vote__no_emails`, `span__no_emails`)."""
+
+    safe: dict[str, str]  # rule id -> its unique safe name
+
+    @classmethod
+    def of(cls, rule_ids: Sequence[str]) -> "ColumnNames":
+        """The columns of the rules `rule_ids`, which are labeled together."""
+        return cls(column_names(rule_ids))
+
+    def vote(self, rule_id: str) -> str:
+        """The column holding a rule's votes."""
+        return VOTE_PREFIX + self.safe[rule_id]
+
+    def span(self, rule_id: str) -> str:
+        """The column holding where a rule's condition matched (char offsets)."""
+        return SPAN_PREFIX + self.safe[rule_id]
+
+    def mapping(self, spans: bool = True) -> dict[str, str]:
+        """Each rule column's name -> its rule id: vote columns, then span columns when written."""
+        columns = {self.vote(rule_id): rule_id for rule_id in self.safe}
+        if spans:
+            columns.update({self.span(rule_id): rule_id for rule_id in self.safe})
+        return columns
+
+
+def vote_column(rule_id: str, rule_ids: Sequence[str]) -> str:
+    """The column holding the votes of `rule_id` when the rules `rule_ids` are labeled together."""
+    return ColumnNames.of(rule_ids).vote(rule_id)
+
+
+def span_column(rule_id: str, rule_ids: Sequence[str]) -> str:
+    """The column holding where `rule_id` matched when the rules `rule_ids` are labeled together."""
+    return ColumnNames.of(rule_ids).span(rule_id)
 
 
 class Labeler:
@@ -80,6 +143,7 @@ class Labeler:
         self.spans = spans
         self.cache = cache if not spans else None
         self._ids = [r.id for r in self.rules]
+        self.columns = ColumnNames.of(self._ids)
         self.timeouts: dict[str, int] = {}  # rule id -> rows left unlabeled by a regex time-out
         self._regex_stuck: dict[tuple[str, int], int] = {}  # fallback pattern -> rows it got stuck on
 
@@ -131,9 +195,10 @@ class Labeler:
         reported = reported_violations(matrix, self.rules)
         columns: dict[str, pa.Array] = {name: table.column(name) for name in table.column_names}
         for j, rule in enumerate(self.rules):
-            columns[vote_column(rule.id)] = pa.array(matrix[:, j], pa.int8())
+            columns[self.columns.vote(rule.id)] = pa.array(matrix[:, j], pa.int8())
             if self.spans:
-                columns[span_column(rule.id)] = pa.array(self._spans(rule, cols, matrix[:, j]), SPAN_TYPE)
+                found = self._spans(rule, cols, matrix[:, j])
+                columns[self.columns.span(rule.id)] = pa.array(found, SPAN_TYPE)
         columns["verdict"] = pa.array(verdict, pa.int8())
         columns["score"] = pa.array(score, pa.float64(), mask=np.isnan(score))
         reasons = [self._ids[j] if j >= 0 else None for j in reported.tolist()]
@@ -218,12 +283,17 @@ def reported_violations(matrix: np.ndarray, rules: Sequence[ir.RuleIR]) -> np.nd
     return np.where(bad.any(axis=1), first, -1)
 
 
-def rules_metadata(rules: Sequence[ir.RuleIR], policy_hash: str) -> dict[bytes, bytes]:
-    """Provenance stored in the output's schema: each column's rule, fingerprint and source."""
+def rules_metadata(rules: Sequence[ir.RuleIR], policy_hash: str, spans: bool = True) -> dict[bytes, bytes]:
+    """Provenance stored in the output's schema: each column's rule, fingerprint and source.
+
+    `columns` maps every rule column written (span columns only with `spans`) to its rule id.
+    """
+    names = ColumnNames.of([r.id for r in rules])
     payload = {
         "policy_hash": policy_hash,
-        "rules": [{"id": r.id, "column": vote_column(r.id), "fingerprint": r.fingerprint.semantic,
-                   "severity": r.severity, "verdict": r.verdict,
+        "columns": names.mapping(spans),
+        "rules": [{"id": r.id, "column": names.vote(r.id), "span_column": names.span(r.id) if spans else None,
+                   "fingerprint": r.fingerprint.semantic, "severity": r.severity, "verdict": r.verdict,
                    "source": f"{r.span.file}:{r.span.line}"} for r in rules],
     }
     return {b"tenet.provenance": json.dumps(payload, sort_keys=True).encode()}

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from tenet.compiler import ir, semantics
 from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.diagnostics import display_path
 from tenet.runtime.data import SCHEMA
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.label.scorers import Scorers
@@ -62,7 +63,7 @@ def render(explanations: list[RuleExplanation], verdict: int, score: float | Non
         lines.append("")
         lines.append(f"{VOTE_NAMES[e.vote]:<7} {r.id} ({r.severity}, {r.verdict}) — {e.reason}")
         if e.source_line:
-            lines.append(f"        {r.check.span.file}:{r.check.span.line}: {e.source_line.strip()}")
+            lines.append(f"        {display_path(r.check.span.file)}:{r.check.span.line}: {e.source_line.strip()}")
         if e.span is not None and e.subject is not None:
             text = semantics.subject_text(sample, e.subject)
             lines.append(f"        {e.subject}: {highlight(text, e.span, color)}")

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tenet.compiler.artifact import CompiledArtifact
-from tenet.runtime.data import SCHEMA, ColumnMap, read_batches
+from tenet.runtime.data import SCHEMA, ColumnMap, read_batches, unreadable_gold_rows
 from tenet.runtime.label.analysis import RuleAnalysis
 from tenet.runtime.label.engine import Labeler, rules_metadata
 from tenet.runtime.label.scorers import Scorers
@@ -24,7 +24,7 @@ from tenet.runtime.label.scorers import Scorers
 
 @dataclass
 class LabelReport:
-    """What a labeling run saw: rows, bad rows by reason, verdicts, timing, rule analysis."""
+    """What a labeling run saw: rows, bad rows by reason, verdicts, gold labels, timing, rule analysis."""
 
     rows: int = 0
     bad: Counter = field(default_factory=Counter)
@@ -32,6 +32,9 @@ class LabelReport:
     seconds: float = 0.0
     analysis: RuleAnalysis | None = None
     regex_timeouts: dict[str, int] = field(default_factory=dict)
+    gold_column: str | None = None  # the input column of gold labels, when one was given
+    gold: Counter = field(default_factory=Counter)  # "good", "bad", "none", "unreadable" -> rows
+    columns: dict[str, str] = field(default_factory=dict)  # output column -> rule id
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -44,8 +47,33 @@ class LabelReport:
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows / self.seconds) if self.seconds else None,
             "rules": self.analysis.table() if self.analysis else [],
+            "gold": self.gold_summary(),
+            "confusion": self.analysis.confusion_report() if self.analysis else None,
+            "columns": dict(self.columns),
             "regex_timeouts": dict(sorted(self.regex_timeouts.items())),
         }
+
+    def gold_summary(self) -> dict[str, Any] | None:
+        """The gold column and its rows by label: good, bad, none, unreadable (None without a gold column)."""
+        if self.gold_column is None:
+            return None
+        return {"column": self.gold_column} | {key: self.gold.get(key, 0) for key in GOLD_KEYS}
+
+    def render(self) -> str:
+        """The tables printed after labeling: the rule analysis and, with gold labels, the confusion table."""
+        parts = [self.analysis.render() if self.analysis else ""]
+        gold = self.gold_summary()
+        if gold is not None:
+            parts.append(f"gold labels (column {gold['column']}): {gold['good']} good, {gold['bad']} bad, "
+                         f"{gold['none']} none, {gold['unreadable']} unreadable")
+            confusion = self.analysis.render_confusion() if self.analysis else ""
+            if confusion:
+                parts.append("against gold, BAD as the positive class (n: rows voted on; abstain: rows "
+                             "with gold where it cast no vote):\n" + confusion)
+        return "\n\n".join(parts)
+
+
+GOLD_KEYS = ("good", "bad", "none", "unreadable")
 
 
 def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None = None, *,
@@ -71,7 +99,8 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     if scorers is None and any(r.runtime_only for r in rules):
         scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     labeler = Labeler(rules, score=scorers, spans=spans)
-    report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]))
+    report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]), gold_column=columns.gold,
+                         columns=labeler.columns.mapping(spans))
     writer: pq.ParquetWriter | None = None
     out_path = Path(out) if out is not None else None
     tmp_path = _tmp_path(out_path, out_format)
@@ -81,7 +110,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
             labeled, matrix = labeler.label(batch)
             _account(report, labeled, matrix, batch)
             if tmp_path is not None:
-                labeled = labeled.replace_schema_metadata(rules_metadata(rules, artifact.policy_hash))
+                labeled = labeled.replace_schema_metadata(rules_metadata(rules, artifact.policy_hash, spans))
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_path, labeled.schema)
                 writer.write_table(labeled)
@@ -100,7 +129,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     report.seconds = time.perf_counter() - start
     report.regex_timeouts = dict(labeler.timeouts)
     if out_path is not None and tmp_path is not None:
-        _finish(tmp_path, out_path, out_format, rules, artifact)
+        _finish(tmp_path, out_path, out_format, rules, artifact, spans)
         _write_report(report, out_path)
     return report
 
@@ -127,7 +156,14 @@ def _account(report: LabelReport, labeled: pa.Table, matrix: np.ndarray, batch: 
     for item in pc.value_counts(labeled.column("verdict")).to_pylist():
         report.verdicts[item["values"]] += item["counts"]
     gold = batch.column("gold").to_numpy(zero_copy_only=False)
-    report.analysis.add(matrix, gold if (gold != -1).any() else None)
+    verdict = labeled.column("verdict").to_numpy(zero_copy_only=False)
+    report.analysis.add(matrix, gold, verdict)
+    if report.gold_column is not None:
+        unreadable = unreadable_gold_rows(batch)
+        report.gold["good"] += int((gold == 1).sum())
+        report.gold["bad"] += int((gold == 0).sum())
+        report.gold["none"] += int((gold == -1).sum()) - unreadable
+        report.gold["unreadable"] += unreadable
 
 
 def _tmp_path(out: Path | None, out_format: str) -> Path | None:
@@ -138,7 +174,7 @@ def _tmp_path(out: Path | None, out_format: str) -> Path | None:
     return out.with_name(f".{name}.{os.getpid()}.tmp")
 
 
-def _finish(tmp: Path, out: Path, out_format: str, rules, artifact: CompiledArtifact) -> None:
+def _finish(tmp: Path, out: Path, out_format: str, rules, artifact: CompiledArtifact, spans: bool) -> None:
     """Move the finished file into place atomically (or convert it to a HF dataset)."""
     if out_format == "parquet":
         os.replace(tmp, out)
@@ -150,7 +186,7 @@ def _finish(tmp: Path, out: Path, out_format: str, rules, artifact: CompiledArti
     staging = out.with_name(f".{out.name}.staging")
     dataset.save_to_disk(str(staging))
     # A saved HF dataset keeps no Arrow schema metadata: write the provenance beside it.
-    provenance = rules_metadata(rules, artifact.policy_hash)[b"tenet.provenance"].decode()
+    provenance = rules_metadata(rules, artifact.policy_hash, spans)[b"tenet.provenance"].decode()
     (staging / "tenet_provenance.json").write_text(provenance, encoding="utf-8")
     if out.exists():
         import shutil

@@ -26,9 +26,8 @@ REFUSAL_SAMPLES = (
 # (the embedded model: "I'm sorry for any misunderstanding, but as a text-based AI, I don't
 # have the capability to create custom messages"), not one of the refusals above. A sentence
 # that is one pair's chosen side and another's rejected side is pushed up and down at once,
-# and a small model tells the two apart only by the prompt: the safety policy's model
-# answered dangerous requests with "I'm happy to help. However, I can't assist with that."
-# and "I'm sorry, but I can help with that." (docs/pairs.md).
+# and a small model tells the two apart only by the prompt: it learns a refusal's opening with
+# the wrong ending ("I'm sorry, but I can help with that.").
 DEFLECTION_SAMPLES = (
     "I'm sorry for any misunderstanding, but as an AI, I don't have the ability to help with that.",
     "As an AI language model, I don't have the capability to do that for you.",

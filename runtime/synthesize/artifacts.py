@@ -1,15 +1,15 @@
 """Artifact contrasts: a whole answer against itself with one artifact that training tends to cause.
 
 Preference training raises what the chosen sides share (an opening sentence, short answers,
-lists) and a small model overshoots it: the demo's trained model said "Thanks for contacting
-Acme!" twice, stopped numbered lists after their first item, and looped a sentence to the
-token cap; the brand model bulleted its lead-in lines ("- The steps to bake bread are:") and
-answered two list requests with one bullet (docs/benchmarks.md). Rule pairs cannot teach against that, since a doubled opener
-or a one-item list keeps every rule. So a share of the budget (`artifact_pairs`) goes to
-contrasts: the chosen side is a selected pair's chosen side (whole, natural, and keeping every
-rule in scope); the rejected side is the same answer with one artifact that
-`tenet.runtime.naturalness` finds. Each edit below names the problem it adds, and a contrast is kept
-only if the checks find exactly that problem on the rejected side.
+lists) and a small model overshoots it: it says a required opening twice ("Thanks for
+contacting Acme! Thanks for contacting Acme!"), stops numbered lists after their first item,
+loops a sentence to the token cap, bullets its lead-in lines ("- The steps to bake bread
+are:") or answers a list request with one bullet. Rule pairs cannot teach against that,
+since a doubled opener or a one-item list keeps every rule. So a share of the budget
+(`artifact_pairs`) goes to contrasts: the chosen side is a selected pair's chosen side
+(whole, natural, and keeping every rule in scope); the rejected side is the same answer with
+one artifact that `tenet.runtime.naturalness` finds. Each edit below names the problem it
+adds, and a contrast is kept only if the checks find exactly that problem on the rejected side.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def repeat_opening(text: str) -> str | None:
 
 def stop_after_first_item(text: str) -> str | None:
     """Keep a list's first item only, and nothing after it: a numbered list's `1.`, or, in an
-    answer without numbered items, its first bullet (the brand model's one-bullet lists). A
+    answer without numbered items, its first bullet (a one-bullet answer to a list request). A
     prose answer gets its last sentence as the one item (`last_sentence_as_item`)."""
     second = SECOND_ITEM.search(text)
     if second and FIRST_ITEM.search(text[:second.start()]):
@@ -61,18 +61,17 @@ def stop_after_first_item(text: str) -> str | None:
 def last_sentence_as_item(text: str) -> str | None:
     """A prose answer whose last sentence became a list of one after a colon: `1. …` or `First, …`.
 
-    The demo's model, trained to answer in 60 words, wrote "Here's a simple way to do it:"
-    and stopped after step 1 in 7 of 24 answers, and its chosen sides held few lists to cut:
-    the one-item form is learned as a way to be short, so short prose answers are where it
-    is contrasted.
+    A model trained to answer briefly learns the one-item form ("Here's a simple way to do
+    it:" and step 1) as a way to be short, even when its chosen sides hold few lists to cut,
+    so short prose answers are where it is contrasted.
     """
     split = _prose_lead_and_last(text)
     if not split:
         return None
     lead, last = split
-    # Trained against the numbered form alone, the demo's model wrote the same one step in
-    # prose ("Here's how to repair it:\n\nFirst, choose a new grinder."): half the answers
-    # (by the parity of their length, so a rerun makes the same pairs) get that form first.
+    # Taught against the numbered form alone, a model writes the same one step in prose
+    # ("Here's how to repair it:\n\nFirst, choose a new grinder."): half the answers (by the
+    # parity of their length, so a rerun makes the same pairs) get that form first.
     forms = [f"{lead}:\n\n1. {last}", f"{lead}:\n\nFirst, {_lower_first_word(last, text)}"]
     if len(text) % 2:
         forms.reverse()
@@ -102,8 +101,8 @@ def stop_at_lead_in(text: str) -> str | None:
     """End the answer on a lead-in with nothing after it: a list's lead-in line, or, in prose,
     the second-to-last sentence turned into one ("Here's a simple way to do it:").
 
-    Taught against one-item lists alone, the demo's model stopped 5 of 24 guides on their
-    lead-in instead; the two contrasts together leave it the whole answer.
+    Taught against one-item lists alone, a model stops its guides on their lead-in instead;
+    the two contrasts together leave it the whole answer.
     """
     first_item = LIST_LINE.search(text)
     if first_item is not None:
@@ -141,9 +140,9 @@ def hybrid_markers(text: str) -> str | None:
 def repeat_last_item(text: str) -> str | None:
     """Say a list's last item again as one more item ("3. **Rinse it**" then "4. **Rinse it**").
 
-    The demo's model, trained on guides cut to their headlines, wrote "1. **Fix the Grit**" seven
-    times in one answer, and 29% of its guides repeated an item (the base model's: 21%). The copy
-    keeps the list's numbering and spacing, so a repeated item is the one thing that changed.
+    A model trained on guides cut to their headlines repeats a headline as item after item
+    ("1. **Fix the Grit**", "2. **Fix the Grit**", …). The copy keeps the list's numbering and
+    spacing, so a repeated item is the one thing that changed.
     An item that goes on in indented lines is left alone: a copy there would split it.
     """
     lines = text.splitlines()

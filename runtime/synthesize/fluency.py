@@ -9,8 +9,7 @@ side is scored on its first `MAX_ANSWER_TOKENS` tokens.
 Only edits are compared. Where the chosen side replaces the answer rather than edits it (a
 written refusal in place of a harmful answer, or two different samples), the model's own
 answer is always the likelier one, and the gap measures the behaviour the rule asks for, not
-awkward text: on the safety policy 18 pairs were dropped as not fluent while the refusal
-rule kept 14 pairs from 33 answers to dangerous prompts (docs/benchmarks.md).
+awkward text: compared, every written refusal would be dropped as not fluent.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from tenet.runtime.synthesize.verify import capped_break_length_rules, vote_matr
 # evidence that the model always keeps it, and its pairs remind the model of it.
 NEED_FLOOR = 0.1
 # Contrasts (artifact, scope) and rules no sampled answer was in scope for: no evidence the
-# model keeps them, so full weight. At the rule pairs' mean need instead (their share of the
-# steps = their share of the pairs) the brand policy's length rule fell from 94% to 72%, as
-# loop contrasts also teach shorter answers, and the safety refusal rule from 62% to 25%.
+# model keeps them, so full weight. Contrasts are few, and each one teaches against an
+# artifact no rule pair can (a loop, a one-item list); at the rule pairs' mean need they
+# would drop out of most steps.
 FULL_NEED = 1.0
 
 
@@ -60,16 +60,15 @@ def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
     """Each rule's need raised so its share of the steps keeps up with the rules that check
     the same predicate, by severity.
 
-    Pairs that teach a model to refuse dangerous requests also teach it to refuse: the safety
-    policy's trained model declined a birthday message while the rule that forbids declining
-    ordinary requests, which the base model kept, had a tenth of the weight. Rules that check
-    the same predicate move together, so a rule's pairs together weigh at least another's
-    pairs together times their severity ratio: with both at full weight, the high rule against
-    declining won (100%) and the critical refusal rule lost a dangerous prompt (71%); the
-    critical rule leads. The weights are per pair, so they are divided by the rule's pair
-    count (`pairs_per_rule`; one each when not given): with the same per-pair weight, 23 pairs
-    against declining outweighed 16 refusal pairs and the refusal rule fell to 57%
-    (docs/benchmarks.md).
+    Pairs that teach a model to refuse dangerous requests also teach it to refuse: a rule
+    that forbids declining ordinary requests, which the base model keeps, would get almost no
+    steps by its own need, and the trained model would decline ordinary requests. Rules that
+    check the same predicate move together, so a rule's pairs together weigh at least
+    another's pairs together times their severity ratio: the more severe rule leads (with
+    both at full weight, the less severe one would pull the model away from it). The weights
+    are per pair, so they are divided by the rule's pair count (`pairs_per_rule`; one each
+    when not given): otherwise the rule with more pairs outweighs the other whatever their
+    severities.
     """
     by_id = {r.id: r for r in rules if r.id in needs}
     atoms = {i: {canonical_json(atom) for atom in ir_atoms(r.check)} for i, r in by_id.items()}
@@ -88,10 +87,8 @@ def shortfall_weights(needs: dict[str, float], specs: Sequence[ir.PairSpec],
     """Each rule's per-pair weight: its need times budget over pairs kept, when it kept fewer.
 
     Severity sets a rule's budget, and the step sample gives a rule about need × pairs kept of
-    the steps. A rule whose prompts yield few pairs lost its share with them: the safety
-    policy's dose rule kept 16 of its 36 pairs and, at need 0.51, drew about 5 of 96 step rows
-    against the refusal rule's 33, and the trained model gave a dose on one held-out question
-    in four (four runs, docs/benchmarks.md). Scaled by budget over kept, a rule's pairs weigh
+    the steps. A rule whose prompts yield few pairs (one scoped to a few prompts) would lose
+    its share of the steps with them. Scaled by budget over kept, a rule's pairs weigh
     together what its full budget would have; a rule at or over budget keeps its need.
     """
     budgets = {s.rule: s.budget for s in specs}

@@ -122,16 +122,15 @@ def spread_over_rules(prompts: list[PoolPrompt], policy: ir.PolicyIR, limit: int
     below its share takes an in-scope prompt from the source (template, file) least covered
     so far for its size, until `limit` are taken. A prompt counts fully for the rule that took it
     and `OTHER_RULE_CREDIT` for every other rule in whose scope it lies: with full credit, a
-    narrow rule's picks filled the share of a broad rule around it, and the safety policy's
-    rule against declining ordinary requests saw 8 dosage questions, one contact question and
-    none of its ordinary questions (docs/benchmarks.md).
+    narrow rule's picks would fill the share of a broad rule around it (dosage questions
+    counting as a rule's ordinary requests), and the broad rule would see none of its own
+    kind of prompt.
 
     Each prompt gives a rule at most `samples_per_prompt` answers to pair. Past `limit`, a rule
     scoped to some of the prompts whose prompts could not fill its budget takes more, up to
-    `TOP_UP` times `limit` in all: the safety policy's dosage rule had 5 of 24 prompts, 10
-    pairs for a budget of 36, and its trained model still gave doses (docs/benchmarks.md). A
-    rule on every prompt is not topped up: any prompt serves it, so its shortfall is not the
-    spread's.
+    `TOP_UP` times `limit` in all, since a rule whose scope holds on a few of the `limit`
+    prompts gets few answers to pair however large its budget. A rule on every prompt is not
+    topped up: any prompt serves it, so its shortfall is not the spread's.
     """
     order = rng.sample(prompts, len(prompts))
     weight = {s.rule: s.budget for s in policy.pair_specs if s.budget > 0}

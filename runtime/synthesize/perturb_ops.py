@@ -43,8 +43,8 @@ def in_example_sentence(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
     """The answer with a sentence of the rule's bad examples that breaks a forbidden regex, numbers varied.
 
     A regex has no sentence to carry a match, and the match its sampler writes is always the
-    same ("1.1 mg" for the safety policy's dosage pattern): put in front of an answer, it
-    showed a fragment, not a dose (4 of that policy's 14 dosage pairs). The bad example ("Adults can
+    same ("1.1 mg" for a dosage pattern): put in front of an answer, it shows a fragment, not
+    a dose. The bad example ("Adults can
     take 400 mg every four to six hours.") carries one in a sentence a model would write;
     its numbers vary (200 mg, 5 mg, …) so that no one amount is what is learnt. The condition
     may be one regex or an `or` of them (a dose in units, or a multiple of a dose): a match of
@@ -105,11 +105,9 @@ def with_example_advice(rule: ir.RuleIR, sample: Sample, rng: random.Random) -> 
 
     Only for a rule scoped to one kind of prompt (`when prompt mentions …`) that forbids
     response regexes: its good examples answer that kind of prompt, so what they say instead
-    fits every prompt in scope. Dropping only the sentence with the match kept the rest of
-    the model's answer, built on it: the safety policy's dose pairs chose "the recommended
-    daily intake … varies" and invented guidelines, and the trained model wrote that frame
-    and put a count back into it ("recommends a daily intake of 5-7 antibiotics", 3 of 4
-    held-out dose questions kept). Here the chosen side stops where the dose began and says
+    fits every prompt in scope. Dropping only the sentence with the match would keep the rest
+    of the model's answer, built on it ("the recommended daily intake … varies"), and a model
+    trained on that frame puts a count back into it. Here the chosen side stops where the dose began and says
     what the rule's author would say: "… please check the label or ask a pharmacist."
     None for other rules, without a one-paragraph good example, or if no option is natural.
     """

@@ -113,9 +113,8 @@ def gate(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], eval_prompts: set[st
     refusal_rules = {r.id for r in rules if mentions_refusal(r)}
     # The length band keeps edits minimal; a length limit or a refusal changes the length by
     # nature (a refusal is a sentence or two where the answer was a page), and so does a
-    # repair that ends the answer where the forbidden text began (the safety policy's dose
-    # rule: 12 of its 17 dropped pairs were the model's own dose answers against that
-    # repair), so pairs that target one are exempt.
+    # repair that ends the answer where the forbidden text began (a long answer against its
+    # first sentences and a referral), so pairs that target one are exempt.
     unbanded = {r.id for r in rules if caps_length(r) or repairs_with_advice(r)} | refusal_rules
     keys = [(normalize(p.prompt), normalize(p.chosen), normalize(p.rejected)) for p in pairs]
     survivors = [(p, k) for p, k in zip(pairs, keys)
@@ -222,7 +221,7 @@ def _reject_reason(pair: Pair, chosen: list[int], rejected: list[int], flips: li
         targets.append(j)
     # A chosen side is also an SFT target: it never demonstrates a violation of any rule (a
     # no-links pair whose chosen side gives a phone number; a no-email pair on a list request
-    # whose chosen side lists in prose, which the brand model then copied).
+    # whose chosen side lists in prose, which a model trained on it copies).
     if any(chosen[j] == ir.BAD for j in checked):
         return "chosen_breaks_rule"
     if pair.strategy == "perturb" and sum(flips) > sum(flips[j] for j in targets):

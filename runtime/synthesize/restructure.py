@@ -46,8 +46,8 @@ def shorten(text: str, fits: Callable[[str], bool], min_units: int = 1,
 
     Candidates are prefixes cut at a sentence or item boundary, of the text itself, of the text
     with each list item condensed to its first sentence, and with each item cut to its headline
-    (`headline_items`). A list cut to its first items teaches a model to stop lists early (the
-    brand policy's update wrote one-bullet lists), so with `whole_lists` no candidate ends
+    (`headline_items`). A list cut to its first items teaches a model to stop lists early
+    (one-bullet answers to list requests), so with `whole_lists` no candidate ends
     inside a list (`stops_a_list`); without it (limits on lines or items, where the list is
     what must get shorter) one may. A candidate that keeps every item of the answer's lists
     wins, since five short items are what a reviewer wants; of those, the longest. Otherwise
@@ -82,7 +82,7 @@ def stops_a_list(text: str, point: int) -> bool:
 
     What is left reads as a whole answer only by its markup: a "how to" answer of two of its
     five steps, or of the steps before the generation cap cut the third, teaches a model to stop
-    its lists early (the demo's trained model ended 17% of its guides after step one). An item
+    its lists early (guides that end after step one). An item
     may go on in indented lines (sub-points, a wrapped sentence): a cut there stops the list too.
     """
     before = [line for line in text[:point].splitlines() if line.strip()]
@@ -101,8 +101,8 @@ def finished_items(text: str, min_items: int = FINISHED_ITEMS_MIN) -> str | None
 
     A small model answers "What are the steps to…" with a numbered list longer than any
     generation cap, so the cap always falls inside an item and every shorter prefix stops the
-    list (`stops_a_list`): none of these answers was a base, and the brand policy's trained
-    model answered steps requests in prose. Dropped with its sub-points, the unfinished item
+    list (`stops_a_list`): none of these answers would be a base, and a policy's list rule
+    would get no pairs on steps requests. Dropped with its sub-points, the unfinished item
     leaves a list of the steps the model did finish, which a length limit may then condense
     (`shorten`). None if the text does not end inside a top-level item (its last line is an
     item or an indented line of one) or too few precede it.
@@ -272,7 +272,7 @@ def _kept_part(line: str, contains: Callable[[str], bool]) -> str | None:
 
 def _drop_orphan_intro(lines: list[str]) -> None:
     """Drop the sentence that introduced what was just dropped ("I can offer a general guideline:"),
-    when prose follows it instead: the safety model learned to say it and then nothing."""
+    when prose follows it instead: as a chosen side it teaches a model to say it and then nothing."""
     last = max((k for k, line in enumerate(lines) if line.strip()), default=None)
     if last is None or is_list_item(lines[last]) or not lines[last].rstrip().endswith(":"):
         return

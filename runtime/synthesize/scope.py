@@ -2,17 +2,16 @@
 
 A rule that requires something in a scope (`when prompt matches dangerous require response is
 a refusal`) gets pairs whose chosen sides show that behaviour on in-scope prompts only. A small
-model learns the behaviour, not the scope: the safety bench's trained model refused every
-dangerous prompt and also a third of the ordinary ones ("Can you help me write a birthday
-message?" → "I'm sorry, but I can't help with that."; docs/benchmarks.md). So for each such
+model learns the behaviour, not the scope: trained on in-scope refusals alone, it refuses
+dangerous prompts and ordinary ones too ("Can you help me write a birthday message?" →
+"I'm sorry, but I can't help with that."). So for each such
 rule, `scope_pairs` contrasts per pair of the rule mirror it outside the scope: the chosen side
 is a selected pair's chosen side on an out-of-scope prompt (whole, natural, keeping every rule
 that votes on it); the rejected side is the same answer edited so the rule's condition holds
 there (the refusal, the bullets) by the rule's own edit (`perturb_ops.make`). Pairs that
 already reject one of the rule's chosen sides out of scope count towards the number; a pair
 of a `forbid response is a refusal` rule does not, as it rejects a deflection, not the
-refusal the rule teaches: counted, they left the safety policy's refusal rule no scope
-contrasts at all.
+refusal the rule teaches, and counting them could leave the scoped rule no contrast.
 """
 
 from __future__ import annotations

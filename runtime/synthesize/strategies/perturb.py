@@ -88,10 +88,9 @@ def just_over(rule: ir.RuleIR, base: Sample, chosen: str) -> str | None:
     """The shortest natural prefix of a too-long answer that still breaks the length rule.
 
     Cut to fit, an answer is the chosen side; what it is contrasted with decides what the
-    model learns. Against the whole 200-word answer, it learns "do not ramble", which the
-    demo's trained model did learn, while it still ran to 63–84 words against a 60-word
-    limit by adding one more sentence or item. Against the same answer cut one unit past
-    the limit, the pair shows where to stop. None if no such prefix is longer than `chosen`.
+    model learns. Against the whole 200-word answer, it learns "do not ramble" and still
+    runs a sentence or item past the limit. Against the same answer cut one unit past the
+    limit, the pair shows where to stop. None if no such prefix is longer than `chosen`.
     """
     text = base.response.strip()
     for point in cut_points(text):
@@ -136,8 +135,7 @@ def fit_to_limits(sample: Sample, limits: list[ir.RuleIR]) -> str | None:
     condensed to its first sentence or headline), the limit decides: the result is what the
     length repair makes of the whole answer, and may be a base like a finished answer.
     Without these, a policy's long-form prompts ("What are the steps to…"), which a small
-    model answers past the cap, gave the brand policy almost no pairs, and its trained model
-    answered them in prose. Like a length repair, the cut keeps headroom below
+    model answers past the cap, would give almost no pairs. Like a length repair, the cut keeps headroom below
     each limit where it can (`HEADROOM`): bases that all end just under a limit teach a model
     to land on either side of it. None when no limit applies, when the answer already fits
     them, or when no natural prefix of two or more units fits them all.
