@@ -29,7 +29,6 @@ from tenet.compiler.settings import DEVICES, METHODS
 from tenet.runtime import api
 from tenet.runtime.api import Check, CompiledPolicy, MissingExtra, UsageError, needs_extras
 from tenet.runtime.console import Console
-from tenet.runtime.lsp import add_parser as add_lsp_parser
 from tenet.runtime.models import operator_model
 from tenet.runtime.redact import display_uri, redacted_stage
 
@@ -124,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "scaffold a policy repository: a starter policy, prompts, CI and pre-commit")
     init.add_argument("folder", nargs="?", default=".", metavar="DIR",
                       help="where to write it (default: here)")
-    add_lsp_parser(commands)
+    command("lsp", cmd_lsp, "serve the policy language to editors over stdio (Language Server Protocol)",
+            extras=("lsp",))
     return parser
 
 
@@ -325,6 +325,14 @@ def check_summary(checks: list[Check]) -> dict:
              for found in checks]
     return {"ok": all(found.ok for found in checks), "files": files,
             "diagnostics": [d for found in checks for d in found.to_dict()["diagnostics"]]}
+
+
+def cmd_lsp(args: argparse.Namespace, console: Console) -> int:
+    """`tenet lsp`: answer an editor on stdin and stdout until it disconnects (docs/editors.md)."""
+    from tenet.runtime.lsp_server import serve
+
+    serve()
+    return ExitCode.OK
 
 
 def _explain_code(code: str, console: Console) -> int:

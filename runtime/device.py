@@ -9,6 +9,7 @@ from asking torch what the machine has, so tests mock `torch.cuda` to check ever
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 Device = Literal["cpu", "cuda"]
@@ -66,3 +67,13 @@ def training_arguments(setting_device: str | None, setting_precision: str | None
     device = select_device(setting_device)
     precision = select_precision(device, setting_precision)
     return {"use_cpu": device == "cpu", "bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def rank() -> int:
+    """This process's rank in a distributed launch: `RANK`, or 0 (the main process) outside one."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def world_size() -> int:
+    """How many processes the launcher started: `WORLD_SIZE`, or 1 outside a distributed launch."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)

@@ -3,27 +3,23 @@
 Diagnostics, hover, completion, go-to-definition and formatting work on the text an editor
 holds, saved or not, and on character offsets into it; `TextPositions` converts those to the
 Language Server Protocol's positions. runtime/lsp_server.py carries the answers over the protocol
-(pygls, the `lsp` extra), so this module imports no protocol library and the CLI can register
-`tenet lsp` without loading one. A policy is data: these functions parse and compile it and read
+(pygls, the `lsp` extra), so this module imports no protocol library. A policy is data: these functions parse and compile it and read
 the files it imports, and never run anything it names.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import functools
-import importlib.util
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, get_args
+from typing import Callable, Mapping, get_args
 
 from tenet import STD_DIR
 from tenet.compiler import ast, predicates
 from tenet.compiler.diagnostics import CompileError, Span, visible
-from tenet.compiler.errors import ExitCode
 from tenet.compiler.fmt import format_source
 from tenet.compiler.literals import unquote, value
 from tenet.compiler.load import read_policy_text, real_path
@@ -32,10 +28,6 @@ from tenet.compiler.pipeline import compile_policy
 from tenet.compiler.settings import GATE_TARGETS, SETTINGS
 from tenet.compiler.trainer_allow import ALLOWED, AllowedField, range_text, refusal
 
-if TYPE_CHECKING:
-    from tenet.runtime.console import Console
-
-HELP = "serve the policy language to editors over stdio (Language Server Protocol; needs the `lsp` extra)"
 BOM = "\ufeff"
 MAX_MODULES = 64  # imported files read to find names, per request
 MAX_REPAIRS = 20  # rounds of blanking broken items before a document counts as unparsable
@@ -51,29 +43,6 @@ _TOKEN = re.compile(r'(?P<comment>#.*)|(?P<string>"(?:\\.|[^"\\])*"?)|(?P<regex>
                     r"|(?P<number>-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)|(?P<other>\S)")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
 _CONNECTIVES = ("and", "or", "not")
-
-
-# --- the command ----------------------------------------------------------------------
-
-
-def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `tenet lsp` on the CLI's subcommands."""
-    sub = commands.add_parser("lsp", help=HELP, description=HELP)
-    sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-    sub.set_defaults(handler=cmd_lsp, usage_errors=())
-    return sub
-
-
-def cmd_lsp(args: argparse.Namespace, console: Console) -> int:
-    """`tenet lsp`: answer an editor on stdin and stdout until it disconnects."""
-    from tenet.runtime.api import MissingExtra
-
-    if importlib.util.find_spec("pygls") is None or importlib.util.find_spec("lsprotocol") is None:
-        raise MissingExtra("tenet lsp", "lsp")
-    from tenet.runtime.lsp_server import serve
-
-    serve()
-    return ExitCode.OK
 
 
 # --- positions ------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from tenet.compiler.errors import TenetError
+from tenet.runtime.device import rank, world_size
 
 if TYPE_CHECKING:
     from tenet.compiler.artifact import CompiledArtifact
@@ -57,16 +58,6 @@ WORK_PATHS = ("pairs_path", "unpaired_path", "output_dir", "resume_from", "promp
 
 class LaunchError(TenetError):
     """A file in the launch's folder that this launch's main process did not write, or a job out of bounds."""
-
-
-def rank() -> int:
-    """This process's rank in a distributed launch: `RANK`, or 0 (the main process) outside one."""
-    return int(os.environ.get("RANK", "0") or 0)
-
-
-def world_size() -> int:
-    """How many processes the launcher started: `WORLD_SIZE`, or 1 outside a distributed launch."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1)
 
 
 @dataclass(frozen=True)

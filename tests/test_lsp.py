@@ -249,11 +249,11 @@ def test_closing_a_document_clears_its_diagnostics(client: LspClient, tmp_path: 
 
 
 def test_without_the_extra_tenet_lsp_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+    import sys
 
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "pygls" else find_spec(name, *a))
+    monkeypatch.delitem(sys.modules, "tenet.runtime.lsp_server", raising=False)
+    monkeypatch.setitem(sys.modules, "pygls", None)  # `import pygls` now fails as if not installed
+    monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)
     code, _, err = run_cli(["lsp"])
     assert code == 2
     assert "tenet[lsp]" in err

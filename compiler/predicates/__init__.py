@@ -18,8 +18,8 @@ What is not here, and why:
   must import neither (`tests/test_purity.py`). `tenet.runtime.predicates` looks kinds up by the
   same `name`, and a test holds the two registries to the same set of kinds.
 
-The built-in kinds load on first use, so a kind module may import the checks (`regex` needs
-`check_regex.regex_engine`) without an import cycle.
+The built-in kinds load on first use; a kind module imports only modules below the passes
+(`regex` asks `compiler/regex_engine.py` which engine runs a pattern).
 """
 
 from __future__ import annotations

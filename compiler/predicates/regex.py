@@ -7,7 +7,7 @@ import re
 from tenet.compiler import ast, ir
 from tenet.compiler.diagnostics import Span
 from tenet.compiler.literals import subject, value
-from tenet.compiler.passes.check_regex import regex_engine
+from tenet.compiler.regex_engine import regex_engine
 from tenet.compiler.predicates.base import PredicateKind, Resolve, compile_user_regex, locates, searches
 
 

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 
 from tenet.compiler import ir, semantics
 from tenet.compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.synthesize import restructure
 
 HEADROOM = 0.75  # a length repair aims at three quarters of the limit when a cut allows

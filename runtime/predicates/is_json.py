@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from tenet.compiler import ir
 from tenet.compiler.predicates.is_json import is_json
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 
 _JSON_START = "^[ \\t\\n\\r\\f\\v]*[\\[{]"
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 from tenet.compiler import ir
 from tenet.compiler.predicates.pii import PII_PATTERNS
 from tenet.runtime.label.re2 import translate
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.synthesize import edits
 
 # Sample details (reserved example domains and numbers) and the sentences that carry them: each

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from tenet.compiler import ir
 from tenet.compiler.predicates.refusal import REFUSAL_PATTERN
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.synthesize import edits
 
 # Whole refusals an edit can put in place of an answer. They vary, so that training learns

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from tenet.compiler import ir
 from tenet.runtime.label.re2 import translate
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.synthesize import edits, restructure
 from tenet.runtime.synthesize.regex_sample import sample_match
 

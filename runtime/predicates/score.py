@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from tenet.compiler import ir
 from tenet.compiler.predicates.score import compare_score
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 
 
 def column(pred: ir.ScorePred, cols, score=None) -> pa.Array:

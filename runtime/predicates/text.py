@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from tenet.compiler import ir
 from tenet.compiler.predicates.base import STRIP_CHARS
-from tenet.runtime.predicates import RuntimeKind
+from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.synthesize import edits
 
 

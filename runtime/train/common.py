@@ -149,7 +149,7 @@ def rows_for_steps(dataset, settings: TrainSettings | Mapping[str, Any]):
     `runtime/synthesize/need.py`), the sample is drawn with `need` as each row's weight, so
     the few steps go to the rules the model breaks; the column is dropped either way.
     """
-    from tenet.runtime.scale import world_size
+    from tenet.runtime.device import world_size
 
     hp = TrainSettings.of(settings)
     needed = hp.max_steps * hp.batch_size * hp.grad_accum * world_size()
