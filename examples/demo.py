@@ -27,15 +27,23 @@ def step(title: str, argv: list[str], expected: tuple[int, ...] = (0,)) -> None:
         raise SystemExit(f"`tenet {' '.join(argv)}` exited with {code}")
 
 
-def run() -> None:
+def model_free_steps(work: str = "work/demo") -> None:
+    """Check, plan, label, pairs and explain: the steps that need no model (seconds)."""
     for policy in sorted((REPO / "policies").glob("*.policy")):
         step(f"check {policy.name}", ["check", str(policy.relative_to(REPO))])
     step("the training plan", ["plan", POLICY])
-    step("label a support log", ["label", POLICY, LOG, "--out", "work/demo/labels.parquet"])
+    step("label a support log", ["label", POLICY, LOG, "--out", f"{work}/labels.parquet"])
     step("synthesize verified training pairs (no model: examples + rule-directed edits)",
-         ["pairs", POLICY, "--out", "work/demo/pairs", "--strategies", "examples,perturb"])
+         ["pairs", POLICY, "--out", f"{work}/pairs", "--strategies", "examples,perturb"])
+    # `explain` exits 1 on a BAD verdict, which is what this step shows.
     step("why did a response fail?", ["explain", POLICY, "--prompt", "List the steps to return a blender.",
-                                       "--response", "Just ship it back, or try Globex, they are cheaper."])
+                                       "--response", "Just ship it back, or try Globex, they are cheaper."],
+         expected=(1,))
+
+
+def run(work: str = "work/demo") -> None:
+    """The whole walkthrough: the model-free steps, one update cycle, and its audit."""
+    model_free_steps(work)
     # A second `make demo` finds this policy's champion unchanged and says so instead of
     # training again; the audit below shows the recorded cycles either way.
     # The cycle samples the embedded SmolLM2-135M-Instruct for on-policy pairs, evaluates it
@@ -43,8 +51,8 @@ def run() -> None:
     # three held-out answers before and after: read them before trusting the table.
     # Exit 3 (a gate failed: registered, not promoted) is an outcome the walkthrough shows, not an error.
     step("one update cycle with the embedded model on CPU: pairs, evaluate, SFT + DPO, evaluate, gate, register",
-         ["compile-and-train", TRAIN_POLICY, "--work-dir", "work/demo", "--show", "3"], expected=(0, 3))
-    step("the policy's audited cycles, read back from MLflow", ["audit", "acme-chat", "--work-dir", "work/demo"])
+         ["compile-and-train", TRAIN_POLICY, "--work-dir", work, "--show", "3"], expected=(0, 3))
+    step("the policy's audited cycles, read back from MLflow", ["audit", "acme-chat", "--work-dir", work])
 
 
 if __name__ == "__main__":
