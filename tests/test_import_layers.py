@@ -90,3 +90,26 @@ def test_no_module_imports_itself_back() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# Layers, bottom up: text edits, then rule kinds and labeling, then synthesis. A module of a
+# lower layer never imports one of a higher layer (`tenet.X` covers its submodules).
+NEVER_IMPORTS = {
+    "tenet.runtime.textedit": ("tenet.runtime.predicates", "tenet.runtime.label", "tenet.runtime.synthesize",
+                               "tenet.runtime.cycle"),
+    "tenet.runtime.predicates": ("tenet.runtime.synthesize", "tenet.runtime.cycle"),
+    "tenet.runtime.label": ("tenet.runtime.synthesize", "tenet.runtime.cycle"),
+}
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_lower_layers_never_import_higher_ones() -> None:
+    known = modules()
+    broken = sorted(f"{name} imports {target}"
+                    for name, path in known.items()
+                    for layer, above in NEVER_IMPORTS.items() if _within(name, layer)
+                    for target in imports_of(path, known) if any(_within(target, high) for high in above))
+    assert broken == []

@@ -1,5 +1,5 @@
 """The naturalness standard (`tenet.runtime.naturalness`) and the whole-unit edits held to it
-(`tenet.runtime.synthesize.restructure`).
+(`tenet.runtime.textedit.restructure`).
 
 Each check has cases it must catch and cases it must leave alone; each edit has a property
 test over realistic answers (`natural_answers.py`): its output, when it gives one, is natural
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tenet.compiler import semantics
 from natural_answers import ITEMS, answers, corpus
 from tenet.runtime import naturalness
-from tenet.runtime.synthesize import restructure
+from tenet.runtime.textedit import restructure
 
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -28,7 +28,7 @@ from tenet.runtime.data import read_batches
 from tenet.runtime.label import kernels
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.synthesize import perturb_ops
-from tenet.runtime.synthesize.restructure import shorten
+from tenet.runtime.textedit.restructure import shorten
 
 SPAN = Span(file="toy.policy", line=1, col=1, end_line=1, end_col=1, start=0, end=0)
 

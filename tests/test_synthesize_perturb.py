@@ -34,12 +34,13 @@ from hypothesis import strategies as st  # noqa: E402
 from tenet.compiler import ir, predicates, semantics  # noqa: E402
 from tenet.compiler.pipeline import compile_policy  # noqa: E402
 from tenet.compiler.semantics import Sample  # noqa: E402
-from tenet.runtime.synthesize import perturb_ops, restructure  # noqa: E402
+from tenet.runtime.synthesize import perturb_ops  # noqa: E402
+from tenet.runtime.textedit import restructure  # noqa: E402
 from tenet.runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
 from tenet.runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
 from tenet.runtime.synthesize.prompts import build_pool  # noqa: E402
 from tenet.runtime.synthesize.quality import gate  # noqa: E402
-from tenet.runtime.synthesize.regex_sample import sample_match  # noqa: E402
+from tenet.runtime.textedit.regex_sample import sample_match  # noqa: E402
 from tenet.runtime.synthesize.strategies.perturb import fit_to_limits, minimal_pair, perturb  # noqa: E402
 from tenet.runtime import naturalness  # noqa: E402
 from natural_answers import answers, corpus  # noqa: E402
@@ -557,7 +558,7 @@ def test_a_cut_answer_is_fitted_to_a_length_limit_only_where_the_limit_ends_it()
 
 def test_a_capped_list_is_fitted_to_a_length_limit_as_its_finished_items_headlines():
     from tenet.runtime.synthesize.pairs import _cut_back
-    from tenet.runtime.synthesize.restructure import list_items
+    from tenet.runtime.textedit.restructure import list_items
 
     class Capped:
         text = ("Here are the steps:\n1. **Unplug**: Switch it off at the wall. Wait a minute.\n"

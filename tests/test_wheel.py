@@ -113,3 +113,15 @@ def test_an_installed_tenet_scaffolds_a_repository_that_checks_clean(installed: 
     done = subprocess.run([tenet, "check", "scaffolded"], capture_output=True, text=True, cwd=installed)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "scaffolded/policies/support.policy: ok (16 rules, 0 warnings)\n"
+
+
+def test_pyproject_lists_every_package_folder() -> None:
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {"tenet"}
+    for folder, package in (("compiler", "tenet.compiler"), ("runtime", "tenet.runtime")):
+        for init in (REPO / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(REPO / folder).parts
+            found.add(".".join([package, *parts]))
+    assert listed == found

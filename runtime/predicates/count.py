@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from tenet.compiler import ir, semantics
 from tenet.compiler.predicates.count import COUNT_PATTERNS, compare_count, count_units
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import restructure
+from tenet.runtime.textedit import restructure
 
 HEADROOM = 0.75  # a length repair aims at three quarters of the limit when a cut allows
 # Line-anchored units are counted line by line: Arrow's count_substring_regex would

@@ -9,7 +9,7 @@ import pyarrow as pa
 from tenet.compiler import ir
 from tenet.compiler.predicates.keywords import keyword_pattern
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import edits
+from tenet.runtime.textedit import edits
 
 # A name reads as something to try ("You might also consider Globex."); a common word reads as
 # a judgement ("Some would even call that stupid."): "Some people also suggest useless." is not

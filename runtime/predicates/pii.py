@@ -10,7 +10,7 @@ from tenet.compiler import ir
 from tenet.compiler.predicates.pii import PII_PATTERNS
 from tenet.runtime.label.re2 import translate
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import edits
+from tenet.runtime.textedit import edits
 
 # Sample details (reserved example domains and numbers) and the sentences that carry them: each
 # inserted piece reads as part of the answer, and they vary so that training learns the detail,

@@ -9,7 +9,7 @@ import pyarrow as pa
 from tenet.compiler import ir
 from tenet.compiler.predicates.refusal import REFUSAL_PATTERN
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import edits
+from tenet.runtime.textedit import edits
 
 # Whole refusals an edit can put in place of an answer. They vary, so that training learns
 # when to decline, not one sentence: with a single refusal as the chosen side of a

@@ -9,8 +9,8 @@ import pyarrow as pa
 from tenet.compiler import ir
 from tenet.runtime.label.re2 import translate
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import edits, restructure
-from tenet.runtime.synthesize.regex_sample import sample_match
+from tenet.runtime.textedit import edits, restructure
+from tenet.runtime.textedit.regex_sample import sample_match
 
 
 def column(pred: ir.RegexPred, cols, score=None) -> pa.Array:

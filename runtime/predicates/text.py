@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 from tenet.compiler import ir
 from tenet.compiler.predicates.base import STRIP_CHARS
 from tenet.runtime.predicates.base import RuntimeKind
-from tenet.runtime.synthesize import edits
+from tenet.runtime.textedit import edits
 
 
 def column(pred: ir.TextPred, cols, score=None) -> pa.Array:

@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 from tenet.compiler import ir, semantics
 from tenet.compiler.semantics import Sample
 from tenet.runtime.synthesize.prompts import PoolPrompt, PromptPool
-from tenet.runtime.synthesize.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, finished_items, shorten
+from tenet.runtime.textedit.restructure import BULLETED, NUMBERED, SENTENCE_BREAK, finished_items, shorten
 
 # How much a prompt taken for one rule counts towards another rule's share (spread_over_rules).
 OTHER_RULE_CREDIT = 0.25

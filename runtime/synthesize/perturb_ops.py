@@ -19,8 +19,8 @@ from tenet.compiler import ir, semantics
 from tenet.compiler.semantics import Sample
 from tenet.compiler.walk import ir_atoms
 from tenet.runtime import predicates
-from tenet.runtime.synthesize import edits, restructure
-from tenet.runtime.synthesize.edits import adds_artifact
+from tenet.runtime.textedit import edits, restructure
+from tenet.runtime.textedit.edits import adds_artifact
 
 EDITABLE_SUBJECTS = ("response", "any_response", "conversation")
 

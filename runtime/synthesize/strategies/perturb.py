@@ -17,7 +17,7 @@ from tenet.compiler.semantics import Sample
 from tenet.runtime import naturalness
 from tenet.runtime.predicates.count import HEADROOM
 from tenet.runtime.synthesize.pairs import Pair, SynthesisContext, shares_text
-from tenet.runtime.synthesize.restructure import cut_points, shorten
+from tenet.runtime.textedit.restructure import cut_points, shorten
 from tenet.runtime.synthesize.perturb_ops import repair, repairs_with_advice, violate
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 from tenet.compiler import semantics
 from tenet.compiler.predicates.base import Finder
 from tenet.runtime import naturalness
-from tenet.runtime.synthesize import restructure
+from tenet.runtime.textedit import restructure
 
 SENTENCE_MARKS = ".!?"
 
