@@ -106,8 +106,10 @@ def test_interrupt_exits_130(monkeypatch, tmp_path):
 
 def test_no_command_translates_errors_itself():
     """`main` maps errors once: commands hold no `except` that only re-raises a UsageError."""
-    tree = ast.parse((REPO / "runtime" / "cli.py").read_text(encoding="utf-8"))
-    commands = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.startswith("cmd_")]
+    files = [REPO / "runtime" / "cli.py", *sorted((REPO / "runtime" / "commands").glob("*.py"))]
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in files]
+    commands = [f for tree in trees for f in tree.body
+                if isinstance(f, ast.FunctionDef) and f.name.startswith("cmd_")]
     assert len(commands) >= 10
     handlers = [h for f in commands for h in ast.walk(f) if isinstance(h, ast.ExceptHandler)]
     assert handlers == []

@@ -122,18 +122,18 @@ def test_disk_full_while_writing_labels_leaves_nothing_behind(tmp_path, monkeypa
 
 
 def test_disk_full_while_writing_an_artifact(tmp_path, monkeypatch):
-    from tenet.runtime import cli
+    from tenet.runtime.commands import compiling
 
     def full(artifact, path):
         raise disk_full(path)
 
-    monkeypatch.setattr(cli, "write_artifact", full)
+    monkeypatch.setattr(compiling, "write_artifact", full)
     code, stdout, stderr = run_cli(["compile", str(MINIMAL), "-o", str(tmp_path / "a.json")])
     assert_one_clear_line(code, stdout, stderr, f"cannot write {tmp_path / 'a.json'}", "No space left on device")
 
 
 def test_any_command_failing_on_a_wrapped_disk_full_gets_the_one_line(monkeypatch):
-    from tenet.runtime import cli
+    from tenet.runtime.commands import compiling
 
     def wrapped(args, console):
         try:
@@ -141,7 +141,7 @@ def test_any_command_failing_on_a_wrapped_disk_full_gets_the_one_line(monkeypatc
         except OSError as exc:
             raise RuntimeError("tracking failed") from exc
 
-    monkeypatch.setattr(cli, "cmd_check", wrapped)
+    monkeypatch.setattr(compiling, "cmd_check", wrapped)
     code, stdout, stderr = run_cli(["check", str(MINIMAL)])
     assert_one_clear_line(code, stdout, stderr, "no space left on device: /work/mlflow.db")
 
