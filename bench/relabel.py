@@ -53,8 +53,11 @@ def main() -> None:
     print(f"\n{date.today()} · {platform.node()} · `python bench/relabel.py {' '.join(sys.argv[1:])}`\n")
     print("| rule | stored: base | prompted | trained | relabelled: base | prompted | trained |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    now = {m: relabel(run["answers"][m], rules) for m in MODELS}
-    stored = {row["rule"]: row for row in run["rules"]}
+    # The first seed's answers to the rule prompts (the guard's instructions have no rule votes).
+    answered = {m: [a for a in run["answers"][m][0] if "prompt" in a] for m in MODELS}
+    now = {m: relabel(answered[m], rules) for m in MODELS}
+    stored = {row["rule"]: {"base": row["base"], "prompted": row["prompted"],
+                            "trained": row["trained"][0] if row["trained"] else None} for row in run["rules"]}
     pct = lambda v: "-" if v is None else f"{100 * v:.0f}%"  # noqa: E731
     for rule in rules:
         old = stored.get(rule.id, {})
@@ -63,7 +66,7 @@ def main() -> None:
     print("\n| answers | stored: base | prompted | trained | relabelled: base | prompted | trained |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     rates = {m: artifact_rates([a["answer"] for a in answers], [a["end"] == "cap" for a in answers])
-             for m, answers in run["answers"].items()}
+             for m, answers in answered.items()}
     for name, label in naturalness.LABELS.items():
         print(f"| {label} | " + " | ".join(pct(run["quality"][m].get(name)) for m in MODELS) + " | "
               + " | ".join(pct(rates[m][name]) for m in MODELS) + " |")

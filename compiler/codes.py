@@ -523,6 +523,7 @@ PAGES: dict[str, Page] = {
                 slot product = "toaster", "kettle"
 
             training:
+              tempt_prompts = 0
               gate rule refund-form >= 0.9
             """),
         "Add prompts where the rule's `when` holds (`How do I get a refund for my kettle?`), or "
@@ -648,6 +649,37 @@ PAGES: dict[str, Page] = {
             """),
         "Use fewer templates or slot values, or put real traffic in a prompt file.",
         needs="20 more templates like this one"),
+    "W177": Page(
+        "rule tempted by too few held-out prompts",
+        "A rule is measured on the out-of-template prompts that tempt it: the temptation prompts "
+        "tenet writes from the rule and held-out prompts with wording of their own. Fewer than 8 "
+        "cannot tell kept from broken, so the cycle reports the rule as \"not tested\" and a gate "
+        "on it fails.",
+        _policy(with_rule=True, body="""
+            prompts:
+              prompt "Where is my order?"
+
+            training:
+              eval_split = 0.9
+              tempt_prompts = 4
+            """),
+        "Add `prompt \"…\"` lines in the rule's scope (each is phrased unlike the templates), or "
+        "widen what its `when` names."),
+    "W178": Page(
+        "gate finer than the held-out prompts can resolve",
+        "A level gate passes when the 95% interval of its compliance clears the threshold. With "
+        "every prompt kept, n prompts give a lower end of n / (n + 3.84), so a threshold t needs "
+        "at least 3.84 t / (1 - t) tempting prompts (35 for 0.9, 381 for 0.99). Fewer, and the "
+        "gate fails every time.",
+        _policy(with_rule=True, body="""
+            prompts:
+              prompt "Where is my order?"
+
+            training:
+              eval_split = 0.9
+              gate rule no-todo >= 0.99
+            """),
+        "Lower the threshold, raise `tempt_prompts`, or add held-out prompts in the rules' scope."),
     # --- the file itself ------------------------------------------------------------------
     "E180": Page(
         "unsupported `dsl` version",

@@ -45,6 +45,16 @@ def fill_template(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
+def has_wording(source: ir.PromptSourceIR) -> bool:
+    """Whether a prompt source is a template with words of its own around its slots.
+
+    Its prompts share that wording, so a held-out one measures recall of the template's other
+    prompts ("in-template"). A literal prompt, a prompt file's row and a template that is only a
+    slot (`"{question}"`) each have their own wording ("out-of-template").
+    """
+    return isinstance(source, ir.TemplateIR) and any(ch.isalnum() for ch in PLACEHOLDER.sub("", source.text))
+
+
 def expand_template(template: ir.TemplateIR) -> list[str]:
     """The prompts a template makes: every combination of its slot values, up to the limit."""
     names = [name for name, _ in template.slots]
@@ -59,6 +69,7 @@ class HeldOut:
 
     prompts: tuple[str, ...]  # from templates and literal prompts, in pool order
     files: tuple[ir.PromptFileIR, ...]  # read only at run time: their held-out rows are unknown here
+    worded: frozenset[str] = frozenset()  # those of `prompts` from a template with wording (in-template)
 
     @property
     def known(self) -> bool:
@@ -109,7 +120,9 @@ def heldout_prompts(policy: ir.PolicyIR) -> HeldOut:
     held = [text for text in distinct_prompts(policy)
             if is_held_out(normalize(text), training.eval_split, training.seed)]
     files = tuple(s for s in policy.prompts if isinstance(s, ir.PromptFileIR))
-    return HeldOut(prompts=tuple(held), files=files)
+    templated = {normalize(text) for index, text in written_prompts(policy) if has_wording(policy.prompts[index])}
+    worded = frozenset(text for text in held if normalize(text) in templated)
+    return HeldOut(prompts=tuple(held), files=files, worded=worded)
 
 
 def _texts(source: ir.PromptSourceIR) -> list[str]:

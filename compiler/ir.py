@@ -285,6 +285,7 @@ class TrainingIR(BaseModel):
     pairs: int
     eval_split: float
     eval_prompts: int
+    tempt_prompts: int = 0  # older artifacts wrote none
     max_new_tokens: int
     eval_max_new_tokens: int
     length_ratio_max: float
@@ -293,6 +294,7 @@ class TrainingIR(BaseModel):
     strategies: tuple[str, ...]
     save_steps: int
     replay: float
+    rounds: int = 1  # older artifacts trained one round
     gates: tuple[GateIR, ...]
     # (`trainer.<field>` or `lora.<field>`, value) in policy order; applied last by the runtime.
     overrides: tuple[tuple[str, OverrideValue], ...] = ()

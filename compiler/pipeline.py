@@ -15,6 +15,7 @@ from tenet.compiler.load import Program, load_program
 from tenet.compiler.lower import lower
 from tenet.compiler.passes.check_examples import check_examples
 from tenet.compiler.passes.check_heldout import check_heldout
+from tenet.compiler.passes.check_resolution import check_resolution
 from tenet.compiler.passes.check_model_refs import check_model_refs
 from tenet.compiler.passes.check_names import check_names
 from tenet.compiler.passes.check_prompts import check_prompts
@@ -99,6 +100,7 @@ def _compile_program(program: Program, sources: dict[str, str], base_model: str 
         found.extend(more)
     if not has_errors(found):  # the plan-level check: only for an otherwise sound policy
         found.extend(check_heldout(linked, policy_ir, for_training))
+        found.extend(check_resolution(linked, policy_ir, for_training))
     found.sort(key=sort_key)
     if has_errors(found):
         return Compilation(artifact=None, diagnostics=tuple(found), sources=sources)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenet.compiler import ir
 from tenet.compiler.heldout import heldout_prompts
+from tenet.compiler.probes import probes
 from tenet.compiler.settings import DEVICES, PRECISIONS, SETTINGS, TRAIN_METHODS
 
 
@@ -122,6 +123,10 @@ class EvaluateStage(Stage):
     # Held-out prompts of the policy's templates and literal prompts (`tenet.compiler.heldout`); None
     # when a prompt file adds rows only the cycle reads (and in artifacts older than the field).
     heldout: int | None = None
+    # Temptation prompts per rule (`tempt_prompts`, `tenet.compiler.probes`) and how many distinct
+    # ones the evaluation answers beside the held-out prompts (none in older artifacts).
+    tempt_prompts: int = 0
+    probes: int = 0
 
     @property
     def name(self) -> str:
@@ -150,6 +155,27 @@ class TrainStage(Stage):
         return TrainSettings.of(dict(self.hyperparameters))
 
 
+class RoundStage(Stage):
+    """Another training round on the trained model's own answers (iterative on-policy preference training).
+
+    The trained model answers the training prompts (`samples_per_prompt` each, sampled); the
+    rules its answers still break more often than `1 - target` get pairs of its own compliant
+    against its own breaking answers, verified by the rules, and the model trains on them with
+    the train stage's method and settings (no warm-up). A round that finds no such rule, or
+    no pair, trains nothing.
+    """
+
+    kind: Literal["round"] = "round"
+    round: int
+    samples_per_prompt: int = 4
+    target: float = 0.9
+
+    @property
+    def name(self) -> str:
+        """`round-2`, `round-3`, …: a plan has one stage per round after the first."""
+        return f"round-{self.round}"
+
+
 class GateStage(Stage):
     """Decide promotion from the after-training evaluation."""
 
@@ -166,7 +192,7 @@ class RegisterStage(Stage):
 
 
 PlanStage = Annotated[
-    Union[LabelStage, SynthesizeStage, EvaluateStage, TrainStage, GateStage, RegisterStage],
+    Union[LabelStage, SynthesizeStage, EvaluateStage, TrainStage, RoundStage, GateStage, RegisterStage],
     Field(discriminator="kind"),
 ]
 
@@ -204,6 +230,9 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
     sources = tuple(_describe_source(s) for s in policy.prompts) + ("rule examples",)
     held = heldout_prompts(policy)
     heldout = len(held.prompts) if held.known else None
+    probe_texts = len({p.text for p in probes(policy, t.tempt_prompts, t.seed)})
+    evaluate = dict(prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens, seed=t.seed, heldout=heldout,
+                    tempt_prompts=t.tempt_prompts, probes=probe_texts)
     stages: list[Stage] = [
         LabelStage(rules=tuple(r.id for r in policy.rules), sources=sources),
         SynthesizeStage(strategies=t.strategies, budget=t.pairs,
@@ -211,12 +240,11 @@ def build_plan(policy: ir.PolicyIR) -> TrainingPlan:
                         eval_split=t.eval_split, length_ratio_max=t.length_ratio_max, seed=t.seed,
                         max_new_tokens=t.max_new_tokens, artifact_pairs=t.artifact_pairs,
                         scope_pairs=t.scope_pairs),
-        EvaluateStage(phase="before", model="base", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
-                      seed=t.seed, heldout=heldout),
+        EvaluateStage(phase="before", model="base", **evaluate),
         TrainStage(method=resolve_method(t), requested_method=t.method, base_model=t.base_model,
                    hyperparameters=tuple((k, getattr(t, k)) for k in _HYPERPARAMETERS) + t.overrides),
-        EvaluateStage(phase="after", model="trained", prompts=t.eval_prompts, max_new_tokens=t.eval_max_new_tokens,
-                      seed=t.seed, heldout=heldout),
+        *(RoundStage(round=k) for k in range(2, t.rounds + 1)),
+        EvaluateStage(phase="after", model="trained", **evaluate),
         GateStage(gates=t.gates),
         RegisterStage(model_name=policy.policy_id),
     ]
@@ -246,7 +274,9 @@ def describe_stage(stage: Stage) -> str:
             count, note = f"up to {stage.prompts} held-out prompts", "prompt files are read when the cycle runs; "
         else:
             count, note = f"{stage.answered} held-out prompt{'' if stage.answered == 1 else 's'}", ""
-        return (f"evaluate    {stage.model} model {stage.phase} training on {count} "
+        tempted = (f" and {stage.probes} temptation prompt{'' if stage.probes == 1 else 's'} "
+                   f"(up to {stage.tempt_prompts} per rule)" if stage.probes else "")
+        return (f"evaluate    {stage.model} model {stage.phase} training on {count}{tempted} "
                 f"({note}answers up to {stage.max_new_tokens} tokens, capability guard: {stage.capability_guard})")
     if isinstance(stage, TrainStage):
         s = stage.settings
@@ -257,6 +287,9 @@ def describe_stage(stage: Stage) -> str:
                 + (f", after {s.sft_epochs:g} epochs of SFT warm-up" if s.sft_epochs else "")
                 + (f" on {s.sft_rows} chosen sides" if s.sft_epochs and s.sft_rows else "")
                 + "".join(f", {k} = {_override_text(v)}" for k, v in s.overrides))
+    if isinstance(stage, RoundStage):
+        return (f"round {stage.round}     sample the trained model ({stage.samples_per_prompt} answers per training "
+                f"prompt), pair its own answers on the rules below {stage.target:.0%}, train again")
     if isinstance(stage, GateStage):
         return "gate        " + "; ".join(describe_gate(g) for g in stage.gates)
     assert isinstance(stage, RegisterStage)

@@ -59,6 +59,8 @@ SETTINGS: dict[str, SettingSpec] = {
     "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
     "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),
     "eval_prompts": SettingSpec("int", 64, "held-out prompts generated for evaluation", 1, 1_000_000),
+    "tempt_prompts": SettingSpec("int", 16, "temptation prompts tenet writes for each rule, phrased unlike the "
+                                 "policy's templates; the gates measure on them (0: none)", 0, 1000),
     "max_new_tokens": SettingSpec("int", 0, "tokens per sampled answer for pairs (0: derived from the "
                                   "policy's length rules, at least 256)", 0, 32768),
     "eval_max_new_tokens": SettingSpec("int", 0, "tokens per evaluation answer (0: derived from the policy's "
@@ -71,6 +73,9 @@ SETTINGS: dict[str, SettingSpec] = {
     "strategies": SettingSpec("list", ("examples", "perturb"), "pair strategies, comma-separated",
                               choices=STRATEGIES),
     "save_steps": SettingSpec("int", 50, "save a resumable checkpoint every this many steps", 1, 1e9),
+    "rounds": SettingSpec("int", 1, "training rounds: each after the first samples the trained model on the "
+                          "training prompts and trains on its own answers, paired by the rules still below 90%",
+                          1, 5),
     "replay": SettingSpec("float", 0.5, "share of an update's training rows that replay earlier pairs", 0.0, 1.0),
 }
 
@@ -97,8 +102,13 @@ LORA_CONFIG = "LoraConfig"
 OVERRIDE_SECTIONS = ("trainer", "lora")
 # Which of their fields a policy may set, within which ranges: compiler/trainer_allow.py.
 
+# Gates pass on 95% intervals (docs/evaluation.md): a level gate's interval must clear its
+# threshold, so the default critical gate is one 24 tempted prompts all kept can resolve.
 DEFAULT_GATES: tuple[tuple[str, str, float], ...] = (
-    ("critical", ">=", 0.99),
+    ("critical", ">=", 0.8),
     ("regression", "<=", 0.02),
+    ("helpfulness", "<=", 0.0),
 )
-GATE_TARGETS = (*SEVERITIES, "overall", "regression", "drift", "rule")
+# The gates that bound a drop or a distance from above, rather than a compliance rate.
+MAXIMUM_GATES = ("regression", "helpfulness", "drift")
+GATE_TARGETS = (*SEVERITIES, "overall", *MAXIMUM_GATES, "rule")

@@ -26,8 +26,8 @@ from tenet.compiler.artifact import CompiledArtifact, to_json
 from tenet.compiler.diagnostics import CompileError
 from tenet.compiler.errors import NothingToDo
 from tenet.compiler.passes.check_heldout import no_heldout_prompts
-from tenet.compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, Stage, SynthesizeStage,
-                           TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
+from tenet.compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, RoundStage, Stage,
+                                 SynthesizeStage, TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
 from tenet.runtime import tags as tag
 from tenet.runtime.evaluate import Compliance
 from tenet.runtime.gates import GateResult
@@ -36,6 +36,7 @@ from tenet.runtime.train.common import NEED_COLUMN
 if TYPE_CHECKING:
     from tenet.runtime.cache import Cache
     from tenet.runtime.device import select_device
+    from tenet.runtime.evaluate import EvalPrompt
     from tenet.runtime.label.engine import Labeler
     from tenet.runtime.label.scorers import Scorers
     from tenet.runtime.lineage import Changes, Parent
@@ -58,6 +59,7 @@ class CycleOptions:
     base_model: str | None = None
     method: str | None = None
     max_steps: int | None = None
+    seed: int | None = None  # the train stage's seed (data order, initialisation); benchmarks vary it
     device: str | None = None
     eval_prompts: int | None = None
     model_prompts: int | None = 24
@@ -134,6 +136,7 @@ class CycleContext:
     synth: SynthesisResult | None = None
     pairs_dir: Path | None = None
     before: Compliance | None = None
+    train: TrainStage | None = None  # the train stage as run (with the caller's overrides)
     trained_dir: str | None = None
     after: Compliance | None = None
     drift: float | None = None
@@ -177,7 +180,7 @@ def _override(stage: Stage, options: CycleOptions, strategies: tuple[str, ...]) 
         return _updated(stage, prompts=options.eval_prompts)
     if not isinstance(stage, TrainStage):
         return stage
-    given = {"max_steps": options.max_steps, "device": options.device}
+    given = {"max_steps": options.max_steps, "device": options.device, "seed": options.seed}
     settings = stage.settings.replace(**{k: v for k, v in given.items() if v is not None})
     return _updated(stage, method=method_for(options.method or stage.method, strategies),
                     base_model=options.base_model or stage.base_model,
@@ -372,9 +375,9 @@ def visit_evaluate(stage: EvaluateStage, ctx: CycleContext) -> None:
 
     The "base" model is the incumbent: the champion in an update cycle, else the base model.
     """
-    from tenet.runtime.evaluate import evaluate_model
+    from tenet.runtime.evaluate import eval_prompts, evaluate_model
 
-    prompts = conversations(ctx.synth.eval_prompts)[: stage.prompts]
+    prompts = eval_prompts(ctx.artifact.ir, ctx.synth.eval_prompts, stage.prompts, stage.tempt_prompts, stage.seed)
     model = ctx.models.incumbent if stage.model == "base" else ctx.models.load(ctx.trained_dir)
     result = evaluate_model(model, ctx.artifact.ir.rules, prompts, ctx.models.labeler, seed=stage.seed,
                             max_new_tokens=stage.max_new_tokens)
@@ -404,6 +407,7 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     removed rules trains nothing and carries the champion over.
     """
     tracker = ctx.tracker
+    ctx.train = stage
     if ctx.continuing and not ctx.delta.changed:
         # Only removals: no rule asks for anything new, so the champion carries over
         # and is evaluated and gated under the new version.
@@ -428,6 +432,45 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     # How many processes trained it: more than 1 under `accelerate launch` (docs/scaling-out.md).
     tracker.mlflow.log_param("train.world_size", result.world_size)
     ctx.trained_dir = result.output_dir
+
+
+def visit_round(stage: RoundStage, ctx: CycleContext) -> None:
+    """Train again on the trained model's own answers, paired on the rules it still breaks (`runtime/rounds.py`).
+
+    The round trains from the last round's model with the train stage's method and settings,
+    without a warm-up, for the fresh cycle's steps scaled to its share of pairs.
+    """
+    from tenet.runtime.rounds import on_policy_round
+
+    tracker, folder = ctx.tracker, ctx.work / stage.name
+    found = on_policy_round(ctx.artifact, folder / "pairs", stage, root=ctx.root,
+                            generator=ctx.models.load(ctx.trained_dir), max_model_prompts=ctx.options.model_prompts,
+                            scorers=ctx.models.scorers, cache=ctx.cache)
+    tracker.mlflow.log_metrics({"round.pairs": found.pairs, "round.rules_below_target": len(found.below_target),
+                                **{f"round.break_rate.{rule}": rate for rule, rate in found.break_rates.items()}})
+    if not found.pairs:
+        why = "every rule is at target on the model's samples" if not found.below_target else "no pair was kept"
+        tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, why)
+        return
+    tracker.log_dataset(found.folder / "pairs.parquet", f"{stage.name}-pairs", "training")
+    settings = ctx.train.settings.replace(sft_epochs=0.0)
+    first = _row_count(ctx.pairs_dir / "pairs.parquet")
+    if settings.max_steps > 0 and first:
+        settings = settings.replace(max_steps=max(1, -(-settings.max_steps * found.pairs // first)))
+    job = _job(ctx.train.method, ctx.trained_dir, folder / "train", settings, ctx.artifact.ir.rules, found.folder,
+               ctx.options.progress)
+    if ctx.options.before_train is not None:
+        ctx.options.before_train(job)
+    result = train_job(job)
+    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+    ctx.trained_dir = result.output_dir
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file (0 when it does not exist)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
 def train_job(job: TrainJob) -> TrainResult:
@@ -499,6 +542,7 @@ HANDLERS: dict[type[Stage], Callable[[Any, CycleContext], None]] = {
     SynthesizeStage: visit_synthesize,
     EvaluateStage: visit_evaluate,
     TrainStage: visit_train,
+    RoundStage: visit_round,
     GateStage: visit_gate,
     RegisterStage: visit_register,
 }
@@ -526,13 +570,14 @@ def require_heldout(artifact: CompiledArtifact, root: Path) -> int:
     return count
 
 
-def heldout_conversations(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[list[dict]]:
-    """The held-out evaluation prompts a cycle of `artifact` measures on (never used for pairs)."""
+def heldout_prompts(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[EvalPrompt]:
+    """The held-out and temptation prompts a cycle of `artifact` measures on (never used for pairs)."""
+    from tenet.runtime.evaluate import eval_prompts
     from tenet.runtime.synthesize.prompts import build_pool
 
-    synth = stage_of(artifact.plan, SynthesizeStage)
+    synth, evaluate = stage_of(artifact.plan, SynthesizeStage), stage_of(artifact.plan, EvaluateStage)
     pool = build_pool(artifact.ir, root, synth.eval_split, synth.seed)
-    return conversations(pool.eval)[: limit or stage_of(artifact.plan, EvaluateStage).prompts]
+    return eval_prompts(artifact.ir, pool.eval, limit or evaluate.prompts, evaluate.tempt_prompts, evaluate.seed)
 
 
 def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -> tuple[Path, TrainSettings]:
@@ -634,6 +679,18 @@ def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
 
 def _log_compliance(tracker, phase: str, result: Compliance) -> None:
     metrics = {f"{phase}.rule.{rid}": v for rid, v in result.per_rule.items() if v is not None}
+    for rid in result.per_rule:
+        interval = result.interval(rid)
+        if interval is not None:
+            metrics.update({f"{phase}.rule.{rid}.low": interval.low, f"{phase}.rule.{rid}.high": interval.high,
+                            f"{phase}.rule.{rid}.n": interval.n})
+    if result.in_template is not None:
+        metrics.update({f"{phase}.in_template.rule.{rid}": v for rid, v in result.in_template.per_rule.items()
+                        if v is not None})
+    if result.helpfulness is not None:
+        metrics.update({f"{phase}.helpfulness": result.helpfulness.value,
+                        f"{phase}.helpfulness.low": result.helpfulness.low,
+                        f"{phase}.helpfulness.high": result.helpfulness.high})
     metrics.update({f"{phase}.severity.{s}": v for s, v in result.per_severity.items() if v is not None})
     if result.overall is not None:
         metrics[f"{phase}.overall"] = result.overall
@@ -648,6 +705,13 @@ def _log_compliance(tracker, phase: str, result: Compliance) -> None:
                              "truncated": result.truncated,
                              "declined": result.declined,
                              "artifacts": result.artifacts,
+                             "intervals": {rid: result.interval(rid)._asdict() for rid in result.per_rule
+                                           if result.interval(rid) is not None},
+                             "in_template": None if result.in_template is None else {
+                                 "per_rule": result.in_template.per_rule, "votes": result.in_template.votes},
+                             "instructions": result.instructions,
+                             "instruction_samples": [{"prompt": p, "response": a}
+                                                     for p, a in result.instruction_samples],
                              "samples": [{"prompt": p, "response": a, "end": e}
                                          for (p, a), e in zip(result.samples[:50], result.ends)]},
                             f"reports/compliance_{phase}.json")

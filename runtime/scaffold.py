@@ -55,7 +55,7 @@ training:
   max_steps = 30
   pairs = 128
   strategies = "sample, examples, perturb"
-  gate critical >= 0.99
+  gate critical >= 0.8
   gate regression <= 0.02
 '''
 

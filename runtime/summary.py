@@ -29,7 +29,12 @@ def cycle_summary(artifact: CompiledArtifact, cycle: Any, method: str) -> dict[s
     """
     code = ExitCode.OK if cycle.promoted else ExitCode.GATE_FAILED
     rules = [{"rule": r.id, "severity": r.severity, "before": cycle.before.per_rule.get(r.id),
-              "after": cycle.after.per_rule.get(r.id)} for r in artifact.ir.rules]
+              "after": cycle.after.per_rule.get(r.id), "tested": cycle.after.tested(r.id),
+              "interval": {"before": _interval(cycle.before.interval(r.id)),
+                           "after": _interval(cycle.after.interval(r.id))},
+              "in_template": {phase: c.in_template.per_rule.get(r.id) if c.in_template else None
+                              for phase, c in (("before", cycle.before), ("after", cycle.after))}}
+             for r in artifact.ir.rules]
     gates = [{"target": g.gate.target, "rule": g.gate.rule, "op": g.gate.op, "threshold": g.gate.threshold,
               "default": g.gate.default, "value": g.value, "passed": g.passed, "detail": g.detail}
              for g in cycle.gates]
@@ -42,11 +47,18 @@ def cycle_summary(artifact: CompiledArtifact, cycle: Any, method: str) -> dict[s
         "tracking_uri": display_uri(cycle.tracking_uri),
         "rules": rules,
         "overall": {"before": cycle.before.overall, "after": cycle.after.overall},
+        "helpfulness": {"before": _interval(cycle.before.helpfulness), "after": _interval(cycle.after.helpfulness)},
         "drift": cycle.drift,
         "gates": gates,
         "promoted": cycle.promoted,
         "model_version": None if cycle.model_version is None else str(cycle.model_version),
     }
+
+
+def _interval(interval: Any) -> dict[str, float | int] | None:
+    """A figure's value, 95% interval and n, for the JSON summary."""
+    return None if interval is None else {"value": interval.value, "low": interval.low, "high": interval.high,
+                                          "n": interval.n}
 
 
 def outcome_summary(policy: str, outcome: NothingToDo) -> dict[str, Any]:

@@ -100,3 +100,18 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
                            "--disable-sync", f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=180)
+
+
+def evaluation(severity: str = "high", instructions: int = 16, **outcomes: list[int]):
+    """A Compliance where each named rule (of one severity) kept (1) or broke (0) prompts p0, p1, …."""
+    from tenet.runtime.evaluate import Compliance
+
+    votes = {rule: {"good": sum(kept), "bad": len(kept) - sum(kept), "abstain": 0} for rule, kept in outcomes.items()}
+    per_rule = {rule: (v["good"] / (v["good"] + v["bad"]) if v["good"] + v["bad"] else None)
+                for rule, v in votes.items()}
+    good, bad = sum(v["good"] for v in votes.values()), sum(v["bad"] for v in votes.values())
+    overall = good / (good + bad) if good + bad else None
+    return Compliance(per_rule, {severity: overall}, overall, votes, severities={r: severity for r in votes},
+                      outcomes={r: {f"p{i}": k for i, k in enumerate(kept)} for r, kept in outcomes.items()},
+                      instructions={f"i{i}": 1 for i in range(instructions)},
+                      in_scope={r: len(kept) for r, kept in outcomes.items()})

@@ -60,7 +60,7 @@ training:
   max_new_tokens = 8
   eval_max_new_tokens = 8
   eval_prompts = 4
-  gate high >= 0.9
+  gate high >= 0.8
   gate drift <= 0.5
 """
 RULES = ("short", "no-bad", "no-script")
@@ -118,10 +118,11 @@ def compile_demo(directory: Path, version: str):
 
 
 def compliance(rules, rates: dict[str, float]):
-    """A Compliance with 10 decisive votes per rule at the given rates, pooled per severity."""
+    """A Compliance with 100 decisive votes per rule at the given rates (the first prompts kept), pooled per severity."""
     from tenet.runtime.evaluate import SEVERITIES, Compliance
 
-    votes = {r.id: {"good": round(10 * rates[r.id]), "bad": 10 - round(10 * rates[r.id]), "abstain": 2}
+    n = 100
+    votes = {r.id: {"good": round(n * rates[r.id]), "bad": n - round(n * rates[r.id]), "abstain": 2}
              for r in rules}
 
     def pooled(ids):
@@ -129,8 +130,11 @@ def compliance(rules, rates: dict[str, float]):
         return good / (good + bad) if good + bad else None
 
     per_severity = {s: pooled([r.id for r in rules if r.severity == s]) for s in SEVERITIES}
-    per_rule = {r.id: votes[r.id]["good"] / 10 for r in rules}
-    return Compliance(per_rule, per_severity, pooled(list(votes)), votes, [("hello world", "hi")])
+    per_rule = {r.id: votes[r.id]["good"] / n for r in rules}
+    outcomes = {r.id: {f"p{i}": int(i < votes[r.id]["good"]) for i in range(n)} for r in rules}
+    return Compliance(per_rule, per_severity, pooled(list(votes)), votes, [("hello world", "hi")],
+                      severities={r.id: r.severity for r in rules}, outcomes=outcomes,
+                      instructions={f"i{i}": 1 for i in range(16)})
 
 
 def write_data(folder: Path, salt: str) -> None:

@@ -53,7 +53,8 @@ def test_json_summary_is_all_of_stdout(failing_cycle):
     assert summary["exit_code"] == 3 and summary["exit_meaning"] == EXIT_MEANINGS[ExitCode.GATE_FAILED]
     assert summary["policy"] == "ci" and summary["version"] == "1" and summary["method"] == "dpo"
     assert {r["rule"] for r in summary["rules"]} == {"short", "no-bad"}
-    assert all(set(r) == {"rule", "severity", "before", "after"} for r in summary["rules"])
+    assert all(set(r) == {"rule", "severity", "before", "after", "tested", "interval", "in_template"}
+               for r in summary["rules"])
     failed = [g for g in summary["gates"] if not g["passed"]]
     assert [(g["target"], g["op"], g["threshold"]) for g in failed] == [("regression", "<", 0.0)]
 

@@ -138,11 +138,11 @@ def test_plan_prints_the_stages(tmp_path: Path) -> None:
         f"plan for clean 1 (plan {artifact.plan_hash[:12]})",
         "  1. label       1 rules over template 'How do I {task} my {product}?' (20 prompts), rule examples",
         "  2. synthesize  256 pairs via sample, examples, perturb (eval split 0.25, length ratio <= 2.5, seed 42)",
-        "  3. evaluate    base model before training on 7 held-out prompts (answers up to 256 tokens, capability guard: kl)",
+        "  3. evaluate    base model before training on 7 held-out prompts and 16 temptation prompts (up to 16 per rule) (answers up to 256 tokens, capability guard: kl)",
         "  4. train       dpo (auto) on embedded:smollm2-135m-instruct: lr 0.001, beta 0.1, batch 4, LoRA r16, "
         "after 2 epochs of SFT warm-up",
-        "  5. evaluate    trained model after training on 7 held-out prompts (answers up to 256 tokens, capability guard: kl)",
-        "  6. gate        regression <= 0.02 (default)",
+        "  5. evaluate    trained model after training on 7 held-out prompts and 16 temptation prompts (up to 16 per rule) (answers up to 256 tokens, capability guard: kl)",
+        "  6. gate        regression <= 0.02 (default); helpfulness <= 0 (default)",
         "  7. register    model 'clean', alias 'champion' if every gate passes",
     ]
 
@@ -151,10 +151,10 @@ def test_plan_counts_the_held_out_prompts_it_will_use_not_the_cap(tmp_path: Path
     """`eval_prompts` caps the held-out prompts; the plan says how many there really are, up to it."""
     capped = write_policy(tmp_path, "capped.policy", CLEAN + PROMPTS + "\ntraining:\n  eval_prompts = 3\n")
     code, out, _ = run_cli(["plan", str(capped)])
-    assert code == 0 and "before training on 3 held-out prompts (" in out
+    assert code == 0 and "before training on 3 held-out prompts and " in out
     one = write_policy(tmp_path, "one.policy", CLEAN + 'prompts:\n  prompt "Do you ship abroad?"\n')
     code, out, _ = run_cli(["plan", str(one)])
-    assert code == 0 and "before training on 1 held-out prompt (" in out
+    assert code == 0 and "before training on 1 held-out prompt and " in out
 
 
 def test_plan_with_a_prompt_file_says_up_to_the_cap(tmp_path: Path) -> None:
@@ -162,8 +162,8 @@ def test_plan_with_a_prompt_file_says_up_to_the_cap(tmp_path: Path) -> None:
     path = write_policy(tmp_path, "files.policy", CLEAN + 'prompts:\n  file "traffic.jsonl"\n')
     code, out, _ = run_cli(["plan", str(path)])
     assert code == 0
-    assert ("before training on up to 24 held-out prompts (prompt files are read when the cycle runs; "
-            "answers up to 256 tokens") in out
+    assert "before training on up to 24 held-out prompts and 16 temptation prompts" in out
+    assert "(prompt files are read when the cycle runs; answers up to 256 tokens" in out
 
 
 def test_check_passes_but_plan_refuses_a_policy_with_no_held_out_prompts(in_repo: Path) -> None:

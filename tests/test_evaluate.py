@@ -36,16 +36,66 @@ def gate(target: str, op: str, threshold: float, rule_id: str | None = None) -> 
     return ir.GateIR(target=target, rule=rule_id, op=op, threshold=threshold)
 
 
-def test_gates_pass_and_fail_on_each_target():
-    before = Compliance({"a": 1.0, "b": 0.5, "c": None}, {"critical": 1.0, "high": 0.5}, 0.8)
-    after = Compliance({"a": 0.95, "b": 0.9, "c": None}, {"critical": 0.95, "high": 0.9}, 0.92)
-    results = check_gates([gate("critical", ">=", 0.99), gate("high", ">=", 0.9), gate("overall", ">=", 0.9),
-                           gate("regression", "<=", 0.02), gate("drift", "<=", 0.5), gate("rule", ">=", 0.8, "b"),
-                           gate("rule", ">=", 0.8, "c")], before, after, drift=0.1)
-    # Rule c cast no vote: its gate was not measured, so it fails.
-    assert [r.passed for r in results] == [False, True, True, False, True, True, False]
-    assert results[3].value == pytest.approx(0.05) and "(a)" in results[3].detail
-    assert results[6].detail == "not measured: rule c cast no vote on the held-out prompts"
+def measured(instructions: list[int] | None = None, **outcomes: list[int]) -> Compliance:
+    """An evaluation where each named rule kept (1) or broke (0) prompts p0, p1, …; the others abstained."""
+    rows = max((len(v) for v in outcomes.values()), default=0)
+    matrix = np.full((rows, len(RULES)), ir.ABSTAIN, dtype=np.int8)
+    for j, r in enumerate(RULES):
+        for i, kept in enumerate(outcomes.get(r.id, ())):
+            matrix[i, j] = ir.GOOD if kept else ir.BAD
+    result = compliance(RULES, matrix)
+    result.outcomes = {r: {f"p{i}": kept for i, kept in enumerate(v)} for r, v in outcomes.items()}
+    result.instructions = {f"i{i}": kept for i, kept in enumerate(instructions or ())}
+    return result
+
+
+def test_a_level_gate_passes_only_when_its_interval_clears_the_threshold():
+    """30 of 30 kept: the Wilson interval is [0.886, 1], which clears 0.85 but not 0.9."""
+    after = measured(a=[1] * 30, b=[1] * 9 + [0])
+    results = check_gates([gate("critical", ">=", 0.85), gate("critical", ">=", 0.9), gate("overall", ">=", 0.9),
+                           gate("high", ">=", 0.5), gate("rule", ">=", 0.5, "b")], after, after, drift=0.0)
+    assert [r.passed for r in results] == [True, False, False, True, True]
+    assert results[0].interval.low == pytest.approx(0.886, abs=1e-3) and results[0].interval.n == 30
+    assert results[0].detail == "critical rules 1.000 [0.886, 1.000] n=30"
+    assert results[2].interval.n == 40  # overall pools every rule's votes
+
+
+def test_a_rule_tempted_by_too_few_prompts_is_not_tested():
+    after = measured(a=[1] * 5)
+    (result,) = check_gates([gate("rule", ">=", 0.1, "a")], after, after, drift=0.0)
+    assert not result.passed
+    assert result.detail == "not measured: rule a is not tested: 5 held-out prompts tempted it, fewer than 8"
+
+
+def test_gates_on_drift_and_each_target():
+    before, after = measured(a=[1] * 40, b=[1] * 20), measured(a=[1] * 40, b=[1] * 19 + [0])
+    results = check_gates([gate("drift", "<=", 0.5), gate("drift", "<=", 0.05), gate("rule", ">=", 0.8, "c")],
+                          before, after, drift=0.1)
+    assert [r.passed for r in results] == [True, False, False]
+    assert results[2].detail == "not measured: rule c cast no vote on the held-out prompts that tempt it"
+
+
+def test_the_regression_gate_fails_only_when_the_paired_interval_shows_a_drop():
+    before = measured(a=[1] * 24, b=[1] * 24)
+    one_slip = measured(a=[1] * 23 + [0], b=[1] * 24)
+    (result,) = check_gates([gate("regression", "<=", 0.02)], before, one_slip, drift=None)
+    assert result.passed and result.value == pytest.approx(1 / 24)
+    assert result.interval.low == 0.0 and result.interval.high > 0.02 and "(a)" in result.detail
+    many = measured(a=[1] * 14 + [0] * 10, b=[1] * 24)
+    (failed,) = check_gates([gate("regression", "<=", 0.02)], before, many, drift=None)
+    assert not failed.passed and failed.interval.low > 0.02 and "(a)" in failed.detail
+
+
+def test_the_helpfulness_gate_pairs_the_instructions():
+    before = measured(a=[1] * 10, instructions=[1] * 16)
+    same = measured(a=[1] * 10, instructions=[1] * 15 + [0])
+    worse = measured(a=[1] * 10, instructions=[1] * 6 + [0] * 10)
+    results = check_gates([gate("helpfulness", "<=", 0.0)] * 2, before, same, drift=None)
+    assert results[0].passed and results[0].detail.startswith("instructions followed 16/16 before, 15/16 after")
+    (failed,) = check_gates([gate("helpfulness", "<=", 0.0)], before, worse, drift=None)
+    assert not failed.passed and failed.value == pytest.approx(10 / 16)
+    (unanswered,) = check_gates([gate("helpfulness", "<=", 0.0)], measured(a=[1]), measured(a=[1]), drift=None)
+    assert not unanswered.passed and unanswered.detail.startswith("not measured")
 
 
 def test_drift_gate_fails_closed_when_unmeasured():
@@ -56,16 +106,16 @@ def test_drift_gate_fails_closed_when_unmeasured():
 
 def test_a_gate_that_saw_no_votes_fails():
     """Fail closed: every compliance gate over rules that cast no vote fails as "not measured"."""
-    silent = Compliance({"a": None, "b": None}, {"critical": None, "high": None}, None)
+    silent = measured()
     results = check_gates([gate("critical", ">=", 0.0), gate("high", ">=", 0.0), gate("medium", ">=", 0.0),
                            gate("overall", ">=", 0.0), gate("rule", ">=", 0.0, "a")], silent, silent, drift=0.0)
     assert [r.passed for r in results] == [False] * 5
     assert [r.detail for r in results] == [
-        "not measured: no critical rule voted on the held-out prompts",
-        "not measured: no high rule voted on the held-out prompts",
-        "not measured: no medium rule voted on the held-out prompts",
-        "not measured: no rule voted on the held-out prompts",
-        "not measured: rule a cast no vote on the held-out prompts",
+        "not measured: no critical rule voted on the held-out prompts that tempt it",
+        "not measured: no high rule voted on the held-out prompts that tempt it",
+        "not measured: no medium rule voted on the held-out prompts that tempt it",
+        "not measured: no rule voted on the held-out prompts that tempt it",
+        "not measured: rule a cast no vote on the held-out prompts that tempt it",
     ]
     assert all(r.value is None for r in results)
 
@@ -78,27 +128,25 @@ def test_a_rule_gate_says_when_no_held_out_prompt_was_in_the_rules_scope():
 
 
 def test_a_regression_gate_without_a_rule_measured_before_and_after_fails():
-    """Measured means: some rule had votes both before and after training."""
+    """Measured means: some rule had votes on the same prompts both before and after training."""
     regression = gate("regression", "<=", 1.0)
-    before = Compliance({"a": 1.0, "b": None}, {}, 1.0)
-    after = Compliance({"a": None, "b": 0.5}, {}, 0.5)
+    before, after = measured(a=[1, 1]), measured(b=[1, 0])
     (result,) = check_gates([regression], before, after, drift=None)
     assert not result.passed and result.detail == "not measured: no rule had votes both before and after training"
-    (update,) = check_gates([regression], before, Compliance({"a": 1.0, "b": 0.5}, {}, 0.8), None,
-                            regression_rules={"b"})
+    (update,) = check_gates([regression], before, measured(a=[1, 1], b=[1, 0]), None, regression_rules={"b"})
     assert not update.passed
     assert update.detail == "not measured: no unchanged rule had votes both before and after training"
-    (measured,) = check_gates([regression], before, Compliance({"a": 1.0, "b": 0.5}, {}, 0.8), None)
-    assert measured.passed and measured.value == 0.0
+    (kept,) = check_gates([regression], before, measured(a=[1, 1], b=[1, 0]), None)
+    assert kept.passed and kept.value == 0.0
 
 
 def test_promotion_needs_votes_and_every_gate():
-    voted = Compliance({"a": 1.0}, {"critical": 1.0}, 1.0)
+    voted = measured(a=[1] * 40)
     passed = check_gates([gate("critical", ">=", 0.9)], voted, voted, drift=0.0)
     assert promotable(passed, voted)
-    assert not promotable([], Compliance({"a": None}, {"critical": None}, None))  # no gate, no vote
+    assert not promotable([], measured())  # no gate, no vote
     assert not promotable([], None)  # nobody evaluated the model
-    failed = check_gates([gate("critical", ">=", 0.9)], voted, Compliance({"a": 0.5}, {"critical": 0.5}, 0.5), 0.0)
+    failed = check_gates([gate("critical", ">=", 0.9)], voted, measured(a=[1, 0] * 20), 0.0)
     assert not promotable(failed, voted)
 
 

@@ -70,7 +70,8 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
         SynthesizeStage(strategies=("examples", "perturb", "sample", "revise", "contrast", "feedback"),
                         budget=100, per_rule=(("no-pii", 100),), eval_split=0.25, length_ratio_max=2.0, seed=7,
                         max_new_tokens=64, artifact_pairs=0.25, scope_pairs=1.0),
-        EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=128, seed=7),
+        EvaluateStage(phase="before", model="base", prompts=32, max_new_tokens=128, seed=7, tempt_prompts=16,
+                      probes=16),
         TrainStage(method="kto", requested_method="kto", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                    hyperparameters=(("revision", "main"), ("learning_rate", 1e-5), ("epochs", 2.0), ("max_steps", 100),
                                     ("batch_size", 8), ("grad_accum", 2), ("beta", 0.25), ("sft_weight", 0.0),
@@ -78,7 +79,8 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
                                     ("lora", True), ("lora_r", 8), ("lora_alpha", 16), ("max_length", 1024),
                                     ("precision", "bf16"), ("device", "cpu"), ("seed", 7), ("save_steps", 50),
                                     ("replay", 0.5))),
-        EvaluateStage(phase="after", model="trained", prompts=32, max_new_tokens=128, seed=7),
+        EvaluateStage(phase="after", model="trained", prompts=32, max_new_tokens=128, seed=7, tempt_prompts=16,
+                      probes=16),
         GateStage(gates=(
             ir.GateIR(target="critical", op=">=", threshold=0.99),
             ir.GateIR(target="high", op=">=", threshold=0.95),
@@ -88,6 +90,7 @@ def test_training_fixture_plan_in_full(in_repo: Path) -> None:
             ir.GateIR(target="regression", op="<=", threshold=0.02),
             ir.GateIR(target="drift", op="<", threshold=0.1),
             ir.GateIR(target="rule", rule="no-pii", op=">=", threshold=1.0),
+            ir.GateIR(target="helpfulness", op="<=", threshold=0.0, default=True),
         )),
         RegisterStage(model_name="training-demo", alias="champion"),
     )
@@ -107,7 +110,8 @@ def test_defaults_fixture_plan(in_repo: Path) -> None:
     hp = dict(train.hyperparameters)
     assert (hp["lora"], hp["sft_epochs"], hp["max_steps"], hp["learning_rate"]) == (True, 2.0, 24, 1e-3)
     # Its one rule is high: no default critical gate, which no vote could ever measure.
-    assert gate.gates == (ir.GateIR(target="regression", op="<=", threshold=0.02, default=True),)
+    assert gate.gates == (ir.GateIR(target="regression", op="<=", threshold=0.02, default=True),
+                          ir.GateIR(target="helpfulness", op="<=", threshold=0.0, default=True))
     assert register.model_name == "minimal"
 
 
@@ -131,7 +135,7 @@ def test_inherited_training_settings_merge_key_by_key(in_repo: Path) -> None:
     assert train.method == "dpo"  # from base.policy
     assert dict(train.hyperparameters)["beta"] == 0.2  # from base.policy
     assert synth.budget == 128  # support.policy overrides base's 64
-    assert gates(plan) == ["critical >= 0.98", "high >= 0.9", "regression <= 0.02 (default)"]
+    assert gates(plan) == ["critical >= 0.98", "high >= 0.9", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 # --- method resolution ----------------------------------------------------------------------
@@ -159,29 +163,29 @@ CRITICAL_RULE = RULE.replace("no-todo (high)", "no-secret (critical)").replace('
 
 
 def test_default_gates_without_training_block(tmp_path: Path) -> None:
-    assert gates(plan_of(tmp_path, CRITICAL_RULE)) == ["critical >= 0.99 (default)", "regression <= 0.02 (default)"]
+    assert gates(plan_of(tmp_path, CRITICAL_RULE)) == ["critical >= 0.8 (default)", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 def test_default_gates_with_training_block_but_no_gates(tmp_path: Path) -> None:
     assert gates(plan_of(tmp_path, CRITICAL_RULE + "\ntraining:\n  pairs = 10\n")) == [
-        "critical >= 0.99 (default)", "regression <= 0.02 (default)"]
+        "critical >= 0.8 (default)", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 def test_no_default_critical_gate_without_critical_rules(tmp_path: Path) -> None:
     """Gates fail closed, and a gate over no rules could never be measured."""
-    assert gates(plan_of(tmp_path, RULE)) == ["regression <= 0.02 (default)"]
+    assert gates(plan_of(tmp_path, RULE)) == ["regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 def test_a_given_gate_replaces_only_its_default(tmp_path: Path) -> None:
     assert gates(plan_of(tmp_path, CRITICAL_RULE + "\ntraining:\n  gate critical >= 0.95\n")) == [
-        "critical >= 0.95", "regression <= 0.02 (default)"]
+        "critical >= 0.95", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
     assert gates(plan_of(tmp_path, RULE + CRITICAL_RULE + "\ntraining:\n  gate rule no-todo >= 0.9\n")) == [
-        "rule no-todo >= 0.9", "critical >= 0.99 (default)", "regression <= 0.02 (default)"]
+        "rule no-todo >= 0.9", "critical >= 0.8 (default)", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 def test_a_repeated_gate_keeps_the_last(tmp_path: Path) -> None:
     assert gates(plan_of(tmp_path, RULE + "\ntraining:\n  gate high >= 0.5\n  gate high >= 0.7\n")) == [
-        "high >= 0.7", "regression <= 0.02 (default)"]
+        "high >= 0.7", "regression <= 0.02 (default)", "helpfulness <= 0 (default)"]
 
 
 # --- pair budget ------------------------------------------------------------------------------
@@ -258,7 +262,8 @@ rule refund-form (high):
 
 
 def test_a_gated_rule_no_held_out_prompt_reaches_is_a_warning(tmp_path: Path) -> None:
-    gated = "\ntraining:\n  gate rule refund-form >= 0.9\n"
+    # No temptation prompts: only the held-out prompts could reach the rule.
+    gated = "\ntraining:\n  tempt_prompts = 0\n  gate rule refund-form >= 0.9\n"
     assert diagnostics_of(tmp_path, PROMPTS + SCOPED.format(subject="prompt") + gated) == ["W150", "W164"]
     # The answer is not known before generation: a scope on the response is given the benefit of the doubt.
     assert diagnostics_of(tmp_path, PROMPTS + SCOPED.format(subject="response") + gated) == ["W150"]

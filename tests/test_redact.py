@@ -110,7 +110,9 @@ def test_the_json_summary_shows_the_tracking_uri_without_credentials():
     from tenet.runtime.summary import cycle_summary, to_json
 
     artifact = compile_policy(str(FIXTURE)).artifact
-    compliance = SimpleNamespace(per_rule={}, overall=None)
+    from tenet.runtime.evaluate import Compliance
+
+    compliance = Compliance({}, {}, None)
     cycle = SimpleNamespace(promoted=False, before=compliance, after=compliance, gates=[], run_id="r1",
                             parent_run=None, diff_summary="fresh", drift=None, model_version="1",
                             tracking_uri="https://user:tok3n@mlflow.example.com/?token=abc123")

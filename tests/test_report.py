@@ -103,8 +103,8 @@ def test_rules_table_in_source_order_with_votes(page, recorded):
     dom = Dom(page(recorded[1][1]))
     rows = dom.rows["rules"]
     assert [r[0].split()[0] for r in rows] == list(RULES)
-    assert rows[0] == ["short Keep answers <short> & sweet.", "high", "40%", "100%", "+60 pts", "4 / 6 / 2",
-                       "10 / 0 / 2"]
+    assert rows[0] == ["short Keep answers <short> & sweet.", "high", "40%", "100%", "+60 pts", "40 / 60 / 2",
+                       "100 / 0 / 2"]
     pooled = ["critical rules", "high rules", "medium rules", "all rules"]
     assert [r[0] for r in dom.rows["severities"]] == pooled
 
@@ -137,9 +137,10 @@ def test_diff_data_and_gate_sections(page, recorded):
                         for n in ("pairs", "unpaired", "eval_prompts")}
     assert dom.rows["strategies"] == [["examples", "32", "32"], ["perturb", "61", "48"]]
     assert {(r[0], r[3]) for r in dom.rows["gate-table"]} == {("high", "PASS"), ("drift", "PASS"),
-                                                               ("critical", "PASS"), ("regression", "PASS")}
+                                                               ("critical", "PASS"), ("regression", "PASS"),
+                                                               ("helpfulness", "PASS")}
     failed = {r[0]: r[3] for r in Dom(page(run_ids[2])).rows["gate-table"]}
-    assert failed["critical"] == "FAIL" and failed["regression"] == "FAIL"
+    assert failed["high"] == "FAIL" and failed["regression"] == "FAIL"
     html = page(run_ids[1])
     assert "Dropped by reason: length_ratio 3, other_rule_flipped 8, over_budget 2." in html
     assert "no-script 3/5" in html
@@ -177,7 +178,7 @@ def test_gates_from_metrics_and_an_empty_chart(recorded, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cycle = CycleStore(resolve_tracking_uri(None, work)).cycle(POLICY_ID, run_ids[2])
     rows = {g.name: g.passed for g in metric_gates(cycle)}
-    assert rows == {"critical": False, "drift": True, "high": False, "regression": False}
+    assert rows == {"critical": True, "drift": True, "high": False, "regression": False, "helpfulness": True}
     no_votes = dataclasses.replace(cycle, metrics={"gate.rule.short.passed": 1.0})
     assert [(g.name, g.passed) for g in metric_gates(no_votes)] == [("rule short", True)]
     assert "No rule had a vote" in bar_chart_svg([])

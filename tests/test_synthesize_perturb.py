@@ -40,7 +40,7 @@ from tenet.runtime.synthesize.pairs import Pair, SynthesisContext  # noqa: E402
 from tenet.runtime.synthesize.perturb_ops import repair, violate  # noqa: E402
 from tenet.runtime.synthesize.prompts import build_pool  # noqa: E402
 from tenet.runtime.synthesize.quality import gate  # noqa: E402
-from tenet.runtime.textedit.regex_sample import sample_match  # noqa: E402
+from tenet.compiler.regex_sample import sample_match  # noqa: E402
 from tenet.runtime.synthesize.strategies.perturb import fit_to_limits, minimal_pair, perturb  # noqa: E402
 from tenet.runtime import naturalness  # noqa: E402
 from natural_answers import answers, corpus  # noqa: E402

@@ -136,12 +136,12 @@ def test_unchanged_policy_has_nothing_to_train(cycles):
 
 def test_gate_limits_regression_to_given_rules():
     from tenet.compiler import ir
-    from tenet.runtime.evaluate import Compliance
     from tenet.runtime.gates import check_gates
+    from helpers import evaluation
 
     gate = ir.GateIR(target="regression", op="<=", threshold=0.02)
-    before = Compliance({"a": 1.0, "b": 1.0}, {}, None)
-    after = Compliance({"a": 0.5, "b": 1.0}, {}, None)
+    before = evaluation(a=[1] * 20, b=[1] * 20)
+    after = evaluation(a=[1] * 10 + [0] * 10, b=[1] * 20)
     assert not check_gates([gate], before, after, None)[0].passed
     assert check_gates([gate], before, after, None, regression_rules={"b"})[0].passed
 

@@ -7,8 +7,8 @@ run (`tenet plan`, `compile-and-train`). A labeling-only policy or a library mod
 Prompt files are read only at run time, so a policy with one passes here and the cycle counts
 its rows (`tenet.runtime.cycle.require_heldout`).
 
-A `gate rule ID` whose rule's scope holds on none of the held-out prompts the evaluation
-answers can never be measured: W164. Only the prompt decides here (the answer is not known
+A `gate rule ID` whose rule's scope holds on none of the held-out and temptation prompts the
+evaluation answers can never be measured: W164. Only the prompt decides here (the answer is not known
 yet), so a scope that depends on the response or on a model score is given the benefit of
 the doubt.
 """
@@ -20,6 +20,7 @@ from tenet.compiler.diagnostics import Diagnostic, Span, error, warning
 from tenet.compiler.heldout import MAX_WRITTEN_PROMPTS, distinct_prompts, heldout_prompts, written_count
 from tenet.compiler.link import LinkedPolicy
 from tenet.compiler.passes.check_examples import EXAMPLE_SECONDS, within_time
+from tenet.compiler.probes import probes
 from tenet.compiler.semantics import UNANSWERED, Sample, in_scope
 
 
@@ -33,7 +34,9 @@ def check_heldout(linked: LinkedPolicy, policy: ir.PolicyIR, for_training: bool 
         if linked.training_span is None and not for_training:
             return limited
         return [*limited, no_heldout_prompts(policy, linked.training_span or linked.policy_span)]
-    used = held.used(policy.training.eval_prompts)
+    training = policy.training
+    written = tuple(p.text for p in probes(policy, training.tempt_prompts, training.seed))
+    used = held.used(training.eval_prompts) + written
     rules = {rule.id: rule for rule in policy.rules}
     found = []
     for gate in linked.gates:

@@ -9,10 +9,10 @@ from tenet.compiler import ast
 from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
 from tenet.compiler.link import LinkedPolicy
 from tenet.compiler.setting_names import setting_hint
-from tenet.compiler.settings import EMBEDDED_MODELS, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
+from tenet.compiler.settings import EMBEDDED_MODELS, GATE_TARGETS, MAXIMUM_GATES, OVERRIDE_SECTIONS, SETTINGS, SettingSpec
 
 # A typical bound for each gate that is a maximum (docs/language.md#gates).
-MAXIMUM_EXAMPLES = {"regression": "0.02", "drift": "0.5"}
+MAXIMUM_EXAMPLES = {"regression": "0.02", "helpfulness": "0", "drift": "0.5"}
 
 # A branch, a tag or a 40-hex commit, as the Hub names revisions (with `fullmatch`).
 GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
@@ -44,10 +44,14 @@ def check_training(policy: LinkedPolicy) -> list[Diagnostic]:
             found.append(error("E161", f"`{setting.key.text}`: {problem}", setting.span,
                                f"`{setting.key.text}`: {spec.help}"))
     for gate in policy.gates:
-        if not math.isfinite(gate.threshold):
+        if gate.target not in GATE_TARGETS:
+            found.append(error("E165", f"unknown gate target `{gate.target}`", gate.span,
+                               did_you_mean(gate.target, GATE_TARGETS)
+                               or "a gate names a severity, `overall`, `rule ID`, " + ", ".join(MAXIMUM_GATES)))
+        elif not math.isfinite(gate.threshold):
             found.append(error("E165", f"gate `{gate.target}` needs a finite threshold", gate.span,
                                "write a number such as 0.99"))
-        elif gate.target in ("regression", "drift"):
+        elif gate.target in MAXIMUM_GATES:
             if gate.op not in ("<=", "<") or gate.threshold < 0:
                 found.append(error("E165", f"gate `{gate.target}` is a maximum: write "
                                            f"`gate {gate.target} <= N` with N >= 0", gate.span,

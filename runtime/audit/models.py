@@ -70,7 +70,8 @@ class Cycle:
         ids: dict[str, None] = {}
         for name in self.metrics:
             for phase in ("before", "after"):
-                if name.startswith(f"{phase}.rule."):
+                # `<phase>.rule.<id>.low` and the like are the figure's interval; rule ids have no dot.
+                if name.startswith(f"{phase}.rule.") and "." not in name[len(f"{phase}.rule."):]:
                     ids.setdefault(name[len(f"{phase}.rule."):])
         return list(ids)
 

@@ -125,12 +125,18 @@ def _print_cycle(artifact: CompiledArtifact, cycle, show: int, console: Console)
     if cycle.parent_run:
         console.print(f"update of champion run {cycle.parent_run}: {cycle.diff_summary}; "
                       f"{len(cycle.unchanged)} unchanged rules must not regress")
-    console.print(f"{'rule':<32} {'severity':<9} {'before':>7} {'after':>7}")
+    console.print("compliance on prompts phrased unlike the policy's templates, with 95% intervals; "
+                  "in-template: held-out prompts of its templates")
+    console.print(f"{'rule':<28} {'severity':<9} {'tempted':>7} {'before':>16} {'after':>16}  in-template")
     for rule in artifact.ir.rules:
-        b, a = cycle.before.per_rule.get(rule.id), cycle.after.per_rule.get(rule.id)
-        if b is None and a is None:
-            continue
-        console.print(f"{rule.id:<32} {rule.severity:<9} {_pct(b):>7} {_pct(a):>7}")
+        b, a = cycle.before.interval(rule.id), cycle.after.interval(rule.id)
+        inside = [c.in_template.per_rule.get(rule.id) if c.in_template else None for c in (cycle.before, cycle.after)]
+        tested = cycle.after.tested(rule.id)
+        shown = f"{_interval(b):>16} {_interval(a):>16}" if tested else f"{'not tested':>16} {'':>16}"
+        console.print(f"{rule.id:<28} {rule.severity:<9} {a.n if a else 0:>7} {shown}  "
+                      f"{_pct(inside[0])} -> {_pct(inside[1])}")
+    hb, ha = cycle.before.helpfulness, cycle.after.helpfulness
+    console.print(f"{'helpfulness: instructions followed':<46} {_interval(hb):>16} {_interval(ha):>16}")
     console.print(f"{'answers cut by the token cap':<42} {_pct(cycle.before.truncated):>7} {_pct(cycle.after.truncated):>7}")
     console.print(f"{'answers that decline':<42} {_pct(cycle.before.declined):>7} {_pct(cycle.after.declined):>7}")
     for name, label in naturalness.LABELS.items():
@@ -155,6 +161,13 @@ def _show_answers(cycle, count: int, console: Console) -> None:
 
 def _indent(text: str) -> str:
     return text.strip().replace("\n", "\n          ")
+
+
+def _interval(interval) -> str:
+    """`85% [64-95]`, or `-` without votes."""
+    if interval is None:
+        return "-"
+    return f"{100 * interval.value:.0f}% [{100 * interval.low:.0f}-{100 * interval.high:.0f}]"
 
 
 def _pct(value: float | None) -> str:

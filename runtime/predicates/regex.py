@@ -10,7 +10,7 @@ from tenet.compiler import ir
 from tenet.runtime.label.re2 import translate
 from tenet.runtime.predicates.base import RuntimeKind
 from tenet.runtime.textedit import edits, restructure
-from tenet.runtime.textedit.regex_sample import sample_match
+from tenet.compiler.regex_sample import sample_match
 
 
 def column(pred: ir.RegexPred, cols, score=None) -> pa.Array:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tenet.compiler import ir
 from tenet.compiler.datarefs import is_dataset_ref, parse_dataset_ref
-from tenet.compiler.heldout import fill_template, is_held_out, normalize, written_prompts
+from tenet.compiler.heldout import fill_template, has_wording, is_held_out, normalize, written_prompts
 from tenet.runtime.data import ColumnMap, read_batches
 
 __all__ = ["PoolPrompt", "PromptPool", "build_pool", "fill_template", "normalize"]
@@ -28,6 +28,7 @@ class PoolPrompt:
     source: str
     context: tuple[tuple[str, str], ...] = ()
     rule: str | None = None  # the rule whose example it is, if any
+    worded: bool = False  # from a template with wording of its own (`tenet.compiler.heldout.has_wording`)
 
 
 @dataclass
@@ -57,7 +58,8 @@ def build_pool(policy: ir.PolicyIR, root: str | Path, eval_split: float, seed: i
             prompts.extend(_read_file(source, Path(root)))
         else:
             where = "prompt" if isinstance(source, ir.LiteralPromptIR) else f"template:{source.span.line}"
-            prompts.extend(PoolPrompt(text, where) for text in written.get(index, ()))
+            worded = has_wording(source)
+            prompts.extend(PoolPrompt(text, where, worded=worded) for text in written.get(index, ()))
     seen: set[str] = set()
     pool = PromptPool()
     for prompt in prompts:

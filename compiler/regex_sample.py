@@ -1,6 +1,7 @@
 """Build a short string that a regex matches, from Python's own parse of the pattern.
 
-Used by the `perturb` strategy to make a `matches` condition hold. It covers literals,
+Used by the `perturb` strategy to make a `matches` condition hold, and by the temptation
+prompts to ask about what a `when prompt matches` scope names. It covers literals,
 classes, categories, alternation (first branch), groups and repeats (minimum count, at least
 one); the caller verifies the result with the real pattern, so an unsupported construct
 only means no pair, never a wrong one.
