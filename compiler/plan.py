@@ -7,7 +7,7 @@ written before they existed (same schema version, e.g. a champion's) still loads
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Mapping, Sequence, Union
+from typing import Annotated, Literal, Mapping, Sequence, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -210,6 +210,14 @@ class TrainingPlan(BaseModel):
 _HYPERPARAMETERS = ("revision", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "beta",
                     "sft_weight", "sft_epochs", "sft_rows", "lora", "lora_r", "lora_alpha", "max_length", "precision",
                     "device", "seed", "save_steps", "replay")
+
+
+S = TypeVar("S", bound=Stage)
+
+
+def stage_of(plan: TrainingPlan, kind: type[S]) -> S:
+    """The plan's first stage of a type."""
+    return next(s for s in plan.stages if isinstance(s, kind))
 
 
 def resolve_method(training: ir.TrainingIR) -> str:

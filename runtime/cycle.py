@@ -1,11 +1,14 @@
 """Run one update cycle: walk the plan's stages, dispatching each to its handler, each a nested MLflow run.
 
 The compiled plan (compiler/plan.py) is label → synthesize → evaluate (before) → train →
-evaluate (after) → gate → register. `_run_cycle` applies the caller's overrides to the stages
-(`apply_overrides`), opens the cycle's run, and hands each stage to the handler `HANDLERS`
-names for its type, as SQLMesh's plan evaluator dispatches to `visit_<stage>`. Each stage
-carries the values its handler needs; what stages hand each other (pairs, compliance, the
-trained model, gate results) travels in a `CycleContext`.
+round 2 … N (`rounds`) → evaluate (after) → gate → register. `_run_cycle` applies the caller's
+overrides to the stages (`apply_overrides`), opens the cycle's run, and hands each stage to the
+handler `HANDLERS` names for its type, as SQLMesh's plan evaluator dispatches to
+`visit_<stage>`. Each stage carries the values its handler needs; what stages hand each other
+(pairs, compliance, the trained model, gate results) travels in a `CycleContext`
+(runtime/context.py). Training jobs are built and trained by runtime/train/jobs.py, an
+update's replayed data comes from runtime/replay.py, and what is logged beside the stages'
+metrics from runtime/cycle_log.py.
 
 Every stage reads and writes files in the cycle's work folder, so a stage's inputs are on disk
 and digested in MLflow; a model that fails a gate is registered but never promoted. An update
@@ -15,144 +18,25 @@ what the stages reuse (see `_run_cycle`).
 
 from __future__ import annotations
 
-import importlib
-import json
-import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable
 
-from tenet.compiler.artifact import CompiledArtifact, to_json
-from tenet.compiler.diagnostics import CompileError
-from tenet.compiler.errors import NothingToDo
-from tenet.compiler.passes.check_heldout import no_heldout_prompts
-from tenet.compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, RoundStage, Stage,
-                                 SynthesizeStage, TrainingPlan, TrainSettings, TrainStage, describe_stage, method_for)
+from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.plan import (EvaluateStage, GateStage, LabelStage, RegisterStage, RoundStage, S, Stage,
+                                 SynthesizeStage, TrainingPlan, TrainStage, describe_stage, method_for, stage_of)
 from tenet.runtime import tags as tag
-from tenet.runtime.evaluate import Compliance
-from tenet.runtime.gates import GateResult
-from tenet.runtime.train.common import NEED_COLUMN
+from tenet.runtime.context import CycleContext, CycleModels, CycleOptions, CycleResult, NothingToTrain
+from tenet.runtime.cycle_log import compliance_report, log_compliance, log_policy
+from tenet.runtime.heldout import heldout_prompts, require_heldout
+from tenet.runtime.replay import update_data
+from tenet.runtime.rounds import visit_round
+from tenet.runtime.train.jobs import build_job, train_job
 
 if TYPE_CHECKING:
-    from tenet.runtime.cache import Cache
-    from tenet.runtime.device import select_device
-    from tenet.runtime.evaluate import EvalPrompt
-    from tenet.runtime.label.engine import Labeler
-    from tenet.runtime.label.scorers import Scorers
-    from tenet.runtime.lineage import Changes, Parent
     from tenet.runtime.synthesize.generate import Generator
-    from tenet.runtime.synthesize.run import SynthesisResult
-    from tenet.runtime.track import Tracker
-    from tenet.runtime.train.common import TrainJob, TrainResult
 
-METHOD_MODULES = {"dpo": "tenet.runtime.train.dpo", "kto": "tenet.runtime.train.kto", "orpo": "tenet.runtime.train.orpo",
-                  "cft": "tenet.runtime.train.cft", "grpo": "tenet.runtime.train.grpo", "rlhf": "tenet.runtime.train.rlhf"}
-
-S = TypeVar("S", bound=Stage)
-
-
-@dataclass
-class CycleOptions:
-    """What the caller may override for one cycle (see `apply_overrides` for where each goes)."""
-
-    work_dir: str = "work"
-    base_model: str | None = None
-    method: str | None = None
-    max_steps: int | None = None
-    seed: int | None = None  # the train stage's seed (data order, initialisation); benchmarks vary it
-    device: str | None = None
-    eval_prompts: int | None = None
-    model_prompts: int | None = 24
-    samples_per_prompt: int = 3
-    from_base: bool = False  # train from the plan's base model even when a champion exists
-    progress: bool = False  # progress bars inside the generating and training stages
-    # Called with the train stage's job just before it trains: under `accelerate launch` the
-    # main process hands it to the other processes, so that they train it too (runtime/scale.py).
-    before_train: Callable[[TrainJob], None] | None = None
-
-
-class NothingToTrain(NothingToDo):
-    """The policy's rules are what the champion was trained on: a cycle would change nothing."""
-
-    outcome = "nothing-to-train"
-
-
-@dataclass
-class CycleResult:
-    """The outcome of a cycle: compliance before and after, gates, and where it is recorded."""
-
-    run_id: str
-    before: Compliance
-    after: Compliance
-    gates: list[GateResult]
-    promoted: bool
-    model_version: str | None
-    drift: float | None
-    tracking_uri: str
-    stages: list[str] = field(default_factory=list)
-    diff_summary: str = "fresh"
-    parent_run: str | None = None
-    unchanged: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class CycleModels:
-    """The models a cycle generates and labels with, loaded once when its run opens."""
-
-    generator: Generator  # the base model: it samples the pairs and anchors the drift measure
-    incumbent: Generator  # the model before training: the champion in an update, else the base
-    labeler: Labeler
-    scorers: Scorers | None
-    generation: dict[str, Any]  # Generator settings every model of the cycle shares
-
-    def load(self, model_path: str) -> Generator:
-        """A generator for another model of the cycle (the trained one), with the same settings."""
-        from tenet.runtime.synthesize.generate import Generator
-
-        return Generator(model_path, **self.generation)
-
-
-@dataclass
-class CycleContext:
-    """What the stages of one cycle share and hand each other.
-
-    The first block is known before the cycle's run opens; `run_id` and `models` are set when
-    it opens; the last block is filled in by the handlers in plan order, each reading only what
-    an earlier stage wrote.
-    """
-
-    artifact: CompiledArtifact
-    options: CycleOptions
-    root: Path  # the policy's folder: prompt files and local models resolve from it
-    work: Path  # this policy version's work folder
-    cache: Cache
-    tracker: Tracker
-    base_path: str
-    parent: Parent | None  # the champion's cycle, or None for a first cycle
-    delta: Changes  # the diff against the champion's artifact
-    run_id: str = field(init=False)
-    models: CycleModels = field(init=False)
-
-    synth: SynthesisResult | None = None
-    pairs_dir: Path | None = None
-    before: Compliance | None = None
-    train: TrainStage | None = None  # the train stage as run (with the caller's overrides)
-    trained_dir: str | None = None
-    after: Compliance | None = None
-    drift: float | None = None
-    gates: list[GateResult] = field(default_factory=list)
-    passed: bool = False
-    model_version: str | None = None
-
-    @property
-    def continuing(self) -> bool:
-        """Whether training starts from the champion rather than from the base model."""
-        return self.parent is not None and not self.options.from_base
-
-
-def stage_of(plan: TrainingPlan, kind: type[S]) -> S:
-    """The plan's first stage of a type."""
-    return next(s for s in plan.stages if isinstance(s, kind))
+__all__ = ["CycleOptions", "CycleResult", "HANDLERS", "NothingToTrain", "apply_overrides", "heldout_prompts",
+           "run_cycle", "stage_of", "train_stage"]
 
 
 def train_stage(artifact: CompiledArtifact) -> TrainStage:
@@ -290,7 +174,7 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     from tenet.runtime.synthesize.generate import Generator
 
     tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
-    _log_policy(tracker, ctx.artifact, ctx.work)
+    log_policy(tracker, ctx.artifact, ctx.work)
     tracker.mlflow.log_dict(ctx.delta.records(), "policy/diff.json")
     # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
     # on them would fail closed.
@@ -381,7 +265,7 @@ def visit_evaluate(stage: EvaluateStage, ctx: CycleContext) -> None:
     model = ctx.models.incumbent if stage.model == "base" else ctx.models.load(ctx.trained_dir)
     result = evaluate_model(model, ctx.artifact.ir.rules, prompts, ctx.models.labeler, seed=stage.seed,
                             max_new_tokens=stage.max_new_tokens)
-    _log_compliance(ctx.tracker, stage.phase, result)
+    log_compliance(ctx.tracker, stage.phase, result)
     if stage.phase == "before":
         ctx.before = result
     else:
@@ -403,7 +287,7 @@ def _kl_drift(ctx: CycleContext, trained: Generator) -> float:
 def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     """Train the stage's method with its typed settings; an update trains from the champion.
 
-    An update trains on the changed rules' pairs plus replay (`_update_data`); one that only
+    An update trains on the changed rules' pairs plus replay (`tenet.runtime.replay.update_data`); one that only
     removed rules trains nothing and carries the champion over.
     """
     tracker = ctx.tracker
@@ -419,12 +303,12 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     start = start_model(ctx.parent, ctx.cache.root) if ctx.continuing else ctx.base_path
     data, settings = ctx.pairs_dir, stage.settings
     if ctx.continuing:
-        data, settings = _update_data(ctx.work, ctx.delta.changed, settings)
+        data, settings = update_data(ctx.work, ctx.delta.changed, settings)
         tracker.log_dataset(data / "pairs.parquet", "update-pairs", "training")
     tracker.log_param("train.start_model", start)
     # Checkpoints are only resumable onto the model they started from.
     out = ctx.work / (f"train-from-{ctx.parent.run_id[:12]}" if ctx.continuing else "train")
-    job = _job(stage.method, start, out, settings, ctx.artifact.ir.rules, data, ctx.options.progress)
+    job = build_job(stage.method, start, out, settings, ctx.artifact.ir.rules, data, ctx.options.progress)
     if ctx.options.before_train is not None:
         ctx.options.before_train(job)
     result = train_job(job)
@@ -432,70 +316,6 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     # How many processes trained it: more than 1 under `accelerate launch` (docs/scaling-out.md).
     tracker.mlflow.log_param("train.world_size", result.world_size)
     ctx.trained_dir = result.output_dir
-
-
-def visit_round(stage: RoundStage, ctx: CycleContext) -> None:
-    """Train again on the trained model's own answers, paired on the rules it still breaks (`runtime/rounds.py`).
-
-    The round trains from the last round's model with the train stage's method and settings,
-    without a warm-up, for the fresh cycle's steps scaled to its share of pairs.
-    """
-    from tenet.runtime.rounds import on_policy_round
-
-    tracker, folder = ctx.tracker, ctx.work / stage.name
-    found = on_policy_round(ctx.artifact, folder / "pairs", stage, root=ctx.root,
-                            generator=ctx.models.load(ctx.trained_dir), max_model_prompts=ctx.options.model_prompts,
-                            scorers=ctx.models.scorers, cache=ctx.cache)
-    tracker.mlflow.log_metrics({"round.pairs": found.pairs, "round.rules_below_target": len(found.below_target),
-                                **{f"round.break_rate.{rule}": rate for rule, rate in found.break_rates.items()}})
-    if not found.pairs:
-        why = "every rule is at target on the model's samples" if not found.below_target else "no pair was kept"
-        tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, why)
-        return
-    tracker.log_dataset(found.folder / "pairs.parquet", f"{stage.name}-pairs", "training")
-    settings = ctx.train.settings.replace(sft_epochs=0.0)
-    first = _row_count(ctx.pairs_dir / "pairs.parquet")
-    if settings.max_steps > 0 and first:
-        settings = settings.replace(max_steps=max(1, -(-settings.max_steps * found.pairs // first)))
-    job = _job(ctx.train.method, ctx.trained_dir, folder / "train", settings, ctx.artifact.ir.rules, found.folder,
-               ctx.options.progress)
-    if ctx.options.before_train is not None:
-        ctx.options.before_train(job)
-    result = train_job(job)
-    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
-    ctx.trained_dir = result.output_dir
-
-
-def _row_count(path: Path) -> int:
-    """Rows of a Parquet file (0 when it does not exist)."""
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
-
-
-def train_job(job: TrainJob) -> TrainResult:
-    """Warm up with SFT when the settings ask for it, then train the job's method.
-
-    Every process of a distributed launch calls this with the same job (runtime/scale.py).
-    The policy's `trainer.*` / `lora.*` settings are checked against tenet's allow-list and the
-    installed TRL and peft first, so a refused one stops the stage before the warm-up trains.
-    """
-    from tenet.runtime.train.guard import check_overrides, stay_offline
-
-    check_overrides(job.method, job.hyperparameters.overrides)
-    stay_offline()
-    warmup_seconds = 0.0
-    if job.hyperparameters.sft_epochs > 0:
-        from tenet.runtime.train.warmup import warm_up
-
-        start = time.monotonic()
-        job = replace(job, model_path=warm_up(job, job.hyperparameters.sft_epochs))
-        warmup_seconds = time.monotonic() - start
-    result = importlib.import_module(METHOD_MODULES[job.method]).train(job)
-    # Where a train stage's time goes: the warm-up, the method's own steps (`train_runtime`),
-    # and the rest (loading the model, the reference's log-probabilities, saving).
-    timing = {"warmup_seconds": warmup_seconds, "method_seconds": result.seconds}
-    return replace(result, metrics={**result.metrics, **timing})
 
 
 def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
@@ -513,7 +333,7 @@ def visit_gate(stage: GateStage, ctx: CycleContext) -> None:
         tracker.mlflow.log_metric(f"gate.{g.gate.target}{'.' + g.gate.rule if g.gate.rule else ''}.passed",
                                   float(g.passed))
     tracker.mlflow.set_tag(tag.GATES, "passed" if ctx.passed else "failed")
-    report = _compliance_report(ctx.artifact.ir.rules, ctx.before, ctx.after, ctx.gates, ctx.work)
+    report = compliance_report(ctx.artifact.ir.rules, ctx.before, ctx.after, ctx.gates, ctx.work)
     tracker.mlflow.log_artifact(str(report), "reports")
 
 
@@ -546,217 +366,3 @@ HANDLERS: dict[type[Stage], Callable[[Any, CycleContext], None]] = {
     GateStage: visit_gate,
     RegisterStage: visit_register,
 }
-
-
-def conversations(prompts) -> list[list[dict[str, str]]]:
-    """Chat messages for pool prompts: the earlier turns, then the prompt as the user's turn."""
-    return [[*({"role": r, "content": c} for r, c in p.context), {"role": "user", "content": p.text}]
-            for p in prompts]
-
-
-def require_heldout(artifact: CompiledArtifact, root: Path) -> int:
-    """The number of held-out prompts the policy's prompt sources give; none is a policy error (E173).
-
-    The compiler counts templates and literal prompts itself (`tenet.compiler.heldout`); this also
-    reads the prompt files, whose rows it cannot see.
-    """
-    from tenet.runtime.synthesize.prompts import build_pool
-
-    synth = stage_of(artifact.plan, SynthesizeStage)
-    count = len(build_pool(artifact.ir, root, synth.eval_split, synth.seed).eval)
-    if count == 0:
-        where = artifact.ir.prompts[0].span if artifact.ir.prompts else None
-        raise CompileError([no_heldout_prompts(artifact.ir, where)])
-    return count
-
-
-def heldout_prompts(artifact: CompiledArtifact, root: Path, limit: int | None = None) -> list[EvalPrompt]:
-    """The held-out and temptation prompts a cycle of `artifact` measures on (never used for pairs)."""
-    from tenet.runtime.evaluate import eval_prompts
-    from tenet.runtime.synthesize.prompts import build_pool
-
-    synth, evaluate = stage_of(artifact.plan, SynthesizeStage), stage_of(artifact.plan, EvaluateStage)
-    pool = build_pool(artifact.ir, root, synth.eval_split, synth.seed)
-    return eval_prompts(artifact.ir, pool.eval, limit or evaluate.prompts, evaluate.tempt_prompts, evaluate.seed)
-
-
-def _update_data(work: Path, changed: frozenset[str], settings: TrainSettings) -> tuple[Path, TrainSettings]:
-    """The changed rules' pairs mixed with replayed earlier pairs, and the step cap scaled to them.
-
-    `replay` is the share of the update's training rows that are the unchanged rules' pairs,
-    trained on again so the model keeps what it learned (`replayed_pairs`). The step cap is
-    the fresh cycle's cap times the update's share of all pairs: every row gets about the
-    training it would get in a fresh cycle, and an edit to one rule costs a fraction of one.
-    """
-    import math
-
-    import pandas as pd
-
-    folder = work / "update"
-    folder.mkdir(exist_ok=True)
-    pairs = pd.read_parquet(work / "pairs" / "pairs.parquet")
-    new = pairs["target_rules"].map(lambda t: len(t) > 0 and t[0] in changed)
-    old = pairs[~new]
-    share = min(settings.replay, 0.95)
-    replayed = min(len(old), math.ceil(int(new.sum()) * share / (1.0 - share)))
-    seed = settings.seed
-    subset = pd.concat([pairs[new], replayed_pairs(old, replayed, seed)]).sample(frac=1.0, random_state=seed)
-    subset.to_parquet(folder / "pairs.parquet", index=False)
-    unpaired = pd.read_parquet(work / "pairs" / "unpaired.parquet")
-    keep = unpaired["pair_id"].isin(subset["pair_id"]) if "pair_id" in unpaired else slice(None)
-    unpaired[keep].to_parquet(folder / "unpaired.parquet", index=False)
-    if settings.max_steps > 0 and len(pairs):
-        scaled = math.ceil(settings.max_steps * len(subset) / len(pairs))
-        settings = settings.replace(max_steps=max(1, scaled))
-    return folder, settings
-
-
-# The least weight a replayed pair has, against 1.0 for a contrast or a rule the model always broke.
-REPLAY_FLOOR = 0.5
-
-
-def replayed_pairs(old, n: int, seed: int):
-    """`n` of the earlier pairs, drawn by need with a floor of `REPLAY_FLOOR` (seeded).
-
-    A fresh cycle's steps go mostly to the contrasts (loops, empty items, …) and the rules the
-    model breaks (`runtime/synthesize/need.py`). A uniform replay would spend most of its rows
-    on rules the model keeps and few on the contrasts, and the updated model could start to
-    loop; drawn by need alone (floor 0.1, as the steps draw), the rules the model keeps would
-    get almost none. Replay is there to keep those rules, so they keep half a contrast's weight.
-    """
-    weights = old[NEED_COLUMN].clip(lower=REPLAY_FLOOR) if NEED_COLUMN in old else None
-    return old.sample(n=n, weights=weights, random_state=seed)
-
-
-def _job(method: str, start_path: str, out: Path, settings: TrainSettings, rules, data: Path,
-         progress: bool):
-    """The `TrainJob` for the train stage: typed settings, data paths, rewards for GRPO."""
-    from tenet.runtime.train.common import TrainJob, last_valid_checkpoint
-
-    rewards = ()
-    if method == "grpo":
-        from tenet.runtime.train.rewards import rule_rewards
-
-        rewards = tuple(rule_rewards(rules))
-    # A cycle of the same policy that was interrupted left checkpoints here: continue from the
-    # newest complete one instead of starting over.
-    resume = last_valid_checkpoint(out)
-    return TrainJob(method=method, model_path=start_path, pairs_path=str(data / "pairs.parquet"),
-                    unpaired_path=str(data / "unpaired.parquet"), output_dir=str(out),
-                    hyperparameters=settings, report_to=("mlflow",), reward_functions=rewards,
-                    resume_from=resume, progress=progress,
-                    prompts_path=_train_prompts(data) if method in ("grpo", "rlhf") else None)
-
-
-def _train_prompts(data: Path) -> str:
-    """The distinct training prompts of the pairs, for the online methods (never the held-out ones)."""
-    import pandas as pd
-
-    pairs = pd.read_parquet(data / "pairs.parquet", columns=["prompt"])
-    seen, rows = set(), []
-    for prompt in pairs["prompt"]:
-        turns = [{"role": m["role"], "content": m["content"]} for m in prompt]
-        key = repr(turns)
-        if key not in seen:
-            seen.add(key)
-            rows.append({"prompt": turns})
-    path = data / "train_prompts.parquet"
-    pd.DataFrame(rows).to_parquet(path, index=False)
-    return str(path)
-
-
-def _log_policy(tracker, artifact: CompiledArtifact, work: Path) -> None:
-    from tenet.runtime.redact import redacted_stage
-
-    (work / "artifact.json").write_text(to_json(artifact), encoding="utf-8")
-    tracker.mlflow.log_artifact(str(work / "artifact.json"), "policy")
-    for source in artifact.sources:
-        if Path(source.path).is_file():
-            tracker.mlflow.log_artifact(source.path, "policy/sources")
-    plan = "\n".join(describe_stage(redacted_stage(s, tracker.work_dir)) for s in artifact.plan.stages)
-    tracker.mlflow.log_text(plan, "policy/plan.txt")
-
-
-def _log_compliance(tracker, phase: str, result: Compliance) -> None:
-    metrics = {f"{phase}.rule.{rid}": v for rid, v in result.per_rule.items() if v is not None}
-    for rid in result.per_rule:
-        interval = result.interval(rid)
-        if interval is not None:
-            metrics.update({f"{phase}.rule.{rid}.low": interval.low, f"{phase}.rule.{rid}.high": interval.high,
-                            f"{phase}.rule.{rid}.n": interval.n})
-    if result.in_template is not None:
-        metrics.update({f"{phase}.in_template.rule.{rid}": v for rid, v in result.in_template.per_rule.items()
-                        if v is not None})
-    if result.helpfulness is not None:
-        metrics.update({f"{phase}.helpfulness": result.helpfulness.value,
-                        f"{phase}.helpfulness.low": result.helpfulness.low,
-                        f"{phase}.helpfulness.high": result.helpfulness.high})
-    metrics.update({f"{phase}.severity.{s}": v for s, v in result.per_severity.items() if v is not None})
-    if result.overall is not None:
-        metrics[f"{phase}.overall"] = result.overall
-    if result.truncated is not None:
-        metrics[f"{phase}.truncated"] = result.truncated
-    if result.declined is not None:
-        metrics[f"{phase}.declined"] = result.declined
-    metrics.update({f"{phase}.artifact.{name}": rate for name, rate in result.artifacts.items()})
-    tracker.mlflow.log_metrics(metrics)
-    tracker.mlflow.log_dict({"per_rule": result.per_rule, "per_severity": result.per_severity,
-                             "overall": result.overall, "votes": result.votes, "in_scope": result.in_scope,
-                             "truncated": result.truncated,
-                             "declined": result.declined,
-                             "artifacts": result.artifacts,
-                             "intervals": {rid: result.interval(rid)._asdict() for rid in result.per_rule
-                                           if result.interval(rid) is not None},
-                             "in_template": None if result.in_template is None else {
-                                 "per_rule": result.in_template.per_rule, "votes": result.in_template.votes},
-                             "instructions": result.instructions,
-                             "instruction_samples": [{"prompt": p, "response": a}
-                                                     for p, a in result.instruction_samples],
-                             "samples": [{"prompt": p, "response": a, "end": e}
-                                         for (p, a), e in zip(result.samples[:50], result.ends)]},
-                            f"reports/compliance_{phase}.json")
-
-
-def _compliance_report(rules, before: Compliance, after: Compliance, gates, work: Path) -> Path:
-    """A per-rule before/after table (CSV) and bar chart (PNG); returns the folder."""
-    folder = work / "report"
-    folder.mkdir(exist_ok=True)
-    lines = ["rule,severity,before,after"]
-    for r in rules:
-        b, a = before.per_rule.get(r.id), after.per_rule.get(r.id)
-        lines.append(f"{r.id},{r.severity},{'' if b is None else round(b, 4)},{'' if a is None else round(a, 4)}")
-    # Beside compliance: how often answers were cut off, and the artifact rates.
-    lines.append(f"(truncated),,{_round(before.truncated)},{_round(after.truncated)}")
-    lines.append(f"(declined),,{_round(before.declined)},{_round(after.declined)}")
-    for name in before.artifacts:
-        lines.append(f"(artifact {name}),,{_round(before.artifacts[name])},{_round(after.artifacts.get(name))}")
-    (folder / "compliance.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (folder / "gates.json").write_text(json.dumps([{"gate": g.gate.model_dump(), "value": g.value,
-                                                    "passed": g.passed, "detail": g.detail} for g in gates],
-                                                  indent=2), encoding="utf-8")
-    _plot(rules, before, after, folder / "compliance.png")
-    return folder
-
-
-def _round(value: float | None) -> str:
-    return "" if value is None else str(round(value, 4))
-
-
-def _plot(rules, before: Compliance, after: Compliance, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    voted = [r.id for r in rules if before.per_rule.get(r.id) is not None or after.per_rule.get(r.id) is not None]
-    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(voted) + 2), 4))
-    xs = range(len(voted))
-    ax.bar([x - 0.2 for x in xs], [before.per_rule.get(r) or 0 for r in voted], 0.4, label="before")
-    ax.bar([x + 0.2 for x in xs], [after.per_rule.get(r) or 0 for r in voted], 0.4, label="after")
-    ax.set_xticks(list(xs), voted, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("compliance")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

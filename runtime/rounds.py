@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tenet.compiler.artifact import CompiledArtifact
 from tenet.compiler.plan import RoundStage
+from tenet.runtime import tags as tag
 from tenet.runtime.synthesize.run import synthesize, write
+from tenet.runtime.train.jobs import build_job, train_job
+
+if TYPE_CHECKING:
+    from tenet.runtime.context import CycleContext
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,40 @@ def on_policy_round(artifact: CompiledArtifact, folder: Path, stage: RoundStage,
                    needs=[result.needs[i] for i in keep] if result.needs is not None else None)
     write(kept, artifact, folder, ("sample",))
     return RoundData(break_rates=rates, below_target=below, pairs=len(kept.pairs), folder=folder)
+
+
+def visit_round(stage: RoundStage, ctx: CycleContext) -> None:
+    """Train again on the trained model's own answers, paired on the rules it still breaks (`runtime/rounds.py`).
+
+    The round trains from the last round's model with the train stage's method and settings,
+    without a warm-up, for the fresh cycle's steps scaled to its share of pairs.
+    """
+    tracker, folder = ctx.tracker, ctx.work / stage.name
+    found = on_policy_round(ctx.artifact, folder / "pairs", stage, root=ctx.root,
+                            generator=ctx.models.load(ctx.trained_dir), max_model_prompts=ctx.options.model_prompts,
+                            scorers=ctx.models.scorers, cache=ctx.cache)
+    tracker.mlflow.log_metrics({"round.pairs": found.pairs, "round.rules_below_target": len(found.below_target),
+                                **{f"round.break_rate.{rule}": rate for rule, rate in found.break_rates.items()}})
+    if not found.pairs:
+        why = "every rule is at target on the model's samples" if not found.below_target else "no pair was kept"
+        tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, why)
+        return
+    tracker.log_dataset(found.folder / "pairs.parquet", f"{stage.name}-pairs", "training")
+    settings = ctx.train.settings.replace(sft_epochs=0.0)
+    first = _row_count(ctx.pairs_dir / "pairs.parquet")
+    if settings.max_steps > 0 and first:
+        settings = settings.replace(max_steps=max(1, -(-settings.max_steps * found.pairs // first)))
+    job = build_job(ctx.train.method, ctx.trained_dir, folder / "train", settings, ctx.artifact.ir.rules, found.folder,
+               ctx.options.progress)
+    if ctx.options.before_train is not None:
+        ctx.options.before_train(job)
+    result = train_job(job)
+    tracker.mlflow.log_metrics({f"train.{k.replace('/', '.')}": v for k, v in result.metrics.items()})
+    ctx.trained_dir = result.output_dir
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file (0 when it does not exist)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0

@@ -183,7 +183,7 @@ def follow(launch: Launch, artifact: CompiledArtifact) -> int:
     summary, and records nothing: the main process logs the training to MLflow.
     """
     from tenet.compiler.errors import ExitCode
-    from tenet.runtime.cycle import train_job
+    from tenet.runtime.train.jobs import train_job
 
     count = 0
     with redirect_stdout(sys.stderr):
@@ -276,7 +276,7 @@ def check_record(record: dict[str, Any], work_dir: Path, base_model: Any) -> Non
         base_model: Returns the plan's base model folder (a start model may also be that one),
             called only when the start model is outside the work folder.
     """
-    from tenet.runtime.cycle import METHOD_MODULES
+    from tenet.runtime.train.jobs import METHOD_MODULES
     from tenet.runtime.train.common import TrainJob
 
     fields = {f.name for f in dataclasses.fields(TrainJob)} - {"callbacks"}

@@ -152,7 +152,7 @@ def write_data(folder: Path, salt: str) -> None:
 
 def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None) -> str:
     """Record one cycle's parent and stage runs, metrics, datasets, artifacts and model version."""
-    from tenet.runtime.cycle import _compliance_report, _log_compliance, _log_policy
+    from tenet.runtime.cycle_log import compliance_report, log_compliance, log_policy
     from tenet.runtime.gates import check_gates
 
     artifact = compile_demo(work / "policy", spec.version)
@@ -165,7 +165,7 @@ def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None)
                      **spec.tags, **({"tenet.diff.parent_run": champion_run} if champion_run else {})})
     name = f"{POLICY_ID}@{spec.version}"
     with contextlib.suppress(RuntimeError), tracker.cycle(name, params, tags) as run_id:
-        _log_policy(tracker, artifact, work)
+        log_policy(tracker, artifact, work)
         if spec.diff is not None:
             tracker.mlflow.log_dict(spec.diff, "policy/diff.json")
         with tracker.stage("label"):
@@ -179,14 +179,14 @@ def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None)
             tracker.mlflow.log_metric("pairs.kept", PAIR_QA["kept"])
         before = compliance(rules, spec.before)
         with tracker.stage("evaluate-before"):
-            _log_compliance(tracker, "before", before)
+            log_compliance(tracker, "before", before)
         with tracker.stage("train"):
             tracker.mlflow.log_metric("train.loss", 0.42)
             if spec.after is None:
                 raise RuntimeError("out of memory")
         after = compliance(rules, spec.after)
         with tracker.stage("evaluate-after"):
-            _log_compliance(tracker, "after", after)
+            log_compliance(tracker, "after", after)
             tracker.mlflow.log_metric("drift.kl", 0.05)
         with tracker.stage("gate"):
             gates = check_gates(artifact.ir.training.gates, before, after, 0.05)
@@ -196,7 +196,7 @@ def record_cycle(tracker, work: Path, spec: CycleSpec, champion_run: str | None)
                 target = g.gate.target + (f".{g.gate.rule}" if g.gate.rule else "")
                 tracker.mlflow.log_metric(f"gate.{target}.passed", float(g.passed))
             tracker.mlflow.set_tag("tenet.gates", "passed" if passed else "failed")
-            tracker.mlflow.log_artifact(str(_compliance_report(rules, before, after, gates, work)), "reports")
+            tracker.mlflow.log_artifact(str(compliance_report(rules, before, after, gates, work)), "reports")
         with tracker.stage("register"):
             model = _tiny_model(work.parent / "tiny-llama")
             version = tracker.register(run_id, model, POLICY_ID, {"policy.version": spec.version,

@@ -41,7 +41,7 @@ def test_methods_have_one_source():
 
 
 def test_every_training_method_has_a_runtime_module():
-    from tenet.runtime.cycle import METHOD_MODULES
+    from tenet.runtime.train.jobs import METHOD_MODULES
 
     assert sorted(METHOD_MODULES) == sorted(settings.TRAIN_METHODS)
     for method, module in METHOD_MODULES.items():

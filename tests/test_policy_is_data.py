@@ -321,7 +321,7 @@ RUNTIME_ATTACKS = [
 def test_an_artifact_override_is_refused_before_anything_loads(tmp_path: Path, override: dict) -> None:
     """A hand-written artifact skips the compiler; the runtime refuses before the model path is read."""
     pytest.importorskip("trl")
-    from tenet.runtime.cycle import train_job
+    from tenet.runtime.train.jobs import train_job
     from tenet.runtime.train import dpo
     from tenet.runtime.train.guard import OverrideError
 

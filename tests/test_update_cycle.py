@@ -224,7 +224,7 @@ def test_from_base_trains_the_base_model_but_still_diffs_and_gates_against_the_c
 def test_replay_draws_the_earlier_pairs_by_need_with_a_floor():
     import pandas as pd
 
-    from tenet.runtime.cycle import REPLAY_FLOOR, replayed_pairs
+    from tenet.runtime.replay import REPLAY_FLOOR, replayed_pairs
 
     # 40 contrasts and pairs of rules the model breaks, 160 of rules it keeps (need 0.1).
     old = pd.DataFrame({"pair_id": range(200), "need": [1.0] * 40 + [0.1] * 160})
@@ -240,7 +240,7 @@ def test_replay_draws_the_earlier_pairs_by_need_with_a_floor():
 def test_replay_without_a_need_column_draws_uniformly():
     import pandas as pd
 
-    from tenet.runtime.cycle import replayed_pairs
+    from tenet.runtime.replay import replayed_pairs
 
     old = pd.DataFrame({"pair_id": range(10)})
     assert sorted(replayed_pairs(old, 10, seed=0)["pair_id"]) == list(range(10))
