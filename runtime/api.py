@@ -561,7 +561,7 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
         NothingToTrain: When no rule changed since the champion (an outcome: exit 0 in the CLI).
     """
     policy = _for_training(policy, root, base_model, method)
-    with needs_extras("training", ("label", "train")), _tracking(tracking_uri):
+    with needs_extras("training", ("label", "train")), tracking(tracking_uri):
         from tenet.runtime.cycle import CycleOptions, run_cycle
 
         options = CycleOptions(work_dir=str(work_dir), base_model=base_model, method=method,
@@ -587,7 +587,7 @@ def _for_training(policy: str | Path | CompiledPolicy, root: str | Path | None, 
 
 
 @contextmanager
-def _tracking(uri: str | None) -> Iterator[None]:
+def tracking(uri: str | None) -> Iterator[None]:
     """Within the block, MLflow's store is `uri` (as if `MLFLOW_TRACKING_URI` were set to it)."""
     if uri is None:
         yield

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from tenet.runtime.synthesize.run import SynthesisResult
     from tenet.runtime.track import Tracker
     from tenet.runtime.train.common import TrainJob
+    from tenet.runtime.update_plan import UpdateDecisions
 
 
 @dataclass
@@ -102,6 +103,7 @@ class CycleContext:
     base_path: str
     parent: Parent | None  # the champion's cycle, or None for a first cycle
     delta: Changes  # the diff against the champion's artifact
+    decisions: UpdateDecisions  # what the cycle does given the champion (`tenet plan` prints the same)
     run_id: str = field(init=False)
     models: CycleModels = field(init=False)
 
@@ -119,4 +121,4 @@ class CycleContext:
     @property
     def continuing(self) -> bool:
         """Whether training starts from the champion rather than from the base model."""
-        return self.parent is not None and not self.options.from_base
+        return self.decisions.start == "champion"

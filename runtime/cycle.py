@@ -31,6 +31,7 @@ from tenet.runtime.heldout import heldout_prompts, require_heldout
 from tenet.runtime.replay import update_data
 from tenet.runtime.rounds import visit_round
 from tenet.runtime.train.jobs import build_job, train_job
+from tenet.runtime.update_plan import decide
 
 if TYPE_CHECKING:
     from tenet.runtime.synthesize.generate import Generator
@@ -140,11 +141,13 @@ def _prepare(artifact: CompiledArtifact, options: CycleOptions, plan: TrainingPl
     tracker.sweep_stale_runs()
     parent = find_parent(tracker, policy_id)
     delta = changes(parent, artifact)
-    if parent is not None and not delta.changed and not delta.removed and not options.from_base:
+    # The decisions `tenet plan` prints come from the same function.
+    decisions = decide(artifact, parent, delta, options.from_base, train)
+    if decisions.train == "nothing":
         raise NothingToTrain(f"no rule changed since champion version {parent.version} (run {parent.run_id}); "
                              "nothing to retrain. Use --from-base to train again from the base model.")
     return CycleContext(artifact=artifact, options=options, root=root, work=work, cache=cache,
-                        tracker=tracker, base_path=base_path, parent=parent, delta=delta)
+                        tracker=tracker, base_path=base_path, parent=parent, delta=delta, decisions=decisions)
 
 
 def _run_record(ctx: CycleContext, train: TrainStage) -> tuple[dict[str, Any], dict[str, str]]:
@@ -176,6 +179,7 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
     log_policy(tracker, ctx.artifact, ctx.work)
     tracker.mlflow.log_dict(ctx.delta.records(), "policy/diff.json")
+    tracker.mlflow.log_dict(ctx.decisions.to_dict(), "policy/update.json")
     # Model-backed rules (sentiment, similarity, judges) need their scorers, or every vote
     # on them would fail closed.
     model_backed = any(r.runtime_only for r in rules)
@@ -292,7 +296,7 @@ def visit_train(stage: TrainStage, ctx: CycleContext) -> None:
     """
     tracker = ctx.tracker
     ctx.train = stage
-    if ctx.continuing and not ctx.delta.changed:
+    if ctx.decisions.train == "skip":
         # Only removals: no rule asks for anything new, so the champion carries over
         # and is evaluated and gated under the new version.
         tracker.mlflow.set_tag(tag.TRAIN_SKIPPED, "only rules were removed")

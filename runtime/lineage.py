@@ -59,12 +59,13 @@ class Changes:
                  "detail": c.change + (f": {', '.join(c.fields)}" if c.fields else "")} for c in self.diff.rules]
 
 
-def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | None:
+def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION, fetch_model: bool = True) -> Parent | None:
     """The cycle behind the policy's champion, or None when nothing was promoted yet.
 
     The champion is found through the model registry, so any machine that reaches the
     tracking store can continue from it: the model folder the training machine recorded is
-    used when it is this machine's and still there, else the registered model is downloaded.
+    used when it is this machine's and still there, else the registered model is downloaded
+    (unless `fetch_model` is False: `model_dir` is then "" when the model is not here).
     """
     client, mlflow = tracker.client, tracker.mlflow
     try:
@@ -78,7 +79,7 @@ def find_parent(tracker, policy_id: str, alias: str = tag.CHAMPION) -> Parent | 
     tags = client.get_run(version.run_id).data.tags
     model_dir = _local_model_dir(tags, tracker.work_dir)
     if model_dir is None:
-        model_dir = _download(tracker, version)
+        model_dir = _download(tracker, version) if fetch_model else ""
     return Parent(run_id=version.run_id, version=str(version.version), artifact=artifact, model_dir=model_dir)
 
 

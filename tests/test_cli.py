@@ -132,7 +132,7 @@ def test_compile_to_unwritable_path_is_a_usage_error(tmp_path: Path) -> None:
 def test_plan_prints_the_stages(tmp_path: Path) -> None:
     path = write_policy(tmp_path, "clean.policy", CLEAN + PROMPTS)
     artifact = compile_policy(path).artifact
-    code, out, err = run_cli(["plan", str(path)])
+    code, out, err = run_cli(["plan", str(path), "--work-dir", str(tmp_path / "work")])
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         f"plan for clean 1 (plan {artifact.plan_hash[:12]})",
@@ -144,6 +144,7 @@ def test_plan_prints_the_stages(tmp_path: Path) -> None:
         "  5. evaluate    trained model after training on 7 held-out prompts and 16 temptation prompts (up to 16 per rule) (answers up to 256 tokens, capability guard: kl)",
         "  6. gate        regression <= 0.02 (default); helpfulness <= 0 (default)",
         "  7. register    model 'clean', alias 'champion' if every gate passes",
+        "  fresh cycle: no champion yet; training starts from the base model",
     ]
 
 

@@ -12,10 +12,12 @@ from tenet.compiler.diagnostics import display_path
 from tenet.compiler.diff import diff_artifacts
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.plan import describe_stage
-from tenet.runtime.api import Check, UsageError
-from tenet.runtime.commands.common import (check_path, dumps, format_arg, load_any, load_policy, policy_args,
+from tenet.compiler.settings import METHODS
+from tenet.runtime.api import Check, UsageError, tracking
+from tenet.runtime.commands.common import (TRACKING_HELP, check_path, dumps, format_arg, load_any, load_policy, policy_args,
                                            policy_files, read_text, report_diagnostics, root_arg, writing)
 from tenet.runtime.console import Console
+from tenet.runtime.models import operator_model
 from tenet.runtime.redact import redacted_stage
 
 
@@ -35,9 +37,15 @@ def make_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
     comp.add_argument("-o", "--out", required=True, help="artifact path (.json)")
     format_arg(comp, "ok, diagnostics and the artifact's hashes")
 
-    plan = command("plan", cmd_plan, "print the training plan's stages")
+    plan = command("plan", cmd_plan, "print the training plan's stages and what the next cycle does given the champion")
     policy_args(plan)
-    format_arg(plan, "the typed stages")
+    plan.add_argument("--base-model", type=operator_model, help="as for compile-and-train (default: the policy's)")
+    plan.add_argument("--method", choices=METHODS, help="as for compile-and-train (default: the policy's)")
+    plan.add_argument("--work-dir", default="work", help="work folder whose MLflow store names the champion")
+    plan.add_argument("--tracking-uri", help=TRACKING_HELP)
+    plan.add_argument("--from-base", action="store_true",
+                      help="plan a cycle that trains from the base model even when the policy has a champion")
+    format_arg(plan, "the typed stages and the update decisions")
 
     diff = command("diff", cmd_diff, "compare two policies or artifacts (exit 1 when they differ)")
     diff.add_argument("old", help="old .policy or compiled .json")
@@ -125,16 +133,22 @@ def cmd_plan(args: argparse.Namespace, console: Console) -> int:
     policy = load_policy(args, console, for_training=True)
     if policy is None:
         return ExitCode.POLICY
+    from tenet.runtime.update_plan import against_champion
+
     artifact, stages = policy.artifact, [redacted_stage(stage) for stage in policy.plan().stages]
+    with tracking(args.tracking_uri):
+        decisions = against_champion(artifact, args.work_dir, from_base=args.from_base)
     if args.format == "json":
         console.print_json(dumps({**policy.check().to_dict(), "policy": artifact.policy_id,
                                    "version": artifact.version, "plan_hash": artifact.plan_hash,
                                    "stages": [{"summary": describe_stage(s), **s.model_dump(mode="json")}
-                                              for s in stages]}))
+                                              for s in stages], "update": decisions.to_dict()}))
         return ExitCode.OK
     console.print(f"plan for {artifact.policy_id} {artifact.version} (plan {artifact.plan_hash[:12]})")
     for i, stage in enumerate(stages, 1):
         console.print(f"  {i}. {describe_stage(stage)}")
+    for line in decisions.lines():
+        console.print(f"  {line}")
     return ExitCode.OK
 
 
