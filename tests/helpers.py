@@ -7,6 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from tenet.compiler.codes.page import RULE
 from tenet.compiler.diagnostics import render_all
 from tenet.compiler.pipeline import Compilation, compile_policy
 
@@ -14,16 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
 # A policy with one rule and one example that compiles without a diagnostic.
-CLEAN = """dsl 1
-policy clean version "1"
-
-rule no-todo (high):
-  forbid response contains "TODO"
-  example:
-    prompt "Draft a reply."
-    good "Thanks for writing."
-    bad "TODO"
-"""
+CLEAN = 'dsl 1\npolicy clean version "1"\n' + RULE
 
 # A prompts block whose seeded split holds out prompts at the usual seeds and splits: a policy
 # with a `training:` block needs held-out prompts (E173).
