@@ -208,7 +208,7 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_lsp(args: argparse.Namespace, console: Console) -> int:
     """`tenet lsp`: answer an editor on stdin and stdout until it disconnects (docs/editors.md)."""
-    from tenet.runtime.lsp_server import serve
+    from tenet.runtime.lsp.server import serve
 
     serve()
     return ExitCode.OK
