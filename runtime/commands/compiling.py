@@ -12,7 +12,8 @@ from tenet.compiler.diagnostics import display_path
 from tenet.compiler.diff import diff_artifacts
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.plan import describe_stage
-from tenet.runtime.api import Check, UsageError
+from tenet.runtime.errors import UsageError
+from tenet.runtime.results import Check
 from tenet.runtime.commands.common import (check_path, dumps, format_arg, load_any, load_policy, policy_args,
                                            policy_files, read_text, report_diagnostics, root_arg, writing)
 from tenet.runtime.console import Console
