@@ -34,7 +34,8 @@ class PredicateKind:
         name: The IR node's `kind` tag (`regex`, `count`, ...).
         ast_types: The AST node classes that lower to this kind.
         ir_type: The IR node class.
-        builders: Grammar alias -> builds the AST node; the parser's Transformer calls these.
+        builders: Grammar alias (or a rule of the kind's own vocabulary, like count's `unit`) ->
+            builds the AST node (or the value); the parser's Transformer calls these.
         lower: `(ast node, resolve) -> ir node`.
         write: AST node -> its canonical source text (`tenet fmt`).
         holds: The reference semantics on the subject's text; None for a model-backed kind,

@@ -20,8 +20,23 @@ COUNT_PATTERNS: dict[str, str] = {
     "bullets": BULLET_PATTERN,
 }
 UNITS = frozenset(get_args(ir.CountPred.model_fields["unit"].annotation))
-_QUANTITIES = {"at_most": "at most", "at_least": "at least", "exactly": "exactly",
-               "more_than": "more than", "fewer_than": "fewer than"}
+# The count's vocabulary: each comparison as written, and the singular of each unit.
+QUANTITIES = {"at_most": "at most", "at_least": "at least", "exactly": "exactly",
+              "more_than": "more than", "fewer_than": "fewer than"}
+SINGULARS = {"word": "words", "sentence": "sentences", "line": "lines", "bullet": "bullets",
+             "character": "characters"}
+_OPS = {words: op for op, words in QUANTITIES.items()}
+
+
+def build_quantity(span: Span, children: list) -> str:
+    """`!quantity` (`at most`, `fewer than`, ...) -> the comparison (`at_most`)."""
+    return _OPS[" ".join(str(c) for c in children)]
+
+
+def build_unit(span: Span, children: list) -> tuple[str, Span]:
+    """`!unit` -> the unit, singular made plural (an unknown word, for the checks to report), and its span."""
+    word = str(children[0])
+    return SINGULARS.get(word, word), span
 
 
 def build(span: Span, children: list) -> ast.Count:
@@ -45,13 +60,13 @@ def lower(pred: ast.Count, resolve: Resolve) -> ir.CountPred:
 
 def write(pred: ast.Count) -> str:
     """`response has at most 80 words`, `response has exactly 1 line`."""
-    # The parser already maps singular units to their plural, so `unit` is canonical.
+    # `build_unit` already maps singular units to their plural, so `unit` is canonical.
     if pred.op == "between":
         assert pred.high is not None
         return f"{subject(pred.subject)} has between {number(pred.value)} and {number(pred.high)} {pred.unit}"
     # "exactly 1 line" reads right; an unknown unit (an error the checks report) stays as written.
     unit = pred.unit[:-1] if pred.value == 1 and pred.unit in UNITS else pred.unit
-    return f"{subject(pred.subject)} has {_QUANTITIES[pred.op]} {number(pred.value)} {unit}"
+    return f"{subject(pred.subject)} has {QUANTITIES[pred.op]} {number(pred.value)} {unit}"
 
 
 def count_units(text: str, unit: str) -> int:
@@ -86,5 +101,6 @@ def holds(pred: ir.CountPred, text: str) -> bool:
 
 KIND = PredicateKind(
     name="count", ast_types=(ast.Count,), ir_type=ir.CountPred,
-    builders={"count": build, "count_between": build_between}, lower=lower, write=write, holds=holds,
+    builders={"count": build, "count_between": build_between, "quantity": build_quantity,
+              "unit": build_unit}, lower=lower, write=write, holds=holds,
 )
