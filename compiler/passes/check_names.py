@@ -5,7 +5,7 @@ from __future__ import annotations
 from tenet.compiler import ast
 from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
 from tenet.compiler.link import LinkedPolicy
-from tenet.compiler.walk import ast_atoms, rule_preds
+from tenet.compiler.walk import atoms, rule_preds
 
 LLAMA_GUARD_TAGS = tuple(f"S{i}" for i in range(1, 15))
 COUNT_UNITS = ("words", "sentences", "lines", "bullets", "characters")
@@ -20,7 +20,7 @@ def check_names(policy: LinkedPolicy) -> list[Diagnostic]:
     for linked in policy.rules:
         rule = linked.rule
         for pred in rule_preds(rule):
-            for atom in ast_atoms(pred):
+            for atom in atoms(pred):
                 found.extend(_check_atom(atom, policy, let_names))
         for tag in rule.tags:
             if tag.text not in known_tags:

@@ -7,7 +7,7 @@ import math
 from tenet.compiler import ast
 from tenet.compiler.diagnostics import Diagnostic, error, warning
 from tenet.compiler.link import LinkedPolicy
-from tenet.compiler.walk import ast_atoms, rule_preds
+from tenet.compiler.walk import atoms, rule_preds
 
 MAX_COUNT = 1_000_000_000
 SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),
@@ -21,7 +21,7 @@ def check_rules(policy: LinkedPolicy) -> list[Diagnostic]:
         rule = linked.rule
         found.extend(_check_clauses(rule))
         for pred in rule_preds(rule):
-            for atom in ast_atoms(pred):
+            for atom in atoms(pred):
                 found.extend(_check_atom(atom))
         found.extend(_check_examples_shape(rule))
     for let in policy.lets:

@@ -26,7 +26,7 @@ import numpy as np
 
 from tenet.compiler import ir
 from tenet.compiler.lengths import caps_length
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms
 from tenet.runtime import naturalness
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.synthesize.pairs import Pair
@@ -159,7 +159,7 @@ def _declines(pair: Pair, refusal_rules: set[str], report: QaReport) -> bool:
 def mentions_refusal(rule: ir.RuleIR) -> bool:
     """The rule's condition or scope looks at refusals."""
     return any(isinstance(atom, ir.RefusalPred) for pred in (rule.check, rule.when, *rule.unless)
-               if pred is not None for atom in ir_atoms(pred))
+               if pred is not None for atom in atoms(pred))
 
 
 def unnatural(pair: Pair) -> str | None:
