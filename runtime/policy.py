@@ -17,6 +17,7 @@ from tenet.compiler.artifact import CompiledArtifact, read_artifact
 from tenet.compiler.diagnostics import CompileError, Diagnostic
 from tenet.compiler.pipeline import compile_policy
 from tenet.compiler.plan import TrainingPlan
+from tenet.compiler.strategies import NEEDS_MODEL
 from tenet.runtime.errors import UsageError
 from tenet.runtime.extras import needing
 from tenet.runtime.results import VOTES, Check, Explanation, vote
@@ -270,8 +271,6 @@ class CompiledPolicy:
 
     def _generator(self, strategies: Sequence[str], model: str | None, device: str | None):
         """A generator for the model-based strategies, or None when none of them is asked for."""
-        from tenet.runtime.synthesize.strategies import NEEDS_MODEL
-
         if model is None and not any(s in NEEDS_MODEL for s in strategies):
             return None
         from tenet.runtime.models import resolve_model
