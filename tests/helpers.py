@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
 from pathlib import Path
 
+from tenet.compiler import ir
 from tenet.compiler.codes.page import RULE
 from tenet.compiler.diagnostics import render_all
 from tenet.compiler.pipeline import Compilation, compile_policy
@@ -92,3 +94,11 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
                            "--disable-sync", f"--user-data-dir={profile}", *args],
                           capture_output=True, text=True, timeout=180)
+
+
+@functools.cache
+def fixture_rules(name: str) -> tuple[ir.RuleIR, ...]:
+    """The compiled rules of a fixture policy (`synthesize/minimal.policy`), compiled once."""
+    result = compile_policy(str(FIXTURES / name))
+    assert result.ok
+    return result.artifact.ir.rules

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from tenet.compiler.codes.page import Page, policy
 
+
+
+def _competitors(condition: str, bad: str) -> str:
+    """A policy with a `let` of competitors' names and a rule forbidding `response <condition>`."""
+    return policy(f"""
+        let competitors = words("RivalCo", "Globex")
+
+        rule no-competitors (high):
+          forbid response {condition}
+          example:
+            prompt "Hello"
+            good "Hi there."
+            bad "{bad}"
+        """)
+
+
 PAGES: dict[str, Page] = {
     # --- names and rules ------------------------------------------------------------------
     "E101": Page(
@@ -51,16 +67,7 @@ PAGES: dict[str, Page] = {
     "E104": Page(
         "unknown name",
         "A condition uses a name that no `let` defines, here or in an imported module.",
-        policy("""
-            let competitors = words("RivalCo", "Globex")
-
-            rule no-competitors (high):
-              forbid response mentions competitor
-              example:
-                prompt "Hello"
-                good "Hi there."
-                bad "Try Globex."
-            """),
+        _competitors("mentions competitor", bad="Try Globex."),
         "Use the defined name (the hint suggests a close one), or define it: "
         '`let competitor = words("...")`. A single phrase can be written in quotes instead.'),
     "E105": Page(
@@ -68,16 +75,7 @@ PAGES: dict[str, Page] = {
         "A `let` name holds one kind of value (`words(...)`, `exemplars(...)` or a /regex/) but "
         "is used where another is needed: `matches` needs a regex, `mentions` needs words, "
         "`similarity` needs exemplars.",
-        policy("""
-            let competitors = words("RivalCo", "Globex")
-
-            rule no-competitors (high):
-              forbid response matches competitors
-              example:
-                prompt "Hello"
-                good "Hi there."
-                bad "Globex"
-            """),
+        _competitors("matches competitors", bad="Globex"),
         "Use the verb that fits the value (`mentions competitors`), or define a name of the "
         "right kind."),
     "E106": Page(

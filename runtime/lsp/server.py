@@ -28,6 +28,7 @@ from tenet.runtime.lsp import hover as hovering
 from tenet.runtime.lsp.document import EditorDiagnostic, TextPositions
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+Answer = TypeVar("Answer")
 
 SEVERITIES = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
               "note": lsp.DiagnosticSeverity.Information}
@@ -85,6 +86,13 @@ def _document(ls: LanguageServer, uri: str) -> tuple[TextDocument, Path, TextPos
     """The open document, the file it compiles as, and its positions in the client's encoding."""
     document = ls.workspace.get_text_document(uri)
     return document, _path_of(document), TextPositions(document.source, _encoding(ls))
+
+
+def _at_cursor(ls: LanguageServer, params: lsp.TextDocumentPositionParams,
+               feature: Callable[[str, int, Path], Answer]) -> tuple[TextDocument, Path, TextPositions, Answer]:
+    """A feature's answer at the request's cursor, with the document, its path and positions."""
+    document, path, positions = _document(ls, params.text_document.uri)
+    return document, path, positions, feature(document.source, _offset(positions, params.position), path)
 
 
 def _path_of(document: TextDocument) -> Path:
@@ -179,8 +187,7 @@ def did_close(ls: LanguageServer, params: lsp.DidCloseTextDocumentParams) -> Non
 @guarded
 def hover(ls: LanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
     """Docs for the rule, `let`, setting, field or predicate word under the cursor."""
-    document, path, positions = _document(ls, params.text_document.uri)
-    found = hovering.hover(document.source, _offset(positions, params.position), path)
+    document, path, positions, found = _at_cursor(ls, params, hovering.hover)
     if found is None:
         return None
     text, start, end = found
@@ -203,8 +210,7 @@ def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.Completi
 @guarded
 def definition(ls: LanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
     """The declaration of the `let` name or rule id under the cursor, or the file an import names."""
-    document, path, positions = _document(ls, params.text_document.uri)
-    target = analysis.definition(document.source, _offset(positions, params.position), path)
+    document, path, positions, target = _at_cursor(ls, params, analysis.definition)
     if target is None:
         return None
     where = TextPositions(target.text, positions.encoding)
