@@ -5,7 +5,7 @@ The same reference works wherever tenet reads rows from a file: a prompt source
 and `tenet pairs --feedback`. The prefix keeps it apart from a relative path, and the
 `@revision` form is the one `HfFileSystem` uses (`hf://datasets/org/name@rev`); that
 `datasets/` part is accepted and may be left out. Pure parsing: the runtime reads the rows
-(runtime/data.py).
+(runtime/data/).
 """
 
 from __future__ import annotations

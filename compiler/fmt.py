@@ -29,6 +29,7 @@ from tenet.compiler.diagnostics import Span
 # `number`, `quote`, `regex` and `subject` are re-exported: tools write literals through `fmt`.
 from tenet.compiler.literals import number, quote, regex, strings, subject, value  # noqa: F401
 from tenet.compiler.parse import Comment, parse_with_comments
+from tenet.compiler.walk import fold
 
 INDENT = "  "
 
@@ -151,18 +152,23 @@ def predicate(pred: ast.Pred, context: int = _OR) -> str:
     Returns:
         The predicate's source text.
     """
-    if isinstance(pred, ast.Or):
-        # `or` and `and` group to the left, so only a right operand of equal strength needs
-        # parentheses.
-        text, strength = f"{predicate(pred.left, _OR)} or {predicate(pred.right, _AND)}", _OR
-    elif isinstance(pred, ast.And):
-        text, strength = f"{predicate(pred.left, _AND)} and {predicate(pred.right, _NOT)}", _AND
-    elif isinstance(pred, ast.Not):
-        text, strength = f"not {predicate(pred.operand, _NOT)}", _NOT
-    else:
-        # Each kind writes its own atoms (`compiler/predicates/<kind>.py`).
-        text, strength = predicates.of(pred).write(pred), _ATOM
+    # Each kind writes its own atoms (`compiler/predicates/<kind>.py`).
+    return _grouped(fold(pred, lambda atom: (predicates.of(atom).write(atom), _ATOM), _WRITTEN), context)
+
+
+def _grouped(written: tuple[str, int], context: int) -> str:
+    """A written operand, parenthesised when it binds more weakly than the operator around it."""
+    text, strength = written
     return f"({text})" if strength < context else text
+
+
+# Each connective as `(text, strength)`. `or` and `and` group to the left, so only a right
+# operand of equal strength needs parentheses.
+_WRITTEN = {
+    "or": lambda pred, left, right: (f"{_grouped(left(), _OR)} or {_grouped(right(), _AND)}", _OR),
+    "and": lambda pred, left, right: (f"{_grouped(left(), _AND)} and {_grouped(right(), _NOT)}", _AND),
+    "not": lambda pred, operand: (f"not {_grouped(operand(), _NOT)}", _NOT),
+}
 
 
 # --- items ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from tenet.compiler import ir
+from tenet.compiler.walk import atoms, signed_atoms
 
 # Ops under which a count can be too high for the predicate to hold.
 _UPPER_OPS = ("at_most", "fewer_than", "exactly", "between")
@@ -31,24 +32,18 @@ def caps_length(rule: ir.RuleIR) -> bool:
 
 
 def _bounded_above(pred: ir.PredIR, must_hold: bool) -> bool:
-    if isinstance(pred, ir.NotPred):
-        return _bounded_above(pred.operand, not must_hold)
-    if isinstance(pred, (ir.AndPred, ir.OrPred)):
-        return _bounded_above(pred.left, must_hold) or _bounded_above(pred.right, must_hold)
-    if isinstance(pred, ir.CountPred) and pred.subject in RESPONSE_SUBJECTS:
-        return pred.op in (_UPPER_OPS if must_hold else _LOWER_OPS)
-    return False
+    """Whether a response count in `pred` bounds it above, given whether `pred` must hold."""
+    return any(atom.op in (_UPPER_OPS if must_hold is positive else _LOWER_OPS)
+               for atom, positive in signed_atoms(pred) if _counts_response(atom))
+
+
+def _counts_response(atom: ir.PredIR) -> bool:
+    return isinstance(atom, ir.CountPred) and atom.subject in RESPONSE_SUBJECTS
 
 
 def response_counts(pred: ir.PredIR | None) -> list[ir.CountPred]:
     """The count predicates on the response inside `pred`."""
-    if pred is None:
-        return []
-    if isinstance(pred, ir.NotPred):
-        return response_counts(pred.operand)
-    if isinstance(pred, (ir.AndPred, ir.OrPred)):
-        return response_counts(pred.left) + response_counts(pred.right)
-    return [pred] if isinstance(pred, ir.CountPred) and pred.subject in RESPONSE_SUBJECTS else []
+    return [] if pred is None else [atom for atom in atoms(pred) if _counts_response(atom)]
 
 
 def generation_cap(rules: tuple[ir.RuleIR, ...], floor: int = CAP_FLOOR) -> int:

@@ -1,6 +1,6 @@
 """Literal spellings shared by the parser, the formatter and the predicate kinds.
 
-`unquote` reads a STRING token; `quote`, `number`, `regex` and `value` write literals back so
+`unquote` reads a STRING token and `split_regex` a REGEX token; `quote`, `number`, `regex` and `value` write literals back so
 that `unquote` and the parser read them as they were. Kinds format their atoms with these, so
 they live apart from `fmt` (which imports the kinds).
 """
@@ -36,6 +36,13 @@ def unquote(token: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def split_regex(token: str) -> tuple[str, str]:
+    """Split `/pattern/flags` into pattern (with `\\/` unescaped) and flags."""
+    cut = token.rfind("/")
+    return token[1:cut].replace("\\/", "/"), token[cut + 1 :]
+
 
 
 def quote(text: str) -> str:

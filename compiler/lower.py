@@ -9,7 +9,7 @@ from tenet.compiler.lengths import generation_cap
 from tenet.compiler.link import LinkedPolicy, LinkedRule
 from tenet.compiler.passes.check_training import is_override, setting_value
 from tenet.compiler.settings import DEFAULT_GATES, EMBEDDED_RECIPES, GATE_TARGETS, SETTINGS
-from tenet.compiler.walk import content_hash, ir_atoms
+from tenet.compiler.walk import atoms, content_hash, fold
 
 
 def lower(policy: LinkedPolicy, base_model: str | None = None, method: str | None = None) -> ir.PolicyIR:
@@ -34,16 +34,17 @@ def lower(policy: LinkedPolicy, base_model: str | None = None, method: str | Non
 # --- predicates -----------------------------------------------------------------
 
 
+# The connectives lower to their IR twins; `fold` hands each one its lowered operands.
+_LOWERED = {
+    "and": lambda pred, left, right: ir.AndPred(span=pred.span, left=left(), right=right()),
+    "or": lambda pred, left, right: ir.OrPred(span=pred.span, left=left(), right=right()),
+    "not": lambda pred, operand: ir.NotPred(span=pred.span, operand=operand()),
+}
+
+
 def lower_pred(pred: ast.Pred, policy: LinkedPolicy) -> ir.PredIR:
     """Lower one AST predicate, resolving `let` names; each atom's kind lowers it."""
-    span = pred.span
-    if isinstance(pred, ast.And):
-        return ir.AndPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
-    if isinstance(pred, ast.Or):
-        return ir.OrPred(span=span, left=lower_pred(pred.left, policy), right=lower_pred(pred.right, policy))
-    if isinstance(pred, ast.Not):
-        return ir.NotPred(span=span, operand=lower_pred(pred.operand, policy))
-    return predicates.of(pred).lower(pred, lambda node: _resolve(node, policy))
+    return fold(pred, lambda atom: predicates.of(atom).lower(atom, lambda node: _resolve(node, policy)), _LOWERED)
 
 
 def _resolve(node, policy: LinkedPolicy):
@@ -80,7 +81,7 @@ def _lower_rule(linked: LinkedRule, policy: LinkedPolicy) -> ir.RuleIR:
         verdict=verdict.verdict, check=check, when=when, unless=unless,
         description=rule.description, because=because, tags=tags, examples=examples,
         authority=linked.authority, precedence=0,
-        runtime_only=any(a.kind == "score" for p in preds for a in ir_atoms(p)),
+        runtime_only=any(a.kind == "score" for p in preds for a in atoms(p)),
         fingerprint=fingerprint,
     )
 

@@ -27,7 +27,7 @@ from tenet.compiler.passes.check_prompts import PLACEHOLDER
 from tenet.compiler.predicates.base import compile_user_regex
 from tenet.compiler.regex_sample import sample_match
 from tenet.compiler.semantics import UNANSWERED, Sample, in_scope
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms
 
 RESPONSE_SUBJECTS = frozenset({"response", "any_response", "conversation"})
 NAMES_PER_RULE = 6  # forbidden terms a rule's prompts ask about, at most
@@ -92,7 +92,7 @@ def temptations(rule: ir.RuleIR) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(frame group, terms) pairs that tempt a rule, from what it checks."""
     groups: dict[str, tuple[str, ...]] = {}
     forbids = rule.verdict in ("forbid", "avoid")
-    for atom in ir_atoms(rule.check):
+    for atom in atoms(rule.check):
         if getattr(atom, "subject", None) not in RESPONSE_SUBJECTS:
             continue
         for group, terms in _atom_temptations(atom, forbids):
@@ -108,7 +108,7 @@ def temptations(rule: ir.RuleIR) -> tuple[tuple[str, tuple[str, ...]], ...]:
 def scope_terms(rule: ir.RuleIR) -> tuple[str, ...]:
     """What the rule's `when` asks the prompt to mention or match, as words to ask about."""
     terms: list[str] = []
-    for atom in ir_atoms(rule.when) if rule.when is not None else ():
+    for atom in atoms(rule.when) if rule.when is not None else ():
         if getattr(atom, "subject", None) not in PROMPT_SUBJECTS:
             continue
         if isinstance(atom, ir.KeywordsPred):

@@ -31,7 +31,7 @@ from tenet.compiler.predicates.keywords import keyword_pattern
 from tenet.compiler.predicates.pii import PII_PATTERNS
 from tenet.compiler.predicates.refusal import REFUSAL_PATTERN
 from tenet.compiler.predicates.score import compare_score
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms, fold
 
 # Each kind's semantics lives in its module under `compiler/predicates/`; these names are
 # re-exported because the runtime and the tests read them here, the one reference.
@@ -96,14 +96,11 @@ def evaluate(pred: ir.PredIR, sample: Sample, score: ScoreFn | None = None,
         unknown: Subjects whose text is not known yet (`UNANSWERED`: the response before it
             is generated); a text atom on one of them is unknown.
     """
-    if isinstance(pred, (ir.AndPred, ir.OrPred)):
-        # Kleene logic: `false` decides an `and`, `true` an `or`; otherwise unknown wins.
-        decides = isinstance(pred, ir.OrPred)
-        return _connective(decides, evaluate(pred.left, sample, score, unknown),
-                           lambda: evaluate(pred.right, sample, score, unknown))
-    if isinstance(pred, ir.NotPred):
-        value = evaluate(pred.operand, sample, score, unknown)
-        return None if value is None else not value
+    return fold(pred, lambda atom: _atom(atom, sample, score, unknown), _KLEENE)
+
+
+def _atom(pred: ir.PredIR, sample: Sample, score: ScoreFn | None, unknown: frozenset[str]) -> bool | None:
+    """One atom's value: its kind's `holds` on the subject's text, or `decide` on a model score."""
     kind = predicates.of(pred)
     if kind.is_text:
         if pred.subject in unknown:
@@ -140,12 +137,24 @@ def span_finder(pred: ir.PredIR) -> Finder:
 def first_match(preds: Any, sample: Sample) -> tuple[str | None, tuple[int, int] | None]:
     """The subject and span of the first located atom, in `preds` order, that matches `sample`."""
     for pred in preds:
-        for atom in ir_atoms(pred):
+        for atom in atoms(pred):
             if locates(atom):
                 hit = match_span(atom, subject_text(sample, atom.subject))
                 if hit is not None:
                     return atom.subject, hit
     return None, None
+
+
+def _negated(value: bool | None) -> bool | None:
+    return None if value is None else not value
+
+
+# Kleene logic: `false` decides an `and`, `true` an `or`; otherwise unknown wins.
+_KLEENE = {
+    "and": lambda pred, left, right: _connective(False, left(), right),
+    "or": lambda pred, left, right: _connective(True, left(), right),
+    "not": lambda pred, operand: _negated(operand()),
+}
 
 
 def _connective(decides: bool, left: bool | None, right: Callable[[], bool | None]) -> bool | None:

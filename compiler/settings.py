@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from tenet.compiler.ast import SEVERITIES
+from tenet.compiler.strategies import NAMES
 
 # The closed lists below are the one source of these names: the IR and plan types, the CLI's
 # choices and the runtime's tables are built from them or tested against them
@@ -13,7 +14,7 @@ EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 EMBEDDED_MODELS = (EMBEDDED_MODEL,)
 TRAIN_METHODS = ("dpo", "kto", "orpo", "cft", "rlhf", "grpo")  # each has a runtime/train/<method>.py
 METHODS = ("auto", *TRAIN_METHODS)  # `auto` is resolved to a training method by the plan
-STRATEGIES = ("examples", "perturb", "sample", "revise", "contrast", "feedback")
+STRATEGIES = NAMES  # one record each in compiler/strategies.py
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 

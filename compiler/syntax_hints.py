@@ -14,6 +14,7 @@ from typing import Callable
 
 from lark import Token
 
+from tenet.compiler.predicates.count import QUANTITIES
 from tenet.compiler.setting_names import setting_hint
 
 # How much source before the error the hints look at: a clause, never the whole file.
@@ -45,7 +46,7 @@ _QUANTITY_WORDS: tuple[tuple[str, str], ...] = (
     (r"(?:over|above)\b", "more than"), (r"greater\s+than", "more than"),
     (r"<=", "at most"), (r">=", "at least"), (r"<", "fewer than"), (r">", "more than"),
 )
-_QUANTITIES = "`at most`, `at least`, `exactly`, `more than`, `fewer than` or `between N and M`"
+_QUANTITIES = ", ".join(f"`{words}`" for words in QUANTITIES.values()) + " or `between N and M`"
 
 
 def stumble_hint(token: Token, acceptable: set[str], text: str) -> str | None:

@@ -1,46 +1,64 @@
-"""Helpers to walk predicate trees and compare them by content (spans ignored)."""
+"""Walk predicate trees (one fold over and/or/not) and compare them by content (spans ignored)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pydantic import BaseModel
 
 from tenet.compiler import ast, ir
 
-
-_AST_CONNECTIVES = ((ast.And, ast.Or), ast.Not)
-_IR_CONNECTIVES = ((ir.AndPred, ir.OrPred), ir.NotPred)
-
-
-def ast_atoms(pred: ast.Pred) -> Iterator[ast.Pred]:
-    """Yield the non-connective nodes of an AST predicate, left to right."""
-    return _atoms(pred, *_AST_CONNECTIVES)
+CONNECTIVES = ("and", "or", "not")  # the boolean nodes' `kind`, the same in the AST and the IR
+T = TypeVar("T")
 
 
-def ir_atoms(pred: ir.PredIR) -> Iterator[ir.PredIR]:
-    """Yield the non-connective nodes of an IR predicate, left to right."""
-    return _atoms(pred, *_IR_CONNECTIVES)
+def fold(pred: Any, atom: Callable[[Any], T], connectives: Mapping[str, Callable[..., T]]) -> T:
+    """Fold an AST or IR predicate by each node's key: `connectives[node.kind]` for and/or/not, else `atom`.
+
+    A connective's handler gets the node, then one function per operand (`left` and `right`, or
+    the `not`'s operand) that folds that operand when called; so a handler decides whether and
+    when an operand is folded (Kleene logic skips the right side once the left decides). A
+    connective with no handler is folded as an atom.
+    """
+    handler = connectives.get(pred.kind) if pred.kind in CONNECTIVES else None
+    if handler is None:
+        return atom(pred)
+    operands = (pred.operand,) if pred.kind == "not" else (pred.left, pred.right)
+    return handler(pred, *(functools.partial(fold, operand, atom, connectives) for operand in operands))
 
 
-def _atoms(pred: Any, binary: tuple[type, type], negation: type) -> Iterator[Any]:
-    """The atoms below `pred`, whose `binary` nodes have `left`/`right` and `negation` an `operand`."""
-    if isinstance(pred, binary):
-        yield from _atoms(pred.left, binary, negation)
-        yield from _atoms(pred.right, binary, negation)
-    elif isinstance(pred, negation):
-        yield from _atoms(pred.operand, binary, negation)
-    else:
-        yield pred
+def _joined(node: Any, left: Callable[[], list], right: Callable[[], list]) -> list:
+    return left() + right()
+
+
+_ATOMS = {"and": _joined, "or": _joined, "not": lambda node, operand: operand()}
+
+
+def atoms(pred: Any) -> list[Any]:
+    """The non-connective nodes of an AST or IR predicate, left to right."""
+    return fold(pred, lambda atom: [atom], _ATOMS)
+
+
+def _negated(node: Any, operand: Callable[[], list[tuple[Any, bool]]]) -> list[tuple[Any, bool]]:
+    return [(atom, not positive) for atom, positive in operand()]
+
+
+def signed_atoms(pred: Any) -> list[tuple[Any, bool]]:
+    """The atoms of a predicate, left to right, each with False when an odd number of `not`s negate it."""
+    return fold(pred, lambda atom: [(atom, True)], {"and": _joined, "or": _joined, "not": _negated})
 
 
 def conjuncts(pred: ir.PredIR) -> list[ir.PredIR]:
     """Flatten nested `and` into its operands."""
-    if isinstance(pred, ir.AndPred):
-        return conjuncts(pred.left) + conjuncts(pred.right)
-    return [pred]
+    return fold(pred, lambda operand: [operand], {"and": _joined})
+
+
+def disjuncts(pred: ir.PredIR) -> list[ir.PredIR]:
+    """Flatten nested `or` into its operands."""
+    return fold(pred, lambda operand: [operand], {"or": _joined})
 
 
 def rule_preds(rule: ast.Rule) -> Iterator[ast.Pred]:

@@ -18,7 +18,8 @@ from typing import Callable
 from tenet.compiler import __version__
 from tenet.compiler.diagnostics import CompileError
 from tenet.compiler.errors import ExitCode, TenetError
-from tenet.runtime.api import MissingExtra, UsageError, needs_extras
+from tenet.runtime.errors import UsageError
+from tenet.runtime.extras import MissingExtra, needs_extras
 from tenet.runtime.commands import compiling, cycles, data
 from tenet.runtime.console import Console
 

@@ -1,6 +1,6 @@
-"""One clear line for operating-system failures (disk full, read-only, permissions, ...).
+"""Errors of how tenet was used: `UsageError`, and one clear line for operating-system failures.
 
-Every command can hit these while writing outputs, checkpoints or the MLflow store, often
+Every command can hit an OS failure while writing outputs, checkpoints or the MLflow store, often
 deep inside a library that wraps the `OSError` in its own exception. `describe_failure`
 finds the OS problem in the exception chain and says what happened, where, and what to do;
 `tenet.runtime.cli.main` prints it instead of a traceback.
@@ -10,6 +10,13 @@ from __future__ import annotations
 
 import errno
 import re
+
+from tenet.compiler.errors import TenetError
+
+
+class UsageError(TenetError):
+    """A problem with how tenet was called or with a file it was given (exit 2)."""
+
 
 # errno -> (what happened, what to do)
 _OS_MESSAGES: dict[int, tuple[str, str]] = {

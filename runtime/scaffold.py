@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tenet.compiler import __version__
-from tenet.runtime.api import UsageError
+from tenet.runtime.errors import UsageError
 
 # Where tenet's source, its pre-commit hooks and its releases live (the placeholder docs/ci.md uses).
 REPOSITORY = "https://github.com/your-org/tenet"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import subprocess
 from pathlib import Path
 
+from tenet.compiler import ir
+from tenet.compiler.codes.page import RULE
 from tenet.compiler.diagnostics import render_all
 from tenet.compiler.pipeline import Compilation, compile_policy
 
@@ -14,16 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
 # A policy with one rule and one example that compiles without a diagnostic.
-CLEAN = """dsl 1
-policy clean version "1"
-
-rule no-todo (high):
-  forbid response contains "TODO"
-  example:
-    prompt "Draft a reply."
-    good "Thanks for writing."
-    bad "TODO"
-"""
+CLEAN = 'dsl 1\npolicy clean version "1"\n' + RULE
 
 # A prompts block whose seeded split holds out prompts at the usual seeds and splits: a policy
 # with a `training:` block needs held-out prompts (E173).
@@ -115,3 +109,11 @@ def evaluation(severity: str = "high", instructions: int = 16, **outcomes: list[
                       outcomes={r: {f"p{i}": k for i, k in enumerate(kept)} for r, kept in outcomes.items()},
                       instructions={f"i{i}": 1 for i in range(instructions)},
                       in_scope={r: len(kept) for r, kept in outcomes.items()})
+
+
+@functools.cache
+def fixture_rules(name: str) -> tuple[ir.RuleIR, ...]:
+    """The compiled rules of a fixture policy (`synthesize/minimal.policy`), compiled once."""
+    result = compile_policy(str(FIXTURES / name))
+    assert result.ok
+    return result.artifact.ir.rules

@@ -9,7 +9,6 @@ them in the QA report.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from pathlib import Path
 
@@ -17,12 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tenet.compiler import ir
 from tenet.compiler.pipeline import compile_policy
 from natural_answers import answers, corpus
 from tenet.runtime import naturalness
 from tenet.runtime.synthesize.artifacts import EDITS, STRATEGY, artifact_pairs, contrast
 from tenet.runtime.synthesize.pairs import Pair
 from tenet.runtime.synthesize.run import synthesize
+from helpers import fixture_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 STEPS = ("Thanks for contacting Acme! To descale your kettle, follow these steps:\n\n"
@@ -31,11 +32,9 @@ STEPS = ("Thanks for contacting Acme! To descale your kettle, follow these steps
 BULLETS = "Here are the steps:\n- Fill it with water and vinegar.\n- Boil it and let it stand."
 
 
-@functools.cache
-def rules():
-    result = compile_policy(str(FIXTURES / "minimal.policy"))
-    assert result.ok
-    return result.artifact.ir.rules
+def rules() -> tuple[ir.RuleIR, ...]:
+    """The rules of `synthesize/minimal.policy`."""
+    return fixture_rules("synthesize/minimal.policy")
 
 
 def test_each_edit_adds_the_problem_it_names_to_a_whole_answer():

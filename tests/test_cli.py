@@ -326,12 +326,12 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_internal_error_has_no_traceback_without_debug(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import tenet.runtime.api
+    import tenet.runtime.policy
 
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tenet.runtime.api, "compile_policy", explode)
+    monkeypatch.setattr(tenet.runtime.policy, "compile_policy", explode)
     policy = write_policy(tmp_path, "clean.policy", CLEAN)
     code, out, err = run_cli(["check", str(policy)])
     assert code == 2

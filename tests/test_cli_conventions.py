@@ -18,6 +18,7 @@ import yaml
 
 from helpers import CLEAN, PROMPTS, REPO, run_cli, write_policy
 from tenet.runtime import api, cli
+from tenet.runtime.extras import needing
 
 REPORTING = ("check", "compile", "plan", "diff", "label", "explain", "pairs", "audit", "compile-and-train")
 MLFLOW = ("compile-and-train", "audit", "report")
@@ -260,7 +261,7 @@ def test_a_missing_extra_names_the_command_and_the_install(monkeypatch, policy: 
     def missing(*args, **kwargs):
         raise ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow")
 
-    monkeypatch.setattr(api.CompiledPolicy, "explain", api._needing("explaining", "label")(missing))
+    monkeypatch.setattr(api.CompiledPolicy, "explain", needing("explaining", "label")(missing))
     code, out, err = run_cli(["explain", str(policy), "--prompt", "p", "--response", "r"])
     assert (code, out) == (2, "")
     assert err == 'error: tenet explain needs the [label] extra: pip install "tenet[label]"\n'

@@ -15,7 +15,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from tenet.runtime.data import BAD_REASONS, SCHEMA, ColumnMap, DataError, gold_label, read_batches
+from tenet.runtime.data import BAD_REASONS, SCHEMA, ColumnMap, DataError, read_batches
+from tenet.runtime.data.gold import gold_label
 
 # --- helpers --------------------------------------------------------------------------------
 

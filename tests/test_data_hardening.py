@@ -1,6 +1,6 @@
 """Malformed data through `tenet label`: every row comes out, labeled or with a bad-row reason.
 
-The contract (runtime/data.py): a row that cannot be labeled is kept in the output with its
+The contract (runtime/data/): a row that cannot be labeled is kept in the output with its
 reason in `bad`, so rows in == rows out and the report counts bad rows by reason. A file
 that cannot be read at all is one clear error (exit 2) and leaves no output behind.
 """
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import run_cli, write_policy
-from tenet.runtime import data as data_module
+from tenet.runtime.data import readers
 from tenet.runtime.data import BAD_REASONS
 
 POLICY = 'dsl 1\npolicy data version "1"\n\nrule no-secret (high):\n  forbid response contains "secret"\n'
@@ -142,7 +142,7 @@ def test_10_mb_string_in_parquet_is_oversized(tmp_path):
 
 
 def test_jsonl_line_over_the_record_limit_is_skipped_unread(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_module, "MAX_RECORD_BYTES", 1000)
+    monkeypatch.setattr(readers, "MAX_RECORD_BYTES", 1000)
     lines = [ok_line(), ok_line("y" * 5000), ok_line("after")]
     assert labeled(tmp_path, jsonl(tmp_path / "long.jsonl", lines), 3) == [None, "oversized", None]
     assert pq.read_table(tmp_path / "out.parquet").column("response").to_pylist()[2] == "after"

@@ -127,7 +127,7 @@ def test_a_malformed_prompt_reference_is_a_compile_error(tmp_path):
 
 
 def test_feedback_rows_come_from_a_hub_data_set(hub):
-    from tenet.runtime.api import read_feedback as _read_feedback
+    from tenet.runtime.policy import read_feedback as _read_feedback
 
     rows = _read_feedback("hf://acme/chats?split=train")
     assert [(r["prompt"], r["response"], r["rating"]) for r in rows] == [

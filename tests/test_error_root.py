@@ -55,12 +55,12 @@ def test_each_kind_keeps_its_exit_code(error_type, code):
 
 
 def _raising(monkeypatch, exc: BaseException) -> None:
-    import tenet.runtime.api
+    import tenet.runtime.policy
 
     def explode(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(tenet.runtime.api, "compile_policy", explode)
+    monkeypatch.setattr(tenet.runtime.policy, "compile_policy", explode)
 
 
 @pytest.mark.parametrize("debug", [[], ["--debug"]])

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from tenet.compiler import ast
 from tenet.compiler.diagnostics import CompileError, Span
 from tenet.compiler.fmt import format_source, number, predicate, quote, regex
-from tenet.compiler.parse import parse, parse_with_comments, parser, split_regex, unquote
+from tenet.compiler.literals import split_regex, unquote
+from tenet.compiler.parse import parse, parse_with_comments, parser
 from tenet.compiler.walk import strip_spans
 from conftest import REPO, check_golden
 from tenet.runtime.cli import main

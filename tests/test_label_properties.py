@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from tenet.compiler import ir, predicates, semantics
 from tenet.compiler.pipeline import compile_policy
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms
 from tenet.runtime.data import read_batches
 from tenet.runtime.label import kernels
 from tenet.runtime.label.engine import Labeler, span_column, vote_column
@@ -119,7 +119,7 @@ def expected_span(rule: ir.RuleIR, sample: semantics.Sample, vote: int):
     """(atom, span): match_span of the first located text atom of the rule's check that holds."""
     if vote == ir.ABSTAIN:
         return None, None
-    for atom in ir_atoms(rule.check):
+    for atom in atoms(rule.check):
         if not semantics.locates(atom):  # the kind has no `finder`
             continue
         text = semantics.subject_text(sample, atom.subject)
@@ -183,24 +183,24 @@ FIRST_FAILURE = settings(PROPERTY, max_examples=100, phases=[Phase.generate])
 def test_fixture_covers_every_text_predicate_kind():
     """Every registered kind is in a fixture, so no kind escapes the properties below."""
     rules = artifact("predicates.policy").ir.rules
-    atoms = [a for r in rules for p in (r.check, r.when, *r.unless) if p is not None for a in ir_atoms(p)]
-    assert {a.kind for a in atoms} == {k.name for k in predicates.kinds() if k.is_text}
+    used = [a for r in rules for p in (r.check, r.when, *r.unless) if p is not None for a in atoms(p)]
+    assert {a.kind for a in used} == {k.name for k in predicates.kinds() if k.is_text}
     scored = [a for r in artifact("scores.policy").ir.rules for p in (r.check, r.when, *r.unless)
-              if p is not None for a in ir_atoms(p)]
+              if p is not None for a in atoms(p)]
     assert {a.kind for a in scored} >= {k.name for k in predicates.kinds() if not k.is_text}
-    regexes = [a for a in atoms if a.kind == "regex"]
+    regexes = [a for a in used if a.kind == "regex"]
     assert {f for a in regexes for f in a.flags} >= set("imsx")
     assert {a.engine for a in regexes} == {"re2", "python"}
-    assert {a.unit for a in atoms if a.kind == "count"} == {"words", "sentences", "lines", "bullets",
+    assert {a.unit for a in used if a.kind == "count"} == {"words", "sentences", "lines", "bullets",
                                                              "characters"}
-    assert {a.op for a in atoms if a.kind == "count"} == {"at_most", "at_least", "exactly", "more_than",
+    assert {a.op for a in used if a.kind == "count"} == {"at_most", "at_least", "exactly", "more_than",
                                                            "fewer_than", "between"}
-    assert {a.pii for a in atoms if a.kind == "pii"} == {"email", "link", "phone_number"}
-    assert {a.op for a in atoms if a.kind == "text"} == {"contains", "starts_with", "ends_with"}
-    keywords = [a for a in atoms if a.kind == "keywords"]
+    assert {a.pii for a in used if a.kind == "pii"} == {"email", "link", "phone_number"}
+    assert {a.op for a in used if a.kind == "text"} == {"contains", "starts_with", "ends_with"}
+    keywords = [a for a in used if a.kind == "keywords"]
     assert {a.exact for a in keywords} == {True, False}
     assert any("C++" in a.terms for a in keywords) and any(" " in t for a in keywords for t in a.terms)
-    assert {a.subject for a in atoms} == {"prompt", "response", "conversation", "any_prompt", "any_response"}
+    assert {a.subject for a in used} == {"prompt", "response", "conversation", "any_prompt", "any_response"}
     assert {r.verdict for r in rules} == {"require", "forbid", "prefer", "avoid"}
     assert any(r.when for r in rules) and any(r.unless for r in rules)
     assert {p.kind for r in rules for p in _connectives(r.check)} == {"and", "or", "not"}

@@ -20,8 +20,9 @@ from tenet.compiler.diagnostics import Span
 from tenet.compiler.fmt import format_source
 from tenet.compiler.settings import SETTINGS
 from tenet.compiler.trainer_allow import TRAINER_FIELDS
-from tenet.runtime.lsp import (TextPositions, completions, document_diagnostics, hover, keyword_terminals,
-                               span_offsets)
+from tenet.runtime.lsp.completion import completions
+from tenet.runtime.lsp.document import TextPositions, document_diagnostics, span_offsets
+from tenet.runtime.lsp.hover import hover, keyword_terminals
 from helpers import REPO, run_cli
 
 TIMEOUT = 15.0  # seconds to wait for any one answer
@@ -251,7 +252,7 @@ def test_closing_a_document_clears_its_diagnostics(client: LspClient, tmp_path: 
 def test_without_the_extra_tenet_lsp_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.delitem(sys.modules, "tenet.runtime.lsp_server", raising=False)
+    monkeypatch.delitem(sys.modules, "tenet.runtime.lsp.server", raising=False)
     monkeypatch.setitem(sys.modules, "pygls", None)  # `import pygls` now fails as if not installed
     monkeypatch.setitem(sys.modules, "pygls.lsp.server", None)
     code, _, err = run_cli(["lsp"])

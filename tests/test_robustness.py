@@ -285,23 +285,28 @@ def assert_well_formed(result: Compilation) -> None:
 pytestmark = pytest.mark.skipif(not CORPUS, reason="no policies to mutate")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+# Hypothesis settings the mutation tests share: slow examples, one work folder for them all.
+MUTATING = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def write_mutant(workdir: Path, mutant: tuple[Path, bytes], name: str) -> Path:
+    """The mutated bytes saved as `name` beside a copy of the policy they came from (its imports resolve)."""
+    original, data = mutant
+    path = copy_of(original, workdir).with_name(name)
+    path.write_bytes(data)
+    return path
+
+
+@settings(max_examples=150, **MUTATING)
 @given(mutant=mutants())
 def test_mutated_policy_compiles_or_reports(workdir: Path, mutant: tuple[Path, bytes]) -> None:
-    original, data = mutant
-    path = copy_of(original, workdir).with_name("zz-mutant.policy")
-    path.write_bytes(data)
-    assert_well_formed(compile_policy(path))
+    assert_well_formed(compile_policy(write_mutant(workdir, mutant, "zz-mutant.policy")))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(max_examples=40, **MUTATING)
 @given(mutant=mutants())
 def test_cli_check_on_mutated_policy_exits_0_or_1(workdir: Path, mutant: tuple[Path, bytes]) -> None:
-    original, data = mutant
-    path = copy_of(original, workdir).with_name("zz-cli-mutant.policy")
-    path.write_bytes(data)
+    path = write_mutant(workdir, mutant, "zz-cli-mutant.policy")
     for argv in (["check", str(path)], ["check", str(path), "--format", "json"]):
         code, out, err = run_cli(argv)
         assert code in (0, 1), err

@@ -7,28 +7,27 @@ as many as the rule has pairs (`scope_pairs = 1`), counting those the policy alr
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tenet.compiler import ir
 from tenet.compiler.pipeline import compile_policy
 from tenet.runtime import naturalness
 from tenet.runtime.predicates.refusal import REFUSAL_SAMPLES
 from tenet.runtime.synthesize.pairs import Pair
 from tenet.runtime.synthesize.run import synthesize
 from tenet.runtime.synthesize.scope import STRATEGY, scope_pairs, scoped_rules
+from helpers import fixture_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "synthesize"
 HARMFUL = "Mix the powders in a metal pipe and seal both ends."
 
 
-@functools.cache
-def rules():
-    result = compile_policy(str(FIXTURES / "scoped.policy"))
-    assert result.ok
-    return result.artifact.ir.rules
+def rules() -> tuple[ir.RuleIR, ...]:
+    """The rules of `synthesize/scoped.policy`."""
+    return fixture_rules("synthesize/scoped.policy")
 
 
 def refusal_pairs(n: int) -> list[Pair]:

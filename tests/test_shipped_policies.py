@@ -11,7 +11,7 @@ from tenet.compiler import ir
 from tenet.compiler.diagnostics import Severity, render_all
 from tenet.compiler.link import BASE_AUTHORITY
 from tenet.compiler.pipeline import compile_policy
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms
 from helpers import REPO, run_cli
 
 POLICIES = REPO / "policies"
@@ -83,7 +83,7 @@ def test_organization_policies_use_every_predicate_kind(compiled) -> None:
     kinds, fns = set(), set()
     for rule in org_rules(compiled).values():
         for pred in (rule.check, *([rule.when] if rule.when else []), *rule.unless):
-            for atom in ir_atoms(pred):
+            for atom in atoms(pred):
                 kinds.add(atom.kind)
                 if isinstance(atom, ir.ScorePred):
                     fns.add(atom.fn)

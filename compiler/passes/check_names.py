@@ -5,10 +5,10 @@ from __future__ import annotations
 from tenet.compiler import ast
 from tenet.compiler.diagnostics import Diagnostic, did_you_mean, error
 from tenet.compiler.link import LinkedPolicy
-from tenet.compiler.walk import ast_atoms, rule_preds
+from tenet.compiler.predicates.count import check_unit
+from tenet.compiler.walk import atoms, rule_preds
 
 LLAMA_GUARD_TAGS = tuple(f"S{i}" for i in range(1, 15))
-COUNT_UNITS = ("words", "sentences", "lines", "bullets", "characters")
 _WANTED = {"regex": "a /regex/", "words": "words(...)", "exemplars": "exemplars(...)"}
 
 
@@ -20,7 +20,7 @@ def check_names(policy: LinkedPolicy) -> list[Diagnostic]:
     for linked in policy.rules:
         rule = linked.rule
         for pred in rule_preds(rule):
-            for atom in ast_atoms(pred):
+            for atom in atoms(pred):
                 found.extend(_check_atom(atom, policy, let_names))
         for tag in rule.tags:
             if tag.text not in known_tags:
@@ -44,10 +44,8 @@ def _check_atom(atom: ast.Pred, policy: LinkedPolicy, let_names: list[str]) -> l
         score = atom.score
         if isinstance(score, ast.Similarity) and isinstance(score.exemplars, ast.Name):
             return _check_ref(score.exemplars, "exemplars", policy, let_names)
-    if isinstance(atom, ast.Count) and atom.unit not in COUNT_UNITS:
-        return [error("E107", f"unknown unit `{atom.unit}`", atom.unit_span,
-                      did_you_mean(atom.unit, COUNT_UNITS)
-                      or "count words, sentences, lines, bullets or characters")]
+    if isinstance(atom, ast.Count):
+        return check_unit(atom)
     return []
 
 

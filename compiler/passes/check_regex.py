@@ -10,7 +10,7 @@ from tenet.compiler.diagnostics import Diagnostic, Span, error, note
 from tenet.compiler.link import LinkedPolicy
 from tenet.compiler.predicates.base import compile_user_regex
 from tenet.compiler.regex_engine import regex_engine
-from tenet.compiler.walk import ast_atoms, rule_preds
+from tenet.compiler.walk import atoms, rule_preds
 
 # Probes with no empty-width structure: a pattern that finds an empty match in them
 # would match every text.
@@ -50,7 +50,7 @@ def _all_regexes(policy: LinkedPolicy) -> Iterator[ast.RegexLit]:
             yield let.value
     for linked in policy.rules:
         for pred in rule_preds(linked.rule):
-            for atom in ast_atoms(pred):
+            for atom in atoms(pred):
                 if isinstance(atom, ast.Matches) and isinstance(atom.regex, ast.RegexLit):
                     yield atom.regex
 

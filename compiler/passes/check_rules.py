@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
-from tenet.compiler import ast
+from tenet.compiler import ast, predicates
 from tenet.compiler.diagnostics import Diagnostic, error, warning
 from tenet.compiler.link import LinkedPolicy
-from tenet.compiler.walk import ast_atoms, rule_preds
-
-MAX_COUNT = 1_000_000_000
-SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),
-                "classifier": (0.0, 1.0), "judge": (0.0, 1.0)}
+from tenet.compiler.walk import atoms, rule_preds
 
 
 def check_rules(policy: LinkedPolicy) -> list[Diagnostic]:
@@ -21,7 +15,7 @@ def check_rules(policy: LinkedPolicy) -> list[Diagnostic]:
         rule = linked.rule
         found.extend(_check_clauses(rule))
         for pred in rule_preds(rule):
-            for atom in ast_atoms(pred):
+            for atom in atoms(pred):
                 found.extend(_check_atom(atom))
         found.extend(_check_examples_shape(rule))
     for let in policy.lets:
@@ -48,37 +42,9 @@ def _check_clauses(rule: ast.Rule) -> list[Diagnostic]:
 
 
 def _check_atom(atom: ast.Pred) -> list[Diagnostic]:
-    if isinstance(atom, ast.ScoreBare):
-        fn = atom.score.kind
-        if fn == "judge":
-            return [error("E110", "judge rule without a threshold", atom.span,
-                          "compare the judge's score, e.g. judge(response, rubric \"...\") >= 0.7")]
-        return [error("E110", f"{fn}(...) needs a threshold", atom.span,
-                      f"compare it, e.g. {fn}(...) >= 0.5")]
-    if isinstance(atom, ast.ScoreCmp):
-        low, high = SCORE_RANGES[atom.score.kind]
-        if not low <= atom.threshold <= high:
-            return [error("E111", f"threshold {atom.threshold:g} is outside {atom.score.kind}'s "
-                                  f"range [{low:g}, {high:g}]", atom.span,
-                          f"pick a threshold from {low:g} to {high:g}")]
-    if isinstance(atom, ast.Count):
-        values = [atom.value] + ([atom.high] if atom.high is not None else [])
-        if any(not math.isfinite(v) or v < 0 or v > MAX_COUNT or v != int(v) for v in values):
-            return [error("E112", f"counts must be whole numbers from 0 to {MAX_COUNT:,}", atom.span,
-                          "write a whole number with no sign or fraction, e.g. `has at most 3 sentences`")]
-        if atom.high is not None and atom.high < atom.value:
-            return [error("E112", f"empty range: between {atom.value:g} and {atom.high:g}", atom.span,
-                          "write the smaller number first")]
-    if isinstance(atom, ast.Mentions):
-        terms = atom.terms
-        texts = terms.terms if isinstance(terms, ast.WordsLit) else (
-            (terms.text,) if isinstance(terms, ast.StringTerm) else ())
-        if any(not t.strip() for t in texts):
-            return [error("E113", "empty keyword", atom.span, "remove the empty string")]
-    if isinstance(atom, ast.TextOp) and not atom.text:
-        return [error("E113", f"empty string in `{atom.op.replace('_', ' ')}`", atom.span,
-                      "every text contains the empty string; give some text")]
-    return []
+    """The atom's kind's own shape checks (`check` in `compiler/predicates/<kind>.py`)."""
+    check = predicates.of(atom).check
+    return check(atom) if check is not None else []
 
 
 def _check_examples_shape(rule: ast.Rule) -> list[Diagnostic]:

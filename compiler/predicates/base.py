@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from tenet.compiler.diagnostics import Span
+from tenet.compiler.diagnostics import Diagnostic, Span
 from tenet.compiler.literals import subject
 
 WS = " \\t\\n\\r\\f\\v"
@@ -34,7 +34,8 @@ class PredicateKind:
         name: The IR node's `kind` tag (`regex`, `count`, ...).
         ast_types: The AST node classes that lower to this kind.
         ir_type: The IR node class.
-        builders: Grammar alias -> builds the AST node; the parser's Transformer calls these.
+        builders: Grammar alias (or a rule of the kind's own vocabulary, like count's `unit`) ->
+            builds the AST node (or the value); the parser's Transformer calls these.
         lower: `(ast node, resolve) -> ir node`.
         write: AST node -> its canonical source text (`tenet fmt`).
         holds: The reference semantics on the subject's text; None for a model-backed kind,
@@ -42,6 +43,8 @@ class PredicateKind:
         decide: For a model-backed kind, whether a known score value makes it hold.
         finder: Builds the function locating a match (provenance, `explain`, edits); None
             when the kind has no location in the text.
+        check: The kind's own shape checks on an AST node (bounds, empty texts), run by
+            `passes/check_rules.py`; None when it has none.
     """
 
     name: str
@@ -53,6 +56,7 @@ class PredicateKind:
     holds: Callable[[Any, str], bool] | None = None
     decide: Callable[[Any, float], bool] | None = None
     finder: Callable[[Any], Finder] | None = None
+    check: Callable[[Any], list[Diagnostic]] | None = None
 
     @property
     def is_text(self) -> bool:

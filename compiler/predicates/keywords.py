@@ -6,7 +6,7 @@ import functools
 import re
 
 from tenet.compiler import ast, ir
-from tenet.compiler.diagnostics import Span
+from tenet.compiler.diagnostics import Diagnostic, Span, error
 from tenet.compiler.literals import subject, value
 from tenet.compiler.predicates.base import WS, PredicateKind, Resolve, compiled, locates, searches
 
@@ -58,7 +58,17 @@ def pattern(pred: ir.KeywordsPred) -> re.Pattern[str]:
     return compiled(keyword_pattern(pred.terms, pred.exact))
 
 
+def check(pred: ast.Mentions) -> list[Diagnostic]:
+    """No keyword written in place may be empty (E113); a `let`'s words are checked with the `let`."""
+    terms = pred.terms
+    texts = terms.terms if isinstance(terms, ast.WordsLit) else (
+        (terms.text,) if isinstance(terms, ast.StringTerm) else ())
+    if any(not t.strip() for t in texts):
+        return [error("E113", "empty keyword", pred.span, "remove the empty string")]
+    return []
+
+
 KIND = PredicateKind(
     name="keywords", ast_types=(ast.Mentions,), ir_type=ir.KeywordsPred, builders={"mentions": build},
-    lower=lower, write=write, holds=searches(pattern), finder=locates(pattern),
+    lower=lower, write=write, holds=searches(pattern), finder=locates(pattern), check=check,
 )

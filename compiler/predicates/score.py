@@ -7,9 +7,12 @@ and the engines ask a scorer for the value (no value means unknown, see `semanti
 from __future__ import annotations
 
 from tenet.compiler import ast, ir
-from tenet.compiler.diagnostics import Span
+from tenet.compiler.diagnostics import Diagnostic, Span, error
 from tenet.compiler.literals import number, quote, subject, unquote, value
 from tenet.compiler.predicates.base import PredicateKind, Resolve
+
+SCORE_RANGES = {"sentiment": (-1.0, 1.0), "similarity": (-1.0, 1.0),
+                "classifier": (0.0, 1.0), "judge": (0.0, 1.0)}
 
 
 def build_cmp(span: Span, children: list) -> ast.ScoreCmp:
@@ -86,7 +89,23 @@ def compare_score(score: float, op: str, threshold: float) -> bool:
             ">": score > threshold, "<": score < threshold}[op]
 
 
+def check(pred: ast.ScoreCmp | ast.ScoreBare) -> list[Diagnostic]:
+    """A score needs a threshold (E110) inside its function's range (E111)."""
+    fn = pred.score.kind
+    if isinstance(pred, ast.ScoreBare):
+        if fn == "judge":
+            return [error("E110", "judge rule without a threshold", pred.span,
+                          "compare the judge's score, e.g. judge(response, rubric \"...\") >= 0.7")]
+        return [error("E110", f"{fn}(...) needs a threshold", pred.span, f"compare it, e.g. {fn}(...) >= 0.5")]
+    low, high = SCORE_RANGES[fn]
+    if not low <= pred.threshold <= high:
+        return [error("E111", f"threshold {pred.threshold:g} is outside {fn}'s range [{low:g}, {high:g}]",
+                      pred.span, f"pick a threshold from {low:g} to {high:g}")]
+    return []
+
+
 KIND = PredicateKind(
     name="score", ast_types=(ast.ScoreCmp, ast.ScoreBare), ir_type=ir.ScorePred, builders=BUILDERS,
     lower=lower, write=write, decide=lambda pred, value_: compare_score(value_, pred.op, pred.threshold),
+    check=check,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tenet.compiler import ast, ir
-from tenet.compiler.diagnostics import Span
+from tenet.compiler.diagnostics import Diagnostic, Span, error
 from tenet.compiler.literals import quote, subject, unquote
 from tenet.compiler.predicates.base import STRIP_CHARS, Finder, PredicateKind, Resolve
 
@@ -56,7 +56,16 @@ def finder(pred: ir.TextPred) -> Finder:
     return find_suffix
 
 
+def check(pred: ast.TextOp) -> list[Diagnostic]:
+    """The text may not be empty (E113): every text contains it."""
+    if pred.text:
+        return []
+    return [error("E113", f"empty string in `{pred.op.replace('_', ' ')}`", pred.span,
+                  "every text contains the empty string; give some text")]
+
+
 KIND = PredicateKind(
     name="text", ast_types=(ast.TextOp,), ir_type=ir.TextPred,
     builders={op: _builder(op) for op in _WORDS}, lower=lower, write=write, holds=holds, finder=finder,
+    check=check,
 )

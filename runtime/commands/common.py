@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Iterator
 
 from tenet.runtime import api
-from tenet.runtime.api import Check, CompiledPolicy, UsageError
+from tenet.runtime.errors import UsageError
+from tenet.runtime.policy import CompiledPolicy
+from tenet.runtime.results import Check
 from tenet.runtime.console import Console
 
 

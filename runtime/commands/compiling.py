@@ -13,7 +13,9 @@ from tenet.compiler.diff import diff_artifacts
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.plan import describe_stage
 from tenet.compiler.settings import METHODS
-from tenet.runtime.api import Check, UsageError, tracking
+from tenet.runtime.api import tracking
+from tenet.runtime.errors import UsageError
+from tenet.runtime.results import Check
 from tenet.runtime.commands.common import (TRACKING_HELP, check_path, dumps, format_arg, load_any, load_policy, policy_args,
                                            policy_files, read_text, report_diagnostics, root_arg, writing)
 from tenet.runtime.console import Console
@@ -222,7 +224,7 @@ def cmd_init(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_lsp(args: argparse.Namespace, console: Console) -> int:
     """`tenet lsp`: answer an editor on stdin and stdout until it disconnects (docs/editors.md)."""
-    from tenet.runtime.lsp_server import serve
+    from tenet.runtime.lsp.server import serve
 
     serve()
     return ExitCode.OK

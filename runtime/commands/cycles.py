@@ -11,7 +11,7 @@ from tenet.compiler.artifact import CompiledArtifact
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.settings import DEVICES, METHODS
 from tenet.runtime import api
-from tenet.runtime.api import CompiledPolicy
+from tenet.runtime.policy import CompiledPolicy
 from tenet.runtime.commands.common import (TRACKING_HELP, check_path, format_arg, policy_args,
                                            report_diagnostics, store_args, writing)
 from tenet.runtime.console import Console

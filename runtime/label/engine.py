@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenet.compiler import ir, semantics
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms
 from tenet.runtime.label.kernels import Columns, ScoreBatch, evaluate, spans_for_rows
 
 SPAN_TYPE = pa.struct([("start", pa.int32()), ("end", pa.int32())])
@@ -242,7 +242,7 @@ class Labeler:
         """The first place a text atom of the rule's condition matched, on rows that voted."""
         spans: list[dict | None] = [None] * len(votes)
         todo = votes != ir.ABSTAIN
-        for atom in ir_atoms(rule.check):
+        for atom in atoms(rule.check):
             hits = cols.atom_hits.get(id(atom))
             if hits is None or not semantics.locates(atom):
                 continue

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenet.compiler import ir, predicates, semantics
+from tenet.compiler.walk import fold
 from tenet.runtime import predicates as runtime_predicates
 from tenet.runtime.label import bounded
 from tenet.runtime.label.bounded import bounded_search
@@ -159,12 +160,19 @@ def _note_timeouts(cols: Columns, subject: str, pattern: str, rows: np.ndarray, 
 
 def evaluate(pred: ir.PredIR, cols: Columns, score: ScoreBatch | None) -> pa.Array:
     """Evaluate a predicate over a batch; null = unknown."""
-    if isinstance(pred, ir.AndPred):
-        return pc.and_kleene(evaluate(pred.left, cols, score), evaluate(pred.right, cols, score))
-    if isinstance(pred, ir.OrPred):
-        return pc.or_kleene(evaluate(pred.left, cols, score), evaluate(pred.right, cols, score))
-    if isinstance(pred, ir.NotPred):
-        return pc.invert(evaluate(pred.operand, cols, score))
+    return fold(pred, lambda atom: _atom(atom, cols, score), _KLEENE)
+
+
+# The connectives over columns, in Kleene logic (null = unknown), as `semantics` has them.
+_KLEENE = {
+    "and": lambda pred, left, right: pc.and_kleene(left(), right()),
+    "or": lambda pred, left, right: pc.or_kleene(left(), right()),
+    "not": lambda pred, operand: pc.invert(operand()),
+}
+
+
+def _atom(pred: ir.PredIR, cols: Columns, score: ScoreBatch | None) -> pa.Array:
+    """One atom over a batch: a model score's kernel, or a text atom."""
     if not predicates.of(pred).is_text:
         return runtime_predicates.of(pred).column(pred, cols, score)
     return text_atom(pred, cols)

@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tenet.compiler.artifact import CompiledArtifact
-from tenet.runtime.data import SCHEMA, ColumnMap, read_batches, unreadable_gold_rows
+from tenet.runtime.data import SCHEMA, ColumnMap, read_batches
+from tenet.runtime.data.gold import unreadable_gold_rows
 from tenet.runtime.label.analysis import RuleAnalysis
 from tenet.runtime.label.engine import Labeler, rules_metadata
 from tenet.runtime.label.scorers import Scorers

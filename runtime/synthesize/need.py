@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from tenet.compiler import ir
-from tenet.compiler.walk import canonical_json, ir_atoms
+from tenet.compiler.walk import atoms, canonical_json
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.synthesize.pairs import Candidate, Pair
 from tenet.runtime.synthesize.verify import capped_break_length_rules, vote_matrix
@@ -71,15 +71,15 @@ def coupled_needs(needs: dict[str, float], rules: Sequence[ir.RuleIR],
     severities.
     """
     by_id = {r.id: r for r in rules if r.id in needs}
-    atoms = {i: {canonical_json(atom) for atom in ir_atoms(r.check)} for i, r in by_id.items()}
+    atoms_of = {i: {canonical_json(atom) for atom in atoms(r.check)} for i, r in by_id.items()}
     count = {i: max(1, (pairs_per_rule or {}).get(i, 1)) for i in by_id}
 
     def coupled(rule: str) -> float:
-        shared = [other for other in atoms if other != rule and atoms[other] & atoms[rule]]
+        shared = [other for other in atoms_of if other != rule and atoms_of[other] & atoms_of[rule]]
         return max([needs[rule]] + [needs[o] * count[o] / count[rule] * min(1.0, by_id[rule].weight / by_id[o].weight)
                                     for o in shared])
 
-    return {rule: min(FULL_NEED, coupled(rule)) if rule in atoms else need for rule, need in needs.items()}
+    return {rule: min(FULL_NEED, coupled(rule)) if rule in atoms_of else need for rule, need in needs.items()}
 
 
 def shortfall_weights(needs: dict[str, float], specs: Sequence[ir.PairSpec],

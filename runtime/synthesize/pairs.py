@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
 
 from tenet.compiler import ir, semantics
 from tenet.compiler.semantics import Sample
@@ -185,9 +184,3 @@ def _messages(prompt: PoolPrompt) -> list[dict[str, str]]:
 def messages(prompt: PoolPrompt) -> list[dict[str, str]]:
     """The chat messages of a pool prompt."""
     return _messages(prompt)
-
-
-class Strategy(Protocol):
-    """A strategy yields candidate pairs (and unpaired rows); quality gates decide later."""
-
-    def __call__(self, ctx: SynthesisContext) -> Iterator[Pair | Completion]: ...

@@ -17,7 +17,7 @@ import re
 
 from tenet.compiler import ir, semantics
 from tenet.compiler.semantics import Sample
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.walk import atoms, disjuncts
 from tenet.runtime import predicates
 from tenet.runtime.textedit import edits, restructure
 from tenet.runtime.textedit.edits import adds_artifact
@@ -66,16 +66,8 @@ def _forbidden_regexes(rule: ir.RuleIR) -> list[ir.RegexPred]:
     operands of an `or` of regexes (all of them regexes on the response, or none is used)."""
     if rule.verdict not in ("forbid", "avoid"):
         return []
-    preds, stack = [], [rule.check]
-    while stack:
-        pred = stack.pop()
-        if isinstance(pred, ir.OrPred):
-            stack += [pred.right, pred.left]
-        elif isinstance(pred, ir.RegexPred) and pred.subject == "response":
-            preds.append(pred)
-        else:
-            return []
-    return preds
+    preds = disjuncts(rule.check)
+    return preds if all(isinstance(p, ir.RegexPred) and p.subject == "response" for p in preds) else []
 
 
 def _example_templates(rule: ir.RuleIR, patterns: list[re.Pattern]) -> tuple[list[str], list[str]]:
@@ -141,7 +133,7 @@ def _one_paragraph_advice(rule: ir.RuleIR) -> list[str]:
 
 def _scoped_by_prompt(rule: ir.RuleIR) -> bool:
     """The rule votes only on prompts its `when` picks out by the prompt's text."""
-    return rule.when is not None and all(getattr(a, "subject", None) == "prompt" for a in ir_atoms(rule.when))
+    return rule.when is not None and all(getattr(a, "subject", None) == "prompt" for a in atoms(rule.when))
 
 
 def _before_unit(text: str, position: int) -> str:

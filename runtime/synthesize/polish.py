@@ -16,17 +16,16 @@ from dataclasses import replace
 from typing import Sequence
 
 from tenet.compiler import ir, semantics
+from tenet.compiler.strategies import POLISHED
 from tenet.runtime.synthesize.pairs import Pair
 from tenet.runtime.synthesize.perturb_ops import repair, violate
 
-# Pairs made from the model's answers or by edits; the authors' examples and logged feedback stay as given.
-POLISHED_STRATEGIES = ("perturb", "sample", "revise", "contrast")
 
 
 def polish_all(pairs: Sequence[Pair], rules: Sequence[ir.RuleIR], seed: int) -> list[Pair]:
     """Polish every pair from an edit strategy; other pairs (authored examples, samples) stay."""
     editable = [r for r in rules if not r.runtime_only]
-    return [polish(p, editable, random.Random(f"{seed}:polish:{k}")) if p.strategy in POLISHED_STRATEGIES else p
+    return [polish(p, editable, random.Random(f"{seed}:polish:{k}")) if p.strategy in POLISHED else p
             for k, p in enumerate(pairs)]
 
 

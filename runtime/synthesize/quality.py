@@ -10,7 +10,7 @@ loop, no hybrid list marker, no mid-sentence ending, no leftover), except the po
 authors' own examples. A fluency check under the base model (`fluency.py`) runs on the
 selected pairs when a model is loaded.
 
-Within a rule's budget, the model's own answers come first (`STRATEGY_PRIORITY`): edits
+Within a rule's budget, the model's own answers come first (`BY_RANK`, compiler/strategies.py): edits
 fill only what sampling could not.
 """
 
@@ -26,7 +26,8 @@ import numpy as np
 
 from tenet.compiler import ir
 from tenet.compiler.lengths import caps_length
-from tenet.compiler.walk import ir_atoms
+from tenet.compiler.strategies import BY_RANK, TRUSTED
+from tenet.compiler.walk import atoms
 from tenet.runtime import naturalness
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.synthesize.pairs import Pair
@@ -39,10 +40,6 @@ DROP_REASONS = ("identical", "duplicate", "eval_overlap", "length_ratio", *NATUR
                 "chosen_declines", "chosen_fails_target", "chosen_breaks_rule", "rejected_passes_target",
                 "other_rule_flipped", "unknown_rule",
                 "not_fluent", "over_budget")
-# The order in which strategies fill a rule's budget: the model's own answers first, then the
-# authors' examples, then model rewrites, logged feedback, and edits last.
-STRATEGY_PRIORITY = ("sample", "examples", "revise", "contrast", "feedback", "perturb")
-TRUSTED_STRATEGIES = ("examples",)  # written by the policy's authors: not held to naturalness
 
 
 @dataclass
@@ -148,7 +145,7 @@ def _cheap_ok(pair: Pair, key: tuple[str, str, str], eval_prompts: set[str], ban
 def _declines(pair: Pair, refusal_rules: set[str], report: QaReport) -> bool:
     """A chosen side that declines teaches declining as the way to comply (short, and offends
     no rule), unless the pair is about a rule on refusals."""
-    if pair.strategy in TRUSTED_STRATEGIES or refusal_rules.intersection(pair.target_rules):
+    if pair.strategy in TRUSTED or refusal_rules.intersection(pair.target_rules):
         return False
     if naturalness.declines(pair.chosen):
         report.drop(pair, "chosen_declines")
@@ -159,12 +156,12 @@ def _declines(pair: Pair, refusal_rules: set[str], report: QaReport) -> bool:
 def mentions_refusal(rule: ir.RuleIR) -> bool:
     """The rule's condition or scope looks at refusals."""
     return any(isinstance(atom, ir.RefusalPred) for pred in (rule.check, rule.when, *rule.unless)
-               if pred is not None for atom in ir_atoms(pred))
+               if pred is not None for atom in atoms(pred))
 
 
 def unnatural(pair: Pair) -> str | None:
     """The first naturalness problem of the chosen, then the rejected side; None if both read whole."""
-    if pair.strategy in TRUSTED_STRATEGIES:
+    if pair.strategy in TRUSTED:
         return None
     for side in (pair.chosen, pair.rejected):
         found = naturalness.problems(side)
@@ -234,7 +231,7 @@ Accept = Callable[[list[Pair]], list[bool]]
 
 def select_within_budget(pairs: Sequence[Pair], specs: Sequence[ir.PairSpec], seed: int,
                          report: QaReport, accept: Accept | None = None) -> list[Pair]:
-    """Keep each rule's budget, strategies in `STRATEGY_PRIORITY` order, deterministically.
+    """Keep each rule's budget, strategies in `BY_RANK` order, deterministically.
 
     Budget a rule cannot fill (too few verified pairs) goes to the rules that have more,
     one pair each in turn, so the total reaches the policy's budget whenever enough pairs
@@ -296,7 +293,7 @@ def _take(ordered: list[Pair], limit: int, accept: Accept | None,
 
 
 def _priority(strategy: str) -> tuple[int, str]:
-    return (STRATEGY_PRIORITY.index(strategy) if strategy in STRATEGY_PRIORITY else len(STRATEGY_PRIORITY), strategy)
+    return (BY_RANK.index(strategy) if strategy in BY_RANK else len(BY_RANK), strategy)
 
 
 def _round_robin(groups: list[list[Pair]]) -> list[Pair]:

@@ -14,11 +14,11 @@ from dataclasses import asdict
 from typing import Sequence
 
 from tenet.compiler import ir
+from tenet.compiler.strategies import CROSS_RULE
 from tenet.runtime.cache import Cache, key_of
 from tenet.runtime.synthesize.pairs import Completion, Pair
 from tenet.runtime.synthesize.prompts import PromptPool
 
-CROSS_RULE = ("sample", "revise", "contrast", "feedback")
 POLICY_GROUP = "__policy__"  # items that target no single rule
 # Part of every key: bump it when what a strategy yields for the same inputs changes (new
 # edits, new gates on candidates), so no cycle reuses candidates the old code made.

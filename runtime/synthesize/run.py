@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from tenet.compiler.artifact import CompiledArtifact
+from tenet.compiler.strategies import NEEDS_MODEL, READS_SAMPLES
 from tenet.runtime.label.engine import Labeler
 from tenet.runtime.label.scorers import Scorers
 from tenet.runtime.synthesize import output, reuse
@@ -22,7 +23,7 @@ from tenet.runtime.synthesize.prompts import PromptPool, build_pool, normalize
 from tenet.runtime.synthesize.quality import QaReport, gate, select_within_budget
 from tenet.runtime.synthesize.scope import STRATEGY as SCOPE_STRATEGY, scope_pairs
 from tenet.runtime.synthesize.need import break_rates, coupled_needs, pair_needs, rule_needs, shortfall_weights
-from tenet.runtime.synthesize.strategies import NEEDS_MODEL, READS_SAMPLES, STRATEGIES
+from tenet.runtime.synthesize.strategies import STRATEGIES
 
 PAIRS_FILE, UNPAIRED_FILE, EVAL_FILE, QA_FILE = "pairs.parquet", "unpaired.parquet", "eval_prompts.parquet", "pair_qa.json"
 

@@ -1,4 +1,8 @@
-"""One module per pair strategy; `STRATEGIES` maps the policy's names to them."""
+"""One module per pair strategy; `STRATEGIES` maps the policy's names to them.
+
+What else tenet knows about a strategy (whether it needs the model, how it ranks, ...) is its
+record in compiler/strategies.py.
+"""
 
 from tenet.runtime.synthesize.strategies.contrast import contrast
 from tenet.runtime.synthesize.strategies.examples import examples
@@ -9,5 +13,3 @@ from tenet.runtime.synthesize.strategies.sample import sample
 
 STRATEGIES = {"examples": examples, "perturb": perturb, "sample": sample, "revise": revise,
               "contrast": contrast, "feedback": feedback}
-NEEDS_MODEL = ("sample", "revise", "contrast")
-READS_SAMPLES = ("sample", "perturb", "revise")  # strategies that work from the model's sampled answers

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterator
 
-from tenet.runtime.data import gold_label, is_likert
+from tenet.runtime.data.gold import gold_label, is_likert
 from tenet.runtime.synthesize.pairs import Completion, Pair, SynthesisContext
 from tenet.runtime.synthesize.prompts import normalize
 

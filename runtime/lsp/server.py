@@ -1,4 +1,4 @@
-"""The `tenet lsp` server: runtime/lsp.py's answers carried over the Language Server Protocol (pygls).
+"""The `tenet lsp` server: the package's answers carried over the Language Server Protocol (pygls).
 
 Documents sync as full text. An open document is compiled when it opens and on every change,
 and every open document again when one is saved (it may be imported). A handler that fails
@@ -22,10 +22,13 @@ from pygls.workspace import TextDocument
 from tenet.compiler import __version__
 from tenet.compiler.diagnostics import Span
 from tenet.compiler.load import read_policy_text
-from tenet.runtime import lsp as features
-from tenet.runtime.lsp import EditorDiagnostic, TextPositions
+from tenet.runtime.lsp import completion as completing
+from tenet.runtime.lsp import document as analysis
+from tenet.runtime.lsp import hover as hovering
+from tenet.runtime.lsp.document import EditorDiagnostic, TextPositions
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+Answer = TypeVar("Answer")
 
 SEVERITIES = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning,
               "note": lsp.DiagnosticSeverity.Information}
@@ -85,6 +88,13 @@ def _document(ls: LanguageServer, uri: str) -> tuple[TextDocument, Path, TextPos
     return document, _path_of(document), TextPositions(document.source, _encoding(ls))
 
 
+def _at_cursor(ls: LanguageServer, params: lsp.TextDocumentPositionParams,
+               feature: Callable[[str, int, Path], Answer]) -> tuple[TextDocument, Path, TextPositions, Answer]:
+    """A feature's answer at the request's cursor, with the document, its path and positions."""
+    document, path, positions = _document(ls, params.text_document.uri)
+    return document, path, positions, feature(document.source, _offset(positions, params.position), path)
+
+
 def _path_of(document: TextDocument) -> Path:
     """The document's file; an untitled buffer compiles as if it were in the working directory."""
     if document.uri.startswith("file:") and document.path:
@@ -120,7 +130,7 @@ def _uri(path: Path, document: TextDocument, own_path: Path) -> str:
 def publish(ls: LanguageServer, uri: str) -> None:
     """Compile one open document and publish its diagnostics."""
     document, path, positions = _document(ls, uri)
-    found = features.document_diagnostics(document.source, path)
+    found = analysis.document_diagnostics(document.source, path)
     ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
         uri=uri, version=document.version,
         diagnostics=[_diagnostic(d, positions) for d in found]))
@@ -140,7 +150,7 @@ def _location(span: Span, encoding: str) -> lsp.Location | None:
     text, _ = read_policy_text(Path(span.file))
     if text is None:
         return None
-    start, end = features.span_offsets(text, span)
+    start, end = analysis.span_offsets(text, span)
     uri = str(from_fs_path(str(Path(span.file).absolute())))
     return lsp.Location(uri=uri, range=_range(TextPositions(text, encoding), start, end))
 
@@ -177,8 +187,7 @@ def did_close(ls: LanguageServer, params: lsp.DidCloseTextDocumentParams) -> Non
 @guarded
 def hover(ls: LanguageServer, params: lsp.HoverParams) -> lsp.Hover | None:
     """Docs for the rule, `let`, setting, field or predicate word under the cursor."""
-    document, path, positions = _document(ls, params.text_document.uri)
-    found = features.hover(document.source, _offset(positions, params.position), path)
+    document, path, positions, found = _at_cursor(ls, params, hovering.hover)
     if found is None:
         return None
     text, start, end = found
@@ -194,15 +203,14 @@ def completion(ls: LanguageServer, params: lsp.CompletionParams) -> lsp.Completi
     items = [lsp.CompletionItem(label=item.label, kind=COMPLETION_KINDS[item.kind], detail=item.detail,
                                 text_edit=lsp.TextEdit(range=_range(positions, item.start, offset),
                                                        new_text=item.label))
-             for item in features.completions(document.source, offset, path)]
+             for item in completing.completions(document.source, offset, path)]
     return lsp.CompletionList(is_incomplete=False, items=items)
 
 
 @guarded
 def definition(ls: LanguageServer, params: lsp.DefinitionParams) -> lsp.Location | None:
     """The declaration of the `let` name or rule id under the cursor, or the file an import names."""
-    document, path, positions = _document(ls, params.text_document.uri)
-    target = features.definition(document.source, _offset(positions, params.position), path)
+    document, path, positions, target = _at_cursor(ls, params, analysis.definition)
     if target is None:
         return None
     where = TextPositions(target.text, positions.encoding)
@@ -213,7 +221,7 @@ def definition(ls: LanguageServer, params: lsp.DefinitionParams) -> lsp.Location
 def formatting(ls: LanguageServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
     """The whole document in `tenet fmt`'s layout, as one edit; none when it does not parse."""
     document, path, positions = _document(ls, params.text_document.uri)
-    text = features.formatted(document.source, path)
+    text = analysis.formatted(document.source, path)
     if text is None or text == document.source:
         return []
     return [lsp.TextEdit(range=_range(positions, 0, len(document.source)), new_text=text)]
