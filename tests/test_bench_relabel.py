@@ -52,7 +52,7 @@ def test_relabel_reads_the_artifact_rates_again_under_the_current_checks(tmp_pat
                {"prompt": "Why?", "answer": "It is cheaper.", "end": "eos"}]
     stored = {m: {"lone_item": 0.0} for m in ("base", "prompted", "trained")}
     run = {"policy_id": "short", "rules": [], "quality": stored,
-           "answers": {m: answers for m in ("base", "prompted", "trained")}}
+           "answers": {m: [answers] for m in ("base", "prompted", "trained")}}  # one list per seed
     (tmp_path / "answers.json").write_text(json.dumps([run]), encoding="utf-8")
     monkeypatch.setattr(sys, "argv", ["relabel.py", "--answers", str(tmp_path / "answers.json"), "--policy", str(policy)])
     _relabel_module().main()

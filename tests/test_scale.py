@@ -61,7 +61,7 @@ def test_the_follower_trains_each_announced_job_then_meets_the_main_process(tmp_
         if launch.main:
             exits.append(scale.follow(follower, artifact=None))
 
-    monkeypatch.setattr("tenet.runtime.cycle.train_job", lambda job: trained.append(job))
+    monkeypatch.setattr("tenet.runtime.train.jobs.train_job", lambda job: trained.append(job))
     monkeypatch.setattr(scale.Launch, "meet", meet)
     main.announce(_job(tmp_path))
     main.end(meet=True)
@@ -91,7 +91,7 @@ def test_the_main_process_tells_the_others_how_the_cycle_ended(tmp_path, monkeyp
 def _follow_refuses(follower: scale.Launch, monkeypatch, match: str) -> None:
     """The follower stops with a LaunchError and trains nothing."""
     trained = []
-    monkeypatch.setattr("tenet.runtime.cycle.train_job", lambda job: trained.append(job))
+    monkeypatch.setattr("tenet.runtime.train.jobs.train_job", lambda job: trained.append(job))
     with pytest.raises(scale.LaunchError, match=match):
         scale.follow(follower, artifact=None)
     assert trained == []
