@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tenet.compiler.datarefs import DatasetRef, is_dataset_ref, parse_dataset_ref
 from tenet.compiler.errors import TenetError
+from tenet.runtime.datafiles import data_files, is_saved_dataset
 
 BAD_REASONS = ("missing_field", "non_text", "empty", "oversized", "malformed_row", "bad_messages",
                "invalid_text")
@@ -79,18 +81,23 @@ def read_batches(source: Any, columns: ColumnMap = ColumnMap(), batch_rows: int 
     """
     offset = 0
     # The rating scale is one fact about the whole column, not about each batch.
-    likert = is_likert(_gold_values(source, columns.gold)) if columns.gold else False
-    for raw in _raw_batches(source, batch_rows):
+    likert = gold_scale(source, columns)
+    for raw in _raw_batches(source, batch_rows, columns):
         # Later batches with missing fields are bad rows, not a bad file: check columns once.
         table = normalize(raw, columns, offset, max_chars, check_columns=offset == 0, likert=likert)
         offset += table.num_rows
         yield table
 
 
+def gold_scale(source: Any, columns: ColumnMap) -> bool:
+    """Whether the gold column's numbers are a 1-5 scale (`is_likert`), read over the whole source."""
+    return is_likert(_gold_values(source, columns)) if columns.gold else False
+
+
 # --- sources ----------------------------------------------------------------------
 
 
-def _raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
+def _raw_batches(source: Any, batch_rows: int, columns: ColumnMap = ColumnMap()) -> Iterator[pa.Table | list[Any]]:
     if isinstance(source, pa.Table):
         for batch in source.to_batches(max_chunksize=batch_rows):
             yield pa.Table.from_batches([batch])
@@ -105,14 +112,20 @@ def _raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]
     path = Path(source)
     if not path.exists():
         raise DataError(f"data not found: {path}")
-    if path.is_dir():
+    if path.is_dir() and not is_saved_dataset(path):
+        files = data_files(path)
+        if not files:
+            raise DataError(f"no .jsonl, .csv or .parquet files in {path}, and no saved Hugging Face dataset")
+        for file in files:
+            yield from _raw_batches(file, batch_rows, columns)
+    elif path.is_dir():
         yield from _hf_batches(path, batch_rows)
     elif path.suffix == ".parquet":
         yield from _parquet_batches(path, batch_rows)
     elif path.suffix == ".csv":
         yield from _csv_batches(path, batch_rows)
     elif path.suffix in (".jsonl", ".json"):
-        yield from _jsonl_batches(path, batch_rows)
+        yield from _jsonl_batches(path, batch_rows, columns)
     else:
         raise DataError(f"unknown data format {path.suffix!r}: use .jsonl, .csv, .parquet, a saved "
                         "Hugging Face dataset directory or a Hub data set (hf://org/name?split=train)")
@@ -214,35 +227,31 @@ def _decode_csv(table: pa.Table) -> pa.Table | list[Any]:
         return rows
 
 
-def _jsonl_batches(path: Path, batch_rows: int) -> Iterator[list[Any]]:
-    rows: list[Any] = []
+def _jsonl_batches(path: Path, batch_rows: int, columns: ColumnMap) -> Iterator[pa.Table | list[Any]]:
     try:
         with path.open("rb") as handle:
-            for raw in _lines(handle):
-                if isinstance(raw, bytes) and not raw.strip():
-                    continue
-                rows.append(_parse_json_line(raw) if isinstance(raw, bytes) else raw)
-                if len(rows) >= batch_rows:
-                    yield rows
-                    rows = []
+            yield from jsonl_rows(handle, batch_rows, columns)
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if rows:
-        yield rows
 
 
-def _lines(handle) -> Iterator[bytes | _Malformed]:
-    """The file's lines; a line over `MAX_RECORD_BYTES` is skipped unread, as an oversized row."""
-    first = True
-    while raw := handle.readline(MAX_RECORD_BYTES + 1):
-        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):
-                raw = handle.readline(1 << 20)
-            yield _Malformed("oversized")
-        else:
-            # A byte-order mark from some editors is not part of the first row.
-            yield raw.removeprefix(b"\xef\xbb\xbf") if first else raw
-        first = False
+def jsonl_rows(handle, batch_rows: int, columns: ColumnMap, first: bool = True) -> Iterator[pa.Table | list[Any]]:
+    """Raw batches of a binary JSONL stream: blocks Arrow's JSON reader reads as `json` would, else
+    rows parsed line by line (`first`: the stream starts at the file's start)."""
+    from tenet.runtime.jsonl import arrow_block, whole_lines
+
+    for block in whole_lines(handle, MAX_RECORD_BYTES, first=first):
+        if block is None:
+            yield [_Malformed("oversized")]
+            continue
+        table = arrow_block(block, (columns.prompt, columns.response), columns.messages)
+        if table is not None:
+            for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+                yield pa.Table.from_batches([batch])
+            continue
+        rows = [_parse_json_line(raw) for raw in block.split(b"\n") if raw.strip()]
+        for start in range(0, len(rows), batch_rows):
+            yield rows[start:start + batch_rows]
 
 
 class _Malformed:
@@ -393,12 +402,12 @@ def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max
                      pc.if_else(empty, "empty", pc.if_else(oversized, "oversized", pa.scalar(None, pa.string()))))
     n = table.num_rows
     has_gold = columns.gold is not None and columns.gold in table.column_names
-    gold_values = table.column(columns.gold).to_pylist() if has_gold else [None] * n
-    gold = _gold_column(gold_values, likert)
+    gold_values = table.column(columns.gold).to_pylist() if has_gold else []
+    gold = _gold_column(gold_values, likert) if has_gold else pa.array(np.full(n, -1, np.int8))
     return pa.table({
-        "row": pa.array(range(offset, offset + n), pa.int64()),
+        "row": pa.array(np.arange(offset, offset + n, dtype=np.int64)),
         "prompt": prompt, "response": response,
-        "context": pa.array([[]] * n, pa.list_(TURN)),
+        "context": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], TURN)),
         "gold": gold, "bad": bad,
     }, schema=_schema_counting(gold_values, gold, likert) if has_gold else SCHEMA)
 
@@ -566,11 +575,12 @@ def _gold_column(values: list[Any], likert: bool | None = None) -> pa.Array:
     return pa.array([gold_label(v, likert) for v in values], pa.int8())
 
 
-def _gold_values(source: Any, column: str) -> list[Any]:
+def _gold_values(source: Any, columns: ColumnMap) -> list[Any]:
     """Every value of the gold column, read once before labeling to fix the rating scale."""
     values: list[Any] = []
+    column = columns.gold
     try:
-        for raw in _raw_batches(source, DEFAULT_BATCH_ROWS):
+        for raw in _raw_batches(source, DEFAULT_BATCH_ROWS, columns):
             if isinstance(raw, pa.Table):
                 if column in raw.column_names:
                     values.extend(raw.column(column).to_pylist())
