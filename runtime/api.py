@@ -49,7 +49,7 @@ EXTRA_OF = {
     "pyarrow": "label", "re2": "label", "vaderSentiment": "label", "numpy": "label",
     "torch": "train", "transformers": "train", "trl": "train", "datasets": "train", "peft": "train",
     "accelerate": "train", "gguf": "train", "mlflow": "train", "tqdm": "train",
-    "pygls": "lsp", "lsprotocol": "lsp",
+    "pygls": "lsp", "lsprotocol": "lsp", "ray": "scale",
 }
 VOTES = {ir.GOOD: "GOOD", ir.BAD: "BAD", ir.ABSTAIN: "ABSTAIN"}
 # The columns of a pairs data set, as `tenet pairs` writes them (runtime/synthesize/output.py).
@@ -391,19 +391,24 @@ class CompiledPolicy:
     @_needing("labeling", "label")
     def write_labels(self, data: Any, out: str | Path, *, columns: Mapping[str, str] | str | None = None,
                      batch_rows: int = 65_536, spans: bool = True, judge_model: str | None = None,
-                     out_format: str = "parquet",
-                     progress: Callable[[int], None] | None = None) -> LabelReport:
+                     out_format: str = "parquet", progress: Callable[[int], None] | None = None,
+                     engine: str = "local", ray_address: str | None = None,
+                     workers: int | None = None) -> LabelReport:
         """Label `data` into a Parquet file (or a saved Hugging Face dataset folder with `out_format="hf"`).
 
         Streams in batches, so memory grows with `batch_rows`, not with the data. Beside `out`
         it writes `<name>.report.json` and the rule analysis. Returns the run's report (rows,
         bad rows by reason, verdicts, per-rule coverage and conflicts). Other args as `label`.
+        `workers` processes label data files (default: every core for files over 8 MB). With
+        `engine="ray"`, `out` is a folder of Parquet shards labeled on the Ray cluster at
+        `ray_address` (default `RAY_ADDRESS`, else a local cluster); it needs the `scale` extra.
         """
         from tenet.runtime.label.run import label_dataset
 
         return label_dataset(self.artifact, data, out, columns=_columns(columns), batch_rows=batch_rows,
-                             spans=spans, scorers=self._scorers(judge_model), out_format=out_format,
-                             progress=progress, root=self.folder)
+                             spans=spans, scorers=None if engine == "ray" else self._scorers(judge_model),
+                             out_format=out_format, progress=progress, root=self.folder, workers=workers,
+                             engine=engine, ray_address=ray_address)
 
     @_needing("pair synthesis", "label", "train")
     def pairs(self, *, strategies: Sequence[str] | None = None, model: str | None = None,

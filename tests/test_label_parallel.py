@@ -127,3 +127,9 @@ def test_splits_cover_every_line_once(tmp_path, size):
     pieces = [t for s in parts for t in splits.read_split(s)]
     got = pa.concat_tables(pieces).drop_columns(["row"])
     assert got.equals(whole.drop_columns(["row"]))
+
+
+def test_split_rows_counts_what_a_split_reads(tmp_path):
+    data = write_jsonl(tmp_path / "rows.jsonl", 500, seed=4)
+    for split in splits.plan_splits([data], 2000):
+        assert splits.split_rows(split) == sum(t.num_rows for t in splits.read_split(split))

@@ -28,7 +28,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
                   columns: ColumnMap = ColumnMap(), batch_rows: int = 65_536, spans: bool = True,
                   scorers: Scorers | None = None, out_format: str = "parquet",
                   progress: Callable[[int], None] | None = None, root: str | Path | None = None,
-                  workers: int | None = None) -> LabelReport:
+                  workers: int | None = None, engine: str = "local", ray_address: str | None = None) -> LabelReport:
     """Label every row of `data` with the artifact's rules.
 
     Args:
@@ -45,28 +45,45 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
         root: The policy's folder, against which model paths in rules resolve.
         workers: Processes that label data files (default: every usable core for files over
             `PARALLEL_BYTES`, else one); rules that need a model always label in this process.
+            With `engine="ray"`: the actors (default: the cluster's CPUs).
+        engine: "local", or "ray": label on a Ray cluster into a folder of Parquet shards `out`
+            (`tenet.runtime.label.ray_engine`).
+        ray_address: The Ray cluster for `engine="ray"` (default `RAY_ADDRESS`, else a local one).
     """
+    if engine == "ray":
+        return _label_on_ray(artifact, data, out, columns, batch_rows, spans, out_format, ray_address, workers)
     rules = artifact.ir.rules
-    if scorers is None and any(r.runtime_only for r in rules):
+    model_backed = any(r.runtime_only for r in rules)  # its models load once, in this process
+    if scorers is None and model_backed:
         scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]), gold_column=columns.gold,
                          columns=labeler.columns.mapping(spans))
-    workers = 1 if scorers is not None else default_workers(data) if workers is None else workers
+    workers = 1 if model_backed else default_workers(data) if workers is None else workers
     out_path = Path(out) if out is not None else None
     tmp_path = _tmp_path(out_path, out_format)
-    metadata = rules_metadata(rules, artifact.policy_hash, spans)
-    writer: pq.ParquetWriter | None = None
     start = time.perf_counter()
+    _write(_labeled(labeler, data, report, columns, batch_rows, workers), tmp_path,
+           rules_metadata(rules, artifact.policy_hash, spans), lambda: progress and progress(report.rows))
+    report.seconds = time.perf_counter() - start
+    if out_path is not None and tmp_path is not None:
+        _finish(tmp_path, out_path, out_format, rules, artifact, spans)
+        _write_report(report, out_path)
+    return report
+
+
+def _write(tables: Iterator[pa.Table], tmp_path: Path | None, metadata: dict[bytes, bytes],
+           done: Callable[[], object]) -> None:
+    """Write the labeled tables to `tmp_path` (when given) with the provenance metadata; `done` after each."""
+    writer: pq.ParquetWriter | None = None
     try:
-        for labeled in _labeled(labeler, data, report, columns, batch_rows, workers):
+        for labeled in tables:
             if tmp_path is not None:
                 labeled = labeled.replace_schema_metadata(metadata)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_path, labeled.schema)
                 writer.write_table(labeled)
-            if progress:
-                progress(report.rows)
+            done()
     except BaseException:
         if writer is not None:
             writer.close()
@@ -77,11 +94,6 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     finally:
         if writer is not None:
             writer.close()
-    report.seconds = time.perf_counter() - start
-    if out_path is not None and tmp_path is not None:
-        _finish(tmp_path, out_path, out_format, rules, artifact, spans)
-        _write_report(report, out_path)
-    return report
 
 
 def _labeled(labeler: Labeler, data: Any, report: LabelReport, columns: ColumnMap, batch_rows: int,
@@ -101,6 +113,22 @@ def _labeled(labeler: Labeler, data: Any, report: LabelReport, columns: ColumnMa
         done = label_batch(labeler, batch)
         report.add(done)
         yield done.labeled
+
+
+def _label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path | None, columns: ColumnMap,
+                  batch_rows: int, spans: bool, out_format: str, address: str | None,
+                  workers: int | None) -> LabelReport:
+    from tenet.runtime.label.ray_engine import RayEngineError, label_on_ray
+
+    if out is None or out_format != "parquet":
+        raise RayEngineError("the Ray engine writes a folder of Parquet shards: give --out a folder, "
+                             "with --out-format parquet")
+    start = time.perf_counter()
+    report = label_on_ray(artifact, data, out, columns=columns, batch_rows=batch_rows, spans=spans,
+                          address=address, workers=workers)
+    report.seconds = time.perf_counter() - start
+    _write_report(report, Path(out))
+    return report
 
 
 PARALLEL_BYTES = 8 << 20  # a smaller file labels faster than worker processes start
