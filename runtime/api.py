@@ -413,7 +413,8 @@ class CompiledPolicy:
     @_needing("pair synthesis", "label", "train")
     def pairs(self, *, strategies: Sequence[str] | None = None, model: str | None = None,
               feedback: str | Path | Sequence[Mapping[str, Any]] | None = None, samples: int = 4,
-              max_prompts: int | None = None, device: str | None = None) -> datasets.Dataset:
+              max_prompts: int | None = None, device: str | None = None, engine: str | None = None,
+              ray_address: str | None = None) -> datasets.Dataset:
         """Synthesize verified (prompt, chosen, rejected) pairs, as TRL's preference trainers read them.
 
         Args:
@@ -425,6 +426,9 @@ class CompiledPolicy:
             samples: N for best-of-N sampling.
             max_prompts: Cap on the training prompts the model answers (a seeded choice).
             device: Where the model runs (default: the policy's `device` setting).
+            engine: `local`, or `ray`: the model generates on an actor pool of a Ray cluster
+                (default: the policy's `generation` setting).
+            ray_address: The Ray cluster (default: `RAY_ADDRESS`, else a local one).
 
         Returns:
             A `datasets.Dataset` with conversational `prompt`, `chosen`, `rejected` and
@@ -435,7 +439,8 @@ class CompiledPolicy:
         from tenet.runtime.synthesize.output import preference_rows
 
         result = self.write_pairs(None, strategies=strategies, model=model, feedback=feedback,
-                                  samples=samples, max_prompts=max_prompts, device=device)
+                                  samples=samples, max_prompts=max_prompts, device=device, engine=engine,
+                                  ray_address=ray_address)
         rows = preference_rows(result.pairs, self.artifact, result.needs)
         if not rows:
             return datasets.Dataset.from_dict({column: [] for column in PAIR_COLUMNS})
@@ -446,7 +451,8 @@ class CompiledPolicy:
                     model: str | None = None,
                     feedback: str | Path | Sequence[Mapping[str, Any]] | None = None, samples: int = 4,
                     max_prompts: int | None = None, device: str | None = None,
-                    progress: Callable[[str, int], None] | None = None) -> SynthesisResult:
+                    progress: Callable[[str, int], None] | None = None, engine: str | None = None,
+                    ray_address: str | None = None) -> SynthesisResult:
         """Synthesize pairs into `out` (Parquet files and `pair_qa.json`; None writes nothing).
 
         Returns the kept pairs, unpaired rows, held-out prompts and the QA report. Other args
@@ -457,7 +463,7 @@ class CompiledPolicy:
         names = list(strategies) if strategies else list(self.artifact.ir.training.strategies)
         rows = read_feedback(feedback) if isinstance(feedback, (str, Path)) else feedback
         return synthesize(self.artifact, out, root=self.folder, strategies=names,
-                          generator=self._generator(names, model, device),
+                          generator=self._generator(names, model, device, engine, ray_address),
                           feedback=None if rows is None else [dict(r) for r in rows],
                           samples_per_prompt=samples, progress=progress, max_model_prompts=max_prompts)
 
@@ -466,19 +472,20 @@ class CompiledPolicy:
 
         return Scorers.for_policy(self.artifact.ir.training, self.folder, judge_model)
 
-    def _generator(self, strategies: Sequence[str], model: str | None, device: str | None):
+    def _generator(self, strategies: Sequence[str], model: str | None, device: str | None,
+                   engine: str | None = None, ray_address: str | None = None):
         """A generator for the model-based strategies, or None when none of them is asked for."""
         from tenet.runtime.synthesize.strategies import NEEDS_MODEL
 
         if model is None and not any(s in NEEDS_MODEL for s in strategies):
             return None
         from tenet.runtime.models import resolve_model
-        from tenet.runtime.synthesize.generate import Generator
+        from tenet.runtime.synthesize.ray_generate import open_generator
 
         training = self.artifact.ir.training
-        return Generator(resolve_model(model or training.base_model, self.folder, training.revision),
-                         max_new_tokens=training.max_new_tokens, device=device or training.device,
-                         precision=training.precision)
+        return open_generator(resolve_model(model or training.base_model, self.folder, training.revision),
+                              engine or training.generation, ray_address, max_new_tokens=training.max_new_tokens,
+                              device=device or training.device, precision=training.precision)
 
 
 def _columns(columns: Mapping[str, str] | str | None):
@@ -539,7 +546,8 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
           device: str | None = None, eval_prompts: int | None = None, model_prompts: int | None = 24,
           from_base: bool = False, tracking_uri: str | None = None, root: str | Path | None = None,
           progress: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None,
-          before_train: Callable[[TrainJob], None] | None = None) -> CycleResult:
+          before_train: Callable[[TrainJob], None] | None = None, engine: str | None = None,
+          ray_address: str | None = None) -> CycleResult:
     """Run one update cycle: pairs, evaluate, train, evaluate, gate, register in MLflow.
 
     Args:
@@ -557,6 +565,9 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
         progress: Called with each stage's name as it starts; given, the stages show progress bars.
         notify: Called with messages for the operator (waiting for another cycle's lock).
         before_train: Called with the train job just before training (`accelerate launch`).
+        engine: Where the model generates pairs and evaluation answers: `local`, or `ray` (an
+            actor pool on a Ray cluster; default: the policy's `generation` setting).
+        ray_address: The Ray cluster (default: `RAY_ADDRESS`, else a local one).
 
     Returns:
         The cycle's result: compliance before and after, gates, the model version and the run.
@@ -572,7 +583,8 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
         options = CycleOptions(work_dir=str(work_dir), base_model=base_model, method=method,
                                max_steps=max_steps, device=device, eval_prompts=eval_prompts,
                                model_prompts=model_prompts, from_base=from_base,
-                               progress=progress is not None, before_train=before_train)
+                               progress=progress is not None, before_train=before_train, engine=engine,
+                               ray_address=ray_address)
         return run_cycle(policy.artifact, options, progress=progress or (lambda stage: None),
                          notify=notify or (lambda message: None))
 

@@ -63,6 +63,8 @@ class CycleOptions:
     model_prompts: int | None = 24
     samples_per_prompt: int = 3
     from_base: bool = False  # train from the plan's base model even when a champion exists
+    engine: str | None = None  # where the model generates: local or ray (default: the policy's `generation`)
+    ray_address: str | None = None  # the operator's Ray cluster (default: RAY_ADDRESS, else a local one)
     progress: bool = False  # progress bars inside the generating and training stages
     # Called with the train stage's job just before it trains: under `accelerate launch` the
     # main process hands it to the other processes, so that they train it too (runtime/scale.py).
@@ -101,13 +103,13 @@ class CycleModels:
     incumbent: Generator  # the model before training: the champion in an update, else the base
     labeler: Labeler
     scorers: Scorers | None
-    generation: dict[str, Any]  # Generator settings every model of the cycle shares
+    generation: dict[str, Any]  # Generator settings every model of the cycle shares, and its engine
 
     def load(self, model_path: str) -> Generator:
         """A generator for another model of the cycle (the trained one), with the same settings."""
-        from tenet.runtime.synthesize.generate import Generator
+        from tenet.runtime.synthesize.ray_generate import open_generator
 
-        return Generator(model_path, **self.generation)
+        return open_generator(model_path, **self.generation)
 
 
 @dataclass
@@ -284,7 +286,7 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     from tenet.runtime.device import select_device
     from tenet.runtime.label.engine import Labeler
     from tenet.runtime.label.scorers import Scorers
-    from tenet.runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.ray_generate import open_generator
 
     tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
     _log_policy(tracker, ctx.artifact, ctx.work)
@@ -299,9 +301,10 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     # samples, so an update cycle finds them cached.
     generation = dict(max_new_tokens=stage_of(plan, SynthesizeStage).max_new_tokens,
                       device=select_device(settings.device), precision=settings.precision, cache=ctx.cache,
-                      progress=ctx.options.progress)
-    generator = Generator(ctx.base_path, **generation)
-    incumbent = generator if ctx.parent is None else Generator(ctx.parent.model_dir, **generation)
+                      progress=ctx.options.progress, engine=ctx.options.engine or ctx.artifact.ir.training.generation,
+                      ray_address=ctx.options.ray_address)
+    generator = open_generator(ctx.base_path, **generation)
+    incumbent = generator if ctx.parent is None else open_generator(ctx.parent.model_dir, **generation)
     ctx.models = CycleModels(generator=generator, incumbent=incumbent, scorers=scorers, generation=generation,
                              labeler=Labeler(rules, score=scorers, spans=False, cache=ctx.cache))
     tracker.mlflow.set_tag(tag.CYCLE_START, f"champion v{ctx.parent.version}" if ctx.continuing else "base")

@@ -7,7 +7,7 @@ from typing import Callable
 
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.settings import DEVICES
-from tenet.runtime.commands.common import dumps, format_arg, load_any, writing
+from tenet.runtime.commands.common import dumps, engine_args, format_arg, load_any, writing
 from tenet.runtime.console import Console
 from tenet.runtime.models import operator_model
 
@@ -59,6 +59,7 @@ def make_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
     pairs.add_argument("--max-prompts", type=int,
                        help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", choices=DEVICES, help="default: the policy's `device` setting")
+    engine_args(pairs)
     format_arg(pairs, "the pair QA report")
 
 
@@ -119,7 +120,7 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     bar = _StrategyBar(console)
     result = policy.write_pairs(args.out, strategies=strategies, model=args.model, feedback=args.feedback,
                                 samples=args.samples, max_prompts=args.max_prompts, device=args.device,
-                                progress=bar)
+                                progress=bar, engine=args.engine, ray_address=args.ray_address)
     bar.done()
     report = result.report.to_dict()
     if args.format == "json":

@@ -12,9 +12,7 @@ into the same report the local engine writes. The cluster is the operator's: `ad
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
 import shutil
 import uuid
 from pathlib import Path
@@ -31,32 +29,12 @@ from tenet.runtime.label.analysis import RuleAnalysis
 from tenet.runtime.label.engine import Labeler, rules_metadata
 from tenet.runtime.label.parallel import label_split, renumber
 from tenet.runtime.label.report import LabelReport
+from tenet.runtime.ray_cluster import connect
 from tenet.runtime.splits import Split, plan_splits, split_rows
 
 
 class RayEngineError(TenetError):
     """The Ray engine cannot label this data (not data files, or an output it cannot write)."""
-
-
-def connect(address: str | None, num_cpus: int | None = None) -> bool:
-    """Join the operator's cluster (`address`, else `RAY_ADDRESS`) or start a local one; True if started here.
-
-    A local cluster gets `num_cpus` CPUs (default: every core) and no dashboard.
-    """
-    import ray
-
-    if ray.is_initialized():
-        return False
-    quiet = dict(logging_level=logging.ERROR, log_to_driver=False)
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address or None, **quiet)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
-    from ray.data import DataContext
-
-    DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    return True
 
 
 def label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path, *, columns: ColumnMap = ColumnMap(),
@@ -105,7 +83,8 @@ def _run(artifact: CompiledArtifact, splits: list[Split], out: Path, columns: Co
     staging.mkdir()
     actors = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(splits)))
     options = dict(columns=columns, batch_rows=batch_rows, likert=likert, gold_column=columns.gold)
-    items = [{"index": i, "split": pickle.dumps(s), "offset": o} for i, (s, o) in enumerate(zip(splits, offsets))]
+    items = [{"index": i, "offset": o, "path": s.path, "kind": s.kind, "start": s.start, "end": s.end}
+             for i, (s, o) in enumerate(zip(splits, offsets))]
     try:
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             ShardLabeler, fn_constructor_args=(rules, spans, options, str(staging),
@@ -118,7 +97,7 @@ def _run(artifact: CompiledArtifact, splits: list[Split], out: Path, columns: Co
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]), gold_column=columns.gold,
                          columns=Labeler(rules, spans=spans).columns.mapping(spans))
     for result in results:
-        report.merge(pickle.loads(result["report"]))
+        report.merge(result["report"])
     if out.exists():
         shutil.rmtree(out)
     os.replace(staging, out)
@@ -135,12 +114,12 @@ class ShardLabeler:
         self.options, self.folder, self.metadata = options, Path(folder), metadata
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Label the batch's one split; its index and pickled `LabelReport`."""
+        """Label the batch's one split; its index and its `LabelReport` (Ray serializes it)."""
         index, offset = int(batch["index"][0]), int(batch["offset"][0])
-        split = pickle.loads(batch["split"][0])
+        split = Split(str(batch["path"][0]), str(batch["kind"][0]), int(batch["start"][0]), int(batch["end"][0]))
         tables, report = label_split(split, check_columns=index == 0, labeler=self.labeler, options=self.options)
         self._write(index, tables, offset)
-        return {"index": np.array([index]), "report": np.array([pickle.dumps(report)], dtype=object)}
+        return {"index": np.array([index]), "report": np.array([report], dtype=object)}
 
     def _write(self, index: int, tables: list, offset: int) -> None:
         import pyarrow.parquet as pq
