@@ -64,7 +64,7 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     tmp_path = _tmp_path(out_path, out_format)
     start = time.perf_counter()
     _write(_labeled(labeler, data, report, columns, batch_rows, workers), tmp_path,
-           rules_metadata(rules, artifact.policy_hash, spans), lambda: progress and progress(report.rows))
+           rules_metadata(rules, artifact.policy_hash, spans), progress)
     report.seconds = time.perf_counter() - start
     if out_path is not None and tmp_path is not None:
         _finish(tmp_path, out_path, out_format, rules, artifact, spans)
@@ -73,17 +73,21 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
 
 
 def _write(tables: Iterator[pa.Table], tmp_path: Path | None, metadata: dict[bytes, bytes],
-           done: Callable[[], object]) -> None:
-    """Write the labeled tables to `tmp_path` (when given) with the provenance metadata; `done` after each."""
+           progress: Callable[[int], None] | None) -> None:
+    """Write the labeled tables to `tmp_path` (when given) with the provenance metadata; `progress` gets
+    the rows done after each."""
     writer: pq.ParquetWriter | None = None
+    rows = 0
     try:
         for labeled in tables:
+            rows += labeled.num_rows
             if tmp_path is not None:
                 labeled = labeled.replace_schema_metadata(metadata)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_path, labeled.schema)
                 writer.write_table(labeled)
-            done()
+            if progress:
+                progress(rows)
     except BaseException:
         if writer is not None:
             writer.close()
@@ -135,11 +139,16 @@ PARALLEL_BYTES = 8 << 20  # a smaller file labels faster than worker processes s
 
 
 def default_workers(data: Any) -> int:
-    """Every usable core for data files over `PARALLEL_BYTES` in all; one for anything else."""
+    """Every idle core for data files over `PARALLEL_BYTES` in all; one for anything else.
+
+    A core is idle when the machine's load leaves it free: on a shared machine whose other
+    work keeps a core busy, a second worker would only add its start-up and hand-over costs.
+    """
     files = data_files(data)
-    if files and sum(f.stat().st_size for f in files) > PARALLEL_BYTES:
-        return usable_cores()
-    return 1
+    if not files or sum(f.stat().st_size for f in files) <= PARALLEL_BYTES:
+        return 1
+    cores = usable_cores()
+    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
 
 
 def policy_folder(artifact: CompiledArtifact) -> Path:
