@@ -25,6 +25,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **quiet)
     from ray.data import DataContext
 
-    DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    context = DataContext.get_current()  # tenet reports progress itself
+    context.enable_progress_bars, context.print_on_execution_start = False, False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     return True
