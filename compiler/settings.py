@@ -17,6 +17,7 @@ METHODS = ("auto", *TRAIN_METHODS)  # `auto` is resolved to a training method by
 STRATEGIES = NAMES  # one record each in compiler/strategies.py
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
+GENERATION_ENGINES = ("local", "ray")  # where the model generates: runtime/synthesize/ray_generate.py
 
 
 class SettingSpec(NamedTuple):
@@ -56,6 +57,9 @@ SETTINGS: dict[str, SettingSpec] = {
                              "GPUs without bf16)", choices=PRECISIONS),
     "device": SettingSpec("choice", "auto", "where to train, generate, evaluate and score (auto: CUDA when "
                           "present)", choices=DEVICES),
+    "generation": SettingSpec("choice", "local", "where the model samples pairs and answers evaluation "
+                              "prompts: local, or ray (an actor pool on the operator's Ray cluster)",
+                              choices=GENERATION_ENGINES),
     "seed": SettingSpec("int", 42, "random seed for data order and sampling", 0, 2**31 - 1),
     "pairs": SettingSpec("int", 256, "pair budget across all rules", 1, 10_000_000),
     "eval_split": SettingSpec("float", 0.2, "share of prompts held out for evaluation", 0.0, 0.9),

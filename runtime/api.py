@@ -39,7 +39,8 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
           device: str | None = None, eval_prompts: int | None = None, model_prompts: int | None = 24,
           from_base: bool = False, tracking_uri: str | None = None, root: str | Path | None = None,
           progress: Callable[[str], None] | None = None, notify: Callable[[str], None] | None = None,
-          before_train: Callable[[TrainJob], None] | None = None) -> CycleResult:
+          before_train: Callable[[TrainJob], None] | None = None, engine: str | None = None,
+          ray_address: str | None = None) -> CycleResult:
     """Run one update cycle: pairs, evaluate, train, evaluate, gate, register in MLflow.
 
     Args:
@@ -57,6 +58,9 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
         progress: Called with each stage's name as it starts; given, the stages show progress bars.
         notify: Called with messages for the operator (waiting for another cycle's lock).
         before_train: Called with the train job just before training (`accelerate launch`).
+        engine: Where the model generates pairs and evaluation answers: `local`, or `ray` (an
+            actor pool on a Ray cluster; default: the policy's `generation` setting).
+        ray_address: The Ray cluster (default: `RAY_ADDRESS`, else a local one).
 
     Returns:
         The cycle's result: compliance before and after, gates, the model version and the run.
@@ -72,7 +76,8 @@ def train(policy: str | Path | CompiledPolicy, *, work_dir: str | Path = "work",
         options = CycleOptions(work_dir=str(work_dir), base_model=base_model, method=method,
                                max_steps=max_steps, device=device, eval_prompts=eval_prompts,
                                model_prompts=model_prompts, from_base=from_base,
-                               progress=progress is not None, before_train=before_train)
+                               progress=progress is not None, before_train=before_train, engine=engine,
+                               ray_address=ray_address)
         return run_cycle(policy.artifact, options, progress=progress or (lambda stage: None),
                          notify=notify or (lambda message: None))
 

@@ -38,6 +38,8 @@ class CycleOptions:
     model_prompts: int | None = 24
     samples_per_prompt: int = 3
     from_base: bool = False  # train from the plan's base model even when a champion exists
+    engine: str | None = None  # where the model generates: local or ray (default: the policy's `generation`)
+    ray_address: str | None = None  # the operator's Ray cluster (default: RAY_ADDRESS, else a local one)
     progress: bool = False  # progress bars inside the generating and training stages
     # Called with the train stage's job just before it trains: under `accelerate launch` the
     # main process hands it to the other processes, so that they train it too (runtime/scale.py).
@@ -76,13 +78,13 @@ class CycleModels:
     incumbent: Generator  # the model before training: the champion in an update, else the base
     labeler: Labeler
     scorers: Scorers | None
-    generation: dict[str, Any]  # Generator settings every model of the cycle shares
+    generation: dict[str, Any]  # Generator settings every model of the cycle shares, and its engine
 
     def load(self, model_path: str) -> Generator:
         """A generator for another model of the cycle (the trained one), with the same settings."""
-        from tenet.runtime.synthesize.generate import Generator
+        from tenet.runtime.synthesize.ray_generate import open_generator
 
-        return Generator(model_path, **self.generation)
+        return open_generator(model_path, **self.generation)
 
 
 @dataclass

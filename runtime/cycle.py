@@ -174,7 +174,7 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     from tenet.runtime.device import select_device
     from tenet.runtime.label.engine import Labeler
     from tenet.runtime.label.scorers import Scorers
-    from tenet.runtime.synthesize.generate import Generator
+    from tenet.runtime.synthesize.ray_generate import open_generator
 
     tracker, rules, train = ctx.tracker, ctx.artifact.ir.rules, stage_of(plan, TrainStage)
     log_policy(tracker, ctx.artifact, ctx.work)
@@ -190,9 +190,10 @@ def _open(ctx: CycleContext, plan: TrainingPlan) -> None:
     # samples, so an update cycle finds them cached.
     generation = dict(max_new_tokens=stage_of(plan, SynthesizeStage).max_new_tokens,
                       device=select_device(settings.device), precision=settings.precision, cache=ctx.cache,
-                      progress=ctx.options.progress)
-    generator = Generator(ctx.base_path, **generation)
-    incumbent = generator if ctx.parent is None else Generator(ctx.parent.model_dir, **generation)
+                      progress=ctx.options.progress, engine=ctx.options.engine or ctx.artifact.ir.training.generation,
+                      ray_address=ctx.options.ray_address)
+    generator = open_generator(ctx.base_path, **generation)
+    incumbent = generator if ctx.parent is None else open_generator(ctx.parent.model_dir, **generation)
     ctx.models = CycleModels(generator=generator, incumbent=incumbent, scorers=scorers, generation=generation,
                              labeler=Labeler(rules, score=scorers, spans=False, cache=ctx.cache))
     tracker.mlflow.set_tag(tag.CYCLE_START, f"champion v{ctx.parent.version}" if ctx.continuing else "base")

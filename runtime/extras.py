@@ -18,7 +18,7 @@ EXTRA_OF = {
     "pyarrow": "label", "re2": "label", "vaderSentiment": "label", "numpy": "label",
     "torch": "train", "transformers": "train", "trl": "train", "datasets": "train", "peft": "train",
     "accelerate": "train", "gguf": "train", "mlflow": "train", "tqdm": "train",
-    "pygls": "lsp", "lsprotocol": "lsp",
+    "pygls": "lsp", "lsprotocol": "lsp", "ray": "scale",
 }
 
 

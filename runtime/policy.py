@@ -199,24 +199,30 @@ class CompiledPolicy:
     @needing("labeling", "label")
     def write_labels(self, data: Any, out: str | Path, *, columns: Mapping[str, str] | str | None = None,
                      batch_rows: int = 65_536, spans: bool = True, judge_model: str | None = None,
-                     out_format: str = "parquet",
-                     progress: Callable[[int], None] | None = None) -> LabelReport:
+                     out_format: str = "parquet", progress: Callable[[int], None] | None = None,
+                     engine: str = "local", ray_address: str | None = None,
+                     workers: int | None = None) -> LabelReport:
         """Label `data` into a Parquet file (or a saved Hugging Face dataset folder with `out_format="hf"`).
 
         Streams in batches, so memory grows with `batch_rows`, not with the data. Beside `out`
         it writes `<name>.report.json` and the rule analysis. Returns the run's report (rows,
         bad rows by reason, verdicts, per-rule coverage and conflicts). Other args as `label`.
+        `workers` processes label data files (default: every core for files over 8 MB). With
+        `engine="ray"`, `out` is a folder of Parquet shards labeled on the Ray cluster at
+        `ray_address` (default `RAY_ADDRESS`, else a local cluster); it needs the `scale` extra.
         """
         from tenet.runtime.label.run import label_dataset
 
         return label_dataset(self.artifact, data, out, columns=_columns(columns), batch_rows=batch_rows,
-                             spans=spans, scorers=self._scorers(judge_model), out_format=out_format,
-                             progress=progress, root=self.folder)
+                             spans=spans, scorers=None if engine == "ray" else self._scorers(judge_model),
+                             out_format=out_format, progress=progress, root=self.folder, workers=workers,
+                             engine=engine, ray_address=ray_address)
 
     @needing("pair synthesis", "label", "train")
     def pairs(self, *, strategies: Sequence[str] | None = None, model: str | None = None,
               feedback: str | Path | Sequence[Mapping[str, Any]] | None = None, samples: int = 4,
-              max_prompts: int | None = None, device: str | None = None) -> datasets.Dataset:
+              max_prompts: int | None = None, device: str | None = None, engine: str | None = None,
+              ray_address: str | None = None) -> datasets.Dataset:
         """Synthesize verified (prompt, chosen, rejected) pairs, as TRL's preference trainers read them.
 
         Args:
@@ -228,6 +234,9 @@ class CompiledPolicy:
             samples: N for best-of-N sampling.
             max_prompts: Cap on the training prompts the model answers (a seeded choice).
             device: Where the model runs (default: the policy's `device` setting).
+            engine: `local`, or `ray`: the model generates on an actor pool of a Ray cluster
+                (default: the policy's `generation` setting).
+            ray_address: The Ray cluster (default: `RAY_ADDRESS`, else a local one).
 
         Returns:
             A `datasets.Dataset` with conversational `prompt`, `chosen`, `rejected` and
@@ -238,7 +247,8 @@ class CompiledPolicy:
         from tenet.runtime.synthesize.output import preference_rows
 
         result = self.write_pairs(None, strategies=strategies, model=model, feedback=feedback,
-                                  samples=samples, max_prompts=max_prompts, device=device)
+                                  samples=samples, max_prompts=max_prompts, device=device, engine=engine,
+                                  ray_address=ray_address)
         rows = preference_rows(result.pairs, self.artifact, result.needs)
         if not rows:
             return datasets.Dataset.from_dict({column: [] for column in PAIR_COLUMNS})
@@ -249,7 +259,8 @@ class CompiledPolicy:
                     model: str | None = None,
                     feedback: str | Path | Sequence[Mapping[str, Any]] | None = None, samples: int = 4,
                     max_prompts: int | None = None, device: str | None = None,
-                    progress: Callable[[str, int], None] | None = None) -> SynthesisResult:
+                    progress: Callable[[str, int], None] | None = None, engine: str | None = None,
+                    ray_address: str | None = None) -> SynthesisResult:
         """Synthesize pairs into `out` (Parquet files and `pair_qa.json`; None writes nothing).
 
         Returns the kept pairs, unpaired rows, held-out prompts and the QA report. Other args
@@ -260,7 +271,7 @@ class CompiledPolicy:
         names = list(strategies) if strategies else list(self.artifact.ir.training.strategies)
         rows = read_feedback(feedback) if isinstance(feedback, (str, Path)) else feedback
         return synthesize(self.artifact, out, root=self.folder, strategies=names,
-                          generator=self._generator(names, model, device),
+                          generator=self._generator(names, model, device, engine, ray_address),
                           feedback=None if rows is None else [dict(r) for r in rows],
                           samples_per_prompt=samples, progress=progress, max_model_prompts=max_prompts)
 
@@ -269,17 +280,18 @@ class CompiledPolicy:
 
         return Scorers.for_policy(self.artifact.ir.training, self.folder, judge_model)
 
-    def _generator(self, strategies: Sequence[str], model: str | None, device: str | None):
+    def _generator(self, strategies: Sequence[str], model: str | None, device: str | None,
+                   engine: str | None = None, ray_address: str | None = None):
         """A generator for the model-based strategies, or None when none of them is asked for."""
         if model is None and not any(s in NEEDS_MODEL for s in strategies):
             return None
         from tenet.runtime.models import resolve_model
-        from tenet.runtime.synthesize.generate import Generator
+        from tenet.runtime.synthesize.ray_generate import open_generator
 
         training = self.artifact.ir.training
-        return Generator(resolve_model(model or training.base_model, self.folder, training.revision),
-                         max_new_tokens=training.max_new_tokens, device=device or training.device,
-                         precision=training.precision)
+        return open_generator(resolve_model(model or training.base_model, self.folder, training.revision),
+                              engine or training.generation, ray_address, max_new_tokens=training.max_new_tokens,
+                              device=device or training.device, precision=training.precision)
 
 
 def _columns(columns: Mapping[str, str] | str | None):

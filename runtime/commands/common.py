@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from tenet.compiler.settings import GENERATION_ENGINES
 from tenet.runtime import api
 from tenet.runtime.errors import UsageError
 from tenet.runtime.policy import CompiledPolicy
@@ -45,6 +46,16 @@ def store_args(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("policy", help="policy id (its experiment is tenet/<id>), or its .policy / .json file")
     sub.add_argument("--work-dir", default="work", help="work folder whose mlflow.db to read")
     sub.add_argument("--tracking-uri", help=TRACKING_HELP)
+
+
+def engine_args(sub: argparse.ArgumentParser) -> None:
+    """`--engine local|ray` and `--ray-address`: where the model generates (the Ray back-end needs [scale])."""
+    sub.add_argument("--engine", choices=GENERATION_ENGINES,
+                     help="where the model generates pairs and evaluation answers: local (this process) or ray "
+                          "(an actor pool on a Ray cluster, one actor per GPU; needs the [scale] extra). "
+                          "Default: the policy's `generation` setting")
+    sub.add_argument("--ray-address", help="the Ray cluster for the ray engine (default: RAY_ADDRESS, else a "
+                                           "local cluster)")
 
 
 def check_path(path: str, args: argparse.Namespace, for_training: bool = False) -> Check:

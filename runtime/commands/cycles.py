@@ -12,7 +12,7 @@ from tenet.compiler.errors import ExitCode
 from tenet.compiler.settings import DEVICES, METHODS
 from tenet.runtime import api
 from tenet.runtime.policy import CompiledPolicy
-from tenet.runtime.commands.common import (TRACKING_HELP, check_path, format_arg, policy_args,
+from tenet.runtime.commands.common import (TRACKING_HELP, check_path, engine_args, format_arg, policy_args,
                                            report_diagnostics, store_args, writing)
 from tenet.runtime.console import Console
 from tenet.runtime.models import operator_model
@@ -44,6 +44,7 @@ def make_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
                      help="print N held-out prompts with the answers before and after training")
     cat.add_argument("--from-base", action="store_true",
                      help="train from the plan's base model even when the policy has a champion")
+    engine_args(cat)
     format_arg(cat, "the cycle's summary; progress stays on stderr")
 
     audit = command("audit", cmd_audit,
@@ -98,7 +99,8 @@ def _cycle(args: argparse.Namespace, policy: CompiledPolicy, console: Console, l
                           max_steps=args.max_steps, device=args.device, eval_prompts=args.eval_prompts,
                           model_prompts=args.model_prompts, from_base=args.from_base,
                           tracking_uri=args.tracking_uri, progress=progress, notify=console.error,
-                          before_train=launch.announce if launch is not None else None)
+                          before_train=launch.announce if launch is not None else None,
+                          engine=args.engine, ray_address=args.ray_address)
     if as_json:
         method = train_stage(artifact).method  # `--method` was compiled into the plan
         console.print_json(summary.to_json(summary.cycle_summary(artifact, cycle, method)))

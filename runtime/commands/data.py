@@ -7,7 +7,7 @@ from typing import Callable
 
 from tenet.compiler.errors import ExitCode
 from tenet.compiler.settings import DEVICES
-from tenet.runtime.commands.common import dumps, format_arg, load_any, writing
+from tenet.runtime.commands.common import dumps, engine_args, format_arg, load_any, writing
 from tenet.runtime.console import Console
 from tenet.runtime.models import operator_model
 
@@ -27,6 +27,13 @@ def make_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
                        help="rows labeled at a time (bounds memory)")
     label.add_argument("--no-spans", action="store_true", help="skip matched-span provenance (faster)")
     label.add_argument("--judge-model", help="model for judge rules that name none (default: base model)")
+    label.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: this machine's cores; ray: a Ray cluster, writing --out as a folder of "
+                            "Parquet shards (needs the [scale] extra)")
+    label.add_argument("--ray-address", help="the Ray cluster for --engine ray (default: RAY_ADDRESS, else a "
+                                             "local cluster)")
+    label.add_argument("--workers", type=int, help="processes (local) or actors (ray) that label (default: "
+                                                   "every core for data files over 8 MB)")
     format_arg(label, "the labeling report")
 
     explain = command("explain", cmd_explain,
@@ -52,6 +59,7 @@ def make_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
     pairs.add_argument("--max-prompts", type=int,
                        help="cap the training prompts the model answers (seeded choice)")
     pairs.add_argument("--device", choices=DEVICES, help="default: the policy's `device` setting")
+    engine_args(pairs)
     format_arg(pairs, "the pair QA report")
 
 
@@ -63,7 +71,8 @@ def cmd_label(args: argparse.Namespace, console: Console) -> int:
     with _Progress(console, "labeled") as progress, writing(args.out):
         report = policy.write_labels(args.data, args.out, columns=args.columns, batch_rows=args.batch_rows,
                                      spans=not args.no_spans, judge_model=args.judge_model,
-                                     out_format=args.out_format, progress=progress)
+                                     out_format=args.out_format, progress=progress, engine=args.engine,
+                                     ray_address=args.ray_address, workers=args.workers)
     summary = report.to_dict()
     if args.format == "json":
         console.print_json(dumps({"policy": policy.id, "version": policy.version, "out": args.out,
@@ -111,7 +120,7 @@ def cmd_pairs(args: argparse.Namespace, console: Console) -> int:
     bar = _StrategyBar(console)
     result = policy.write_pairs(args.out, strategies=strategies, model=args.model, feedback=args.feedback,
                                 samples=args.samples, max_prompts=args.max_prompts, device=args.device,
-                                progress=bar)
+                                progress=bar, engine=args.engine, ray_address=args.ray_address)
     bar.done()
     report = result.report.to_dict()
     if args.format == "json":

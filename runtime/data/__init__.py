@@ -15,13 +15,14 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 
-from tenet.runtime.data.gold import is_likert
+from tenet.runtime.data.gold import is_likert, unreadable_gold_rows
 from tenet.runtime.data.normalize import normalize
 from tenet.runtime.data.readers import raw_batches
 from tenet.runtime.data.schema import (BAD_REASONS, DEFAULT_BATCH_ROWS, DEFAULT_MAX_CHARS, SCHEMA, ColumnMap,
                                        DataError)
 
-__all__ = ["BAD_REASONS", "SCHEMA", "ColumnMap", "DataError", "read_batches"]
+__all__ = ["BAD_REASONS", "DEFAULT_BATCH_ROWS", "SCHEMA", "ColumnMap", "DataError", "gold_scale", "normalize",
+           "read_batches", "unreadable_gold_rows"]
 
 
 def read_batches(source: Any, columns: ColumnMap = ColumnMap(), batch_rows: int = DEFAULT_BATCH_ROWS,
@@ -33,19 +34,25 @@ def read_batches(source: Any, columns: ColumnMap = ColumnMap(), batch_rows: int 
     """
     offset = 0
     # The rating scale is one fact about the whole column, not about each batch.
-    likert = is_likert(_gold_values(source, columns.gold)) if columns.gold else False
-    for raw in raw_batches(source, batch_rows):
+    likert = gold_scale(source, columns)
+    for raw in raw_batches(source, batch_rows, columns):
         # Later batches with missing fields are bad rows, not a bad file: check columns once.
         table = normalize(raw, columns, offset, max_chars, check_columns=offset == 0, likert=likert)
         offset += table.num_rows
         yield table
 
 
-def _gold_values(source: Any, column: str) -> list[Any]:
+def gold_scale(source: Any, columns: ColumnMap) -> bool:
+    """Whether the gold column's numbers are a 1-5 scale (`is_likert`), read over the whole source."""
+    return is_likert(_gold_values(source, columns)) if columns.gold else False
+
+
+def _gold_values(source: Any, columns: ColumnMap) -> list[Any]:
     """Every value of the gold column, read once before labeling to fix the rating scale."""
     values: list[Any] = []
+    column = columns.gold
     try:
-        for raw in raw_batches(source, DEFAULT_BATCH_ROWS):
+        for raw in raw_batches(source, DEFAULT_BATCH_ROWS, columns):
             if isinstance(raw, pa.Table):
                 if column in raw.column_names:
                     values.extend(raw.column(column).to_pylist())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -64,12 +65,12 @@ def _normalize_plain_arrow(table: pa.Table, columns: ColumnMap, offset: int, max
                      pc.if_else(empty, "empty", pc.if_else(oversized, "oversized", pa.scalar(None, pa.string()))))
     n = table.num_rows
     has_gold = columns.gold is not None and columns.gold in table.column_names
-    gold_values = table.column(columns.gold).to_pylist() if has_gold else [None] * n
-    gold = gold_column(gold_values, likert)
+    gold_values = table.column(columns.gold).to_pylist() if has_gold else []
+    gold = gold_column(gold_values, likert) if has_gold else pa.array(np.full(n, -1, np.int8))
     return pa.table({
-        "row": pa.array(range(offset, offset + n), pa.int64()),
+        "row": pa.array(np.arange(offset, offset + n, dtype=np.int64)),
         "prompt": prompt, "response": response,
-        "context": pa.array([[]] * n, pa.list_(TURN)),
+        "context": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], TURN)),
         "gold": gold, "bad": bad,
     }, schema=schema_counting(gold_values, gold, likert) if has_gold else SCHEMA)
 

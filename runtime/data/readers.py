@@ -14,14 +14,16 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from tenet.compiler.datarefs import DatasetRef, is_dataset_ref, parse_dataset_ref
-from tenet.runtime.data.schema import DataError
+from tenet.runtime.data.schema import ColumnMap, DataError
+from tenet.runtime.datafiles import data_files, is_saved_dataset
 
 # One JSONL line or CSV row may be this large; a larger one is a bad row (JSONL) or a clear
 # error (CSV), never an unbounded read into memory.
 MAX_RECORD_BYTES = 64 << 20
 
 
-def raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
+def raw_batches(source: Any, batch_rows: int, columns: ColumnMap = ColumnMap()) -> Iterator[pa.Table | list[Any]]:
+    """Raw batches of a source: an Arrow table, a list of rows, a Hub data set, a file, or a folder of files."""
     if isinstance(source, pa.Table):
         for batch in source.to_batches(max_chunksize=batch_rows):
             yield pa.Table.from_batches([batch])
@@ -36,14 +38,20 @@ def raw_batches(source: Any, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
     path = Path(source)
     if not path.exists():
         raise DataError(f"data not found: {path}")
-    if path.is_dir():
+    if path.is_dir() and not is_saved_dataset(path):
+        files = data_files(path)
+        if not files:
+            raise DataError(f"no .jsonl, .csv or .parquet files in {path}, and no saved Hugging Face dataset")
+        for file in files:
+            yield from raw_batches(file, batch_rows, columns)
+    elif path.is_dir():
         yield from _hf_batches(path, batch_rows)
     elif path.suffix == ".parquet":
         yield from _parquet_batches(path, batch_rows)
     elif path.suffix == ".csv":
-        yield from _csv_batches(path, batch_rows)
+        yield from csv_batches(path, batch_rows)
     elif path.suffix in (".jsonl", ".json"):
-        yield from _jsonl_batches(path, batch_rows)
+        yield from _jsonl_batches(path, batch_rows, columns)
     else:
         raise DataError(f"unknown data format {path.suffix!r}: use .jsonl, .csv, .parquet, a saved "
                         "Hugging Face dataset directory or a Hub data set (hf://org/name?split=train)")
@@ -69,7 +77,7 @@ def _parquet_batches(path: Path, batch_rows: int) -> Iterator[pa.Table]:
                         f"{reader.metadata.num_rows}: {exc}") from None
 
 
-def _csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
+def csv_batches(path: Path, batch_rows: int) -> Iterator[pa.Table | list[Any]]:
     """Stream a CSV as text columns; malformed rows come out as bad rows, never dropped."""
     import pyarrow.csv as pacsv
 
@@ -145,35 +153,31 @@ def _decode_csv(table: pa.Table) -> pa.Table | list[Any]:
         return rows
 
 
-def _jsonl_batches(path: Path, batch_rows: int) -> Iterator[list[Any]]:
-    rows: list[Any] = []
+def _jsonl_batches(path: Path, batch_rows: int, columns: ColumnMap) -> Iterator[pa.Table | list[Any]]:
     try:
         with path.open("rb") as handle:
-            for raw in _lines(handle):
-                if isinstance(raw, bytes) and not raw.strip():
-                    continue
-                rows.append(_parse_json_line(raw) if isinstance(raw, bytes) else raw)
-                if len(rows) >= batch_rows:
-                    yield rows
-                    rows = []
+            yield from jsonl_rows(handle, batch_rows, columns)
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if rows:
-        yield rows
 
 
-def _lines(handle) -> Iterator[bytes | Malformed]:
-    """The file's lines; a line over `MAX_RECORD_BYTES` is skipped unread, as an oversized row."""
-    first = True
-    while raw := handle.readline(MAX_RECORD_BYTES + 1):
-        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
-            while raw and not raw.endswith(b"\n"):
-                raw = handle.readline(1 << 20)
-            yield Malformed("oversized")
-        else:
-            # A byte-order mark from some editors is not part of the first row.
-            yield raw.removeprefix(b"\xef\xbb\xbf") if first else raw
-        first = False
+def jsonl_rows(handle, batch_rows: int, columns: ColumnMap, first: bool = True) -> Iterator[pa.Table | list[Any]]:
+    """Raw batches of a binary JSONL stream: blocks Arrow's JSON reader reads as `json` would, else
+    rows parsed line by line (`first`: the stream starts at the file's start)."""
+    from tenet.runtime.jsonl import arrow_block, whole_lines
+
+    for block in whole_lines(handle, MAX_RECORD_BYTES, first=first):
+        if block is None:
+            yield [Malformed("oversized")]
+            continue
+        table = arrow_block(block, (columns.prompt, columns.response), columns.messages)
+        if table is not None:
+            for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+                yield pa.Table.from_batches([batch])
+            continue
+        rows = [_parse_json_line(raw) for raw in block.split(b"\n") if raw.strip()]
+        for start in range(0, len(rows), batch_rows):
+            yield rows[start:start + batch_rows]
 
 
 class Malformed:

@@ -69,6 +69,15 @@ class RuleAnalysis:
             if verdict is not None:
                 self.verdict_confusion += confusion_counts(verdict[known][:, None], gold[known])[:, 0]
 
+    def merge(self, other: "RuleAnalysis") -> None:
+        """Add the counts of another analysis of the same rules (another worker's rows)."""
+        if list(other.rule_ids) != list(self.rule_ids):
+            raise ValueError("rule analyses of different rules cannot be merged")
+        self.rows += other.rows
+        self.gold_rows += other.gold_rows
+        for name in ("votes", "overlaps", "conflicts", "goods", "bads", "confusion", "verdict_confusion"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def table(self) -> list[dict]:
         """One row per rule with Snorkel's summary columns and its good / bad / abstain vote counts."""
         out = []

@@ -197,8 +197,7 @@ class Labeler:
         for j, rule in enumerate(self.rules):
             columns[self.columns.vote(rule.id)] = pa.array(matrix[:, j], pa.int8())
             if self.spans:
-                found = self._spans(rule, cols, matrix[:, j])
-                columns[self.columns.span(rule.id)] = pa.array(found, SPAN_TYPE)
+                columns[self.columns.span(rule.id)] = self._spans(rule, cols, matrix[:, j])
         columns["verdict"] = pa.array(verdict, pa.int8())
         columns["score"] = pa.array(score, pa.float64(), mask=np.isnan(score))
         reasons = [self._ids[j] if j >= 0 else None for j in reported.tolist()]
@@ -238,20 +237,21 @@ class Labeler:
         votes[out_of_scope] = ir.ABSTAIN
         return votes
 
-    def _spans(self, rule: ir.RuleIR, cols: Columns, votes: np.ndarray) -> list[dict | None]:
-        """The first place a text atom of the rule's condition matched, on rows that voted."""
-        spans: list[dict | None] = [None] * len(votes)
+    def _spans(self, rule: ir.RuleIR, cols: Columns, votes: np.ndarray) -> pa.StructArray:
+        """The first place a text atom of the rule's condition matched, on rows that voted (null elsewhere)."""
+        starts = np.full(len(votes), -1, dtype=np.int32)
+        ends = np.full(len(votes), -1, dtype=np.int32)
         todo = votes != ir.ABSTAIN
         for atom in atoms(rule.check):
             hits = cols.atom_hits.get(id(atom))
             if hits is None or not semantics.locates(atom):
                 continue
             rows = np.flatnonzero(todo & hits)
-            for i, hit in zip(rows, spans_for_rows(atom, cols, rows)):
-                if hit is not None:
-                    spans[i] = {"start": hit[0], "end": hit[1]}
+            starts[rows], ends[rows] = spans_for_rows(atom, cols, rows)
             todo[rows] = False
-        return spans
+        missing = starts < 0
+        return pa.StructArray.from_arrays([pa.array(starts), pa.array(ends)], fields=list(SPAN_TYPE),
+                                          mask=pa.array(missing))
 
 
 def _verdict_votes(verdict: str, holds: np.ndarray) -> np.ndarray:

@@ -200,31 +200,33 @@ def _span_pattern(pred: ir.PredIR) -> tuple[str, bool] | None:
     return (f"(?{flags}){group}" if flags else group), "i" in flags
 
 
-def spans_for_rows(pred: ir.PredIR, cols: Columns, rows: np.ndarray) -> list[tuple[int, int] | None]:
-    """Character spans of an atom's first match on the given rows (None where it did not match)."""
-    texts = cols.texts(pred.subject)
-    find = semantics.span_finder(pred)
+def spans_for_rows(pred: ir.PredIR, cols: Columns, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Character spans (start, end arrays; -1 where it did not match) of an atom's first match on `rows`."""
+    starts = np.full(len(rows), -1, dtype=np.int64)
+    ends = np.full(len(rows), -1, dtype=np.int64)
     spec = _span_pattern(pred)
-    if spec is None or len(rows) == 0:
-        return [find(texts[i]) for i in rows]
-    pattern, case_insensitive = spec
-    arr = cols.array(pred.subject).take(pa.array(rows))
-    try:
-        starts = pc.find_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
-        hits = pc.struct_field(pc.extract_regex(arr, pattern), "tenet_hit")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return [find(texts[i]) for i in rows]
-    lengths = pc.fill_null(pc.binary_length(hits), 0).to_numpy(zero_copy_only=False)
-    ascii_rows = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-    special = cols.fold_special(pred.subject)[rows] if case_insensitive else np.zeros(len(rows), bool)
-    out: list[tuple[int, int] | None] = []
-    for k, i in enumerate(rows):
-        start = int(starts[k])
-        if special[k] or not ascii_rows[k]:
+    python_rows = np.ones(len(rows), dtype=bool)
+    if spec is not None and len(rows):
+        pattern, case_insensitive = spec
+        arr = cols.array(pred.subject).take(pa.array(rows))
+        try:
+            found = pc.find_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+            hits = pc.struct_field(pc.extract_regex(arr, pattern), "tenet_hit")
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            found = None
+        if found is not None:
+            lengths = pc.fill_null(pc.binary_length(hits), 0).to_numpy(zero_copy_only=False)
             # These span kernels match bytes, not characters: non-ASCII rows go to Python.
-            out.append(find(texts[i]))
-        elif start < 0:
-            out.append(None)
-        else:
-            out.append((start, start + int(lengths[k])))
-    return out
+            python_rows = ~pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+            if case_insensitive:
+                python_rows |= cols.fold_special(pred.subject)[rows]
+            matched = ~python_rows & (found >= 0)
+            starts[matched] = found[matched]
+            ends[matched] = found[matched] + lengths[matched]
+    if python_rows.any():
+        texts, find = cols.texts(pred.subject), semantics.span_finder(pred)
+        for k in np.flatnonzero(python_rows):
+            hit = find(texts[rows[k]])
+            if hit is not None:
+                starts[k], ends[k] = hit
+    return starts, ends

@@ -5,82 +5,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tenet.compiler.artifact import CompiledArtifact
-from tenet.runtime.data import SCHEMA, ColumnMap, read_batches
-from tenet.runtime.data.gold import unreadable_gold_rows
+from tenet.runtime.data import SCHEMA, ColumnMap, gold_scale, read_batches
+from tenet.runtime.datafiles import data_files
 from tenet.runtime.label.analysis import RuleAnalysis
 from tenet.runtime.label.engine import Labeler, rules_metadata
+from tenet.runtime.label.parallel import label_batch, label_splits, usable_cores
+from tenet.runtime.label.report import LabelReport
 from tenet.runtime.label.scorers import Scorers
+from tenet.runtime.splits import plan_splits
 
-
-@dataclass
-class LabelReport:
-    """What a labeling run saw: rows, bad rows by reason, verdicts, gold labels, timing, rule analysis."""
-
-    rows: int = 0
-    bad: Counter = field(default_factory=Counter)
-    verdicts: Counter = field(default_factory=Counter)
-    seconds: float = 0.0
-    analysis: RuleAnalysis | None = None
-    regex_timeouts: dict[str, int] = field(default_factory=dict)
-    gold_column: str | None = None  # the input column of gold labels, when one was given
-    gold: Counter = field(default_factory=Counter)  # "good", "bad", "none", "unreadable" -> rows
-    columns: dict[str, str] = field(default_factory=dict)  # output column -> rule id
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary."""
-        return {
-            "rows": self.rows,
-            "bad_rows": sum(self.bad.values()),
-            "bad_by_reason": dict(sorted(self.bad.items())),
-            "verdicts": {"good": self.verdicts.get(1, 0), "bad": self.verdicts.get(0, 0),
-                         "abstain": self.verdicts.get(-1, 0)},
-            "seconds": round(self.seconds, 3),
-            "rows_per_second": round(self.rows / self.seconds) if self.seconds else None,
-            "rules": self.analysis.table() if self.analysis else [],
-            "gold": self.gold_summary(),
-            "confusion": self.analysis.confusion_report() if self.analysis else None,
-            "columns": dict(self.columns),
-            "regex_timeouts": dict(sorted(self.regex_timeouts.items())),
-        }
-
-    def gold_summary(self) -> dict[str, Any] | None:
-        """The gold column and its rows by label: good, bad, none, unreadable (None without a gold column)."""
-        if self.gold_column is None:
-            return None
-        return {"column": self.gold_column} | {key: self.gold.get(key, 0) for key in GOLD_KEYS}
-
-    def render(self) -> str:
-        """The tables printed after labeling: the rule analysis and, with gold labels, the confusion table."""
-        parts = [self.analysis.render() if self.analysis else ""]
-        gold = self.gold_summary()
-        if gold is not None:
-            parts.append(f"gold labels (column {gold['column']}): {gold['good']} good, {gold['bad']} bad, "
-                         f"{gold['none']} none, {gold['unreadable']} unreadable")
-            confusion = self.analysis.render_confusion() if self.analysis else ""
-            if confusion:
-                parts.append("against gold, BAD as the positive class (n: rows voted on; abstain: rows "
-                             "with gold where it cast no vote):\n" + confusion)
-        return "\n\n".join(parts)
-
-
-GOLD_KEYS = ("good", "bad", "none", "unreadable")
+__all__ = ["LabelReport", "label_dataset", "policy_folder"]
 
 
 def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None = None, *,
                   columns: ColumnMap = ColumnMap(), batch_rows: int = 65_536, spans: bool = True,
                   scorers: Scorers | None = None, out_format: str = "parquet",
-                  progress: Callable[[int], None] | None = None, root: str | Path | None = None) -> LabelReport:
+                  progress: Callable[[int], None] | None = None, root: str | Path | None = None,
+                  workers: int | None = None, engine: str = "local", ray_address: str | None = None) -> LabelReport:
     """Label every row of `data` with the artifact's rules.
 
     Args:
@@ -95,28 +43,51 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
         out_format: "parquet" or "hf" (a Hugging Face dataset saved to disk).
         progress: Called with the number of rows done after each batch.
         root: The policy's folder, against which model paths in rules resolve.
+        workers: Processes that label data files (default: every usable core for files over
+            `PARALLEL_BYTES`, else one); rules that need a model always label in this process.
+            With `engine="ray"`: the actors (default: the cluster's CPUs).
+        engine: "local", or "ray": label on a Ray cluster into a folder of Parquet shards `out`
+            (`tenet.runtime.label.ray_engine`).
+        ray_address: The Ray cluster for `engine="ray"` (default `RAY_ADDRESS`, else a local one).
     """
+    if engine == "ray":
+        return _label_on_ray(artifact, data, out, columns, batch_rows, spans, out_format, ray_address, workers)
     rules = artifact.ir.rules
-    if scorers is None and any(r.runtime_only for r in rules):
+    model_backed = any(r.runtime_only for r in rules)  # its models load once, in this process
+    if scorers is None and model_backed:
         scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]), gold_column=columns.gold,
                          columns=labeler.columns.mapping(spans))
-    writer: pq.ParquetWriter | None = None
+    workers = 1 if model_backed else default_workers(data) if workers is None else workers
     out_path = Path(out) if out is not None else None
     tmp_path = _tmp_path(out_path, out_format)
     start = time.perf_counter()
+    _write(_labeled(labeler, data, report, columns, batch_rows, workers), tmp_path,
+           rules_metadata(rules, artifact.policy_hash, spans), progress)
+    report.seconds = time.perf_counter() - start
+    if out_path is not None and tmp_path is not None:
+        _finish(tmp_path, out_path, out_format, rules, artifact, spans)
+        _write_report(report, out_path)
+    return report
+
+
+def _write(tables: Iterator[pa.Table], tmp_path: Path | None, metadata: dict[bytes, bytes],
+           progress: Callable[[int], None] | None) -> None:
+    """Write the labeled tables to `tmp_path` (when given) with the provenance metadata; `progress` gets
+    the rows done after each."""
+    writer: pq.ParquetWriter | None = None
+    rows = 0
     try:
-        for batch in _with_empty(read_batches(data, columns, batch_rows)):
-            labeled, matrix = labeler.label(batch)
-            _account(report, labeled, matrix, batch)
+        for labeled in tables:
+            rows += labeled.num_rows
             if tmp_path is not None:
-                labeled = labeled.replace_schema_metadata(rules_metadata(rules, artifact.policy_hash, spans))
+                labeled = labeled.replace_schema_metadata(metadata)
                 if writer is None:
                     writer = pq.ParquetWriter(tmp_path, labeled.schema)
                 writer.write_table(labeled)
             if progress:
-                progress(report.rows)
+                progress(rows)
     except BaseException:
         if writer is not None:
             writer.close()
@@ -127,12 +98,57 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
     finally:
         if writer is not None:
             writer.close()
+
+
+def _labeled(labeler: Labeler, data: Any, report: LabelReport, columns: ColumnMap, batch_rows: int,
+             workers: int) -> Iterator[pa.Table]:
+    """The labeled batches of `data` in order (on `workers` processes for data files), counted in `report`.
+
+    No rows give one empty batch, so the output is always typed.
+    """
+    files = data_files(data) if workers > 1 else None
+    if files:
+        likert = gold_scale(data, columns)
+        yield from label_splits(labeler, plan_splits(files), report, workers, columns, batch_rows, likert)
+        if report.rows == 0:
+            yield labeler.label(SCHEMA.empty_table())[0]
+        return
+    for batch in _with_empty(read_batches(data, columns, batch_rows)):
+        done = label_batch(labeler, batch)
+        report.add(done)
+        yield done.labeled
+
+
+def _label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path | None, columns: ColumnMap,
+                  batch_rows: int, spans: bool, out_format: str, address: str | None,
+                  workers: int | None) -> LabelReport:
+    from tenet.runtime.label.ray_engine import RayEngineError, label_on_ray
+
+    if out is None or out_format != "parquet":
+        raise RayEngineError("the Ray engine writes a folder of Parquet shards: give --out a folder, "
+                             "with --out-format parquet")
+    start = time.perf_counter()
+    report = label_on_ray(artifact, data, out, columns=columns, batch_rows=batch_rows, spans=spans,
+                          address=address, workers=workers)
     report.seconds = time.perf_counter() - start
-    report.regex_timeouts = dict(labeler.timeouts)
-    if out_path is not None and tmp_path is not None:
-        _finish(tmp_path, out_path, out_format, rules, artifact, spans)
-        _write_report(report, out_path)
+    _write_report(report, Path(out))
     return report
+
+
+PARALLEL_BYTES = 8 << 20  # a smaller file labels faster than worker processes start
+
+
+def default_workers(data: Any) -> int:
+    """Every idle core for data files over `PARALLEL_BYTES` in all; one for anything else.
+
+    A core is idle when the machine's load leaves it free: on a shared machine whose other
+    work keeps a core busy, a second worker would only add its start-up and hand-over costs.
+    """
+    files = data_files(data)
+    if not files or sum(f.stat().st_size for f in files) <= PARALLEL_BYTES:
+        return 1
+    cores = usable_cores()
+    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
 
 
 def policy_folder(artifact: CompiledArtifact) -> Path:
@@ -148,23 +164,6 @@ def _with_empty(batches):
         yield batch
     if empty:
         yield SCHEMA.empty_table()
-
-
-def _account(report: LabelReport, labeled: pa.Table, matrix: np.ndarray, batch: pa.Table) -> None:
-    report.rows += batch.num_rows
-    for item in pc.value_counts(batch.column("bad").drop_null()).to_pylist():
-        report.bad[item["values"]] += item["counts"]
-    for item in pc.value_counts(labeled.column("verdict")).to_pylist():
-        report.verdicts[item["values"]] += item["counts"]
-    gold = batch.column("gold").to_numpy(zero_copy_only=False)
-    verdict = labeled.column("verdict").to_numpy(zero_copy_only=False)
-    report.analysis.add(matrix, gold, verdict)
-    if report.gold_column is not None:
-        unreadable = unreadable_gold_rows(batch)
-        report.gold["good"] += int((gold == 1).sum())
-        report.gold["bad"] += int((gold == 0).sum())
-        report.gold["none"] += int((gold == -1).sum()) - unreadable
-        report.gold["unreadable"] += unreadable
 
 
 def _tmp_path(out: Path | None, out_format: str) -> Path | None:

@@ -1,0 +1,49 @@
+"""Generation on a Ray actor pool (a local cluster of 2 CPUs) with the embedded model: greedy answers
+equal the local generator's, and the cache keys are the same, so either back-end reuses the other's answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenet.compiler.settings import EMBEDDED_MODEL
+from tenet.runtime.cache import Cache
+from tenet.runtime.models import resolve_model
+from tenet.runtime.synthesize.generate import Generator
+from tenet.runtime.synthesize.ray_generate import RayGenerator, open_generator
+
+ray = pytest.importorskip("ray")
+
+CONVERSATIONS = [[{"role": "user", "content": text}] for text in (
+    "How do I reset my kettle?", "Hi", "What is your return policy for blenders bought online?")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local cluster of at most 2 CPUs, shut down after the module."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def model_path() -> str:
+    return resolve_model(EMBEDDED_MODEL)
+
+
+def test_greedy_answers_on_ray_equal_the_local_ones_and_share_the_cache(cluster, model_path, tmp_path):
+    settings = dict(max_new_tokens=6, batch_size=2)  # two batches of different lengths, one per actor
+    remote = open_generator(model_path, "ray", cache=Cache(tmp_path / "cache"), **settings)
+    assert isinstance(remote, RayGenerator) and len(remote._actors) == 2
+    answers = remote.generate_ended(CONVERSATIONS, temperature=0)
+    local = Generator(model_path, **settings)
+    assert answers == local.generate_ended(CONVERSATIONS, temperature=0)
+    assert remote.tokens_generated == sum(g.tokens for row in answers for g in row) > 0
+    # The local generator finds every answer the actors made under the same keys: no generation.
+    cached = Generator(model_path, cache=Cache(tmp_path / "cache"), **settings)
+    assert cached.generate_ended(CONVERSATIONS, temperature=0) == answers
+    assert cached.tokens_generated == 0
+
+
+def test_an_unknown_engine_is_refused(model_path):
+    with pytest.raises(ValueError, match="local, ray"):
+        open_generator(model_path, "spark")
