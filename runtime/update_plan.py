@@ -65,8 +65,7 @@ def decide(artifact: CompiledArtifact, parent, delta, from_base: bool = False,
     train = train or stage_of(artifact.plan, TrainStage)
     settings = train.settings
     if parent is None:
-        return UpdateDecisions(None, None, "fresh", "base", tuple(sorted(delta.changed)), (), (), settings.replay,
-                               settings.max_steps, "train", None)
+        return fresh(artifact, train)
     continuing = not from_base
     if not delta.changed and not delta.removed and continuing:
         action = "nothing"
@@ -79,16 +78,25 @@ def decide(artifact: CompiledArtifact, parent, delta, from_base: bool = False,
                            settings.replay, settings.max_steps, action, tuple(sorted(delta.unchanged)) or None)
 
 
+def fresh(artifact: CompiledArtifact, train: TrainStage | None = None) -> UpdateDecisions:
+    """The decisions of a first cycle: every rule trains, from the base model."""
+    settings = (train or stage_of(artifact.plan, TrainStage)).settings
+    return UpdateDecisions(None, None, "fresh", "base", tuple(sorted(r.id for r in artifact.ir.rules)), (), (),
+                           settings.replay, settings.max_steps, "train", None)
+
+
 def against_champion(artifact: CompiledArtifact, work_dir: str | Path, from_base: bool = False) -> UpdateDecisions:
     """The decisions for the next cycle of `artifact` in `work_dir` (or the store `MLFLOW_TRACKING_URI` names).
 
     Reads the champion's run and artifact only, never its model; a work folder without a store is a fresh cycle.
     """
-    from tenet.runtime.lineage import changes, find_parent
-    from tenet.runtime.track import Tracker, user_tracking_uri
+    import os
 
-    if not user_tracking_uri() and not (Path(work_dir) / "mlflow.db").exists():
-        return decide(artifact, None, changes(None, artifact), from_base)
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (Path(work_dir) / "mlflow.db").exists():
+        return fresh(artifact)
+    from tenet.runtime.lineage import changes, find_parent
+    from tenet.runtime.track import Tracker
+
     parent = find_parent(Tracker(artifact.ir.policy_id, work_dir), artifact.ir.policy_id, fetch_model=False)
     return decide(artifact, parent, changes(parent, artifact), from_base)
 

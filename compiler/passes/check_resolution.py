@@ -2,8 +2,8 @@
 
 Gates pass on 95% intervals (docs/evaluation.md#gates), measured on the out-of-template
 prompts that tempt each rule: the temptation prompts tenet writes (`tenet.compiler.probes`)
-and the held-out prompts with wording of their own. A rule tempted by fewer than
-`MIN_TEMPTED` of them reads "not tested", never "kept": W177. A level gate whose rules, all
+and the held-out prompts with wording of their own. A rule of the policy's own tempted by
+fewer than `MIN_TEMPTED` of them reads "not tested", never "kept": W177. A level gate whose rules, all
 kept, could not clear its threshold with the prompts that tempt them fails every time: W178
 says how many prompts it needs. Prompt files add rows the compiler cannot see, so a policy
 with one is checked only for the prompts it can.
@@ -33,8 +33,12 @@ def check_resolution(linked: LinkedPolicy, policy: ir.PolicyIR, for_training: bo
     counts = tempting_counts(policy, untemplated, training.tempt_prompts, training.seed)
     # A gated rule no prompt reaches at all is W164's ("can never be measured"), said once.
     unreached = {g.rule for g in training.gates if g.target == "rule" and not counts.get(g.rule or "")}
+    # Only the policy's own rules: an imported library's rules are not the author's to widen (the
+    # cycle's table still reads "not tested" for them).
+    own = linked.policy_span.file
     found = [_untested(rule, counts[rule.id]) for rule in policy.rules
-             if counts[rule.id] < MIN_TEMPTED and not held.files and rule.id not in unreached]
+             if counts[rule.id] < MIN_TEMPTED and not held.files and rule.id not in unreached
+             and rule.span.file == own]
     spans = {(g.target, g.rule.text if g.rule else None): g.span for g in linked.gates}
     for gate in training.gates:
         if gate.op in LEVEL_OPS and gate.target not in MAXIMUM_GATES and gate.rule not in unreached:
