@@ -63,6 +63,9 @@ def label_splits(labeler: Labeler, splits: Sequence[Split], report: LabelReport,
     across splits, and add each split's counts to `report`."""
     import multiprocessing
 
+    # pyarrow looks for pandas the first time it converts a Python value, in this process as in
+    # every worker: look once, here, so that the forked workers inherit the import.
+    pa.scalar("")
     context = multiprocessing.get_context("fork")
     initargs = (labeler.rules, labeler.spans, columns, batch_rows, likert, report.gold_column)
     folder = Path(tempfile.mkdtemp(prefix="tenet-label-", dir=_SHARED_MEMORY if os.access(_SHARED_MEMORY, os.W_OK)

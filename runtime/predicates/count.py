@@ -50,10 +50,12 @@ def _word_counts(arr: pa.Array) -> np.ndarray:
     starts = np.empty_like(text)
     starts[0] = text[0]
     np.greater(text[1:], text[:-1], out=starts[1:])  # text after a separator
-    firsts = bounds[:-1][bounds[:-1] < bounds[1:]]  # each non-empty row's first byte opens a word if text
+    nonempty = bounds[:-1] < bounds[1:]
+    firsts = bounds[:-1][nonempty]  # each non-empty row's first byte opens a word if it is text
     starts[firsts] = text[firsts]
-    total = np.concatenate(([0], np.cumsum(starts, dtype=np.int64)))
-    return total[bounds[1:]] - total[bounds[:-1]]
+    counts = np.zeros(len(arr), dtype=np.int64)
+    counts[nonempty] = np.add.reduceat(starts, firsts, dtype=np.int64)  # rows in order, none empty
+    return counts
 
 
 def column(pred: ir.CountPred, cols, score=None) -> pa.Array:
