@@ -139,16 +139,11 @@ PARALLEL_BYTES = 8 << 20  # a smaller file labels faster than worker processes s
 
 
 def default_workers(data: Any) -> int:
-    """Every idle core for data files over `PARALLEL_BYTES` in all; one for anything else.
-
-    A core is idle when the machine's load leaves it free: on a shared machine whose other
-    work keeps a core busy, a second worker would only add its start-up and hand-over costs.
-    """
+    """Every usable core for data files over `PARALLEL_BYTES` in all; one for anything else."""
     files = data_files(data)
-    if not files or sum(f.stat().st_size for f in files) <= PARALLEL_BYTES:
-        return 1
-    cores = usable_cores()
-    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
+    if files and sum(f.stat().st_size for f in files) > PARALLEL_BYTES:
+        return usable_cores()
+    return 1
 
 
 def policy_folder(artifact: CompiledArtifact) -> Path:
