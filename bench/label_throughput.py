@@ -159,9 +159,10 @@ def ray_on_a_running_cluster(data: Path, n: int, repeats: int, cores: int) -> No
     import ray
 
     from tenet.runtime.label.ray_engine import label_on_ray
+    from tenet.runtime.ray_cluster import connect
 
     artifact = compile_policy(POLICY).artifact
-    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    connect(None, cores)
     try:
         for workers in range(1, cores + 1):
             out = data.with_name(f"shards-{workers}")
