@@ -47,3 +47,25 @@ def test_greedy_answers_on_ray_equal_the_local_ones_and_share_the_cache(cluster,
 def test_an_unknown_engine_is_refused(model_path):
     with pytest.raises(ValueError, match="local, ray"):
         open_generator(model_path, "spark")
+
+
+def test_compile_and_train_help_names_the_ray_back_end(capsys):
+    from helpers import run_cli
+
+    for command in ("compile-and-train", "pairs"):
+        code, _, _ = run_cli([command, "--help"])
+        shown = capsys.readouterr().out
+        assert code == 0 and "--engine {local,ray}" in shown and "--ray-address" in shown
+
+
+def test_a_policy_picks_the_back_end_but_names_no_cluster(tmp_path):
+    from helpers import CLEAN, PROMPTS
+    from tenet.compiler.pipeline import compile_policy
+
+    base = CLEAN + PROMPTS + "\ntraining:\n"
+    (tmp_path / "ray.policy").write_text(base + "  generation = ray\n", encoding="utf-8")
+    assert compile_policy(tmp_path / "ray.policy").artifact.ir.training.generation == "ray"
+    (tmp_path / "address.policy").write_text(base + '  ray_address = "evil:6379"\n', encoding="utf-8")
+    assert compile_policy(tmp_path / "address.policy").artifact is None
+    (tmp_path / "spark.policy").write_text(base + "  generation = spark\n", encoding="utf-8")
+    assert compile_policy(tmp_path / "spark.policy").artifact is None
