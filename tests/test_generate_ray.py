@@ -36,15 +36,20 @@ def model_path() -> str:
 def test_greedy_answers_on_ray_equal_the_local_ones_and_share_the_cache(cluster, model_path, tmp_path):
     settings = dict(max_new_tokens=6, batch_size=2)  # two batches of different lengths, one per actor
     remote = open_generator(model_path, "ray", cache=Cache(tmp_path / "cache"), **settings)
-    assert isinstance(remote, RayGenerator) and len(remote._actors) == 2
+    assert isinstance(remote, RayGenerator)
     answers = remote.generate_ended(CONVERSATIONS, temperature=0)
     local = Generator(model_path, **settings)
     assert answers == local.generate_ended(CONVERSATIONS, temperature=0)
     assert remote.tokens_generated == sum(g.tokens for row in answers for g in row) > 0
+    assert len(remote._pool()) == 2  # one actor per CPU of the 2-CPU cluster
     # The local generator finds every answer the actors made under the same keys: no generation.
     cached = Generator(model_path, cache=Cache(tmp_path / "cache"), **settings)
     assert cached.generate_ended(CONVERSATIONS, temperature=0) == answers
     assert cached.tokens_generated == 0
+    # A second model's pool releases the first one's (a cycle's models take the GPUs in turn).
+    other = open_generator(model_path, "ray", **settings)
+    assert other.generate_ended(CONVERSATIONS[:1], temperature=0) == answers[:1]
+    assert remote._actors is None and len(other._pool()) == 2
 
 
 def test_an_unknown_engine_is_refused(model_path):
