@@ -77,3 +77,21 @@ def test_a_policy_picks_the_back_end_but_names_no_cluster(tmp_path):
     assert compile_policy(tmp_path / "address.policy").artifact is None
     (tmp_path / "spark.policy").write_text(base + "  generation = spark\n", encoding="utf-8")
     assert compile_policy(tmp_path / "spark.policy").artifact is None
+
+
+@pytest.mark.slow
+def test_a_cycle_generating_on_ray_measures_what_a_local_cycle_measures(cluster, tmp_path):
+    """compile-and-train --engine ray: the evaluation before training sees the local answers."""
+    import json
+    from pathlib import Path
+
+    from helpers import run_tiny_cycle
+
+    policy = Path(__file__).parent / "fixtures" / "cycle" / "tiny.policy"
+    summaries = []
+    for engine in ("local", "ray"):
+        code, out, err = run_tiny_cycle(tmp_path / engine, policy, "--engine", engine, "--format", "json")
+        assert code in (0, 3), err
+        summaries.append(json.loads(out))
+    local, remote = summaries
+    assert remote["rules"] and [r["before"] for r in remote["rules"]] == [r["before"] for r in local["rules"]]
