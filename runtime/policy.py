@@ -214,7 +214,7 @@ class CompiledPolicy:
         from tenet.runtime.label.run import label_dataset
 
         return label_dataset(self.artifact, data, out, columns=_columns(columns), batch_rows=batch_rows,
-                             spans=spans, scorers=None if engine == "ray" else self._scorers(judge_model),
+                             spans=spans, scorers=self._scorers(judge_model),
                              out_format=out_format, progress=progress, root=self.folder, workers=workers,
                              engine=engine, ray_address=ray_address)
 

@@ -14,6 +14,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
 
     A local cluster gets `num_cpus` CPUs (default: every core) and no dashboard.
     """
+    # Ray reports usage statistics to its makers unless told not to: nothing leaves this machine
+    # or the operator's cluster.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
     if ray.is_initialized():

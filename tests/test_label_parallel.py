@@ -30,6 +30,9 @@ rule lists (medium):
 
 rule short (low):
   require response has at most 12 words
+
+rule after-a (low):
+  forbid response matches /(?<=a )secret/
 """
 
 # Lines a JSONL reader must keep as rows with a reason (or read as `json` would).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import json
 import sys
 from pathlib import Path
@@ -20,7 +22,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local cluster of at most 2 CPUs, shut down after the module."""
+    """A local cluster of at most 2 CPUs, shut down after the module; no usage statistics sent."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
@@ -78,3 +81,17 @@ def test_without_ray_the_error_names_the_scale_extra(tmp_path, monkeypatch):
                             "--engine", "ray"])
     assert code == 2
     assert err.strip().count("\n") == 0 and "scale" in err and "Traceback" not in err, err
+
+
+def test_rules_with_models_label_on_the_actors_as_locally(tmp_path, cluster):
+    """Every actor loads its own scorer (VADER here) and votes as the local engine does."""
+    body = POLICY + '\nrule warm (medium):\n  require sentiment(response) >= 0.25 or response mentions "refund"\n'
+    (tmp_path / "p.policy").write_text(body, encoding="utf-8")
+    data = write_jsonl(tmp_path / "rows.jsonl", 400, seed=7)
+    for engine, out in (("local", "local.parquet"), ("ray", "ray")):
+        code, _, err = run_cli(["label", str(tmp_path / "p.policy"), str(data), "--out", str(tmp_path / out),
+                                "--engine", engine, "--workers", "2"])
+        assert code == 0, err
+    local, report = outputs(tmp_path / "local.parquet")
+    assert shards(tmp_path / "ray").equals(local)
+    assert "vote__warm" in local.column_names and report["rows"] == local.num_rows

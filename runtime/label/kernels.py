@@ -68,8 +68,11 @@ class Columns:
     def fold_special(self, subject: str) -> np.ndarray:
         """Rows whose text holds a letter RE2 and Python fold differently under (?i)."""
         if subject not in self._special:
-            mask = pc.match_substring_regex(self.array(subject), _FOLD_SPECIAL)
-            self._special[subject] = mask.to_numpy(zero_copy_only=False)
+            arr = self.array(subject)
+            if pc.all(pc.string_is_ascii(arr)).as_py() is not False:  # the usual batch: no search needed
+                self._special[subject] = np.zeros(len(arr), dtype=bool)
+            else:
+                self._special[subject] = pc.match_substring_regex(arr, _FOLD_SPECIAL).to_numpy(zero_copy_only=False)
         return self._special[subject]
 
     def search(self, subject: str, pattern: str, flags: str, case_insensitive: bool, engine: str,

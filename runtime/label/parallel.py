@@ -1,10 +1,11 @@
 """Label data files on several worker processes and hand the labels back in order, so every core works.
 
 The files are cut into splits (`tenet.runtime.splits`). Workers, forked before this process
-reads anything, each hold a `Labeler`; one reads, normalizes and labels a whole split and
-sends back its labeled tables and its counts (a `LabelReport`). This process numbers the rows
-across splits, merges the counts and writes the output. At most two splits per worker are
-in flight, so memory grows with the split size, not with the data.
+reads any split, each hold a `Labeler`; one reads, normalizes and labels a whole split,
+writes its labeled tables to an Arrow IPC file (in `/dev/shm` where there is one) and
+returns its counts (a `LabelReport`). This process maps the file, numbers the rows across
+splits, merges the counts and writes the output. At most two splits per worker are in
+flight, so memory grows with the split size, not with the data.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def label_splits(labeler: Labeler, splits: Sequence[Split], report: LabelReport,
     across splits, and add each split's counts to `report`."""
     import multiprocessing
 
+    # pyarrow looks for pandas the first time it converts a Python value, in this process as in
+    # every worker: look once, here, so that the forked workers inherit the import.
+    pa.scalar("")
     context = multiprocessing.get_context("fork")
     initargs = (labeler.rules, labeler.spans, columns, batch_rows, likert, report.gold_column)
     folder = Path(tempfile.mkdtemp(prefix="tenet-label-", dir=_SHARED_MEMORY if os.access(_SHARED_MEMORY, os.W_OK)

@@ -29,6 +29,7 @@ from tenet.runtime.label.analysis import RuleAnalysis
 from tenet.runtime.label.engine import Labeler, rules_metadata
 from tenet.runtime.label.parallel import label_split, renumber
 from tenet.runtime.label.report import LabelReport
+from tenet.runtime.label.scorers import Scorers
 from tenet.runtime.ray_cluster import connect
 from tenet.runtime.splits import Split, plan_splits, split_rows
 
@@ -39,22 +40,20 @@ class RayEngineError(TenetError):
 
 def label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path, *, columns: ColumnMap = ColumnMap(),
                  batch_rows: int = 65_536, spans: bool = True, address: str | None = None,
-                 workers: int | None = None) -> LabelReport:
+                 workers: int | None = None, scorers: Scorers | None = None) -> LabelReport:
     """Label `data` (JSONL, CSV or Parquet files, or folders of them) into Parquet shards in the folder `out`.
 
     Args:
-        artifact: The compiled policy; rules that need a model are labeled locally only.
+        artifact: The compiled policy.
         data: A data file or a folder of data files.
         out: The output folder: `part-00000.parquet`, … in input order; the report is written beside
             it as `<out>.report.json` with the rule analysis, as for a local run.
         address: The Ray cluster (`ray://host:10001`, `host:6379` or `auto`); default `RAY_ADDRESS`,
             else a local cluster.
         workers: Actors that label (default: the cluster's CPUs, at most one per split).
+        scorers: The model-backed scores of the policy's sentiment, similarity, classifier and judge
+            rules, models not loaded yet: every actor loads its own copy on first use.
     """
-    rules = artifact.ir.rules
-    if any(r.runtime_only for r in rules):
-        raise RayEngineError("the Ray engine labels text rules only; this policy has model-backed rules "
-                             "(sentiment, similarity, classifiers, judges): label it with --engine local")
     files = data_files(data)
     if not files:
         raise RayEngineError(f"the Ray engine reads .jsonl, .csv and .parquet files or folders of them; "
@@ -63,7 +62,7 @@ def label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path, *, colu
     started = connect(address, workers)
     try:
         return _run(artifact, plan_splits(files), out, columns, batch_rows, spans, workers,
-                    gold_scale(data, columns))
+                    gold_scale(data, columns), scorers)
     finally:
         if started:
             import ray
@@ -72,7 +71,7 @@ def label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path, *, colu
 
 
 def _run(artifact: CompiledArtifact, splits: list[Split], out: Path, columns: ColumnMap, batch_rows: int,
-         spans: bool, workers: int | None, likert: bool) -> LabelReport:
+         spans: bool, workers: int | None, likert: bool, scorers: Scorers | None) -> LabelReport:
     import ray
 
     rules = artifact.ir.rules
@@ -88,7 +87,7 @@ def _run(artifact: CompiledArtifact, splits: list[Split], out: Path, columns: Co
     try:
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             ShardLabeler, fn_constructor_args=(rules, spans, options, str(staging),
-                                               rules_metadata(rules, artifact.policy_hash, spans)),
+                                               rules_metadata(rules, artifact.policy_hash, spans), scorers),
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
         results = sorted(dataset.take_all(), key=lambda r: r["index"])
     except BaseException:
@@ -108,9 +107,10 @@ class ShardLabeler:
     """A Ray actor: labels whole splits with one `Labeler` and writes each as a Parquet shard."""
 
     def __init__(self, rules: Sequence[ir.RuleIR], spans: bool, options: dict, folder: str,
-                 metadata: dict[bytes, bytes]):
-        """Hold the labeler, the reading options, the shard folder and the schema's provenance."""
-        self.labeler = Labeler(rules, spans=spans)
+                 metadata: dict[bytes, bytes], scorers: Scorers | None = None):
+        """Hold the labeler (with its own model scorers), the reading options, the shard folder and the
+        schema's provenance."""
+        self.labeler = Labeler(rules, score=scorers, spans=spans)
         self.options, self.folder, self.metadata = options, Path(folder), metadata
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

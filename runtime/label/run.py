@@ -50,12 +50,13 @@ def label_dataset(artifact: CompiledArtifact, data: Any, out: str | Path | None 
             (`tenet.runtime.label.ray_engine`).
         ray_address: The Ray cluster for `engine="ray"` (default `RAY_ADDRESS`, else a local one).
     """
-    if engine == "ray":
-        return _label_on_ray(artifact, data, out, columns, batch_rows, spans, out_format, ray_address, workers)
     rules = artifact.ir.rules
     model_backed = any(r.runtime_only for r in rules)  # its models load once, in this process
     if scorers is None and model_backed:
         scorers = Scorers.for_policy(artifact.ir.training, root or policy_folder(artifact))
+    if engine == "ray":
+        return _label_on_ray(artifact, data, out, columns, batch_rows, spans, out_format, ray_address, workers,
+                             scorers if model_backed else None)
     labeler = Labeler(rules, score=scorers, spans=spans)
     report = LabelReport(analysis=RuleAnalysis([r.id for r in rules]), gold_column=columns.gold,
                          columns=labeler.columns.mapping(spans))
@@ -121,7 +122,7 @@ def _labeled(labeler: Labeler, data: Any, report: LabelReport, columns: ColumnMa
 
 def _label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path | None, columns: ColumnMap,
                   batch_rows: int, spans: bool, out_format: str, address: str | None,
-                  workers: int | None) -> LabelReport:
+                  workers: int | None, scorers: Scorers | None) -> LabelReport:
     from tenet.runtime.label.ray_engine import RayEngineError, label_on_ray
 
     if out is None or out_format != "parquet":
@@ -129,7 +130,7 @@ def _label_on_ray(artifact: CompiledArtifact, data: Any, out: str | Path | None,
                              "with --out-format parquet")
     start = time.perf_counter()
     report = label_on_ray(artifact, data, out, columns=columns, batch_rows=batch_rows, spans=spans,
-                          address=address, workers=workers)
+                          address=address, workers=workers, scorers=scorers)
     report.seconds = time.perf_counter() - start
     _write_report(report, Path(out))
     return report
@@ -139,16 +140,11 @@ PARALLEL_BYTES = 8 << 20  # a smaller file labels faster than worker processes s
 
 
 def default_workers(data: Any) -> int:
-    """Every idle core for data files over `PARALLEL_BYTES` in all; one for anything else.
-
-    A core is idle when the machine's load leaves it free: on a shared machine whose other
-    work keeps a core busy, a second worker would only add its start-up and hand-over costs.
-    """
+    """Every usable core for data files over `PARALLEL_BYTES` in all; one for anything else."""
     files = data_files(data)
-    if not files or sum(f.stat().st_size for f in files) <= PARALLEL_BYTES:
-        return 1
-    cores = usable_cores()
-    return max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5)))
+    if files and sum(f.stat().st_size for f in files) > PARALLEL_BYTES:
+        return usable_cores()
+    return 1
 
 
 def policy_folder(artifact: CompiledArtifact) -> Path:

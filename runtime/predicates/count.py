@@ -28,7 +28,34 @@ def count_column(unit: str, arr: pa.Array) -> np.ndarray:
         hits = pc.match_substring_regex(pc.list_flatten(lines), _PER_LINE[unit]).to_numpy(zero_copy_only=False)
         parents = pc.list_parent_indices(lines).to_numpy(zero_copy_only=False)
         return np.bincount(parents[hits], minlength=len(arr))
+    if unit == "words" and arr.null_count == 0 and pa.types.is_string(arr.type):
+        return _word_counts(arr)
     return pc.count_substring_regex(arr, COUNT_PATTERNS[unit]).to_numpy(zero_copy_only=False)
+
+
+def _word_counts(arr: pa.Array) -> np.ndarray:
+    """Runs of non-whitespace per row (`semantics.count_units(text, "words")`), from the UTF-8 bytes.
+
+    A word starts at a non-whitespace byte that opens its row or follows whitespace; the
+    separators are ASCII, so no byte inside a multi-byte character is one.
+    """
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    _, offsets_buffer, data_buffer = arr.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return np.zeros(len(arr), dtype=np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    text = (data != 32) & ((data < 9) | (data > 13))  # not ` \t\n\v\f\r`, `WORD_PATTERN`'s separators
+    bounds = offsets - offsets[0]
+    starts = np.empty_like(text)
+    starts[0] = text[0]
+    np.greater(text[1:], text[:-1], out=starts[1:])  # text after a separator
+    nonempty = bounds[:-1] < bounds[1:]
+    firsts = bounds[:-1][nonempty]  # each non-empty row's first byte opens a word if it is text
+    starts[firsts] = text[firsts]
+    counts = np.zeros(len(arr), dtype=np.int64)
+    counts[nonempty] = np.add.reduceat(starts, firsts, dtype=np.int64)  # rows in order, none empty
+    return counts
 
 
 def column(pred: ir.CountPred, cols, score=None) -> pa.Array:

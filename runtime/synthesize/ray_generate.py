@@ -37,7 +37,10 @@ class GenerationActor:
         return self.generator._generate_batch(texts, n, temperature, seed, top_p, cap)
 
 
-@dataclass
+_LIVE: list["RayGenerator"] = []  # the generator whose actors are running
+
+
+@dataclass(eq=False)
 class RayGenerator(Generator):
     """A `Generator` whose batches run on an actor pool of the Ray cluster at `ray_address`."""
 
@@ -54,17 +57,48 @@ class RayGenerator(Generator):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        count = self.actors or gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        settings = dict(batch_size=self.batch_size, max_new_tokens=self.max_new_tokens,
-                        device="cuda" if gpus else "cpu", precision=self.precision, system_prompt=self.system_prompt)
-        remote = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)(GenerationActor)
-        self._actors = [remote.remote(self.model_path, settings) for _ in range(count)]
-        self.device = settings["device"]
-        self.dtype = ray.get(self._actors[0].dtype.remote())  # part of the cache keys, as locally
+        self._gpus = int(ray.cluster_resources().get("GPU", 0))
+        self.device = "cuda" if self._gpus else "cpu"
         self.tokens_generated = 0
         self._fingerprint = None
         self._model = None
+        self._dtype = None
+        self._actors: list | None = None
+
+    @property
+    def dtype(self) -> str:
+        """The precision the actors generate in (part of the cache keys, as locally)."""
+        import ray
+
+        if self._dtype is None:
+            self._dtype = ray.get(self._pool()[0].dtype.remote())
+        return self._dtype
+
+    def _pool(self) -> list:
+        """The actors, started on first use. One pool lives at a time: a cycle's models take the
+        GPUs in turn (base, then trained), so starting one releases the other's."""
+        import ray
+
+        if self._actors is None:
+            for other in _LIVE:
+                other.release()
+            count = self.actors or self._gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            settings = dict(batch_size=self.batch_size, max_new_tokens=self.max_new_tokens, device=self.device,
+                            precision=self.precision, system_prompt=self.system_prompt)
+            remote = ray.remote(num_gpus=1 if self._gpus else 0, num_cpus=0 if self._gpus else 1)(GenerationActor)
+            self._actors = [remote.remote(self.model_path, settings) for _ in range(count)]
+            _LIVE[:] = [self]
+        return self._actors
+
+    def release(self) -> None:
+        """Stop the actors (they start again if this generator generates again)."""
+        import ray
+
+        for actor in self._actors or []:
+            ray.kill(actor)
+        self._actors = None
+        if self in _LIVE:
+            _LIVE.remove(self)
 
     @property
     def model(self):
@@ -81,7 +115,7 @@ class RayGenerator(Generator):
         lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
         jobs = [(order[start:start + self.batch_size], seed + start) for start in range(0, len(texts), self.batch_size)]
-        pool = ActorPool(self._actors)
+        pool = ActorPool(self._pool())
         batches = pool.map(lambda actor, job: actor.generate_batch.remote(
             [texts[i] for i in job[0]], n, temperature, job[1], top_p, cap), jobs)
         out: list[list[Generated]] = [[] for _ in texts]
