@@ -95,3 +95,12 @@ def test_rules_with_models_label_on_the_actors_as_locally(tmp_path, cluster):
     local, report = outputs(tmp_path / "local.parquet")
     assert shards(tmp_path / "ray").equals(local)
     assert "vote__warm" in local.column_names and report["rows"] == local.num_rows
+
+
+def test_the_shard_folder_replaces_what_was_at_out(tmp_path, cluster):
+    policy, data = artifact(tmp_path), write_jsonl(tmp_path / "rows.jsonl", 50)
+    (tmp_path / "out").write_text("an earlier file", encoding="utf-8")
+    label_dataset(policy, data, tmp_path / "out", engine="ray")
+    label_dataset(policy, data, tmp_path / "out", engine="ray")  # and again, over the folder
+    assert shards(tmp_path / "out").num_rows == label_dataset(policy, data, None).rows == 50
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind

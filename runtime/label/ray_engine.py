@@ -97,8 +97,10 @@ def _run(artifact: CompiledArtifact, splits: list[Split], out: Path, columns: Co
                          columns=Labeler(rules, spans=spans).columns.mapping(spans))
     for result in results:
         report.merge(result["report"])
-    if out.exists():
+    if out.is_dir() and not out.is_symlink():
         shutil.rmtree(out)
+    elif out.exists() or out.is_symlink():
+        out.unlink()  # an earlier local run's file, or a link: replaced, never followed
     os.replace(staging, out)
     return report
 
