@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,13 @@ def in_repo(monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test with the repository root as the working directory (stable relative spans)."""
     monkeypatch.chdir(REPO)
     return REPO
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of at most 2 CPUs, shut down after the module; no usage statistics sent."""
+    ray = pytest.importorskip("ray")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()

@@ -3,7 +3,6 @@ equal the local generator's, and the cache keys are the same, so either back-end
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -17,15 +16,6 @@ ray = pytest.importorskip("ray")
 
 CONVERSATIONS = [[{"role": "user", "content": text}] for text in (
     "How do I reset my kettle?", "Hi", "What is your return policy for blenders bought online?")]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A local cluster of at most 2 CPUs, shut down after the module; no usage statistics sent."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

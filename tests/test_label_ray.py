@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import json
 import sys
@@ -18,15 +17,6 @@ from tenet.runtime import splits
 from tenet.runtime.label.run import label_dataset
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A local cluster of at most 2 CPUs, shut down after the module; no usage statistics sent."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
 
 
 def shards(folder: Path) -> pa.Table:
