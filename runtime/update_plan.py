@@ -10,7 +10,7 @@ decisions from the same function (`decide`), so the plan says what `compile-and-
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class UpdateDecisions:
     removed: tuple[str, ...]
     replay: float  # share of the update's training rows that replay unchanged rules' pairs
     max_steps: int  # the fresh cycle's step cap; an update scales it to its share of pairs
-    train: str  # "train", "skip" (only removals: the champion carries over) or "nothing" (no change)
+    train: str  # "train", "skip" (only removals), "nothing" (no change) or "unknown" (the store was not read)
     regression_rules: tuple[str, ...] | None  # rules the regression gate compares (None: every rule)
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,6 +40,8 @@ class UpdateDecisions:
 
     def lines(self) -> list[str]:
         """The decisions in words, one per line, for `tenet plan`."""
+        if self.train == "unknown":
+            return [f"champion not read: {self.diff}"]
         if self.champion_version is None:
             return ["fresh cycle: no champion yet; training starts from the base model"]
         head = f"update of champion v{self.champion_version} (run {self.champion_run}): {self.diff}"
@@ -90,10 +92,15 @@ def against_champion(artifact: CompiledArtifact, work_dir: str | Path, from_base
 
     Reads the champion's run and artifact only, never its model; a work folder without a store is a fresh cycle.
     """
-    import os
+    import importlib.util
 
-    if not os.environ.get("MLFLOW_TRACKING_URI") and not (Path(work_dir) / "mlflow.db").exists():
+    from tenet.runtime.track import user_tracking_uri
+
+    if not user_tracking_uri() and not (Path(work_dir) / "mlflow.db").exists():
         return fresh(artifact)
+    if importlib.util.find_spec("mlflow") is None:
+        return replace(fresh(artifact), diff='the MLflow store needs the [train] extra: pip install "tenet[train]"',
+                       start="unknown", train="unknown")
     from tenet.runtime.lineage import changes, find_parent
     from tenet.runtime.track import Tracker
 

@@ -42,7 +42,8 @@ def champion(tmp_path, monkeypatch):
     return policy, work, base
 
 
-def test_a_fresh_policy_plans_a_fresh_cycle(tmp_path):
+def test_a_fresh_policy_plans_a_fresh_cycle(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # MLflow sets it when another test uses a store
     code, out, _ = run(["plan", str(FIXTURE), "--work-dir", str(tmp_path / "none")])
     assert code == 0 and "fresh cycle: no champion yet; training starts from the base model" in out
     assert not (tmp_path / "none").exists()  # planning reads; it never creates a store
@@ -78,3 +79,15 @@ def test_after_one_cycle_an_edited_rule_plans_an_update_from_the_champion(champi
                  if "mlflow.parentRunId" not in r.data.tags][:1]
     recorded = tracker.mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/policy/update.json")
     assert recorded == {**update, "max_steps": 1}  # --max-steps 1 is the cycle's own flag
+
+
+def test_without_mlflow_the_plan_says_the_champion_was_not_read(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///" + str(tmp_path / "elsewhere.db"))
+    code, out, _ = run(["plan", str(FIXTURE), "--work-dir", str(tmp_path / "work")])
+    assert code == 0
+    assert 'champion not read: the MLflow store needs the [train] extra: pip install "tenet[train]"' in out
+
