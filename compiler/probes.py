@@ -173,11 +173,25 @@ def candidates(rule: ir.RuleIR) -> list[str]:
     return texts
 
 
+# The last few policies' prompts: the plan and two checks of one compile ask for the same ones.
+_RECENT: list[tuple[ir.PolicyIR, int, int, tuple[Probe, ...]]] = []
+
+
 def probes(policy: ir.PolicyIR, per_rule: int, seed: int) -> tuple[Probe, ...]:
     """Up to `per_rule` temptation prompts for each rule, in its scope and unlike the policy's prompts.
 
     The same prompt may tempt several rules; it is listed once for each.
     """
+    for known, n, s, found in _RECENT:
+        if known is policy and n == per_rule and s == seed:
+            return found
+    found = _write_probes(policy, per_rule, seed)
+    _RECENT.insert(0, (policy, per_rule, seed, found))
+    del _RECENT[4:]
+    return found
+
+
+def _write_probes(policy: ir.PolicyIR, per_rule: int, seed: int) -> tuple[Probe, ...]:
     if per_rule <= 0:
         return ()
     banned_frames = _policy_frames(policy)
